@@ -1,0 +1,113 @@
+//! Why an artifact could not be read.
+
+use thiserror::Error;
+
+/// Every way reading an artifact can fail. Paths inside the artifact use `/` separators.
+#[derive(Debug, Error)]
+pub enum ArtifactError {
+    #[error("could not read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "`{path}` is neither a folder nor a zip file (a zip file starts with `PK\\x03\\x04` or `PK\\x05\\x06`)"
+    )]
+    NotAnArtifact { path: String },
+
+    #[error(
+        "no migrations folder found in `{location}`: looked for a folder at most 3 levels below the top that holds a `migration_lock.toml` file or a `<name>/migration.sql` file"
+    )]
+    NoMigrationsFolder { location: String },
+
+    #[error(
+        "more than one migrations folder found in `{location}`: {}; the artifact must hold exactly one",
+        .candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousMigrationsFolder {
+        location: String,
+        candidates: Vec<String>,
+    },
+
+    #[error("the zip `{location}` could not be read: {source}")]
+    ZipUnreadable {
+        location: String,
+        #[source]
+        source: zip::result::ZipError,
+    },
+
+    #[error("zip entry `{entry}` could not be read: {reason}")]
+    ZipEntryUnreadable { entry: String, reason: String },
+
+    #[error("`{path}` has an unusable name: {reason}")]
+    InvalidName { path: String, reason: String },
+
+    #[error("zip entry `{entry}` is rejected: its path contains a `..` component")]
+    PathTraversal { entry: String },
+
+    #[error("zip entry `{entry}` is rejected: its path is absolute")]
+    AbsolutePath { entry: String },
+
+    #[error("zip entry `{entry}` is rejected: it is a symbolic link")]
+    SymlinkEntry { entry: String },
+
+    #[error("zip entry `{entry}` is rejected: it is encrypted")]
+    EncryptedEntry { entry: String },
+
+    #[error("the zip `{location}` has {count} entries, more than the limit of {max}")]
+    TooManyEntries {
+        location: String,
+        count: u64,
+        max: usize,
+    },
+
+    #[error(
+        "the zip `{location}` declares {declared} bytes of uncompressed content, more than the limit of {max}"
+    )]
+    TooLarge {
+        location: String,
+        declared: u64,
+        max: u64,
+    },
+
+    #[error(
+        "zip entry `{entry}` expands from {compressed} to {size} bytes, a ratio above the limit of {max_ratio}"
+    )]
+    SuspiciousRatio {
+        entry: String,
+        size: u64,
+        compressed: u64,
+        max_ratio: u64,
+    },
+
+    #[error("zip entry `{entry}` holds more than the {declared} bytes its header declares")]
+    EntryLargerThanDeclared { entry: String, declared: u64 },
+
+    #[error(
+        "reading `{path}` would take the content read over the limit of {max} uncompressed bytes in total"
+    )]
+    ReadLimitExceeded { path: String, max: u64 },
+
+    #[error("the zip holds `{entry}` more than once")]
+    DuplicateEntry { entry: String },
+
+    #[error("the zip holds `{entry}` both as a file and as a folder")]
+    FileAndFolder { entry: String },
+
+    #[error(
+        "`{path}` is not a regular file (a symbolic link, folder or special file); a migration script must be a plain file"
+    )]
+    ScriptNotRegularFile { path: String },
+
+    #[error(
+        "`{path}` is not valid UTF-8 (first invalid byte at offset {offset}); save it as UTF-8"
+    )]
+    ScriptNotUtf8 { path: String, offset: usize },
+
+    #[error(
+        "`{path}` starts with a UTF-8 byte order mark (BOM), which PostgreSQL rejects as a syntax error; save the file without a BOM"
+    )]
+    ScriptHasBom { path: String },
+}

@@ -1,0 +1,18 @@
+//! The clock port. Prisma stamps `started_at`, `finished_at` and `rolled_back_at` from the
+//! client's clock (UTC), never the database's; so do we, through this trait so tests can pin it.
+
+use chrono::{DateTime, Utc};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The host's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,155 @@
+//! The database port: everything the engine needs from a database, one file per database.
+//!
+//! A dialect owns one connection (the migration lock is a session lock) and knows its
+//! bookkeeping SQL, its lock, how a script is executed and how errors read. The engine
+//! decides *what* happens; a dialect knows *how* it is said to its database.
+
+mod connect;
+pub mod postgres;
+mod script_error;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::error::EngineError;
+use crate::outcome::{DatabaseInfo, Execution};
+
+pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
+pub use script_error::{FailedStatement, ScriptFailure};
+
+/// The name Prisma gives its bookkeeping table.
+pub const MIGRATIONS_TABLE: &str = "_prisma_migrations";
+
+/// One row of `_prisma_migrations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationRow {
+    pub id: String,
+    pub checksum: String,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub migration_name: String,
+    pub logs: Option<String>,
+    pub rolled_back_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub applied_steps_count: i64,
+}
+
+impl MigrationRow {
+    /// Prisma's "failed": started, never finished, never rolled back.
+    pub fn is_failed(&self) -> bool {
+        self.finished_at.is_none() && self.rolled_back_at.is_none()
+    }
+}
+
+/// The columns written when a migration starts (Prisma's `record_migration_started`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRow {
+    pub id: String,
+    pub checksum: String,
+    pub migration_name: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the target namespace holds, for the P3005 check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub has_migrations_table: bool,
+    /// Tables that make the schema "not empty" for Prisma (ignored ones already left out).
+    pub others: Vec<String>,
+}
+
+#[async_trait]
+pub trait Dialect: Send {
+    /// The connector type Prisma compares `migration_lock.toml` with: `postgresql`, `sqlite`, `mysql`.
+    fn provider(&self) -> &'static str;
+
+    /// Where we are connected (never a password).
+    fn info(&self) -> DatabaseInfo;
+
+    /// Takes the migration lock, waiting at most `wait` (P1002 after that).
+    async fn lock(&mut self, wait: Duration) -> Result<(), EngineError>;
+
+    /// Gives the lock back (closing the connection would too).
+    async fn unlock(&mut self) -> Result<(), EngineError>;
+
+    /// Creates the target namespace when it is missing (PostgreSQL's `?schema=`), like Prisma.
+    async fn prepare_namespace(&mut self) -> Result<(), EngineError>;
+
+    async fn tables(&mut self) -> Result<Tables, EngineError>;
+
+    /// Prisma's exact DDL for this database.
+    async fn create_migrations_table(&mut self) -> Result<(), EngineError>;
+
+    /// All rows, ordered by `started_at` like Prisma.
+    async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError>;
+
+    /// How `script` would be executed.
+    fn execution(&self, script: &str) -> Execution;
+
+    /// Runs the script and its bookkeeping in one transaction: insert the started row, run the
+    /// script, count the step and set `finished_at`, commit. On failure nothing of it remains.
+    async fn apply_in_transaction(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), ApplyError>;
+
+    /// Inserts the started row on its own (statement-by-statement execution).
+    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
+
+    /// Runs the script statement by statement, each committed on its own.
+    /// Returns the number of statements run.
+    async fn run_statements(&mut self, script: &str) -> Result<usize, ScriptFailure>;
+
+    /// `applied_steps_count + 1` and `finished_at`, as Prisma does after a successful script.
+    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError>;
+
+    /// Writes the error text into `logs` of an existing row (Prisma's failure path).
+    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError>;
+
+    /// Inserts a row exactly as Prisma leaves a failed migration (`finished_at` NULL,
+    /// `applied_steps_count` 0, `logs` set), in a transaction of its own.
+    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError>;
+
+    /// `resolve --applied`: a finished row with `logs = ''`, `finished_at = started_at`, 0 steps.
+    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
+
+    /// Sets `rolled_back_at` on the rows with these ids.
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError>;
+
+    /// Closes the connection (which also frees the lock).
+    async fn close(self: Box<Self>);
+}
+
+/// Why a transactional apply failed.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The script failed; the transaction was rolled back.
+    Script(ScriptFailure),
+    /// The bookkeeping around it failed (or the connection broke); rolled back as well.
+    Bookkeeping(EngineError),
+}
+
+/// Statements PostgreSQL (and friends) refuse inside a transaction block, or that manage
+/// transactions themselves. Returns why, for the outcome.
+pub(crate) fn transaction_control_reason(words: &[String]) -> Option<String> {
+    let first = words.first().map(String::as_str)?;
+    match first {
+        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "PREPARE" => Some(format!(
+            "the script controls transactions itself (`{}`)",
+            words.join(" ")
+        )),
+        _ => None,
+    }
+}
+
+/// Default wait for the migration lock, as Prisma's.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);

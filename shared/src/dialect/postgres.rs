@@ -1,0 +1,752 @@
+//! PostgreSQL: Prisma's bookkeeping, `pg_advisory_lock(72707369)`, and each migration in one
+//! transaction with its `_prisma_migrations` row (unless it holds a statement that cannot run
+//! in a transaction block).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{
+    PgConnectOptions, PgConnection, PgDatabaseError, PgErrorPosition, PgSeverity, PgSslMode,
+};
+use sqlx::{AssertSqlSafe, Connection, Row};
+use url::Url;
+
+use super::{
+    ApplyError, Dialect, FailedStatement, MIGRATIONS_TABLE, MigrationRow, NewRow, ScriptFailure,
+    Tables, transaction_control_reason,
+};
+use crate::clock::Clock;
+use crate::error::EngineError;
+use crate::outcome::{DatabaseInfo, Execution};
+use crate::sql::{Flavor, split};
+
+/// Prisma's advisory lock key (`72707369`, "prisma" on a phone keypad, more or less).
+pub const ADVISORY_LOCK_KEY: i64 = 72707369;
+
+/// Prisma's DDL for PostgreSQL, byte for byte (`flavour/postgres.rs`).
+pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             TIMESTAMPTZ,
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          TIMESTAMPTZ,
+    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_steps_count     INTEGER NOT NULL DEFAULT 0
+);"#;
+
+const SELECT_ROWS: &str = "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at ASC";
+
+/// PostGIS tables that do not make a schema "non-empty" for Prisma.
+const IGNORED_TABLES: [&str; 5] = [
+    "spatial_ref_sys",
+    "geometry_columns",
+    "geography_columns",
+    "raster_columns",
+    "raster_overviews",
+];
+
+/// Where to connect, from a `postgresql://` URL.
+#[derive(Debug, Clone)]
+pub struct Target {
+    options: PgConnectOptions,
+    /// Prisma's notion of the schema: `?schema=` or `public`.
+    schema: String,
+    /// Whether `?schema=` was given (Prisma then sets `search_path`).
+    schema_in_url: bool,
+    connect_timeout: Duration,
+    info: DatabaseInfo,
+}
+
+impl Target {
+    /// Reads a Prisma-style PostgreSQL URL. Prisma-only parameters (`schema`, `connection_limit`,
+    /// `pgbouncer` …) are consumed here; libpq-style TLS parameters are honoured.
+    pub fn from_url(url: &Url) -> Result<Target, EngineError> {
+        let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+        let port = url.port().unwrap_or(5432);
+        let user = decode(url.username());
+        let password = url.password().map(decode);
+        let database = decode(url.path().trim_start_matches('/'));
+
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .port(port)
+            .application_name("migrator");
+        if let Some(host) = &host {
+            options = options.host(host);
+        }
+        if !user.is_empty() {
+            options = options.username(&user);
+        }
+        if let Some(password) = &password {
+            options = options.password(password);
+        }
+        if !database.is_empty() {
+            options = options.database(&database);
+        }
+
+        let mut schema = None;
+        let mut connect_timeout = Duration::from_secs(10);
+        for (key, value) in url.query_pairs() {
+            match &*key {
+                "schema" => schema = Some(value.to_string()),
+                "sslmode" => {
+                    let mode: PgSslMode = value
+                        .parse()
+                        .map_err(|_| invalid(format!("Unknown sslmode `{value}`.")))?;
+                    options = options.ssl_mode(mode);
+                }
+                "sslrootcert" => options = options.ssl_root_cert(&*value),
+                "host" if value.starts_with('/') => options = options.socket(&*value),
+                "host" => options = options.host(&value),
+                "application_name" => options = options.application_name(&value),
+                "options" => options = options.options(parse_options(&value)),
+                "connect_timeout" => {
+                    let secs: u64 = value.parse().map_err(|_| {
+                        invalid(format!(
+                            "connect_timeout must be a number of seconds, got `{value}`."
+                        ))
+                    })?;
+                    if secs > 0 {
+                        connect_timeout = Duration::from_secs(secs);
+                    }
+                }
+                // Prisma pool and driver settings that mean nothing for one migration connection.
+                "connection_limit"
+                | "pool_timeout"
+                | "socket_timeout"
+                | "pgbouncer"
+                | "statement_cache_size"
+                | "sslaccept"
+                | "sslcert"
+                | "sslidentity"
+                | "sslpassword" => {}
+                other => {
+                    return Err(invalid(format!(
+                        "Unknown parameter `{other}` in the PostgreSQL URL."
+                    )));
+                }
+            }
+        }
+        let schema_in_url = schema.is_some();
+        let schema = schema.unwrap_or_else(|| "public".to_string());
+        let name = if database.is_empty() {
+            user.clone()
+        } else {
+            database
+        };
+        let info = DatabaseInfo {
+            engine: "postgresql".into(),
+            host: Some(host.unwrap_or_else(|| "localhost".into())),
+            port: Some(port),
+            name,
+            schema: Some(schema.clone()),
+        };
+        Ok(Target {
+            options,
+            schema,
+            schema_in_url,
+            connect_timeout,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &DatabaseInfo {
+        &self.info
+    }
+
+    /// Replaces the TLS settings (the function edge passes a CA bundle and verify-full).
+    pub fn with_options(mut self, f: impl FnOnce(PgConnectOptions) -> PgConnectOptions) -> Target {
+        self.options = f(self.options);
+        self
+    }
+
+    /// Connects; with `create_database`, a missing database is created first, as Prisma's deploy does.
+    pub async fn connect(
+        &self,
+        create_database: bool,
+    ) -> Result<(Postgres, Option<String>), EngineError> {
+        let mut created = None;
+        let conn = match self.open(&self.options).await {
+            Err(ConnectError::MissingDatabase) if create_database => {
+                self.create_database().await?;
+                created = Some(format!(
+                    "PostgreSQL database {} created at {}:{}",
+                    self.info.name,
+                    self.info.host.as_deref().unwrap_or("localhost"),
+                    self.info.port.unwrap_or(5432)
+                ));
+                self.open(&self.options)
+                    .await
+                    .map_err(|e| e.into_engine(self))?
+            }
+            other => other.map_err(|e| e.into_engine(self))?,
+        };
+        let mut pg = Postgres {
+            conn,
+            target: self.clone(),
+            locked: false,
+        };
+        if self.schema_in_url {
+            let set = format!("SET search_path = {}", quote_ident(&self.schema));
+            sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut pg.conn)
+                .await
+                .map_err(EngineError::database("setting search_path"))?;
+        }
+        Ok((pg, created))
+    }
+
+    async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
+        match tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(options)).await
+        {
+            Err(_) => Err(ConnectError::Other(format!(
+                "no answer within {} s",
+                self.connect_timeout.as_secs()
+            ))),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("3D000") => {
+                Err(ConnectError::MissingDatabase)
+            }
+            Ok(Err(sqlx::Error::Database(e)))
+                if matches!(e.code().as_deref(), Some("28P01" | "28000")) =>
+            {
+                Err(ConnectError::Auth(e.message().to_string()))
+            }
+            Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
+        }
+    }
+
+    async fn create_database(&self) -> Result<(), EngineError> {
+        let admin = self.options.clone().database("postgres");
+        let mut conn = self.open(&admin).await.map_err(|e| e.into_engine(self))?;
+        let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(EngineError::database("creating the database"))?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+}
+
+enum ConnectError {
+    MissingDatabase,
+    Auth(String),
+    Other(String),
+}
+
+impl ConnectError {
+    fn into_engine(self, target: &Target) -> EngineError {
+        let where_ = format!(
+            "{}:{}",
+            target.info.host.as_deref().unwrap_or("localhost"),
+            target.info.port.unwrap_or(5432)
+        );
+        match self {
+            ConnectError::MissingDatabase => EngineError::Connect {
+                target: where_,
+                reason: format!("database `{}` does not exist", target.info.name),
+                code: "P1003",
+            },
+            ConnectError::Auth(reason) => EngineError::Connect {
+                target: where_,
+                reason: format!("authentication failed: {reason}"),
+                code: "P1000",
+            },
+            ConnectError::Other(reason) => EngineError::Connect {
+                target: where_,
+                reason,
+                code: "P1001",
+            },
+        }
+    }
+}
+
+/// One PostgreSQL session.
+pub struct Postgres {
+    conn: PgConnection,
+    target: Target,
+    locked: bool,
+}
+
+#[async_trait]
+impl Dialect for Postgres {
+    fn provider(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn info(&self) -> DatabaseInfo {
+        self.target.info.clone()
+    }
+
+    async fn lock(&mut self, wait: Duration) -> Result<(), EngineError> {
+        let statement = format!("SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})");
+        let timeout = || EngineError::LockTimeout {
+            lock: "postgres advisory",
+            statement: statement.clone(),
+            timeout: wait,
+        };
+        // The server enforces the wait (lock_timeout also covers advisory locks), so a
+        // timed-out wait does not linger on the server like Prisma's client-side timeout.
+        // The three statements run as one implicit transaction: on a timeout the SET is undone.
+        let millis = wait.as_millis().max(1);
+        let sql = format!(
+            "SET lock_timeout = '{millis}ms'; SELECT pg_advisory_lock({ADVISORY_LOCK_KEY}); RESET lock_timeout;"
+        );
+        let attempt = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut self.conn);
+        match tokio::time::timeout(wait + Duration::from_secs(5), attempt).await {
+            Err(_) => Err(timeout()),
+            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("55P03") => {
+                Err(timeout())
+            }
+            Ok(Err(e)) => Err(EngineError::database("taking the advisory lock")(e)),
+            Ok(Ok(_)) => {
+                self.locked = true;
+                Ok(())
+            }
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        if self.locked {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(ADVISORY_LOCK_KEY)
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("releasing the advisory lock"))?;
+            self.locked = false;
+        }
+        Ok(())
+    }
+
+    async fn prepare_namespace(&mut self) -> Result<(), EngineError> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS(SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(&self.target.schema)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(EngineError::database("looking for the schema"))?;
+        if !exists {
+            let sql = format!("CREATE SCHEMA {}", quote_ident(&self.target.schema));
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("creating the schema"))?;
+        }
+        Ok(())
+    }
+
+    async fn tables(&mut self) -> Result<Tables, EngineError> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT tbl.relname::text FROM pg_class AS tbl INNER JOIN pg_namespace AS namespace ON namespace.oid = tbl.relnamespace WHERE tbl.relkind = 'r' AND namespace.nspname = $1 ORDER BY tbl.relname",
+        )
+        .bind(&self.target.schema)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(EngineError::database("listing tables"))?;
+        let mut tables = Tables::default();
+        for name in names {
+            if name == MIGRATIONS_TABLE {
+                tables.has_migrations_table = true;
+            } else if !IGNORED_TABLES.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+                tables.others.push(name);
+            }
+        }
+        Ok(tables)
+    }
+
+    async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
+        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("creating _prisma_migrations"))?;
+        Ok(())
+    }
+
+    async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
+        let rows = sqlx::query(SELECT_ROWS)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(EngineError::database("reading _prisma_migrations"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(MigrationRow {
+                    id: row.try_get("id")?,
+                    checksum: row.try_get("checksum")?,
+                    finished_at: row.try_get("finished_at")?,
+                    migration_name: row.try_get("migration_name")?,
+                    logs: row.try_get("logs")?,
+                    rolled_back_at: row.try_get("rolled_back_at")?,
+                    started_at: row.try_get("started_at")?,
+                    applied_steps_count: i64::from(row.try_get::<i32, _>("applied_steps_count")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(EngineError::database("reading _prisma_migrations"))
+    }
+
+    fn execution(&self, script: &str) -> Execution {
+        for statement in split(script, Flavor::Postgres) {
+            if statement.is_blank() {
+                continue;
+            }
+            let words = statement.keywords(6);
+            if let Some(reason) = non_transactional_reason(&words, statement.trimmed()) {
+                return Execution::StatementByStatement { reason };
+            }
+        }
+        Execution::Transaction
+    }
+
+    async fn apply_in_transaction(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), ApplyError> {
+        let bookkeeping =
+            |context| move |e| ApplyError::Bookkeeping(EngineError::database(context)(e));
+        let mut tx = self
+            .conn
+            .begin()
+            .await
+            .map_err(bookkeeping("starting a transaction"))?;
+        insert_started(&mut tx, row)
+            .await
+            .map_err(bookkeeping("recording the migration start"))?;
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+            .execute(&mut *tx)
+            .await
+        {
+            let _ = tx.rollback().await;
+            let mut failure = script_failure(&e, script);
+            failure.rolled_back = true;
+            return Err(ApplyError::Script(failure));
+        }
+        sqlx::query(
+            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
+        )
+        .bind(&row.id)
+        .bind(clock.now())
+        .execute(&mut *tx)
+        .await
+        .map_err(bookkeeping("recording the migration end"))?;
+        tx.commit()
+            .await
+            .map_err(bookkeeping("committing the migration"))?;
+        Ok(())
+    }
+
+    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        insert_started(&mut self.conn, row)
+            .await
+            .map_err(EngineError::database("recording the migration start"))
+    }
+
+    async fn run_statements(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+        let mut number = 0;
+        for statement in split(script, Flavor::Postgres) {
+            if statement.is_blank() {
+                continue;
+            }
+            number += 1;
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
+                // A script that opened its own transaction leaves it aborted: end it, so the
+                // bookkeeping that follows can run (a no-op warning when none is open).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                let mut failure = script_failure(&e, statement.text);
+                failure.statement = Some(FailedStatement {
+                    number,
+                    line: statement.line,
+                    text: statement.trimmed().to_string(),
+                });
+                failure.committed = (1..number).collect();
+                return Err(failure);
+            }
+        }
+        Ok(number)
+    }
+
+    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the migration end"))?;
+        Ok(())
+    }
+
+    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
+        sqlx::query("UPDATE _prisma_migrations SET logs = $2 WHERE id = $1")
+            .bind(id)
+            .bind(logs)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("recording the failure"))?;
+        Ok(())
+    }
+
+    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, logs) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&row.id)
+        .bind(&row.checksum)
+        .bind(row.started_at)
+        .bind(&row.migration_name)
+        .bind(logs)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the failure"))?;
+        Ok(())
+    }
+
+    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name) VALUES ($1, $2, '', $3, $3, $4)",
+        )
+        .bind(&row.id)
+        .bind(&row.checksum)
+        .bind(row.started_at)
+        .bind(&row.migration_name)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the migration as applied"))?;
+        Ok(())
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        sqlx::query("UPDATE _prisma_migrations SET rolled_back_at = $1 WHERE id = ANY($2)")
+            .bind(at)
+            .bind(ids)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database(
+                "marking the migration as rolled back",
+            ))?;
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+async fn insert_started(conn: &mut PgConnection, row: &NewRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&row.id)
+    .bind(&row.checksum)
+    .bind(row.started_at)
+    .bind(&row.migration_name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Why a statement cannot run inside a transaction block, if it cannot.
+fn non_transactional_reason(words: &[String], text: &str) -> Option<String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let says = |what: &str| {
+        Some(format!(
+            "it holds `{what}`, which PostgreSQL cannot run inside a transaction block"
+        ))
+    };
+    match w.as_slice() {
+        ["CREATE", "INDEX", "CONCURRENTLY", ..]
+        | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => says("CREATE INDEX CONCURRENTLY"),
+        ["DROP", "INDEX", "CONCURRENTLY", ..] => says("DROP INDEX CONCURRENTLY"),
+        ["REINDEX", ..] if contains_word(text, "CONCURRENTLY") => says("REINDEX CONCURRENTLY"),
+        ["REINDEX", "DATABASE" | "SYSTEM", ..] => says("REINDEX DATABASE"),
+        ["VACUUM", ..] => says("VACUUM"),
+        ["ALTER", "SYSTEM", ..] => says("ALTER SYSTEM"),
+        ["CREATE" | "DROP", "DATABASE", ..] => says(&format!("{} DATABASE", w[0])),
+        ["CREATE" | "DROP", "TABLESPACE", ..] => says(&format!("{} TABLESPACE", w[0])),
+        ["CREATE" | "DROP", "SUBSCRIPTION", ..] => says(&format!("{} SUBSCRIPTION", w[0])),
+        ["ALTER", "TABLE", ..]
+            if contains_word(text, "DETACH") && contains_word(text, "CONCURRENTLY") =>
+        {
+            says("ALTER TABLE … DETACH PARTITION … CONCURRENTLY")
+        }
+        ["PREPARE", "TRANSACTION", ..] | ["COMMIT" | "ROLLBACK", "PREPARED", ..] => {
+            transaction_control_reason(words)
+        }
+        ["PREPARE", ..] => None,
+        _ => transaction_control_reason(words),
+    }
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Renders a database error the way psql does, with the position turned into a line.
+fn script_failure(error: &sqlx::Error, script: &str) -> ScriptFailure {
+    let (code, message) = match error {
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
+            Some(pg) => (Some(pg.code().to_string()), render_pg_error(pg, script)),
+            None => (db.code().map(|c| c.to_string()), db.message().to_string()),
+        },
+        other => (
+            None,
+            format!("{other} (the connection to the database was lost or failed)"),
+        ),
+    };
+    ScriptFailure {
+        code,
+        message,
+        statement: None,
+        committed: Vec::new(),
+        rolled_back: false,
+    }
+}
+
+fn render_pg_error(pg: &PgDatabaseError, script: &str) -> String {
+    let severity = match pg.severity() {
+        PgSeverity::Fatal => "FATAL",
+        PgSeverity::Panic => "PANIC",
+        _ => "ERROR",
+    };
+    let mut text = format!("{severity}: {}", pg.message());
+    if let Some(detail) = pg.detail() {
+        text.push_str(&format!("\nDETAIL: {detail}"));
+    }
+    if let Some(hint) = pg.hint() {
+        text.push_str(&format!("\nHINT: {hint}"));
+    }
+    if let Some(PgErrorPosition::Original(position)) = pg.position() {
+        if let Some((line, column, source)) = locate(script, position) {
+            text.push_str(&format!(
+                "\nPosition: line {line}, column {column}:\n{source}"
+            ));
+        }
+    }
+    text
+}
+
+/// Turns PostgreSQL's 1-based character position into (line, column, line text).
+fn locate(script: &str, position: usize) -> Option<(usize, usize, &str)> {
+    let byte = script
+        .char_indices()
+        .nth(position.checked_sub(1)?)
+        .map(|(i, _)| i)?;
+    let line_start = script[..byte].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = script[byte..].find('\n').map_or(script.len(), |i| byte + i);
+    let line = script[..byte].matches('\n').count() + 1;
+    let column = script[line_start..byte].chars().count() + 1;
+    Some((line, column, script[line_start..line_end].trim_end()))
+}
+
+/// `"name"` with embedded quotes doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `-c key=value -c other=x` from the libpq `options` parameter.
+fn parse_options(value: &str) -> Vec<(String, String)> {
+    value
+        .split_whitespace()
+        .filter(|part| *part != "-c")
+        .filter_map(|part| {
+            let part = part.strip_prefix("-c").unwrap_or(part);
+            part.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &[&str]) -> Vec<String> {
+        s.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn concurrently_and_friends_leave_the_transaction() {
+        for w in [
+            &["CREATE", "INDEX", "CONCURRENTLY"][..],
+            &["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"],
+            &["DROP", "INDEX", "CONCURRENTLY"],
+            &["VACUUM"],
+            &["ALTER", "SYSTEM", "SET"],
+            &["CREATE", "DATABASE"],
+            &["COMMIT"],
+            &["BEGIN"],
+        ] {
+            assert!(non_transactional_reason(&words(w), "").is_some(), "{w:?}");
+        }
+        assert!(
+            non_transactional_reason(
+                &words(&["REINDEX", "TABLE"]),
+                "REINDEX TABLE CONCURRENTLY x"
+            )
+            .is_some()
+        );
+        assert!(non_transactional_reason(&words(&["CREATE", "INDEX", "x"]), "").is_none());
+        assert!(non_transactional_reason(&words(&["PREPARE", "q"]), "").is_none());
+        assert!(
+            non_transactional_reason(
+                &words(&["ALTER", "TABLE"]),
+                "ALTER TABLE x ADD COLUMN y int"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn url_keeps_prisma_schema_and_never_the_password() {
+        let url = Url::parse("postgresql://u:s%40cret@db.example:6543/app?schema=tenant&connection_limit=1&sslmode=require").unwrap();
+        let target = Target::from_url(&url).unwrap();
+        assert_eq!(target.schema, "tenant");
+        assert!(target.schema_in_url);
+        assert_eq!(target.info.port, Some(6543));
+        assert_eq!(target.info.name, "app");
+        assert!(!format!("{:?}", target.info).contains("cret"));
+    }
+
+    #[test]
+    fn unknown_url_parameters_are_refused() {
+        let url = Url::parse("postgresql://u@h/db?shcema=x").unwrap();
+        assert!(matches!(
+            Target::from_url(&url),
+            Err(EngineError::InvalidDatabaseUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn positions_become_lines() {
+        let script = "CREATE TABLE a (id int);\nSELEC 1;\n";
+        assert_eq!(locate(script, 26), Some((2, 1, "SELEC 1;")));
+        assert_eq!(locate(script, 1000), None);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

@@ -1,0 +1,112 @@
+//! A failed migration script, as the engine reports it.
+
+/// The statement that failed, when the script ran statement by statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStatement {
+    /// 1-based among the non-blank statements of the script.
+    pub number: usize,
+    /// 1-based line of the statement in `migration.sql`.
+    pub line: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptFailure {
+    /// SQLSTATE, MySQL error number or SQLite extended code, when the database gave one.
+    pub code: Option<String>,
+    /// The database's error, rendered for people (may span lines).
+    pub message: String,
+    pub statement: Option<FailedStatement>,
+    /// Statements (1-based numbers) committed before the failure.
+    pub committed: Vec<usize>,
+    /// True when the whole script ran in a transaction that was rolled back.
+    pub rolled_back: bool,
+}
+
+impl ScriptFailure {
+    /// Prisma's P3018 text, which is also what goes into the `logs` column, followed by
+    /// what we know beyond Prisma (statement number, what was committed or rolled back).
+    pub fn logs(&self, migration_name: &str) -> String {
+        let mut text = format!(
+            "A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: {migration_name}\n\nDatabase error code: {}\n\nDatabase error:\n{}\n",
+            self.code.as_deref().unwrap_or("none"),
+            self.message
+        );
+        if let Some(statement) = &self.statement {
+            text.push_str(&format!(
+                "\nPlease check the query number {} from the migration file (line {}):\n{}\n",
+                statement.number, statement.line, statement.text
+            ));
+        }
+        if self.rolled_back {
+            text.push_str("\nThe migration ran in one transaction, which was rolled back: none of its statements were applied.\n");
+        } else if self.statement.is_some() {
+            if self.committed.is_empty() {
+                text.push_str("\nNo statement of this migration had been committed.\n");
+            } else {
+                text.push_str(&format!(
+                    "\nStatements committed before the failure (they stay applied): {}.\n",
+                    numbers(&self.committed)
+                ));
+            }
+        }
+        text
+    }
+}
+
+/// `1-3, 5` style.
+fn numbers(items: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = items.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_start_with_prismas_p3018_text() {
+        let failure = ScriptFailure {
+            code: Some("42P01".into()),
+            message: "ERROR: relation \"x\" does not exist".into(),
+            statement: None,
+            committed: vec![],
+            rolled_back: true,
+        };
+        let logs = failure.logs("20240101000000_init");
+        assert!(logs.starts_with("A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: 20240101000000_init\n\nDatabase error code: 42P01\n\nDatabase error:\nERROR: relation \"x\" does not exist\n"));
+        assert!(logs.contains("rolled back"));
+    }
+
+    #[test]
+    fn statement_runs_name_what_was_committed() {
+        let failure = ScriptFailure {
+            code: None,
+            message: "boom".into(),
+            statement: Some(FailedStatement {
+                number: 6,
+                line: 12,
+                text: "DROP TABLE x;".into(),
+            }),
+            committed: vec![1, 2, 3, 5],
+            rolled_back: false,
+        };
+        let logs = failure.logs("m");
+        assert!(logs.contains("Database error code: none"));
+        assert!(logs.contains("query number 6 from the migration file (line 12):\nDROP TABLE x;"));
+        assert!(logs.contains("(they stay applied): 1-3, 5."));
+    }
+}

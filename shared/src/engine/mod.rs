@@ -1,0 +1,247 @@
+//! The rules of `prisma migrate deploy`, `status` and `resolve`, over the [`Dialect`] port.
+//!
+//! [`run`] is the one entry point every runtime uses: it takes a request, an artifact (or
+//! the reason it could not be read) and a database target, and always returns an
+//! [`Outcome`]; errors become the outcome's `error` and `status`.
+
+mod deploy;
+pub mod history;
+mod inspect;
+mod resolve;
+
+use std::time::{Duration, Instant};
+
+use crate::artifact::{Artifact, ArtifactError};
+use crate::clock::Clock;
+use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
+use crate::error::EngineError;
+use crate::migration::MigrationSet;
+use crate::outcome::{Action, ArtifactInfo, Outcome, ResolveKind};
+
+/// What was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    /// Deploy and resolve write only when confirmed; otherwise they report the plan.
+    pub confirm: bool,
+    /// For [`Action::Resolve`].
+    pub resolve: Option<ResolveTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveTarget {
+    pub name: String,
+    pub kind: ResolveKind,
+}
+
+impl Request {
+    pub fn new(action: Action) -> Request {
+        Request {
+            action,
+            confirm: true,
+            resolve: None,
+        }
+    }
+
+    /// Whether this request may write to the database.
+    pub fn writes(&self) -> bool {
+        self.confirm && matches!(self.action, Action::Deploy | Action::Resolve)
+    }
+}
+
+/// How the engine behaves, beyond the request.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long to wait for the migration lock.
+    pub lock_wait: Duration,
+    /// Prisma's `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK`: false skips the lock entirely.
+    pub use_lock: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lock_wait: dialect::DEFAULT_LOCK_WAIT,
+            use_lock: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Honours `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK` like Prisma: any value but "" and "0".
+    pub fn with_prisma_env(mut self) -> Self {
+        if let Ok(value) = std::env::var("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK") {
+            if !value.is_empty() && value != "0" {
+                self.use_lock = false;
+            }
+        }
+        self
+    }
+}
+
+/// Runs `request` and reports what happened. Never panics on bad input; never touches the
+/// database when the artifact is unusable.
+pub async fn run(
+    request: &Request,
+    artifact: Result<Artifact, ArtifactError>,
+    target: &DatabaseTarget,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> Outcome {
+    let timer = Instant::now();
+    let mut outcome = Outcome::new(request.action, clock.now());
+    outcome.confirmed = request.confirm;
+    outcome.database = Some(target.info());
+
+    let result = match artifact {
+        Err(e) => Err(EngineError::from(e)),
+        Ok(artifact) => {
+            outcome.artifact = Some(artifact_info(&artifact));
+            outcome
+                .warnings
+                .extend(artifact.set.warnings.iter().cloned());
+            run_with_artifact(
+                request,
+                &artifact.set,
+                target,
+                settings,
+                clock,
+                &mut outcome,
+            )
+            .await
+        }
+    };
+    if let Err(error) = result {
+        tracing::warn!(code = error.code().unwrap_or("none"), "{error}");
+        outcome.fail_with(&error);
+    }
+    outcome.duration_ms = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
+    outcome
+}
+
+async fn run_with_artifact(
+    request: &Request,
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    settings: &Settings,
+    clock: &dyn Clock,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    if let Some(schema) = &set.schema_provider {
+        if schema != target.provider()
+            && !(schema == "cockroachdb" && target.provider() == "postgresql")
+        {
+            return Err(EngineError::SchemaProviderMismatch {
+                schema: schema.clone(),
+                database: target.provider().into(),
+            });
+        }
+    }
+    let purpose = if request.writes() && request.action == Action::Deploy {
+        ConnectPurpose::Write
+    } else {
+        ConnectPurpose::Read
+    };
+    let (mut dialect, created) = dialect::connect(target, purpose, settings.lock_wait).await?;
+    outcome.warnings.extend(created);
+    let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    if let Err(e) = dialect.unlock().await {
+        tracing::warn!("{e}");
+    }
+    dialect.close().await;
+    result
+}
+
+async fn dispatch(
+    request: &Request,
+    set: &MigrationSet,
+    dialect: &mut dyn Dialect,
+    settings: &Settings,
+    clock: &dyn Clock,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    match request.action {
+        Action::Deploy if request.confirm => {
+            deploy::deploy(set, dialect, settings, clock, outcome).await
+        }
+        Action::Deploy | Action::Plan | Action::Status => {
+            inspect::inspect(request.action, set, dialect, outcome).await
+        }
+        Action::Resolve => {
+            let Some(target) = &request.resolve else {
+                return Err(EngineError::InvalidRequest {
+                    reason:
+                        "resolve needs the name of a migration to mark as applied or rolled back"
+                            .into(),
+                });
+            };
+            resolve::resolve(
+                target,
+                request.confirm,
+                set,
+                dialect,
+                settings,
+                clock,
+                outcome,
+            )
+            .await
+        }
+    }
+}
+
+fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
+    ArtifactInfo {
+        location: artifact.location.clone(),
+        sha256: artifact.sha256.clone(),
+        migrations_path: artifact.set.path.clone(),
+        migration_count: artifact.set.migrations.len(),
+        lock_provider: artifact.set.lockfile.as_ref().map(|l| l.provider.clone()),
+        schema_provider: artifact.set.schema_provider.clone(),
+    }
+}
+
+/// Prisma's P3019 check of `migration_lock.toml` against the database.
+fn check_lockfile(set: &MigrationSet, dialect: &dyn Dialect) -> Result<(), EngineError> {
+    match &set.lockfile {
+        Some(lock) if lock.provider != dialect.provider() => Err(EngineError::ProviderMismatch {
+            provider: dialect.provider().into(),
+            expected: lock.provider.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Warnings for what Prisma silently ignores, and the drift section.
+fn report_drift(comparison: &history::Comparison<'_>, outcome: &mut Outcome) {
+    outcome.drift.missing_locally = comparison.missing_locally.clone();
+    outcome.drift.edited = comparison.edited.clone();
+    if !comparison.missing_locally.is_empty() {
+        let text = if comparison.pending.is_empty() {
+            format!(
+                "The database has {} migration(s) that this artifact does not have ({}): the artifact looks older than the database. Nothing of it is applied.",
+                comparison.missing_locally.len(),
+                comparison.missing_locally.join(", ")
+            )
+        } else {
+            format!(
+                "The database has {} migration(s) that this artifact does not have: {}.",
+                comparison.missing_locally.len(),
+                comparison.missing_locally.join(", ")
+            )
+        };
+        outcome.warnings.push(text);
+    }
+    for name in &comparison.edited {
+        outcome
+            .warnings
+            .push(format!("Migration `{name}` was edited after it was applied (its checksum differs); the change is not applied."));
+    }
+    for (migration, out_of_order) in &comparison.pending {
+        if *out_of_order {
+            outcome.warnings.push(format!(
+                "Migration `{}` sorts before migrations the database already has (out of order); Prisma applies it anyway.",
+                migration.name
+            ));
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The outcome document: one serde type for every runtime (CLI `--json`, the Lambda
+//! response, the SNS message). Human renderings are functions of it, elsewhere.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or disappears; adding fields does not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Deploy,
+    Plan,
+    Status,
+    Resolve,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// At least one migration was applied (deploy), or the resolve was recorded.
+    Applied,
+    /// Nothing was pending.
+    UpToDate,
+    /// Migrations are pending; nothing was written (plan, status, an unconfirmed request).
+    Planned,
+    /// Something went wrong while working (a migration failed, the connection broke).
+    Failed,
+    /// The database's state forbids going on (failed migrations, not empty, lock held).
+    Blocked,
+    /// The request or artifact is unusable; the database was not touched.
+    Rejected,
+    /// Work stopped early on purpose (deadline); what remains is listed as pending.
+    Incomplete,
+}
+
+impl Status {
+    /// Whether a process reporting this outcome exits with 0.
+    pub fn is_success(self) -> bool {
+        matches!(self, Status::Applied | Status::UpToDate | Status::Planned)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub schema_version: u32,
+    pub tool: String,
+    pub action: Action,
+    pub status: Status,
+    /// The stage (CODE, PROD) when run as a function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Whether writes were confirmed: `false` turns deploy and resolve into a plan.
+    pub confirmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseInfo>,
+    /// Applied by this run, in order.
+    pub applied: Vec<AppliedMigration>,
+    /// Not applied (yet): what deploy would apply, in order.
+    pub pending: Vec<PendingMigration>,
+    /// Recorded as failed in the database (or failed in this run).
+    pub failed: Vec<FailedMigration>,
+    /// Where the database and the artifact disagree in ways Prisma does not report.
+    pub drift: Drift,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolved>,
+    /// For `status`: every migration of the artifact and the database, one entry each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<MigrationState>,
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactInfo {
+    /// A path, or `s3://bucket/key` (with `?versionId=` when known).
+    pub location: String,
+    pub sha256: String,
+    /// The migrations folder inside the artifact.
+    pub migrations_path: String,
+    pub migration_count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_provider: Option<String>,
+}
+
+/// Where we connected; never a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseInfo {
+    /// `postgresql`, `sqlite` or `mysql`.
+    pub engine: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Database name, or the file path for SQLite.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+/// How a migration's statements are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "mode")]
+pub enum Execution {
+    /// One transaction holding the script and its `_prisma_migrations` row.
+    Transaction,
+    /// Statement by statement, each committed on its own, because `reason`.
+    StatementByStatement { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedMigration {
+    pub name: String,
+    pub checksum: String,
+    pub execution: Execution,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingMigration {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Sorts before a migration the database already has (Prisma applies it silently).
+    #[serde(default)]
+    pub out_of_order: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedMigration {
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    /// The `logs` column (Prisma hides it; we show it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
+    /// For statement-by-statement runs: the 1-based numbers of the statements that were
+    /// committed before the failure, so a person can repair by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_statements: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_statement: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// Recorded in the database (not rolled back) but absent from the artifact.
+    pub missing_locally: Vec<String>,
+    /// The artifact's `migration.sql` no longer matches the recorded checksum.
+    pub edited: Vec<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.missing_locally.is_empty() && self.edited.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResolveKind {
+    Applied,
+    RolledBack,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolved {
+    pub name: String,
+    #[serde(rename = "as")]
+    pub kind: ResolveKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Applied,
+    Pending,
+    Failed,
+    /// In the database, not in the artifact.
+    MissingLocally,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationState {
+    pub name: String,
+    pub state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Applied, but the file changed since.
+    #[serde(default)]
+    pub edited: bool,
+    /// Pending, but sorts before an applied migration.
+    #[serde(default)]
+    pub out_of_order: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    /// The Prisma error code (P3009, P3018 …) when Prisma has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Outcome {
+    /// A fresh document for `action`, before anything happened.
+    pub fn new(action: Action, started_at: DateTime<Utc>) -> Outcome {
+        Outcome {
+            schema_version: SCHEMA_VERSION,
+            tool: concat!("migrator ", env!("CARGO_PKG_VERSION")).to_string(),
+            action,
+            status: Status::UpToDate,
+            stage: None,
+            confirmed: false,
+            artifact: None,
+            database: None,
+            applied: Vec::new(),
+            pending: Vec::new(),
+            failed: Vec::new(),
+            drift: Drift::default(),
+            resolved: None,
+            migrations: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            started_at,
+            duration_ms: 0,
+        }
+    }
+
+    /// Records `error`: its status wins over whatever was reached before.
+    pub fn fail_with(&mut self, error: &crate::error::EngineError) {
+        self.status = error.status();
+        self.error = Some(ErrorInfo {
+            code: error.code().map(str::to_string),
+            message: error.to_string(),
+            hint: error.hint(),
+        });
+    }
+
+    /// Whether a process reporting this outcome exits with 0.
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+}

@@ -1,0 +1,5 @@
+//! SQL text utilities: statement splitting for migration scripts.
+
+pub mod split;
+
+pub use split::{Flavor, Statement, split};
