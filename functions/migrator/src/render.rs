@@ -92,13 +92,13 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
                 m.name,
                 m.started_at.format("%Y-%m-%d %H:%M:%S UTC")
             )?;
-            if let Some(committed) = &m.committed_statements {
-                if !committed.is_empty() {
-                    writeln!(
-                        out,
-                        "    statements committed before the failure: {committed:?}"
-                    )?;
-                }
+            if let Some(committed) = &m.committed_statements
+                && !committed.is_empty()
+            {
+                writeln!(
+                    out,
+                    "    statements committed before the failure: {committed:?}"
+                )?;
             }
         }
     }

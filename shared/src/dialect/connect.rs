@@ -11,7 +11,7 @@ use crate::outcome::DatabaseInfo;
 /// A parsed database URL, not yet connected.
 #[derive(Debug, Clone)]
 pub enum DatabaseTarget {
-    Postgres(postgres::Target),
+    Postgres(Box<postgres::Target>),
     Sqlite(sqlite::Target),
 }
 
@@ -35,9 +35,9 @@ pub fn parse_database_url(url: &str) -> Result<DatabaseTarget, EngineError> {
             let parsed = Url::parse(url).map_err(|e| EngineError::InvalidDatabaseUrl {
                 reason: format!("The PostgreSQL URL cannot be parsed: {e}."),
             })?;
-            Ok(DatabaseTarget::Postgres(postgres::Target::from_url(
-                &parsed,
-            )?))
+            Ok(DatabaseTarget::Postgres(Box::new(
+                postgres::Target::from_url(&parsed)?,
+            )))
         }
         "file" | "sqlite" => Ok(DatabaseTarget::Sqlite(sqlite::Target::from_url(url)?)),
         "" => Err(EngineError::InvalidDatabaseUrl {

@@ -631,12 +631,12 @@ fn render_pg_error(pg: &PgDatabaseError, script: &str) -> String {
     if let Some(hint) = pg.hint() {
         text.push_str(&format!("\nHINT: {hint}"));
     }
-    if let Some(PgErrorPosition::Original(position)) = pg.position() {
-        if let Some((line, column, source)) = locate(script, position) {
-            text.push_str(&format!(
-                "\nPosition: line {line}, column {column}:\n{source}"
-            ));
-        }
+    if let Some(PgErrorPosition::Original(position)) = pg.position()
+        && let Some((line, column, source)) = locate(script, position)
+    {
+        text.push_str(&format!(
+            "\nPosition: line {line}, column {column}:\n{source}"
+        ));
     }
     text
 }

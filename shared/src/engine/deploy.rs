@@ -6,7 +6,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::history::{compare, failed_details};
-use super::{Settings, check_lockfile, report_drift};
+use super::{Settings, report_drift};
 use crate::clock::Clock;
 use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure};
 use crate::error::EngineError;
@@ -22,7 +22,6 @@ pub(super) async fn deploy(
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    check_lockfile(set, dialect)?;
     dialect.prepare_namespace().await?;
     if settings.use_lock {
         dialect.lock(settings.lock_wait).await?;
@@ -104,7 +103,7 @@ async fn apply(
     };
     let execution = dialect.execution(script);
     let timer = Instant::now();
-    tracing::info!(migration = %migration.name, "Applying migration `{}`", migration.name);
+    tracing::info!("Applying migration `{}`", migration.name);
 
     let result = match &execution {
         Execution::Transaction => match dialect.apply_in_transaction(&row, script, clock).await {
@@ -122,7 +121,7 @@ async fn apply(
             }
         },
         Execution::StatementByStatement { reason } => {
-            tracing::warn!(migration = %migration.name, "running statement by statement: {reason}");
+            tracing::debug!(migration = %migration.name, "running statement by statement: {reason}");
             outcome.warnings.push(format!(
                 "Migration `{}` ran statement by statement, without a transaction, because {reason}.",
                 migration.name

@@ -59,10 +59,10 @@ pub fn compare<'a>(set: &'a MigrationSet, rows: &'a [MigrationRow]) -> Compariso
             .iter()
             .filter(|r| r.migration_name == migration.name && r.finished_at.is_some())
             .max_by_key(|r| r.started_at);
-        if let Some(row) = newest {
-            if !script_matches_checksum(script, &row.checksum) {
-                edited.push(migration.name.clone());
-            }
+        if let Some(row) = newest
+            && !script_matches_checksum(script, &row.checksum)
+        {
+            edited.push(migration.name.clone());
         }
     }
 

@@ -3,7 +3,7 @@
 use super::deploy::failed_from_row;
 use super::history::Comparison;
 use super::history::{compare, failed_details};
-use super::{check_lockfile, report_drift};
+use super::report_drift;
 use crate::dialect::Dialect;
 use crate::dialect::MigrationRow;
 use crate::error::EngineError;
@@ -16,7 +16,6 @@ pub(super) async fn inspect(
     dialect: &mut dyn Dialect,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    check_lockfile(set, dialect)?;
     let tables = dialect.tables().await?;
     let rows = if tables.has_migrations_table {
         dialect.rows().await?

@@ -70,10 +70,11 @@ impl Default for Settings {
 impl Settings {
     /// Honours `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK` like Prisma: any value but "" and "0".
     pub fn with_prisma_env(mut self) -> Self {
-        if let Ok(value) = std::env::var("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK") {
-            if !value.is_empty() && value != "0" {
-                self.use_lock = false;
-            }
+        if let Ok(value) = std::env::var("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
+            && !value.is_empty()
+            && value != "0"
+        {
+            self.use_lock = false;
         }
         self
     }
@@ -112,7 +113,7 @@ pub async fn run(
         }
     };
     if let Err(error) = result {
-        tracing::warn!(code = error.code().unwrap_or("none"), "{error}");
+        tracing::debug!(code = error.code().unwrap_or("none"), "{error}");
         outcome.fail_with(&error);
     }
     outcome.duration_ms = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -127,15 +128,24 @@ async fn run_with_artifact(
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    if let Some(schema) = &set.schema_provider {
-        if schema != target.provider()
-            && !(schema == "cockroachdb" && target.provider() == "postgresql")
-        {
-            return Err(EngineError::SchemaProviderMismatch {
-                schema: schema.clone(),
-                database: target.provider().into(),
-            });
-        }
+    if let Some(schema) = &set.schema_provider
+        && schema != target.provider()
+        && !(schema == "cockroachdb" && target.provider() == "postgresql")
+    {
+        return Err(EngineError::SchemaProviderMismatch {
+            schema: schema.clone(),
+            database: target.provider().into(),
+        });
+    }
+
+    // Prisma's P3019 (every command but `resolve --rolled-back`), before connecting: a
+    // rejected artifact never opens, let alone creates, the database.
+    let rolls_back = request
+        .resolve
+        .as_ref()
+        .is_some_and(|r| r.kind == ResolveKind::RolledBack);
+    if !(request.action == Action::Resolve && rolls_back) {
+        check_lockfile(set, target.provider())?;
     }
     let purpose = if request.writes() && request.action == Action::Deploy {
         ConnectPurpose::Write
@@ -201,10 +211,10 @@ fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
 }
 
 /// Prisma's P3019 check of `migration_lock.toml` against the database.
-fn check_lockfile(set: &MigrationSet, dialect: &dyn Dialect) -> Result<(), EngineError> {
+fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError> {
     match &set.lockfile {
-        Some(lock) if lock.provider != dialect.provider() => Err(EngineError::ProviderMismatch {
-            provider: dialect.provider().into(),
+        Some(lock) if lock.provider != provider => Err(EngineError::ProviderMismatch {
+            provider: provider.into(),
             expected: lock.provider.clone(),
         }),
         _ => Ok(()),

@@ -1,0 +1,49 @@
+# migrator — see README.md. `make demo` and `make test` are the two commands that matter.
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+DEMO_DB := target/demo/demo.db
+
+.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth
+
+## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
+demo: examples/prisma.zip
+	@mkdir -p $(dir $(DEMO_DB))
+	$(CARGO) run -q -p migrator -- deploy --artifact examples/prisma.zip --database-url file:$(DEMO_DB)
+
+clean-demo:
+	rm -f $(DEMO_DB)
+
+examples/prisma.zip: $(shell find examples/prisma -type f) examples/build_zip.py
+	python3 examples/build_zip.py examples/prisma $@
+
+## Install what is missing, then run every test (unit, end-to-end, Prisma compatibility, infra).
+test: setup lint build unit e2e infra-test
+
+setup:
+	bash tests/scripts/setup.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+e2e: build
+	$(CARGO) test -p migrator-e2e --tests
+
+infra-test:
+	@if [ -f infra/scripts/test.sh ]; then bash infra/scripts/test.sh; else echo "infra: no tests yet"; fi
+
+synth:
+	bash infra/scripts/synth.sh
+
+## Benchmarks (not tests): PostgreSQL apply/no-op timings and peak RSS → target/bench/engine.json
+bench: setup
+	$(CARGO) build --release -p migrator
+	$(CARGO) run --release -p migrator-e2e --bin bench

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Post" ADD COLUMN "publishedAt" DATETIME;
+ALTER TABLE "Post" ADD COLUMN "status" TEXT NOT NULL DEFAULT 'DRAFT';

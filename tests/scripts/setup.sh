@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs and starts what the tests need on a Debian machine, when it is missing.
+# Idempotent: on a prepared machine it only checks. Needs root (or sudo) for installs.
+#
+#   MIGRATOR_TEST_PG   PostgreSQL server URL without a database
+#                      (default postgresql://postgres:postgres@127.0.0.1:5432)
+set -euo pipefail
+
+PG_URL="${MIGRATOR_TEST_PG:-postgresql://postgres:postgres@127.0.0.1:5432}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+need_pkgs=()
+command -v psql >/dev/null || need_pkgs+=(postgresql-client)
+command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
+command -v pg_dump >/dev/null || need_pkgs+=(postgresql-client)
+[ -x /usr/bin/time ] || need_pkgs+=(time)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+command -v npm >/dev/null || need_pkgs+=(npm)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  say "installing ${need_pkgs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# PostgreSQL: start the local cluster when the server does not answer.
+if ! psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null 2>&1; then
+  if command -v pg_lsclusters >/dev/null && [ -n "$(pg_lsclusters -h 2>/dev/null)" ]; then
+    version="$(pg_lsclusters -h | awk 'NR==1 {print $1}')"
+    cluster="$(pg_lsclusters -h | awk 'NR==1 {print $2}')"
+    say "starting PostgreSQL $version/$cluster"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start || true
+  fi
+  for _ in $(seq 1 30); do
+    psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null 2>&1 && break
+    # A fresh Debian cluster has no password for `postgres` over TCP: set the test one.
+    if [ "$(id -u)" = 0 ] && runuser -u postgres -- psql -qAtXc 'SELECT 1' >/dev/null 2>&1; then
+      password="$(python3 -c 'import sys,urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$PG_URL")"
+      if [ -n "$password" ]; then
+        runuser -u postgres -- psql -qAtXc "ALTER USER postgres PASSWORD '${password//\'/\'\'}'" >/dev/null
+      fi
+    fi
+    sleep 1
+  done
+  psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null || { echo "PostgreSQL does not answer at $PG_URL" >&2; exit 1; }
+fi
+say "PostgreSQL: $(psql "$PG_URL/postgres" -qAtXc 'SHOW server_version')"
+
+# The Prisma CLI oracle (npm only), installed once before tests call it in parallel.
+ORACLE="$ROOT/../shared/tools/prisma-oracle"
+if [ -f "$ORACLE/setup.sh" ]; then
+  dir="${PRISMA_ORACLE_DIR:-/tmp/prisma-oracle}"
+  if [ ! -f "$dir/node_modules/prisma/build/index.js" ] || [ ! -x "$dir/schema-engine-shim" ]; then
+    say "installing the Prisma CLI oracle into $dir"
+    bash "$ORACLE/setup.sh" "$dir" >/dev/null
+  fi
+  say "Prisma oracle: $dir"
+else
+  echo "the Prisma oracle is missing at $ORACLE (../shared beside the checkout)" >&2
+  exit 1
+fi
