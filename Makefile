@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 
 DEMO_DB := target/demo/demo.db
 
-.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth
+.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
 demo: examples/prisma.zip
@@ -37,11 +37,18 @@ unit:
 e2e: build
 	$(CARGO) test -p migrator-e2e --tests
 
+## The CDK app's tests: type-check, assertions, cdk-nag, cfn-lint (offline; no Rust build, no Docker).
 infra-test:
-	@if [ -f infra/scripts/test.sh ]; then bash infra/scripts/test.sh; else echo "infra: no tests yet"; fi
+	bash infra/scripts/test.sh
 
+## CloudFormation templates into infra/cdk.out.
 synth:
 	bash infra/scripts/synth.sh
+
+## make deploy STAGE=CODE|PROD — needs AWS credentials and `cd infra && npx cdk bootstrap` once.
+deploy:
+	@case "$(STAGE)" in CODE|PROD) ;; *) echo "usage: make deploy STAGE=CODE|PROD" >&2; exit 2;; esac
+	bash infra/scripts/deploy.sh $(STAGE)
 
 ## Benchmarks (not tests): PostgreSQL apply/no-op timings and peak RSS → target/bench/engine.json
 bench: setup

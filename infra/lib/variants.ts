@@ -1,0 +1,127 @@
+/**
+ * Variant stacks used by the tests (cdk-nag and cfn-lint run over them too):
+ * every optional feature of the construct in at least one synthesized template.
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { MigratorExampleStack } from './example-stack';
+import { PrismaMigrator } from './prisma-migrator';
+
+export interface Variants {
+  readonly mysql: MigratorExampleStack;
+  readonly s3Notification: MigratorExampleStack;
+  readonly slackAndLong: MigratorExampleStack;
+  readonly secretAuth: MigratorExampleStack;
+  readonly existingResources: Stack;
+  readonly aurora: Stack;
+}
+
+export function addVariantStacks(app: App): Variants {
+  const mysql = new MigratorExampleStack(app, 'Variant-MySQL', { stage: 'CODE', engine: 'mysql' });
+
+  const s3Notification = new MigratorExampleStack(app, 'Variant-S3Notification', {
+    stage: 'CODE',
+    migrator: { trigger: 's3-notification', tracing: true },
+  });
+
+  const slackAndLong = new MigratorExampleStack(app, 'Variant-SlackLong', {
+    stage: 'PROD',
+    migrator: {
+      slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
+      longMigrations: true,
+      statementLockTimeout: Duration.seconds(30),
+    },
+  });
+
+  // Secret auth: the database secret lives in this stack, encrypted with a CMK.
+  const secretAuth = new MigratorExampleStack(app, 'Variant-SecretAuth', { stage: 'CODE' });
+  const secretKey = new kms.Key(secretAuth, 'SecretKey', { enableKeyRotation: true });
+  const secret = secretsmanager.Secret.fromSecretAttributes(secretAuth, 'DbSecret', {
+    secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
+    encryptionKey: secretKey,
+  });
+  new PrismaMigrator(secretAuth, 'SecretMigrator', {
+    stage: 'CODE',
+    artifactKey: 'deploy/CODE/other-app/prisma.zip',
+    database: secretAuth.database,
+    databaseUser: 'migrator_secret',
+    databaseName: 'app',
+    databaseSecret: secret,
+    vpc: secretAuth.vpc,
+  });
+
+  // Existing bucket (KMS-encrypted), topic, and an imported PostgreSQL instance.
+  const existingResources = new Stack(app, 'Variant-Existing');
+  const vpc = new ec2.Vpc(existingResources, 'Vpc', {
+    maxAzs: 2,
+    natGateways: 0,
+    subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
+    flowLogs: { all: {} },
+  });
+  const bucketKey = kms.Key.fromKeyArn(
+    existingResources,
+    'BucketKey',
+    'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+  );
+  const bucket = s3.Bucket.fromBucketAttributes(existingResources, 'Bucket', {
+    bucketName: 'acme-prisma-artifacts',
+    encryptionKey: bucketKey,
+  });
+  const topic = sns.Topic.fromTopicArn(existingResources, 'Topic', 'arn:aws:sns:eu-west-1:123456789012:deployments');
+  const dbSg = ec2.SecurityGroup.fromSecurityGroupId(existingResources, 'DbSg', 'sg-0123456789abcdef0');
+  const imported = rds.DatabaseInstance.fromDatabaseInstanceAttributes(existingResources, 'Db', {
+    instanceIdentifier: 'acme-prod',
+    instanceEndpointAddress: 'acme-prod.abcdefghijkl.eu-west-1.rds.amazonaws.com',
+    port: 5432,
+    securityGroups: [dbSg],
+    instanceResourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0',
+    engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16_13 }),
+  });
+  new PrismaMigrator(existingResources, 'Migrator', {
+    stage: 'PROD',
+    artifactBucket: bucket,
+    artifactKey: 'deploy/PROD/*/prisma.zip',
+    topic,
+    database: imported,
+    databaseUser: 'migrator',
+    databaseName: 'acme',
+    schema: 'app',
+    vpc,
+    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    autoApply: false,
+    timeout: Duration.minutes(15),
+    memorySize: 512,
+  });
+
+  // Aurora MySQL cluster (engine and port inferred; cluster resource id).
+  const aurora = new Stack(app, 'Variant-Aurora');
+  const avpc = new ec2.Vpc(aurora, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { all: {} } });
+  const cluster = new rds.DatabaseCluster(aurora, 'Cluster', {
+    engine: rds.DatabaseClusterEngine.auroraMysql({ version: rds.AuroraMysqlEngineVersion.VER_3_08_0 }),
+    writer: rds.ClusterInstance.serverlessV2('writer'),
+    vpc: avpc,
+    iamAuthentication: true,
+    storageEncrypted: true,
+    deletionProtection: true,
+    port: 3307,
+    backtrackWindow: Duration.hours(24),
+    credentials: rds.Credentials.fromUsername('admin'),
+    manageMasterUserPassword: true,
+    cloudwatchLogsExports: [],
+  });
+  new PrismaMigrator(aurora, 'Migrator', {
+    stage: 'CODE',
+    artifactKey: 'deploy/CODE/my-app/prisma.zip',
+    database: cluster,
+    databaseUser: 'migrator',
+    databaseName: 'app',
+    vpc: avpc,
+  });
+
+  return { mysql, s3Notification, slackAndLong, secretAuth, existingResources, aurora };
+}

@@ -1,0 +1,730 @@
+/**
+ * Assertions on the synthesized templates of the PrismaMigrator construct
+ * (aws-cdk-lib/assertions): resources, exact IAM statements, the event rule,
+ * concurrency and retries, the environment, props validation, and variants.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { PLACEHOLDER_DIR, migratorLambdaCode } from '../lib/code';
+import { MigratorExampleStack } from '../lib/example-stack';
+import { PrismaMigrator, PrismaMigratorProps, engineFamily, notificationFilter } from '../lib/prisma-migrator';
+import { addVariantStacks } from '../lib/variants';
+import { exampleStack, policyStatements, resource, template, testApp } from './support/helpers';
+
+const ids = (stack: MigratorExampleStack) => {
+  const m = stack.migrator;
+  const id = (c: any) => stack.getLogicalId(c.node.defaultChild);
+  return {
+    fn: id(m.function),
+    role: id(m.role),
+    sg: id(m.securityGroup),
+    bucket: id(m.artifactBucket),
+    topic: id(m.topic),
+    topicKey: stack.getLogicalId((m.node.findChild('TopicKey') as kms.Key).node.defaultChild as any),
+    dlq: id(m.deadLetterQueue),
+    logGroup: id(m.logGroup),
+    db: id(stack.database),
+    dbSg: stack.getLogicalId(stack.database.connections.securityGroups[0].node.defaultChild as any),
+  };
+};
+
+const join = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
+const getAtt = (id: string, attr: string) => ({ 'Fn::GetAtt': [id, attr] });
+const partition = { Ref: 'AWS::Partition' };
+
+// Built once: the CODE and PROD example stacks.
+const code = exampleStack({ stage: 'CODE' });
+const prod = exampleStack({ stage: 'PROD' });
+const tCode = template(code);
+const tProd = template(prod);
+
+/** The grants both stages share, in the order the construct adds them. */
+function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
+  const i = ids(stack);
+  return [
+    { Sid: 'Logs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt(i.logGroup, 'Arn') },
+    {
+      Sid: 'VpcNetworkInterfaces',
+      Effect: 'Allow',
+      Action: [
+        'ec2:CreateNetworkInterface',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+      ],
+      Resource: '*',
+    },
+    {
+      Sid: 'ReadArtifact',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: join(getAtt(i.bucket, 'Arn'), `/${key}`),
+    },
+    { Sid: 'PublishNotifications', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: i.topic } },
+    {
+      Sid: 'EncryptNotifications',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: getAtt(i.topicKey, 'Arn'),
+    },
+    {
+      Sid: 'ConnectAsDatabaseUser',
+      Effect: 'Allow',
+      Action: 'rds-db:connect',
+      Resource: join(
+        'arn:',
+        partition,
+        ':rds-db:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        ':dbuser:',
+        getAtt(i.db, 'DbiResourceId'),
+        '/migrator',
+      ),
+    },
+    {
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+      Resource: getAtt(i.dlq, 'Arn'),
+    },
+  ];
+}
+
+describe('example stacks (CODE and PROD)', () => {
+  it('has the whole flow and nothing optional', () => {
+    for (const t of [tCode, tProd]) {
+      t.resourceCountIs('AWS::Lambda::Function', 1);
+      t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+      t.resourceCountIs('AWS::Events::Rule', 1);
+      t.resourceCountIs('AWS::SQS::Queue', 1);
+      t.resourceCountIs('AWS::SNS::Topic', 1);
+      t.resourceCountIs('AWS::KMS::Key', 1);
+      t.resourceCountIs('AWS::RDS::DBInstance', 1);
+      t.resourceCountIs('AWS::S3::Bucket', 2); // artifacts + their access logs
+      t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
+      t.resourceCountIs('AWS::ECS::TaskDefinition', 0);
+      t.resourceCountIs('Custom::S3BucketNotifications', 0);
+      t.resourceCountIs('Custom::LogRetention', 0);
+    }
+  });
+
+  it('runs provided.al2023 x86_64 in the VPC with reserved concurrency 1', () => {
+    const i = ids(prod);
+    const fn = resource(tProd, 'AWS::Lambda::Function').props;
+    assert.equal(fn.Runtime, 'provided.al2023');
+    assert.deepEqual(fn.Architectures, ['x86_64']);
+    assert.equal(fn.Handler, 'bootstrap');
+    assert.equal(fn.ReservedConcurrentExecutions, 1);
+    assert.equal(fn.Timeout, 300);
+    assert.equal(fn.MemorySize, 256);
+    assert.equal(fn.FunctionName, 'prisma-migrator-my-app-PROD');
+    assert.deepEqual(fn.Role, getAtt(i.role, 'Arn'));
+    assert.deepEqual(fn.VpcConfig.SecurityGroupIds, [getAtt(i.sg, 'GroupId')]);
+    const appSubnets = prod.vpc.privateSubnets.map((s) => ({ Ref: prod.getLogicalId(s.node.defaultChild as any) }));
+    assert.deepEqual(fn.VpcConfig.SubnetIds, appSubnets);
+    assert.deepEqual(fn.LoggingConfig, { LogFormat: 'JSON', LogGroup: { Ref: i.logGroup } });
+    assert.equal(fn.TracingConfig, undefined);
+  });
+
+  it('sets the environment exactly (PROD: AUTO_APPLY=false)', () => {
+    const i = ids(prod);
+    const fn = resource(tProd, 'AWS::Lambda::Function').props;
+    assert.deepEqual(fn.Environment.Variables, {
+      STAGE: 'PROD',
+      DB_ENGINE: 'postgresql',
+      DB_HOST: getAtt(i.db, 'Endpoint.Address'),
+      DB_PORT: getAtt(i.db, 'Endpoint.Port'),
+      DB_NAME: 'app',
+      DB_USER: 'migrator',
+      DB_SCHEMA: 'public',
+      DB_AUTH: 'iam',
+      ARTIFACT_BUCKET: { Ref: i.bucket },
+      ARTIFACT_KEY: 'deploy/PROD/my-app/prisma.zip',
+      TOPIC_ARN: { Ref: i.topic },
+      AUTO_APPLY: 'false',
+      LOCK_TIMEOUT: '600',
+      RUST_LOG: 'info',
+    });
+    const codeEnv = resource(tCode, 'AWS::Lambda::Function').props.Environment.Variables;
+    assert.equal(codeEnv.AUTO_APPLY, 'true');
+    assert.equal(codeEnv.STAGE, 'CODE');
+    assert.equal(codeEnv.ARTIFACT_KEY, 'deploy/CODE/my-app/prisma.zip');
+    for (const env of [codeEnv, fn.Environment.Variables]) {
+      assert.ok(!('DB_CA_BUNDLE' in env));
+      assert.ok(!('DB_SECRET_ARN' in env));
+      assert.ok(!('STATEMENT_LOCK_TIMEOUT' in env));
+    }
+  });
+
+  it('does not retry async invocations and sends failures to the encrypted DLQ', () => {
+    const i = ids(prod);
+    const cfg = resource(tProd, 'AWS::Lambda::EventInvokeConfig').props;
+    assert.deepEqual(cfg, {
+      FunctionName: { Ref: i.fn },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: getAtt(i.dlq, 'Arn') } },
+    });
+    tProd.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    // SSL only, and EventBridge may send the rule's undeliverable events.
+    tProd.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': getAtt(resource(tProd, 'AWS::Events::Rule').id, 'Arn') } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('matches the upload with an EventBridge rule on bucket + exact key', () => {
+    const i = ids(prod);
+    const rule = resource(tProd, 'AWS::Events::Rule').props;
+    assert.deepEqual(rule.EventPattern, {
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: {
+        bucket: { name: [{ Ref: i.bucket }] },
+        object: { key: ['deploy/PROD/my-app/prisma.zip'] },
+      },
+    });
+    assert.equal(rule.Targets.length, 1);
+    assert.deepEqual(rule.Targets[0].Arn, getAtt(i.fn, 'Arn'));
+    assert.deepEqual(rule.Targets[0].DeadLetterConfig, { Arn: getAtt(i.dlq, 'Arn') });
+    tProd.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: getAtt(i.fn, 'Arn'),
+      SourceArn: getAtt(resource(tProd, 'AWS::Events::Rule').id, 'Arn'),
+    });
+  });
+
+  it('creates the artifact bucket versioned, encrypted, SSL-only, private, with EventBridge and old-version expiry', () => {
+    const i = ids(prod);
+    const b = tProd.toJSON().Resources[i.bucket].Properties;
+    assert.deepEqual(b.VersioningConfiguration, { Status: 'Enabled' });
+    assert.deepEqual(b.BucketEncryption, {
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    assert.deepEqual(b.PublicAccessBlockConfiguration, {
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    assert.deepEqual(b.NotificationConfiguration, { EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    assert.deepEqual(b.LifecycleConfiguration.Rules[0], {
+      Id: 'expire-old-artifact-versions',
+      Status: 'Enabled',
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+      NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 5 },
+    });
+    assert.ok(b.LoggingConfiguration.DestinationBucketName);
+    tProd.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: i.bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('encrypts the topic with a rotating customer-managed key and enforces SSL', () => {
+    const i = ids(prod);
+    tProd.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: getAtt(i.topicKey, 'Arn') });
+    tProd.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    tProd.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('grants exactly the least-privilege statements (CODE and PROD keys)', () => {
+    assert.deepEqual(policyStatements(tProd, ids(prod).role), expectedFunctionStatements(prod, 'deploy/PROD/my-app/prisma.zip'));
+    assert.deepEqual(policyStatements(tCode, ids(code).role), expectedFunctionStatements(code, 'deploy/CODE/my-app/prisma.zip'));
+    // The role has no managed policies at all.
+    const role = resource(tProd, 'AWS::IAM::Role', ids(prod).role).props;
+    assert.equal(role.ManagedPolicyArns, undefined);
+    assert.deepEqual(role.AssumeRolePolicyDocument.Statement, [
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+    ]);
+  });
+
+  it('opens the database port from the function security group only', () => {
+    const i = ids(prod);
+    tProd.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: getAtt(i.dbSg, 'GroupId'),
+      SourceSecurityGroupId: getAtt(i.sg, 'GroupId'),
+      IpProtocol: 'tcp',
+      FromPort: getAtt(i.db, 'Endpoint.Port'),
+      ToPort: getAtt(i.db, 'Endpoint.Port'),
+    });
+    tProd.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      GroupId: getAtt(i.sg, 'GroupId'),
+      DestinationSecurityGroupId: getAtt(i.dbSg, 'GroupId'),
+      FromPort: getAtt(i.db, 'Endpoint.Port'),
+    });
+    const sg = tProd.toJSON().Resources[i.sg].Properties;
+    assert.deepEqual(sg.SecurityGroupEgress, [
+      { CidrIp: '0.0.0.0/0', Description: 'HTTPS to AWS APIs', FromPort: 443, IpProtocol: 'tcp', ToPort: 443 },
+    ]);
+    assert.equal(sg.SecurityGroupIngress, undefined);
+  });
+
+  it('creates the database with IAM authentication, TLS enforced, encrypted, private', () => {
+    tProd.hasResourceProperties('AWS::RDS::DBInstance', {
+      Engine: 'postgres',
+      EnableIAMDatabaseAuthentication: true,
+      StorageEncrypted: true,
+      PubliclyAccessible: false,
+      MultiAZ: true,
+      DeletionProtection: true,
+      Port: '5433',
+      ManageMasterUserPassword: true,
+    });
+    tCode.hasResourceProperties('AWS::RDS::DBInstance', { MultiAZ: false });
+    tProd.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+  });
+
+  it('keeps logs with a retention (CODE 30 days, PROD 90 days)', () => {
+    assert.equal(tCode.toJSON().Resources[ids(code).logGroup].Properties.RetentionInDays, 30);
+    assert.equal(tProd.toJSON().Resources[ids(prod).logGroup].Properties.RetentionInDays, 90);
+  });
+
+  it('outputs the function, topic and the exact invoke commands', () => {
+    const i = ids(prod);
+    const outputs = tProd.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const byPrefix = (p: string) => {
+      const hit = Object.entries(outputs).filter(([k]) => k.startsWith(`Migrator${p}`));
+      assert.equal(hit.length, 1, p);
+      return hit[0][1].Value;
+    };
+    const fn = { Ref: i.fn };
+    assert.deepEqual(byPrefix('FunctionName'), fn);
+    assert.deepEqual(byPrefix('TopicArn'), { Ref: i.topic });
+    assert.deepEqual(
+      byPrefix('PlanCommand'),
+      join('aws lambda invoke --function-name ', fn, ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy"}' out.json`),
+    );
+    assert.deepEqual(
+      byPrefix('ApplyCommand'),
+      join(
+        'aws lambda invoke --function-name ',
+        fn,
+        ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy","confirm":true}' out.json`,
+      ),
+    );
+    assert.deepEqual(byPrefix('MigratorPlanCommand'), join('migrator invoke --function ', fn));
+    assert.deepEqual(byPrefix('MigratorApplyCommand'), join('migrator invoke --function ', fn, ' --confirm'));
+  });
+
+  it('is environment-agnostic (no account/region, no lookups)', () => {
+    for (const s of [code, prod]) {
+      assert.ok(Stack.of(s).environment.startsWith('aws://unknown-account/unknown-region'));
+    }
+    assert.equal(fs.existsSync(path.join(__dirname, '..', 'cdk.context.json')), false);
+  });
+});
+
+describe('props validation', () => {
+  const base = (): { stack: MigratorExampleStack; props: PrismaMigratorProps } => {
+    const stack = exampleStack({ stage: 'CODE' }, 'Validation');
+    return {
+      stack,
+      props: {
+        stage: 'CODE',
+        artifactKey: 'deploy/CODE/x/prisma.zip',
+        database: stack.database,
+        databaseUser: 'migrator',
+        databaseName: 'app',
+        vpc: stack.vpc,
+      },
+    };
+  };
+  const throws = (patch: Partial<PrismaMigratorProps> | ((p: PrismaMigratorProps) => PrismaMigratorProps), re: RegExp) => {
+    const { stack, props } = base();
+    const p = typeof patch === 'function' ? patch(props) : { ...props, ...patch };
+    assert.throws(() => new PrismaMigrator(stack, 'Other', p), re);
+  };
+
+  it('rejects a timeout over 15 minutes', () => throws({ timeout: Duration.minutes(16) }, /timeout must be between/));
+  it('accepts exactly 15 minutes', () => {
+    const { stack, props } = base();
+    new PrismaMigrator(stack, 'Max', { ...props, timeout: Duration.minutes(15) });
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', { Timeout: 900 });
+  });
+  it('rejects a bad stage', () => throws({ stage: 'STAGING' as any }, /stage must be one of CODE, PROD/));
+  it('rejects a bad memory size', () => throws({ memorySize: 64 }, /memorySize/));
+  it('rejects an absolute or odd key', () => {
+    throws({ artifactKey: '/deploy/CODE/x/prisma.zip' }, /artifactKey/);
+    throws({ artifactKey: 'deploy/CODE/x/pri"sma.zip' }, /artifactKey/);
+  });
+  it('rejects longMigrations with the s3-notification trigger', () =>
+    throws({ longMigrations: true, trigger: 's3-notification' }, /longMigrations needs trigger: 'eventbridge'/));
+  it('rejects an engine that contradicts the instance', () => throws({ engine: 'mysql' }, /does not match/));
+  it('needs a resource id for IAM auth on an imported instance', () =>
+    throws(
+      (p) => ({
+        ...p,
+        database: rds.DatabaseInstance.fromDatabaseInstanceAttributes(Stack.of(p.vpc), 'Imp', {
+          instanceIdentifier: 'x',
+          instanceEndpointAddress: 'x.example.com',
+          port: 5432,
+          securityGroups: [],
+        }),
+      }),
+      /resource id/,
+    ));
+  it('rejects a non-identifier database user', () => throws({ databaseUser: 'mig rator' }, /databaseUser/));
+});
+
+describe('trigger modes', () => {
+  it("'s3-notification' uses a bucket notification filtered on the key, and no rule", () => {
+    const stack = exampleStack({ stage: 'CODE', migrator: { trigger: 's3-notification' } }, 'S3N');
+    const t = template(stack);
+    const i = ids(stack);
+    t.resourceCountIs('AWS::Events::Rule', 0);
+    t.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: i.bucket },
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          {
+            Events: ['s3:ObjectCreated:*'],
+            LambdaFunctionArn: getAtt(i.fn, 'Arn'),
+            Filter: {
+              Key: {
+                FilterRules: [
+                  { Name: 'suffix', Value: 'prisma.zip' },
+                  { Name: 'prefix', Value: 'deploy/CODE/my-app/prisma.zip' },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 's3.amazonaws.com',
+      FunctionName: getAtt(i.fn, 'Arn'),
+    });
+    // Same retry / concurrency settings.
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 });
+    t.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 });
+    // No EventBridge flag on the bucket in this mode.
+    assert.equal(t.toJSON().Resources[i.bucket].Properties.NotificationConfiguration, undefined);
+  });
+
+  it('splits keys and globs into S3 prefix/suffix filters', () => {
+    assert.deepEqual(notificationFilter('deploy/PROD/app/prisma.zip'), { prefix: 'deploy/PROD/app/prisma.zip', suffix: 'prisma.zip' });
+    assert.deepEqual(notificationFilter('deploy/PROD/*/prisma.zip'), { prefix: 'deploy/PROD/', suffix: '/prisma.zip' });
+    assert.deepEqual(notificationFilter('deploy/PROD/*'), { prefix: 'deploy/PROD/' });
+  });
+});
+
+describe('optional features', () => {
+  it('adds the Slack channel configuration only when slack is given', () => {
+    const stack = exampleStack({ stage: 'PROD', migrator: { slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' } } }, 'Slack');
+    const t = template(stack);
+    t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
+    t.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+      SlackWorkspaceId: 'T0123ABCD',
+      SlackChannelId: 'C0123ABCD',
+      SnsTopicArns: [{ Ref: ids(stack).topic }],
+      LoggingLevel: 'ERROR',
+    });
+    // The Chatbot role gets no permissions (notifications only).
+    const chatbotRole = Object.entries(t.findResources('AWS::IAM::Role')).find(([, r]: any) =>
+      JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('chatbot.amazonaws.com'),
+    )!;
+    assert.equal((chatbotRole[1] as any).Properties.ManagedPolicyArns, undefined);
+    assert.equal(Object.values(t.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === chatbotRole[0])).length, 0);
+    tProd.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
+  });
+
+  it('longMigrations adds a Fargate task running `migrator handle-event` as the rule target', () => {
+    const stack = exampleStack({ stage: 'PROD', migrator: { longMigrations: true } }, 'Long');
+    const t = template(stack);
+    const i = ids(stack);
+    const m = stack.migrator;
+    t.resourceCountIs('AWS::ECS::Cluster', 1);
+    t.resourceCountIs('AWS::ECS::TaskDefinition', 1);
+    const td = resource(t, 'AWS::ECS::TaskDefinition').props;
+    assert.deepEqual(td.RequiresCompatibilities, ['FARGATE']);
+    assert.equal(td.NetworkMode, 'awsvpc');
+    assert.deepEqual(td.RuntimePlatform, { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' });
+    const container = td.ContainerDefinitions[0];
+    assert.equal(container.Name, 'migrator');
+    assert.deepEqual(container.Command, ['migrator', 'handle-event']);
+    const fnEnv = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    assert.deepEqual(
+      container.Environment,
+      Object.entries(fnEnv).map(([Name, Value]) => ({ Name, Value })),
+    );
+    assert.equal(container.LogConfiguration.LogDriver, 'awslogs');
+    // The image is an ECR asset (staged, not built, at synth).
+    assert.match(JSON.stringify(container.Image), /container-assets/);
+
+    const rule = resource(t, 'AWS::Events::Rule').props;
+    assert.equal(rule.Targets.length, 1, 'the ECS task replaces the function as the upload target');
+    const target = rule.Targets[0];
+    assert.deepEqual(target.Arn, getAtt(stack.getLogicalId(m.cluster!.node.defaultChild as any), 'Arn'));
+    assert.equal(target.EcsParameters.LaunchType, 'FARGATE');
+    assert.equal(target.EcsParameters.NetworkConfiguration.AwsVpcConfiguration.AssignPublicIp, 'DISABLED');
+    assert.deepEqual(target.EcsParameters.NetworkConfiguration.AwsVpcConfiguration.SecurityGroups, [getAtt(i.sg, 'GroupId')]);
+    assert.deepEqual(target.InputTransformer.InputPathsMap, {
+      id: '$.id',
+      account: '$.account',
+      time: '$.time',
+      region: '$.region',
+      'detail-bucket-name': '$.detail.bucket.name',
+      'detail-object-key': '$.detail.object.key',
+      'detail-object-version-id': '$.detail.object.version-id',
+      'detail-object-etag': '$.detail.object.etag',
+    });
+    // What EventBridge sends to RunTask once the placeholders are filled in.
+    const filled = (target.InputTransformer.InputTemplate as string)
+      .replace('<id>', 'e-1')
+      .replace('<account>', '123456789012')
+      .replace('<time>', '2026-11-21T00:00:00Z')
+      .replace('<region>', 'eu-west-1')
+      .replace('<detail-bucket-name>', 'bucket')
+      .replace('<detail-object-key>', 'deploy/PROD/my-app/prisma.zip')
+      .replace('<detail-object-version-id>', 'v1')
+      .replace('<detail-object-etag>', 'abc');
+    const overrides = JSON.parse(filled);
+    assert.equal(overrides.containerOverrides[0].name, 'migrator');
+    const env = overrides.containerOverrides[0].environment;
+    assert.equal(env.length, 1);
+    assert.equal(env[0].name, 'MIGRATOR_EVENT');
+    assert.equal(typeof env[0].value, 'string');
+    assert.deepEqual(JSON.parse(env[0].value), {
+      version: '0',
+      id: 'e-1',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      account: '123456789012',
+      time: '2026-11-21T00:00:00Z',
+      region: 'eu-west-1',
+      detail: { bucket: { name: 'bucket' }, object: { key: 'deploy/PROD/my-app/prisma.zip', 'version-id': 'v1', etag: 'abc' } },
+    });
+
+    // The task role has the same data-plane grants as the function (no logs / ENI / DLQ).
+    const taskRole = stack.getLogicalId(m.taskDefinition!.taskRole.node.defaultChild as any);
+    const expected = expectedFunctionStatements(stack, 'deploy/PROD/my-app/prisma.zip').filter(
+      (s) => s.Sid && s.Sid !== 'Logs' && s.Sid !== 'VpcNetworkInterfaces',
+    );
+    assert.deepEqual(policyStatements(t, taskRole), expected);
+    // The function stays, for manual plan / confirm.
+    t.resourceCountIs('AWS::Lambda::Function', 1);
+  });
+
+  it('secret auth adds exactly the secretsmanager:GetSecretValue grant (and the key decrypt)', () => {
+    const stack = exampleStack({ stage: 'CODE' }, 'Secret');
+    const key = new kms.Key(stack, 'SecretKey', { enableKeyRotation: true });
+    const secret = secretsmanager.Secret.fromSecretAttributes(stack, 'S', {
+      secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
+      encryptionKey: key,
+    });
+    const m = new PrismaMigrator(stack, 'WithSecret', {
+      stage: 'CODE',
+      artifactKey: 'deploy/CODE/other/prisma.zip',
+      database: stack.database,
+      databaseUser: 'migrator',
+      databaseName: 'app',
+      databaseSecret: secret,
+      vpc: stack.vpc,
+    });
+    const t = template(stack);
+    const role = stack.getLogicalId(m.role.node.defaultChild as any);
+    const statements = policyStatements(t, role);
+    const bySid = (sid: string) => statements.filter((s) => s.Sid === sid);
+    assert.deepEqual(bySid('ReadDatabaseSecret'), [
+      {
+        Sid: 'ReadDatabaseSecret',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
+      },
+    ]);
+    assert.deepEqual(bySid('DecryptDatabaseSecret'), [
+      { Sid: 'DecryptDatabaseSecret', Effect: 'Allow', Action: 'kms:Decrypt', Resource: getAtt(stack.getLogicalId(key.node.defaultChild as any), 'Arn') },
+    ]);
+    assert.equal(bySid('ConnectAsDatabaseUser').length, 0, 'no rds-db:connect with secret auth');
+    assert.deepEqual(
+      statements.map((s) => s.Sid ?? '(dlq)'),
+      ['Logs', 'VpcNetworkInterfaces', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
+    );
+    const env = m.function.node.defaultChild as lambda.CfnFunction;
+    const vars = stack.resolve(env.environment) as any;
+    assert.equal(vars.variables.DB_AUTH, 'secret');
+    assert.equal(vars.variables.DB_SECRET_ARN, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf');
+    // IAM-auth migrator of the same stack: no secretsmanager anywhere.
+    const iamStatements = policyStatements(t, stack.getLogicalId(stack.migrator.role.node.defaultChild as any));
+    assert.ok(!JSON.stringify(iamStatements).includes('secretsmanager'));
+  });
+
+  it('X-Ray tracing is optional', () => {
+    const stack = exampleStack({ stage: 'CODE', migrator: { tracing: true } }, 'Xray');
+    const t = template(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { TracingConfig: { Mode: 'Active' } });
+    const statements = policyStatements(t, ids(stack).role);
+    assert.ok(statements.some((s) => JSON.stringify(s.Action) === JSON.stringify(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']) && s.Resource === '*'));
+  });
+
+  it('statementLockTimeout / lockTimeout / logLevel reach the environment', () => {
+    const stack = exampleStack(
+      { stage: 'CODE', migrator: { statementLockTimeout: Duration.seconds(30), lockTimeout: Duration.minutes(2), logLevel: 'debug' } },
+      'Env',
+    );
+    template(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ STATEMENT_LOCK_TIMEOUT: '30', LOCK_TIMEOUT: '120', RUST_LOG: 'debug' }) },
+    });
+  });
+});
+
+describe('engines and databases', () => {
+  const app = testApp();
+  const v = addVariantStacks(app);
+
+  it('MySQL instance: engine inferred, port from the endpoint, schema = database, same rds-db:connect', () => {
+    const stack = v.mysql;
+    const t = template(stack);
+    const i = ids(stack);
+    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    assert.equal(env.DB_ENGINE, 'mysql');
+    assert.deepEqual(env.DB_PORT, getAtt(i.db, 'Endpoint.Port'));
+    assert.deepEqual(env.DB_HOST, getAtt(i.db, 'Endpoint.Address'));
+    assert.equal(env.DB_SCHEMA, 'app');
+    t.hasResourceProperties('AWS::RDS::DBInstance', { Engine: 'mysql', Port: '3307', EnableIAMDatabaseAuthentication: true });
+    t.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { require_secure_transport: 'ON' } });
+    assert.deepEqual(policyStatements(t, i.role), expectedFunctionStatements(stack, 'deploy/CODE/my-app/prisma.zip'));
+  });
+
+  it('Aurora cluster: cluster resource id in the rds-db:connect ARN, engine mysql', () => {
+    const stack = v.aurora;
+    const t = template(stack);
+    const m = stack.node.findChild('Migrator') as PrismaMigrator;
+    const cluster = stack.node.findChild('Cluster') as rds.DatabaseCluster;
+    const clusterId = stack.getLogicalId(cluster.node.defaultChild as any);
+    const statements = policyStatements(t, stack.getLogicalId(m.role.node.defaultChild as any));
+    const connect = statements.find((s) => s.Sid === 'ConnectAsDatabaseUser');
+    assert.deepEqual(
+      connect.Resource,
+      join('arn:', partition, ':rds-db:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':dbuser:', getAtt(clusterId, 'DBClusterResourceId'), '/migrator'),
+    );
+    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    assert.equal(env.DB_ENGINE, 'mysql');
+    assert.deepEqual(env.DB_PORT, getAtt(clusterId, 'Endpoint.Port'));
+    assert.deepEqual(env.DB_HOST, getAtt(clusterId, 'Endpoint.Address'));
+  });
+
+  it('existing bucket (KMS), topic and imported instance: grants scoped to them, glob key', () => {
+    const stack = v.existingResources;
+    const t = template(stack);
+    const m = stack.node.findChild('Migrator') as PrismaMigrator;
+    t.resourceCountIs('AWS::S3::Bucket', 0);
+    t.resourceCountIs('AWS::SNS::Topic', 0);
+    t.resourceCountIs('AWS::KMS::Key', 0);
+    const statements = policyStatements(t, stack.getLogicalId(m.role.node.defaultChild as any));
+    const sid = (s: string) => statements.find((x) => x.Sid === s);
+    assert.deepEqual(sid('ReadArtifact'), {
+      Sid: 'ReadArtifact',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: join('arn:', partition, ':s3:::acme-prisma-artifacts/deploy/PROD/*/prisma.zip'),
+    });
+    assert.deepEqual(sid('DecryptArtifact'), {
+      Sid: 'DecryptArtifact',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    });
+    assert.deepEqual(sid('PublishNotifications')!.Resource, 'arn:aws:sns:eu-west-1:123456789012:deployments');
+    assert.equal(sid('EncryptNotifications'), undefined, 'no KMS grant for an unencrypted existing topic');
+    assert.deepEqual(
+      sid('ConnectAsDatabaseUser')!.Resource,
+      join('arn:', partition, ':rds-db:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/migrator'),
+    );
+    const rule = resource(t, 'AWS::Events::Rule').props;
+    assert.deepEqual(rule.EventPattern.detail, {
+      bucket: { name: ['acme-prisma-artifacts'] },
+      object: { key: [{ wildcard: 'deploy/PROD/*/prisma.zip' }] },
+    });
+    // The imported database's security group accepts the function on 5432.
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: 'sg-0123456789abcdef0',
+      FromPort: 5432,
+      ToPort: 5432,
+      SourceSecurityGroupId: getAtt(stack.getLogicalId(m.securityGroup.node.defaultChild as any), 'GroupId'),
+    });
+    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    assert.equal(env.DB_PORT, '5432');
+    assert.equal(env.DB_SCHEMA, 'app');
+    assert.equal(env.ARTIFACT_KEY, 'deploy/PROD/*/prisma.zip');
+    t.hasResourceProperties('AWS::Lambda::Function', { Timeout: 900, MemorySize: 512 });
+  });
+
+  it('maps engine types to families', () => {
+    assert.equal(engineFamily('postgres'), 'postgresql');
+    assert.equal(engineFamily('aurora-postgresql'), 'postgresql');
+    assert.equal(engineFamily('mysql'), 'mysql');
+    assert.equal(engineFamily('mariadb'), 'mysql');
+    assert.equal(engineFamily('aurora-mysql'), 'mysql');
+    assert.equal(engineFamily(undefined), undefined);
+  });
+});
+
+describe('Lambda code asset', () => {
+  it('uses the placeholder when the package is missing, the zip when present', () => {
+    const stack = new Stack(testApp(), 'Code');
+    const missing = migratorLambdaCode(path.join(os.tmpdir(), 'no-such-dir', 'bootstrap.zip')).bind(stack);
+    assert.ok(missing.s3Location, 'an asset');
+    const placeholder = fs.readFileSync(path.join(PLACEHOLDER_DIR, 'bootstrap'), 'utf8');
+    assert.match(placeholder, /placeholder: run make package/);
+    assert.match(placeholder, /exit 1/);
+    assert.ok((fs.statSync(path.join(PLACEHOLDER_DIR, 'bootstrap')).mode & 0o111) !== 0, 'bootstrap is executable');
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrator-zip-'));
+    const zip = path.join(dir, 'bootstrap.zip');
+    fs.writeFileSync(zip, 'PK\u0005\u0006' + '\u0000'.repeat(18)); // an empty zip archive
+    const code = migratorLambdaCode(zip) as lambda.AssetCode;
+    assert.equal(code.path, zip);
+    const fallback = migratorLambdaCode(path.join(dir, 'absent.zip')) as lambda.AssetCode;
+    assert.equal(fallback.path, PLACEHOLDER_DIR);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the template shape does not depend on the asset bytes', () => {
+    const shape = (t: Template) =>
+      JSON.stringify(t.toJSON(), (k, v) => (k === 'S3Key' ? '<hash>' : v));
+    const a = exampleStack({ stage: 'CODE', migrator: { code: lambda.Code.fromAsset(PLACEHOLDER_DIR) } }, 'ShapeA');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrator-alt-'));
+    fs.writeFileSync(path.join(dir, 'bootstrap'), '#!/bin/sh\necho other\n', { mode: 0o755 });
+    const b = exampleStack({ stage: 'CODE', migrator: { code: lambda.Code.fromAsset(dir) } }, 'ShapeA');
+    assert.equal(shape(template(a)), shape(template(b)));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
