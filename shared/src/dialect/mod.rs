@@ -53,6 +53,16 @@ pub struct NewRow {
     pub started_at: DateTime<Utc>,
 }
 
+/// Server-side limits for one migration: a runaway statement is cancelled by the database
+/// (and its transaction rolled back) instead of the process being killed mid-migration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementLimits {
+    /// PostgreSQL `statement_timeout` (the time left before the deadline).
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL `lock_timeout`: give up waiting for a table lock (SQLSTATE 55P03).
+    pub lock_timeout: Option<Duration>,
+}
+
 /// What the target namespace holds, for the P3005 check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tables {
@@ -95,6 +105,7 @@ pub trait Dialect: Send {
         &mut self,
         row: &NewRow,
         script: &str,
+        limits: StatementLimits,
         clock: &dyn Clock,
     ) -> Result<(), ApplyError>;
 
@@ -103,7 +114,11 @@ pub trait Dialect: Send {
 
     /// Runs the script statement by statement, each committed on its own.
     /// Returns the number of statements run.
-    async fn run_statements(&mut self, script: &str) -> Result<usize, ScriptFailure>;
+    async fn run_statements(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure>;
 
     /// `applied_steps_count + 1` and `finished_at`, as Prisma does after a successful script.
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError>;

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{
     ApplyError, Dialect, FailedStatement, MIGRATIONS_TABLE, MigrationRow, NewRow, ScriptFailure,
-    Tables, transaction_control_reason,
+    StatementLimits, Tables, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -274,6 +274,40 @@ pub struct Postgres {
     locked: bool,
 }
 
+impl Postgres {
+    /// Ends a failed transaction; the connection may already be gone, which ends it too.
+    async fn rollback(&mut self) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+    }
+
+    async fn run_each(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+        let mut number = 0;
+        for statement in split(script, Flavor::Postgres) {
+            if statement.is_blank() {
+                continue;
+            }
+            number += 1;
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
+                // A script that opened its own transaction leaves it aborted: end it, so the
+                // bookkeeping that follows can run (a no-op warning when none is open).
+                self.rollback().await;
+                let mut failure = script_failure(&e, statement.text);
+                failure.statement = Some(FailedStatement {
+                    number,
+                    line: statement.line,
+                    text: statement.trimmed().to_string(),
+                });
+                failure.committed = (1..number).collect();
+                return Err(failure);
+            }
+        }
+        Ok(number)
+    }
+}
+
 #[async_trait]
 impl Dialect for Postgres {
     fn provider(&self) -> &'static str {
@@ -407,38 +441,51 @@ impl Dialect for Postgres {
         &mut self,
         row: &NewRow,
         script: &str,
+        limits: StatementLimits,
         clock: &dyn Clock,
     ) -> Result<(), ApplyError> {
-        let bookkeeping =
-            |context| move |e| ApplyError::Bookkeeping(EngineError::database(context)(e));
-        let mut tx = self
-            .conn
-            .begin()
-            .await
-            .map_err(bookkeeping("starting a transaction"))?;
-        insert_started(&mut tx, row)
-            .await
-            .map_err(bookkeeping("recording the migration start"))?;
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
-            .execute(&mut *tx)
+        // Three round trips: open the transaction with its limits and the started row; the
+        // script alone (so error positions are the script's); the finished row and COMMIT.
+        let begin = format!(
+            "BEGIN; {}INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {});",
+            set_limits("SET LOCAL", limits),
+            literal(&row.id),
+            literal(&row.checksum),
+            timestamp(row.started_at),
+            literal(&row.migration_name),
+        );
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin))
+            .execute(&mut self.conn)
             .await
         {
-            let _ = tx.rollback().await;
+            self.rollback().await;
+            return Err(ApplyError::Bookkeeping(EngineError::database(
+                "recording the migration start",
+            )(e)));
+        }
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            self.rollback().await;
             let mut failure = script_failure(&e, script);
             failure.rolled_back = true;
             return Err(ApplyError::Script(failure));
         }
-        sqlx::query(
-            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
-        )
-        .bind(&row.id)
-        .bind(clock.now())
-        .execute(&mut *tx)
-        .await
-        .map_err(bookkeeping("recording the migration end"))?;
-        tx.commit()
+        let finish = format!(
+            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}; COMMIT;",
+            timestamp(clock.now()),
+            literal(&row.id),
+        );
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(finish))
+            .execute(&mut self.conn)
             .await
-            .map_err(bookkeeping("committing the migration"))?;
+        {
+            self.rollback().await;
+            return Err(ApplyError::Bookkeeping(EngineError::database(
+                "committing the migration",
+            )(e)));
+        }
         Ok(())
     }
 
@@ -448,31 +495,26 @@ impl Dialect for Postgres {
             .map_err(EngineError::database("recording the migration start"))
     }
 
-    async fn run_statements(&mut self, script: &str) -> Result<usize, ScriptFailure> {
-        let mut number = 0;
-        for statement in split(script, Flavor::Postgres) {
-            if statement.is_blank() {
-                continue;
-            }
-            number += 1;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+    async fn run_statements(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let set = set_limits("SET", limits);
+        if !set.is_empty()
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
                 .execute(&mut self.conn)
                 .await
-            {
-                // A script that opened its own transaction leaves it aborted: end it, so the
-                // bookkeeping that follows can run (a no-op warning when none is open).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = script_failure(&e, statement.text);
-                failure.statement = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-                failure.committed = (1..number).collect();
-                return Err(failure);
-            }
+        {
+            return Err(script_failure(&e, script));
         }
-        Ok(number)
+        let result = self.run_each(script).await;
+        if limits != StatementLimits::default() {
+            let _ = sqlx::raw_sql("RESET statement_timeout; RESET lock_timeout;")
+                .execute(&mut self.conn)
+                .await;
+        }
+        result
     }
 
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
@@ -558,6 +600,43 @@ async fn insert_started(conn: &mut PgConnection, row: &NewRow) -> Result<(), sql
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// `SET [LOCAL] statement_timeout …; SET [LOCAL] lock_timeout …;` for the limits given.
+fn set_limits(set: &str, limits: StatementLimits) -> String {
+    let mut sql = String::new();
+    if let Some(t) = limits.statement_timeout {
+        sql.push_str(&format!(
+            "{set} statement_timeout = '{}ms'; ",
+            t.as_millis().max(1)
+        ));
+    }
+    if let Some(t) = limits.lock_timeout {
+        sql.push_str(&format!(
+            "{set} lock_timeout = '{}ms'; ",
+            t.as_millis().max(1)
+        ));
+    }
+    sql
+}
+
+/// A string literal that means the same whatever `standard_conforming_strings` says: dollar
+/// quoting with a tag the text does not contain.
+fn literal(text: &str) -> String {
+    let mut tag = String::from("$m$");
+    let mut n = 0;
+    // The closing tag must first appear where we put it: not inside the text, nor
+    // straddling its end.
+    while format!("{text}{tag}").find(&tag) != Some(text.len()) {
+        n += 1;
+        tag = format!("$m{n}$");
+    }
+    format!("{tag}{text}{tag}")
+}
+
+/// A `timestamptz` literal with microseconds, in UTC.
+fn timestamp(at: DateTime<Utc>) -> String {
+    format!("'{}'::timestamptz", at.format("%Y-%m-%d %H:%M:%S%.6f+00"))
 }
 
 /// Why a statement cannot run inside a transaction block, if it cannot.
@@ -743,6 +822,14 @@ mod tests {
         let script = "CREATE TABLE a (id int);\nSELEC 1;\n";
         assert_eq!(locate(script, 26), Some((2, 1, "SELEC 1;")));
         assert_eq!(locate(script, 1000), None);
+    }
+
+    #[test]
+    fn literals_survive_any_text() {
+        assert_eq!(literal("20240101_init"), "$m$20240101_init$m$");
+        assert_eq!(literal("a$m$b"), "$m1$a$m$b$m1$");
+        assert_eq!(literal("ends with $m"), "$m1$ends with $m$m1$");
+        assert_eq!(literal("it's"), "$m$it's$m$");
     }
 
     #[test]

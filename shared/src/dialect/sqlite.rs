@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
     ApplyError, Dialect, FailedStatement, MIGRATIONS_TABLE, MigrationRow, NewRow, ScriptFailure,
-    Tables, transaction_control_reason,
+    StatementLimits, Tables, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -234,6 +234,7 @@ impl Dialect for Sqlite {
         &mut self,
         row: &NewRow,
         script: &str,
+        _limits: StatementLimits,
         clock: &dyn Clock,
     ) -> Result<(), ApplyError> {
         let bookkeeping =
@@ -270,7 +271,11 @@ impl Dialect for Sqlite {
             .map_err(EngineError::database("recording the migration start"))
     }
 
-    async fn run_statements(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+    async fn run_statements(
+        &mut self,
+        script: &str,
+        _limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
         let mut number = 0;
         for statement in split(script, Flavor::Sqlite) {
             if statement.is_blank() {

@@ -1,14 +1,17 @@
 //! `deploy`, confirmed: Prisma's `apply_migrations`, with each migration atomic where the
 //! database allows it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use super::history::{compare, failed_details};
 use super::{Settings, report_drift};
 use crate::clock::Clock;
-use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure};
+use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits};
+
+/// PostgreSQL's SQLSTATE for a lock wait that hit `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 use crate::error::EngineError;
 use crate::migration::{Migration, MigrationSet};
 use crate::outcome::{
@@ -73,7 +76,23 @@ pub(super) async fn deploy(
     }
 
     for (migration, _) in &comparison.pending {
-        apply(migration, dialect, clock, outcome).await?;
+        let statement_timeout = match settings.time_left() {
+            Some(left) if left.is_zero() => {
+                outcome.warnings.push(format!(
+                    "Stopped before `{}`: less than {} s were left before the deadline. The next run applies what remains.",
+                    migration.name,
+                    settings.deadline_margin.as_secs()
+                ));
+                outcome.status = Status::Incomplete;
+                return Ok(());
+            }
+            left => left,
+        };
+        let limits = StatementLimits {
+            statement_timeout,
+            lock_timeout: settings.statement_lock_timeout,
+        };
+        apply_with_retries(migration, dialect, limits, settings, clock, outcome).await?;
         outcome.pending.remove(0);
     }
     outcome.status = if outcome.applied.is_empty() {
@@ -84,12 +103,51 @@ pub(super) async fn deploy(
     Ok(())
 }
 
-async fn apply(
+/// A migration that ran in a transaction and gave up waiting for a table lock (55P03) left
+/// nothing behind: try it again, a few times, with a growing pause.
+async fn apply_with_retries(
     migration: &Migration,
     dialect: &mut dyn Dialect,
+    limits: StatementLimits,
+    settings: &Settings,
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
+    let mut attempt = 0;
+    loop {
+        let may_retry = attempt < settings.statement_lock_retries;
+        match apply(migration, dialect, limits, may_retry, clock, outcome).await? {
+            Applied::Done => return Ok(()),
+            Applied::LockTimedOut => {
+                attempt += 1;
+                let pause = Duration::from_millis(250 << attempt.min(6));
+                outcome.warnings.push(format!(
+                    "Migration `{}` timed out waiting for a table lock (55P03) and was rolled back; trying again in {} ms (attempt {} of {}).",
+                    migration.name,
+                    pause.as_millis(),
+                    attempt + 1,
+                    settings.statement_lock_retries + 1
+                ));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+enum Applied {
+    Done,
+    /// Rolled back after a lock timeout, nothing recorded: may be tried again.
+    LockTimedOut,
+}
+
+async fn apply(
+    migration: &Migration,
+    dialect: &mut dyn Dialect,
+    limits: StatementLimits,
+    may_retry: bool,
+    clock: &dyn Clock,
+    outcome: &mut Outcome,
+) -> Result<Applied, EngineError> {
     let (Some(script), Some(checksum)) = (&migration.script, &migration.checksum) else {
         return Err(EngineError::MissingScript {
             migration: migration.name.clone(),
@@ -106,9 +164,17 @@ async fn apply(
     tracing::info!("Applying migration `{}`", migration.name);
 
     let result = match &execution {
-        Execution::Transaction => match dialect.apply_in_transaction(&row, script, clock).await {
+        Execution::Transaction => match dialect
+            .apply_in_transaction(&row, script, limits, clock)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(ApplyError::Bookkeeping(e)) => return Err(e),
+            Err(ApplyError::Script(failure))
+                if may_retry && failure.code.as_deref() == Some(LOCK_NOT_AVAILABLE) =>
+            {
+                return Ok(Applied::LockTimedOut);
+            }
             Err(ApplyError::Script(failure)) => {
                 // The transaction is gone; record the failure the way Prisma leaves it.
                 let logs = failure.logs(&migration.name);
@@ -127,7 +193,7 @@ async fn apply(
                 migration.name
             ));
             dialect.insert_started_row(&row).await?;
-            match dialect.run_statements(script).await {
+            match dialect.run_statements(script, limits).await {
                 Ok(_) => {
                     dialect.mark_finished(&row.id, clock.now()).await?;
                     Ok(())
@@ -153,7 +219,7 @@ async fn apply(
                 execution,
                 duration_ms: elapsed_ms(timer),
             });
-            Ok(())
+            Ok(Applied::Done)
         }
         Err((failure, logs)) => {
             outcome

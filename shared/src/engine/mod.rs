@@ -56,6 +56,15 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// Prisma's `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK`: false skips the lock entirely.
     pub use_lock: bool,
+    /// When the caller must have answered (a Lambda's deadline). No migration starts with
+    /// less than `deadline_margin` left; statements are cancelled by the database before it.
+    pub deadline: Option<Instant>,
+    pub deadline_margin: Duration,
+    /// PostgreSQL `lock_timeout` for each migration's statements (none: wait as long as it takes).
+    pub statement_lock_timeout: Option<Duration>,
+    /// How often a migration that timed out on a table lock (55P03) is tried again. Safe
+    /// because such a migration ran in a transaction that was rolled back.
+    pub statement_lock_retries: u32,
 }
 
 impl Default for Settings {
@@ -63,11 +72,32 @@ impl Default for Settings {
         Settings {
             lock_wait: dialect::DEFAULT_LOCK_WAIT,
             use_lock: true,
+            deadline: None,
+            deadline_margin: Duration::from_secs(30),
+            statement_lock_timeout: None,
+            statement_lock_retries: 3,
         }
     }
 }
 
 impl Settings {
+    /// Time left before the deadline's margin, if there is a deadline.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(self.deadline_margin)
+        })
+    }
+
+    /// The lock wait, never past the deadline's margin.
+    pub fn effective_lock_wait(&self) -> Duration {
+        match self.time_left() {
+            Some(left) => self.lock_wait.min(left),
+            None => self.lock_wait,
+        }
+    }
+
     /// Honours `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK` like Prisma: any value but "" and "0".
     pub fn with_prisma_env(mut self) -> Self {
         if let Ok(value) = std::env::var("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")

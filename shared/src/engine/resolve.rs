@@ -24,7 +24,7 @@ pub(super) async fn resolve(
         kind: target.kind,
     });
     if confirm && settings.use_lock {
-        dialect.lock(settings.lock_wait).await?;
+        dialect.lock(settings.effective_lock_wait()).await?;
     }
     match target.kind {
         ResolveKind::Applied => {
