@@ -19,6 +19,19 @@ pub enum EngineError {
     #[error("Invalid request: {reason}")]
     InvalidRequest { reason: String },
 
+    /// The artifact could not be fetched (an S3 object that is missing, too large, not allowed …).
+    #[error("The artifact {location} could not be fetched: {reason}")]
+    ArtifactUnavailable {
+        location: String,
+        reason: String,
+        /// Worth trying again (throttling, a network fault) rather than a wrong request.
+        transient: bool,
+    },
+
+    /// Credentials for the database could not be had (IAM token, secret).
+    #[error("No database credentials: {reason}")]
+    Credentials { reason: String },
+
     /// P1013: the database URL cannot be used.
     #[error("The provided database string is invalid. {reason}")]
     InvalidDatabaseUrl { reason: String },
@@ -139,6 +152,8 @@ impl EngineError {
             EngineError::NotFailed { .. } => "P3012",
             EngineError::MigrationNotFound { .. } => "P3017",
             EngineError::Artifact(_)
+            | EngineError::ArtifactUnavailable { .. }
+            | EngineError::Credentials { .. }
             | EngineError::InvalidRequest { .. }
             | EngineError::SchemaProviderMismatch { .. }
             | EngineError::NoMigrationsTable
@@ -167,7 +182,14 @@ impl EngineError {
             | EngineError::NeverApplied { .. }
             | EngineError::NotFailed { .. }
             | EngineError::NoMigrationsTable => Status::Blocked,
-            EngineError::Connect { .. }
+            EngineError::ArtifactUnavailable {
+                transient: false, ..
+            } => Status::Rejected,
+            EngineError::ArtifactUnavailable {
+                transient: true, ..
+            }
+            | EngineError::Credentials { .. }
+            | EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
             | EngineError::Database { .. } => Status::Failed,
         }

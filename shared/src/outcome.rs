@@ -36,6 +36,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status as it is written in the document (`up-to-date` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Applied => "applied",
+            Status::UpToDate => "up-to-date",
+            Status::Planned => "planned",
+            Status::Failed => "failed",
+            Status::Blocked => "blocked",
+            Status::Rejected => "rejected",
+            Status::Incomplete => "incomplete",
+        }
+    }
+
     /// Whether a process reporting this outcome exits with 0.
     pub fn is_success(self) -> bool {
         matches!(self, Status::Applied | Status::UpToDate | Status::Planned)
@@ -261,5 +274,29 @@ impl Outcome {
     /// Whether a process reporting this outcome exits with 0.
     pub fn is_success(&self) -> bool {
         self.status.is_success()
+    }
+
+    pub fn status_text(&self) -> &'static str {
+        self.status.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_matches_serde() {
+        for status in [
+            Status::Applied,
+            Status::UpToDate,
+            Status::Planned,
+            Status::Failed,
+            Status::Blocked,
+            Status::Rejected,
+            Status::Incomplete,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 }

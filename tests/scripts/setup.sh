@@ -50,6 +50,17 @@ if ! psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null 2>&1; then
 fi
 say "PostgreSQL: $(psql "$PG_URL/postgres" -qAtXc 'SHOW server_version')"
 
+# Python tools for the tests, in a venv under target/: botocore (the reference for RDS IAM
+# tokens) and moto (S3, SNS, SQS, Secrets Manager on loopback).
+VENV="$ROOT/target/py"
+PY_PKGS=(botocore==1.44.5 "moto[server]==5.2.5")
+if ! "$VENV/bin/python3" -c 'import botocore, moto' >/dev/null 2>&1; then
+  say "creating $VENV with ${PY_PKGS[*]}"
+  python3 -m venv "$VENV" 2>/dev/null || { $SUDO apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
+fi
+say "python tools: $("$VENV/bin/python3" -c 'import botocore, moto; print("botocore", botocore.__version__, "moto", moto.__version__)')"
+
 # The Prisma CLI oracle (npm only), installed once before tests call it in parallel.
 ORACLE="$ROOT/../shared/tools/prisma-oracle"
 if [ -f "$ORACLE/setup.sh" ]; then

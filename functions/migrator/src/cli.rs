@@ -11,7 +11,13 @@ use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
 use migrator_engine::outcome::{Action, Outcome, ResolveKind};
 
-use crate::render;
+use anyhow::Context;
+
+use crate::aws::Clients;
+use crate::aws::rds_token::{self, TokenRequest};
+use crate::config::StageConfig;
+use crate::handler::{Handler, Invocation};
+use crate::{invoke, render};
 
 /// Applies Prisma migrations with `prisma migrate deploy` semantics.
 #[derive(Debug, Parser)]
@@ -63,6 +69,70 @@ enum Command {
     Status,
     /// Record a migration as applied or rolled back, without running it (`prisma migrate resolve`).
     Resolve(ResolveArgs),
+    /// Handle one event like the Lambda does (the ECS task's command); configuration from the environment.
+    HandleEvent(HandleEventArgs),
+    /// Send the manual payload to the deployed function and print its outcome.
+    Invoke(InvokeCommand),
+    /// Print an RDS IAM auth token, like `aws rds generate-db-auth-token`.
+    AuthToken(AuthTokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct HandleEventArgs {
+    /// A file holding the event JSON.
+    #[arg(long, conflicts_with = "event_json")]
+    event_file: Option<PathBuf>,
+    /// The event JSON itself. Without either, `$MIGRATOR_EVENT`.
+    #[arg(long)]
+    event_json: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct InvokeCommand {
+    /// The function's name or ARN.
+    #[arg(long)]
+    function: String,
+    /// Apply (deploy) or record (resolve). Without it the function only reports the plan.
+    #[arg(long)]
+    confirm: bool,
+    #[arg(long, value_enum, default_value = "deploy")]
+    action: InvokeAction,
+    /// s3://bucket/key of the artifact (default: the stage's configured key, latest version).
+    #[arg(long)]
+    object: Option<String>,
+    /// The object version to use.
+    #[arg(long, requires = "object")]
+    version_id: Option<String>,
+    /// With --action resolve: record NAME as applied.
+    #[arg(long, value_name = "NAME", conflicts_with = "rolled_back")]
+    applied: Option<String>,
+    /// With --action resolve: record the failed NAME as rolled back.
+    #[arg(long, value_name = "NAME")]
+    rolled_back: Option<String>,
+    /// The Lambda API endpoint (a local emulator).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum InvokeAction {
+    Deploy,
+    Plan,
+    Status,
+    Resolve,
+}
+
+#[derive(Debug, Args)]
+struct AuthTokenArgs {
+    #[arg(long)]
+    host: String,
+    #[arg(long)]
+    port: u16,
+    #[arg(long)]
+    user: String,
+    /// Default: the SDK's region (AWS_REGION, profile).
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -78,8 +148,27 @@ struct ResolveArgs {
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
-    let outcome = run(&cli).await;
+    let json_logs = matches!(cli.command, Command::HandleEvent(_));
+    init_logs(json_logs);
+    let result = match &cli.command {
+        Command::HandleEvent(args) => handle_event(args).await,
+        Command::Invoke(args) => run_invoke(args, cli.common.json).await,
+        Command::AuthToken(args) => auth_token(args).await,
+        _ => Ok(run_engine(&cli).await),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("migrator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// deploy, plan, status, resolve: prints the outcome, returns whether it is a success.
+async fn run_engine(cli: &Cli) -> bool {
+    let outcome = run(cli).await;
     if cli.common.json {
         match serde_json::to_string_pretty(&outcome) {
             Ok(json) => println!("{json}"),
@@ -88,11 +177,83 @@ pub async fn main() -> ExitCode {
     } else {
         print!("{}", render::text(&outcome));
     }
-    if exit_ok(&outcome) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    exit_ok(&outcome)
+}
+
+/// The ECS task: one event, configuration from the environment, exit 0 when every outcome
+/// succeeded and was published.
+async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
+    let text = match (&args.event_file, &args.event_json) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, Some(json)) => json.clone(),
+        (None, None) => std::env::var("MIGRATOR_EVENT")
+            .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?,
+    };
+    let event: serde_json::Value = serde_json::from_str(&text).context("the event is not JSON")?;
+    let config = StageConfig::from_env()?;
+    let handler = Handler::new(config, Clients::new(crate::aws::sdk_config().await))?;
+    let response = handler.handle(&event, &Invocation::default()).await;
+    println!("{}", serde_json::to_string_pretty(&response.body)?);
+    Ok(response.publish_errors.is_empty() && response.outcomes.iter().all(|o| o.is_success()))
+}
+
+async fn run_invoke(args: &InvokeCommand, json: bool) -> anyhow::Result<bool> {
+    let action = match args.action {
+        InvokeAction::Deploy => Action::Deploy,
+        InvokeAction::Plan => Action::Plan,
+        InvokeAction::Status => Action::Status,
+        InvokeAction::Resolve => Action::Resolve,
+    };
+    let resolve = match (&args.applied, &args.rolled_back) {
+        (Some(name), _) => Some((name.clone(), true)),
+        (None, Some(name)) => Some((name.clone(), false)),
+        (None, None) => None,
+    };
+    if (action == Action::Resolve) != resolve.is_some() {
+        anyhow::bail!(
+            "--applied NAME or --rolled-back NAME go with --action resolve, and only with it"
+        );
     }
+    invoke::invoke(invoke::InvokeArgs {
+        function: args.function.clone(),
+        action,
+        confirm: args.confirm,
+        object: args.object.clone(),
+        version_id: args.version_id.clone(),
+        resolve,
+        endpoint_url: args.endpoint_url.clone(),
+        json,
+    })
+    .await
+}
+
+async fn auth_token(args: &AuthTokenArgs) -> anyhow::Result<bool> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let sdk = crate::aws::sdk_config().await;
+    let region = args
+        .region
+        .clone()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .context("no region: pass --region or set AWS_REGION")?;
+    let credentials = sdk
+        .credentials_provider()
+        .context("no AWS credentials provider")?
+        .provide_credentials()
+        .await
+        .context("no AWS credentials")?;
+    let request = TokenRequest {
+        host: &args.host,
+        port: args.port,
+        user: &args.user,
+        region: &region,
+    };
+    println!(
+        "{}",
+        rds_token::generate(&request, &credentials, std::time::SystemTime::now())?
+    );
+    Ok(true)
 }
 
 async fn run(cli: &Cli) -> Outcome {
@@ -122,6 +283,9 @@ async fn run(cli: &Cli) -> Outcome {
 
 fn request(command: &Command) -> Request {
     match command {
+        Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) => {
+            unreachable!("handled before the engine")
+        }
         Command::Deploy => Request::new(Action::Deploy),
         Command::Plan => Request::new(Action::Plan),
         Command::Status => Request::new(Action::Status),
@@ -155,17 +319,28 @@ fn chrono_now() -> migrator_engine::chrono::DateTime<migrator_engine::chrono::Ut
     SystemClock.now()
 }
 
-/// Human-readable logs on stderr; `RUST_LOG` overrides the level.
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,migrator_engine=info"));
-    let _ = tracing_subscriber::fmt()
+/// Logs on stderr: human-readable for people, JSON for the ECS task (and the Lambda, see
+/// `main`). `RUST_LOG` overrides the level.
+pub fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if json {
+            "warn,migrator=info,migrator_engine=info"
+        } else {
+            "error,migrator_engine=info"
+        })
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(true).try_init()
+    } else {
+        builder
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .try_init()
+    };
 }
 
 /// `10s`, `500ms`, `2m`, or a bare number of seconds.

@@ -1,8 +1,15 @@
-//! `migrator`: one binary, three runtimes. For now the CLI; the Lambda runtime (when
-//! `AWS_LAMBDA_RUNTIME_API` is set) and the ECS `handle-event` command build on it.
+//! `migrator`: one binary, three runtimes — the AWS Lambda function (when
+//! `AWS_LAMBDA_RUNTIME_API` is set), the ECS task (`migrator handle-event`) and the CLI.
 
+mod aws;
 mod cli;
+mod config;
+mod handler;
+mod invoke;
+mod lambda;
 mod render;
+mod tls;
+mod trigger;
 
 use std::process::ExitCode;
 
@@ -17,5 +24,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(cli::main())
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        runtime.block_on(lambda_main())
+    } else {
+        runtime.block_on(cli::main())
+    }
+}
+
+/// Configuration errors fail the init phase, naming the variables.
+async fn lambda_main() -> ExitCode {
+    cli::init_logs(true);
+    let config = match config::StageConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let clients = aws::Clients::new(aws::sdk_config().await);
+    let handler = match handler::Handler::new(config, clients) {
+        Ok(handler) => handler,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match lambda::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("the Lambda runtime stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

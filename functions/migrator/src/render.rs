@@ -150,3 +150,148 @@ fn summary(o: &Outcome) -> String {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// `info`, `warning` or `error`, for SNS subscription filter policies.
+pub fn severity(o: &Outcome) -> &'static str {
+    match o.status {
+        Status::Applied | Status::UpToDate if o.warnings.is_empty() => "info",
+        Status::Applied | Status::UpToDate | Status::Planned | Status::Incomplete => "warning",
+        Status::Failed | Status::Blocked | Status::Rejected => "error",
+    }
+}
+
+fn emoji(status: Status) -> &'static str {
+    match status {
+        Status::Applied => ":white_check_mark:",
+        Status::UpToDate => ":zzz:",
+        Status::Planned => ":clipboard:",
+        Status::Incomplete => ":hourglass_flowing_sand:",
+        Status::Blocked => ":no_entry:",
+        Status::Rejected => ":x:",
+        Status::Failed => ":rotating_light:",
+    }
+}
+
+fn headline(o: &Outcome) -> String {
+    let stage = o.stage.as_deref().unwrap_or("migrator");
+    let what = match o.status {
+        Status::Applied if o.action == Action::Resolve => "resolved".to_string(),
+        Status::Applied => format!(
+            "applied {} migration{}",
+            o.applied.len(),
+            plural(o.applied.len())
+        ),
+        Status::UpToDate => "up to date".into(),
+        Status::Planned => format!(
+            "{} migration{} waiting to be applied",
+            o.pending.len(),
+            plural(o.pending.len())
+        ),
+        Status::Incomplete => format!(
+            "stopped early, {} migration{} remain",
+            o.pending.len(),
+            plural(o.pending.len())
+        ),
+        Status::Blocked => "blocked".into(),
+        Status::Rejected => "rejected".into(),
+        Status::Failed => "FAILED".into(),
+    };
+    format!("{stage}: {what}")
+}
+
+/// The SNS subject: ASCII, one line, at most 100 characters.
+pub fn subject(o: &Outcome) -> String {
+    let text: String = format!("[{}] {}", o.status_text(), headline(o))
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    text.chars().take(100).collect()
+}
+
+/// An AWS Chatbot custom notification (Slack reads it with no code of ours).
+pub fn chatbot(o: &Outcome) -> serde_json::Value {
+    const LIMIT: usize = 3500;
+    let mut lines = Vec::new();
+    if let Some(a) = &o.artifact {
+        lines.push(format!("*Artifact:* `{}`", a.location));
+    }
+    if let Some(db) = &o.database {
+        lines.push(format!("*Database:* {} `{}`", db.engine, db.name));
+    }
+    let list = |title: &str, names: Vec<String>, lines: &mut Vec<String>| {
+        if !names.is_empty() {
+            lines.push(format!("*{title}:*"));
+            lines.extend(names.iter().take(20).map(|n| format!("• `{n}`")));
+            if names.len() > 20 {
+                lines.push(format!("… and {} more", names.len() - 20));
+            }
+        }
+    };
+    list(
+        "Applied",
+        o.applied.iter().map(|m| m.name.clone()).collect(),
+        &mut lines,
+    );
+    list(
+        "Pending",
+        o.pending.iter().map(|m| m.name.clone()).collect(),
+        &mut lines,
+    );
+    list(
+        "Failed",
+        o.failed.iter().map(|m| m.name.clone()).collect(),
+        &mut lines,
+    );
+    for w in o.warnings.iter().take(5) {
+        lines.push(format!(":warning: {w}"));
+    }
+    if let Some(e) = &o.error {
+        let first = e.message.lines().next().unwrap_or_default();
+        lines.push(format!(
+            "*Error {}:* {first}",
+            e.code.as_deref().unwrap_or("")
+        ));
+    }
+    let mut description = lines.join("\n");
+    if description.len() > LIMIT {
+        let mut end = LIMIT;
+        while !description.is_char_boundary(end) {
+            end -= 1;
+        }
+        description.truncate(end);
+        description.push_str("\n…");
+    }
+    let mut next_steps: Vec<String> = Vec::new();
+    if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.clone()) {
+        next_steps.push(hint);
+    }
+    if o.status == Status::Planned && o.action == Action::Deploy {
+        next_steps.push("Apply with `migrator invoke --function <name> --confirm`.".into());
+    }
+    serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": format!("{} {}", emoji(o.status), headline(o)),
+            "description": description,
+            "nextSteps": next_steps,
+        },
+        "metadata": {
+            "summary": headline(o),
+            "eventType": format!("migrator.{}", o.status_text()),
+            "additionalContext": { "stage": o.stage, "status": o.status_text(), "durationMs": o.duration_ms },
+        }
+    })
+}
+
+/// Plain text for e-mail subscribers: the terminal rendering.
+pub fn email(o: &Outcome) -> String {
+    format!("{}\n\n{}", headline(o), text(o))
+}

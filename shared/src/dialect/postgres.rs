@@ -159,6 +159,44 @@ impl Target {
         &self.info
     }
 
+    /// A target from its parts (the function's stage configuration), TLS `verify-full` with
+    /// `ca_pem` as the only trusted roots. The password may be an IAM auth token.
+    pub fn from_parts(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        database: &str,
+        schema: Option<&str>,
+        ca_pem: &[u8],
+    ) -> Target {
+        let options = PgConnectOptions::new_without_pgpass()
+            .host(host)
+            .port(port)
+            .username(user)
+            .password(password)
+            .database(database)
+            .application_name("migrator")
+            .ssl_mode(PgSslMode::VerifyFull)
+            .ssl_root_cert_from_pem(ca_pem.to_vec());
+        let schema_in_url = schema.is_some();
+        let schema = schema.unwrap_or("public").to_string();
+        let info = DatabaseInfo {
+            engine: "postgresql".into(),
+            host: Some(host.to_string()),
+            port: Some(port),
+            name: database.to_string(),
+            schema: Some(schema.clone()),
+        };
+        Target {
+            options,
+            schema,
+            schema_in_url,
+            connect_timeout: Duration::from_secs(10),
+            info,
+        }
+    }
+
     /// Replaces the TLS settings (the function edge passes a CA bundle and verify-full).
     pub fn with_options(mut self, f: impl FnOnce(PgConnectOptions) -> PgConnectOptions) -> Target {
         self.options = f(self.options);

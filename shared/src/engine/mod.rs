@@ -150,6 +150,15 @@ pub async fn run(
     outcome
 }
 
+/// The outcome of a request that failed before the engine could run (no artifact, no
+/// credentials): the same document, with the error.
+pub fn failed_before_start(request: &Request, error: &EngineError, clock: &dyn Clock) -> Outcome {
+    let mut outcome = Outcome::new(request.action, clock.now());
+    outcome.confirmed = request.confirm;
+    outcome.fail_with(error);
+    outcome
+}
+
 async fn run_with_artifact(
     request: &Request,
     set: &MigrationSet,
@@ -229,7 +238,8 @@ async fn dispatch(
     }
 }
 
-fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
+/// The outcome's view of an artifact.
+pub fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
     ArtifactInfo {
         location: artifact.location.clone(),
         sha256: artifact.sha256.clone(),

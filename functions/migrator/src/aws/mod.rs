@@ -1,0 +1,47 @@
+//! The AWS edges: S3 artifacts, the SNS outcome, Secrets Manager credentials, RDS IAM tokens.
+//! Nothing in the engine imports these.
+
+pub mod rds_token;
+pub mod s3;
+pub mod secrets;
+pub mod sns;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+
+/// The shared SDK configuration: the default credential chain (Lambda role, ECS task role,
+/// environment, profile), `AWS_ENDPOINT_URL` honoured (moto in tests), throttling and 5xx
+/// retried with backoff.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
+}
+
+/// Clients for one runtime.
+#[derive(Clone)]
+pub struct Clients {
+    pub sdk: aws_config::SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: aws_config::SdkConfig) -> Clients {
+        // A custom endpoint (moto, MinIO) wants path-style bucket addressing.
+        let custom_endpoint = sdk.endpoint_url().is_some();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(custom_endpoint)
+                .build(),
+        );
+        Clients {
+            s3,
+            sns: aws_sdk_sns::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sdk,
+        }
+    }
+}

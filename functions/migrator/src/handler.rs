@@ -1,0 +1,370 @@
+//! One invocation, whatever the runtime: event → items → (artifact, credentials, engine)
+//! → outcomes → SNS → the response. Lambda and ECS call [`Handler::handle`].
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials;
+use migrator_engine::artifact::{self, Limits};
+use migrator_engine::clock::SystemClock;
+use migrator_engine::dialect::{DatabaseTarget, parse_database_url, postgres};
+use migrator_engine::engine::{self, Request, Settings};
+use migrator_engine::error::EngineError;
+use migrator_engine::outcome::{Action, Outcome, Status};
+use serde_json::{Value, json};
+
+use crate::aws::rds_token::{self, TokenRequest};
+use crate::aws::{Clients, s3, secrets, sns};
+use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
+use crate::tls;
+use crate::trigger::{self, Envelope, Item, ObjectRef};
+
+/// What the runtime knows about this invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    /// The Lambda deadline; ECS and the CLI have none unless `MAX_DURATION` is set.
+    pub deadline: Option<Instant>,
+}
+
+pub struct Handler {
+    pub config: StageConfig,
+    pub clients: Clients,
+    ca_bundle: Vec<u8>,
+}
+
+/// The response, and whether the invocation as a whole failed (publishing did).
+pub struct Response {
+    pub body: Value,
+    pub outcomes: Vec<Outcome>,
+    pub publish_errors: Vec<sns::PublishError>,
+}
+
+impl Handler {
+    pub fn new(config: StageConfig, clients: Clients) -> Result<Handler, tls::TlsError> {
+        let ca_bundle = tls::ca_bundle(config.db.ca_bundle.as_deref())?;
+        Ok(Handler {
+            config,
+            clients,
+            ca_bundle,
+        })
+    }
+
+    pub async fn handle(&self, event: &Value, invocation: &Invocation) -> Response {
+        let deadline = invocation
+            .deadline
+            .or_else(|| self.config.max_duration.map(|d| Instant::now() + d));
+        let mut outcomes = Vec::new();
+        let mut publish_errors = Vec::new();
+        let body = match trigger::parse(event) {
+            Envelope::Direct(items) => {
+                let mut ignored = Vec::new();
+                for item in items {
+                    match self.run(item, deadline).await {
+                        Some(outcome) => {
+                            if let Err(e) = self.publish(&outcome).await {
+                                publish_errors.push(e);
+                            }
+                            outcomes.push(outcome);
+                        }
+                        None => ignored.push("s3:TestEvent"),
+                    }
+                }
+                match outcomes.as_slice() {
+                    [] => json!({ "ignored": ignored }),
+                    [one] => serde_json::to_value(one).unwrap_or(Value::Null),
+                    many => json!({ "outcomes": many }),
+                }
+            }
+            Envelope::Sqs(batch) => {
+                // One record's failure never hides another's: each is answered on its own.
+                let mut failures = Vec::new();
+                for (message_id, items) in batch {
+                    let mut retry = false;
+                    for item in items {
+                        let Some(outcome) = self.run(item, deadline).await else {
+                            continue;
+                        };
+                        if let Err(e) = self.publish(&outcome).await {
+                            publish_errors.push(e);
+                            retry = true;
+                        }
+                        retry |= worth_retrying(&outcome);
+                        outcomes.push(outcome);
+                    }
+                    if retry {
+                        failures.push(json!({ "itemIdentifier": message_id }));
+                    }
+                }
+                json!({ "batchItemFailures": failures })
+            }
+        };
+        Response {
+            body,
+            outcomes,
+            publish_errors,
+        }
+    }
+
+    /// Runs one item; `None` for what is only acknowledged.
+    async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
+        let clock = SystemClock;
+        let (request, object) = match item {
+            Item::TestEvent => {
+                tracing::info!("acknowledged s3:TestEvent");
+                return None;
+            }
+            Item::Invalid(reason) => {
+                let request = Request {
+                    confirm: false,
+                    ..Request::new(Action::Deploy)
+                };
+                let error = EngineError::InvalidRequest {
+                    reason: format!("received {reason}"),
+                };
+                return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
+            }
+            Item::Upload(object) => {
+                let request = Request {
+                    confirm: self.config.auto_apply,
+                    ..Request::new(Action::Deploy)
+                };
+                (request, object)
+            }
+            Item::Manual(manual) => {
+                let request = Request {
+                    action: manual.action,
+                    confirm: manual.confirm,
+                    resolve: manual.resolve,
+                };
+                match manual.artifact.map_or_else(|| self.default_artifact(), Ok) {
+                    Ok(object) => (request, object),
+                    Err(error) => {
+                        return Some(
+                            self.finish(engine::failed_before_start(&request, &error, &clock)),
+                        );
+                    }
+                }
+            }
+        };
+        if let Err(error) = self.check_allowed(&object) {
+            return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
+        }
+        let fetched = match s3::fetch(&self.clients.s3, &object, self.config.max_artifact_bytes)
+            .await
+        {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
+            }
+        };
+        let limits = Limits::default();
+        let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &limits);
+        let target = match self.target().await {
+            Ok(target) => target,
+            Err(error) => {
+                let mut outcome = engine::failed_before_start(&request, &error, &clock);
+                if let Ok(a) = &artifact {
+                    outcome.artifact = Some(engine::artifact_info(a));
+                }
+                return Some(self.finish(outcome));
+            }
+        };
+        let settings = Settings {
+            // Two invocations serialise on the lock: wait up to the deadline, not Prisma's 10 s.
+            lock_wait: self
+                .config
+                .lock_timeout
+                .unwrap_or(Duration::from_secs(15 * 60)),
+            deadline,
+            deadline_margin: self.config.deadline_margin,
+            statement_lock_timeout: self.config.statement_lock_timeout,
+            statement_lock_retries: self.config.statement_lock_retries,
+            ..Settings::default()
+        }
+        .with_prisma_env();
+        let outcome = engine::run(&request, artifact, &target, &settings, &clock).await;
+        Some(self.finish(outcome))
+    }
+
+    fn finish(&self, mut outcome: Outcome) -> Outcome {
+        outcome.stage = Some(self.config.stage.clone());
+        if outcome.status == Status::Planned
+            && outcome.action == Action::Deploy
+            && !outcome.confirmed
+        {
+            outcome.warnings.push(
+                "Nothing was applied: this stage plans uploads (AUTO_APPLY=false) or the request was not confirmed. Apply with `migrator invoke --function <name> --confirm` or the payload {\"action\":\"deploy\",\"confirm\":true}.".into(),
+            );
+        }
+        tracing::info!(
+            stage = %self.config.stage,
+            status = outcome.status_text(),
+            artifact = outcome.artifact.as_ref().map(|a| a.location.as_str()).unwrap_or(""),
+            applied = outcome.applied.len(),
+            pending = outcome.pending.len(),
+            error = outcome.error.as_ref().and_then(|e| e.code.as_deref()).unwrap_or(""),
+            "outcome"
+        );
+        outcome
+    }
+
+    async fn publish(&self, outcome: &Outcome) -> Result<(), sns::PublishError> {
+        match sns::publish(&self.clients.sns, &self.config.topic_arn, outcome).await {
+            Ok(id) => {
+                tracing::info!(message_id = %id, "published the outcome");
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing is lost silently: the whole outcome goes to the log before we fail.
+                tracing::error!(
+                    outcome = %serde_json::to_string(outcome).unwrap_or_default(),
+                    "{e}"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// The configured key's latest version; a pattern names no single object.
+    fn default_artifact(&self) -> Result<ObjectRef, EngineError> {
+        if self.config.artifact_key.contains('*') {
+            return Err(EngineError::InvalidRequest {
+                reason: format!(
+                    "ARTIFACT_KEY is a pattern ({}): name the artifact with \"artifact\": \"s3://{}/…\"",
+                    self.config.artifact_key, self.config.artifact_bucket
+                ),
+            });
+        }
+        Ok(ObjectRef {
+            bucket: self.config.artifact_bucket.clone(),
+            key: self.config.artifact_key.clone(),
+            version_id: None,
+            etag: None,
+        })
+    }
+
+    /// Only this stage's bucket and key (pattern) are ever downloaded.
+    fn check_allowed(&self, object: &ObjectRef) -> Result<(), EngineError> {
+        let reason = if object.bucket != self.config.artifact_bucket {
+            format!(
+                "bucket `{}` is not this stage's artifact bucket `{}`",
+                object.bucket, self.config.artifact_bucket
+            )
+        } else if !key_matches(&self.config.artifact_key, &object.key) {
+            format!(
+                "key `{}` does not match this stage's ARTIFACT_KEY `{}`",
+                object.key, self.config.artifact_key
+            )
+        } else if object
+            .key
+            .split('/')
+            .any(|part| part == ".." || part == ".")
+            || object.key.chars().any(char::is_control)
+        {
+            format!(
+                "key `{}` has `.`/`..` segments or control characters",
+                object.key.escape_debug()
+            )
+        } else {
+            return Ok(());
+        };
+        Err(EngineError::InvalidRequest { reason })
+    }
+
+    /// The database, with fresh credentials: an IAM token is minted for every connection.
+    async fn target(&self) -> Result<DatabaseTarget, EngineError> {
+        let db = &self.config.db;
+        if let DbAuth::Url { url } = &db.auth {
+            return parse_database_url(url);
+        }
+        if db.engine == DbEngine::Mysql {
+            return Err(EngineError::InvalidRequest {
+                reason: "DB_ENGINE=mysql: this build supports PostgreSQL and SQLite only".into(),
+            });
+        }
+        let (user, password, host, port, name) = match &db.auth {
+            DbAuth::Iam => (
+                db.user.clone(),
+                self.iam_token().await?,
+                db.host.clone(),
+                db.port,
+                db.name.clone(),
+            ),
+            DbAuth::Secret { arn } => {
+                let secret = secrets::database_secret(&self.clients.secrets, arn).await?;
+                let user = if db.user.is_empty() {
+                    secret.username
+                } else {
+                    db.user.clone()
+                };
+                let host = if db.host.is_empty() {
+                    secret.host.unwrap_or_default()
+                } else {
+                    db.host.clone()
+                };
+                let name = if db.name.is_empty() {
+                    secret.dbname.unwrap_or_default()
+                } else {
+                    db.name.clone()
+                };
+                (
+                    user,
+                    secret.password,
+                    host,
+                    secret.port.unwrap_or(db.port),
+                    name,
+                )
+            }
+            DbAuth::Url { .. } => unreachable!("handled above"),
+        };
+        Ok(DatabaseTarget::Postgres(Box::new(
+            postgres::Target::from_parts(
+                &host,
+                port,
+                &user,
+                &password,
+                &name,
+                db.schema.as_deref(),
+                &self.ca_bundle,
+            ),
+        )))
+    }
+
+    async fn iam_token(&self) -> Result<String, EngineError> {
+        let fail = |reason: String| EngineError::Credentials { reason };
+        let region = self
+            .config
+            .region
+            .clone()
+            .or_else(|| self.clients.sdk.region().map(|r| r.to_string()))
+            .ok_or_else(|| {
+                fail("no AWS region (AWS_REGION) to sign the IAM auth token for".into())
+            })?;
+        let provider = self
+            .clients
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| fail("no AWS credentials provider".into()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| fail(format!("no AWS credentials: {e}")))?;
+        let db = &self.config.db;
+        let request = TokenRequest {
+            host: &db.host,
+            port: db.port,
+            user: &db.user,
+            region: &region,
+        };
+        let token = rds_token::generate(&request, &credentials, SystemTime::now())
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::debug!(token = %rds_token::describe(&token), "minted an IAM auth token");
+        Ok(token)
+    }
+}
+
+/// Outcomes an SQS redelivery could change: faults, and a lock held by another run.
+fn worth_retrying(outcome: &Outcome) -> bool {
+    outcome.status == Status::Failed
+        || outcome.error.as_ref().and_then(|e| e.code.as_deref()) == Some("P1002")
+}

@@ -1,0 +1,566 @@
+//! Event envelopes → what was asked. Parsing ends here: nothing downstream sees raw events.
+//!
+//! Recognised: S3 event notifications (`ObjectCreated:*`; `s3:TestEvent` is acknowledged),
+//! EventBridge `Object Created` events from S3, SQS messages carrying either (or an SNS
+//! envelope of them), SNS-wrapped S3 notifications, and the manual payload. Anything else is
+//! an [`Item::Invalid`] that says what was received.
+
+use migrator_engine::engine::ResolveTarget;
+use migrator_engine::outcome::{Action, ResolveKind};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Longest string we accept from a payload (names, keys, versions).
+const MAX_FIELD: usize = 1024;
+/// How deep envelopes may nest (SQS → SNS → S3 is 3).
+const MAX_DEPTH: usize = 4;
+
+/// An S3 object, as named by an event or a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// An artifact was uploaded.
+    Upload(ObjectRef),
+    /// A person's request (`aws lambda invoke`, `migrator invoke`, ECS).
+    Manual(Manual),
+    /// S3's notification test message: acknowledged, nothing to do.
+    TestEvent,
+    /// Not something we act on; says what it was.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manual {
+    pub action: Action,
+    pub confirm: bool,
+    /// `None`: the configured key's latest version.
+    pub artifact: Option<ObjectRef>,
+    pub resolve: Option<ResolveTarget>,
+}
+
+/// How the event arrived: SQS batches answer with partial batch failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    Direct(Vec<Item>),
+    /// `(messageId, items)` per SQS record.
+    Sqs(Vec<(String, Vec<Item>)>),
+}
+
+pub fn parse(event: &Value) -> Envelope {
+    let records = event.get("Records").and_then(Value::as_array);
+    let is_sqs = records.is_some_and(|r| {
+        r.first()
+            .and_then(|r| r.get("eventSource"))
+            .and_then(Value::as_str)
+            == Some("aws:sqs")
+    });
+    if let (true, Some(records)) = (is_sqs, records) {
+        let batch = records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let id = record
+                    .get("messageId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("record-{i}"));
+                let items = match record.get("body").and_then(Value::as_str) {
+                    Some(body) => match serde_json::from_str::<Value>(body) {
+                        Ok(inner) => items(&inner, 1),
+                        Err(e) => vec![Item::Invalid(format!(
+                            "SQS message {id}: the body is not JSON ({e})"
+                        ))],
+                    },
+                    None => vec![Item::Invalid(format!("SQS message {id} has no body"))],
+                };
+                (id, items)
+            })
+            .collect();
+        return Envelope::Sqs(batch);
+    }
+    Envelope::Direct(items(event, 0))
+}
+
+fn items(event: &Value, depth: usize) -> Vec<Item> {
+    if depth > MAX_DEPTH {
+        return vec![Item::Invalid("events nested too deeply".into())];
+    }
+    let Some(object) = event.as_object() else {
+        return vec![Item::Invalid(format!(
+            "expected a JSON object, received {}",
+            describe(event)
+        ))];
+    };
+    if object.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return vec![Item::TestEvent];
+    }
+    // SNS notification (SNS → SQS without raw delivery, or as the SQS body).
+    if object.get("Type").and_then(Value::as_str) == Some("Notification") {
+        return match object
+            .get("Message")
+            .and_then(Value::as_str)
+            .map(serde_json::from_str::<Value>)
+        {
+            Some(Ok(inner)) => items(&inner, depth + 1),
+            _ => vec![Item::Invalid(
+                "an SNS notification whose Message is not JSON".into(),
+            )],
+        };
+    }
+    if let Some(records) = object.get("Records").and_then(Value::as_array) {
+        if records.is_empty() {
+            return vec![Item::Invalid("an event with no Records".into())];
+        }
+        return records
+            .iter()
+            .flat_map(|record| record_items(record, depth))
+            .collect();
+    }
+    if object.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        return vec![eventbridge(object)];
+    }
+    if object.contains_key("action") {
+        return vec![manual(event)];
+    }
+    vec![Item::Invalid(format!(
+        "an event we do not recognise: {}",
+        describe(event)
+    ))]
+}
+
+fn record_items(record: &Value, depth: usize) -> Vec<Item> {
+    // Lambda subscribed to SNS: {"EventSource":"aws:sns","Sns":{"Message":"…"}}.
+    if record.get("EventSource").and_then(Value::as_str) == Some("aws:sns") {
+        return match record
+            .pointer("/Sns/Message")
+            .and_then(Value::as_str)
+            .map(serde_json::from_str::<Value>)
+        {
+            Some(Ok(inner)) => items(&inner, depth + 1),
+            _ => vec![Item::Invalid(
+                "an SNS record whose Message is not JSON".into(),
+            )],
+        };
+    }
+    if record.get("eventSource").and_then(Value::as_str) != Some("aws:s3") {
+        return vec![Item::Invalid(format!(
+            "a record we do not recognise: {}",
+            describe(record)
+        ))];
+    }
+    let event_name = record
+        .get("eventName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !event_name.starts_with("ObjectCreated:") {
+        return vec![Item::Invalid(format!(
+            "an S3 `{}` event; only ObjectCreated events deploy",
+            clip(event_name)
+        ))];
+    }
+    let bucket = record.pointer("/s3/bucket/name").and_then(Value::as_str);
+    let key = record.pointer("/s3/object/key").and_then(Value::as_str);
+    let (Some(bucket), Some(key)) = (bucket, key) else {
+        return vec![Item::Invalid(
+            "an S3 notification without bucket name or object key".into(),
+        )];
+    };
+    // Notification keys are form-URL-encoded: `+` is a space, then %XX.
+    let key = match decode_key(key) {
+        Ok(key) => key,
+        Err(reason) => return vec![Item::Invalid(reason)],
+    };
+    vec![upload(
+        bucket,
+        key,
+        record
+            .pointer("/s3/object/versionId")
+            .and_then(Value::as_str),
+        record.pointer("/s3/object/eTag").and_then(Value::as_str),
+    )]
+}
+
+fn eventbridge(object: &serde_json::Map<String, Value>) -> Item {
+    let detail_type = object
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if detail_type != "Object Created" {
+        return Item::Invalid(format!(
+            "an EventBridge `{}` event from S3; only Object Created deploys",
+            clip(detail_type)
+        ));
+    }
+    let detail = object.get("detail");
+    let get = |pointer: &str| {
+        detail
+            .and_then(|d| d.pointer(pointer))
+            .and_then(Value::as_str)
+    };
+    match (get("/bucket/name"), get("/object/key")) {
+        // EventBridge keys are not URL-encoded.
+        (Some(bucket), Some(key)) => upload(
+            bucket,
+            key.to_string(),
+            get("/object/version-id"),
+            get("/object/etag"),
+        ),
+        _ => Item::Invalid("an EventBridge S3 event without bucket name or object key".into()),
+    }
+}
+
+fn upload(bucket: &str, key: String, version_id: Option<&str>, etag: Option<&str>) -> Item {
+    for (what, value) in [("bucket", bucket), ("key", key.as_str())] {
+        if value.is_empty() || value.len() > MAX_FIELD {
+            return Item::Invalid(format!(
+                "the S3 {what} is empty or longer than {MAX_FIELD} bytes"
+            ));
+        }
+    }
+    Item::Upload(ObjectRef {
+        bucket: bucket.to_string(),
+        key,
+        version_id: version_id
+            .filter(|v| !v.is_empty() && *v != "null")
+            .map(|v| clip(v).to_string()),
+        etag: etag
+            .filter(|e| !e.is_empty())
+            .map(|e| clip(e).trim_matches('"').to_string()),
+    })
+}
+
+/// `+` → space, then `%XX`; the result must be UTF-8.
+pub fn decode_key(key: &str) -> Result<String, String> {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| format!("the S3 key `{}` does not decode to UTF-8", clip(key)))
+}
+
+/// The manual payload, strictly: unknown fields and wrong types are refused, with the reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    action: String,
+    #[serde(default)]
+    confirm: Option<bool>,
+    #[serde(default)]
+    artifact: Option<String>,
+    #[serde(default, rename = "versionId")]
+    version_id: Option<String>,
+    #[serde(default)]
+    resolve: Option<ResolvePayload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolvePayload {
+    #[serde(default)]
+    applied: Option<String>,
+    #[serde(default, rename = "rolledBack")]
+    rolled_back: Option<String>,
+}
+
+fn manual(event: &Value) -> Item {
+    let payload: Payload = match serde_json::from_value(event.clone()) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return Item::Invalid(format!(
+                "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve}}: {}",
+                clip(&e.to_string())
+            ));
+        }
+    };
+    let action = match payload.action.as_str() {
+        "deploy" => Action::Deploy,
+        "plan" => Action::Plan,
+        "status" => Action::Status,
+        "resolve" => Action::Resolve,
+        other => {
+            return Item::Invalid(format!(
+                "unknown action `{}`: use deploy, plan, status or resolve",
+                clip(other)
+            ));
+        }
+    };
+    let resolve = match (action, payload.resolve) {
+        (
+            Action::Resolve,
+            Some(ResolvePayload {
+                applied: Some(name),
+                rolled_back: None,
+            }),
+        ) => Some(ResolveTarget {
+            name,
+            kind: ResolveKind::Applied,
+        }),
+        (
+            Action::Resolve,
+            Some(ResolvePayload {
+                applied: None,
+                rolled_back: Some(name),
+            }),
+        ) => Some(ResolveTarget {
+            name,
+            kind: ResolveKind::RolledBack,
+        }),
+        (Action::Resolve, _) => {
+            return Item::Invalid("resolve needs exactly one of {\"resolve\": {\"applied\": NAME}} or {\"resolve\": {\"rolledBack\": NAME}}".into());
+        }
+        (_, Some(_)) => return Item::Invalid("`resolve` is only for the resolve action".into()),
+        (_, None) => None,
+    };
+    if let Some(target) = &resolve
+        && (target.name.is_empty() || target.name.len() > 255)
+    {
+        return Item::Invalid(
+            "the migration name to resolve is empty or longer than 255 bytes".into(),
+        );
+    }
+    let artifact = match payload.artifact {
+        None => {
+            if payload.version_id.is_some() {
+                return Item::Invalid("`versionId` needs `artifact` (s3://bucket/key)".into());
+            }
+            None
+        }
+        Some(url) => match parse_s3_url(&url) {
+            Ok((bucket, key)) => match upload(&bucket, key, payload.version_id.as_deref(), None) {
+                Item::Upload(object) => Some(object),
+                other => return other,
+            },
+            Err(reason) => return Item::Invalid(reason),
+        },
+    };
+    Item::Manual(Manual {
+        action,
+        confirm: payload.confirm.unwrap_or(false),
+        artifact,
+        resolve,
+    })
+}
+
+/// `s3://bucket/key` (the key as written, not URL-decoded).
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("`artifact` must be s3://bucket/key, got `{}`", clip(url)))?;
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(format!(
+            "`artifact` must be s3://bucket/key, got `{}`",
+            clip(url)
+        )),
+    }
+}
+
+/// A short description of what was received, never the whole (possibly huge) value.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+            format!("an object with keys {}", clip(&keys.join(", ")))
+        }
+        Value::Array(a) => format!("an array of {} items", a.len()),
+        Value::String(_) => "a string".into(),
+        Value::Number(_) => "a number".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+fn clip(text: &str) -> &str {
+    const SHOWN: usize = 200;
+    if text.len() <= SHOWN {
+        return text;
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn direct(event: Value) -> Vec<Item> {
+        match parse(&event) {
+            Envelope::Direct(items) => items,
+            other => panic!("not direct: {other:?}"),
+        }
+    }
+
+    fn s3_record(key: &str) -> Value {
+        json!({"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-1","eventName":"ObjectCreated:Put",
+               "userIdentity":{"principalId":"X"},"s3":{"s3SchemaVersion":"1.0","bucket":{"name":"artifacts","arn":"arn:aws:s3:::artifacts"},
+               "object":{"key":key,"size":1024,"eTag":"d41d8cd98f00b204e9800998ecf8427e","versionId":"v1","sequencer":"0A1B"}}})
+    }
+
+    #[test]
+    fn s3_notifications_decode_keys() {
+        let items = direct(json!({"Records":[s3_record("deploy/PROD/my+app/prisma%2B1.zip")]}));
+        assert_eq!(
+            items,
+            [Item::Upload(ObjectRef {
+                bucket: "artifacts".into(),
+                key: "deploy/PROD/my app/prisma+1.zip".into(),
+                version_id: Some("v1".into()),
+                etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+            })]
+        );
+    }
+
+    #[test]
+    fn moto_style_notifications_without_optional_fields() {
+        let record = json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"deploy%2FCODE%2Fprisma.zip"}}});
+        let items = direct(json!({"Records":[record]}));
+        assert!(
+            matches!(&items[0], Item::Upload(o) if o.key == "deploy/CODE/prisma.zip" && o.version_id.is_none())
+        );
+    }
+
+    #[test]
+    fn test_events_and_deletes() {
+        assert_eq!(
+            direct(json!({"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"})),
+            [Item::TestEvent]
+        );
+        let mut record = s3_record("k");
+        record["eventName"] = json!("ObjectRemoved:Delete");
+        assert!(
+            matches!(&direct(json!({"Records":[record]}))[0], Item::Invalid(r) if r.contains("ObjectRemoved"))
+        );
+    }
+
+    #[test]
+    fn eventbridge_events() {
+        let event = json!({"version":"0","id":"1","detail-type":"Object Created","source":"aws.s3","account":"1","time":"t","region":"eu-west-1",
+                           "resources":[],"detail":{"version":"0","bucket":{"name":"b"},"object":{"key":"deploy/PROD/a b/prisma.zip","size":1,"etag":"e","version-id":"v9"}}});
+        assert_eq!(
+            direct(event),
+            [Item::Upload(ObjectRef {
+                bucket: "b".into(),
+                key: "deploy/PROD/a b/prisma.zip".into(),
+                version_id: Some("v9".into()),
+                etag: Some("e".into())
+            })]
+        );
+    }
+
+    #[test]
+    fn sqs_batches_keep_message_ids_and_unwrap_sns() {
+        let sns = json!({"Type":"Notification","MessageId":"m","TopicArn":"arn","Message": json!({"Records":[s3_record("k2")]}).to_string()});
+        let event = json!({"Records":[
+            {"messageId":"a","eventSource":"aws:sqs","body": json!({"Records":[s3_record("k1")]}).to_string()},
+            {"messageId":"b","eventSource":"aws:sqs","body": sns.to_string()},
+            {"messageId":"c","eventSource":"aws:sqs","body": "not json"}
+        ]});
+        let Envelope::Sqs(batch) = parse(&event) else {
+            panic!("not sqs")
+        };
+        assert_eq!(batch.len(), 3);
+        assert!(matches!(&batch[0].1[0], Item::Upload(o) if o.key == "k1"));
+        assert!(matches!(&batch[1].1[0], Item::Upload(o) if o.key == "k2"));
+        assert_eq!(batch[2].0, "c");
+        assert!(matches!(&batch[2].1[0], Item::Invalid(r) if r.contains("not JSON")));
+    }
+
+    #[test]
+    fn sns_records_for_a_subscribed_lambda() {
+        let event = json!({"Records":[{"EventSource":"aws:sns","Sns":{"Message": json!({"Records":[s3_record("k")]}).to_string()}}]});
+        assert!(matches!(&direct(event)[0], Item::Upload(_)));
+    }
+
+    #[test]
+    fn manual_payloads() {
+        assert_eq!(
+            direct(json!({"action":"deploy"})),
+            [Item::Manual(Manual {
+                action: Action::Deploy,
+                confirm: false,
+                artifact: None,
+                resolve: None
+            })]
+        );
+        let items = direct(
+            json!({"action":"resolve","confirm":true,"artifact":"s3://b/deploy/x.zip","versionId":"v","resolve":{"rolledBack":"20240101_x"}}),
+        );
+        let Item::Manual(m) = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert!(m.confirm);
+        assert_eq!(
+            m.artifact.as_ref().unwrap().version_id.as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            m.resolve,
+            Some(ResolveTarget {
+                name: "20240101_x".into(),
+                kind: ResolveKind::RolledBack
+            })
+        );
+    }
+
+    #[test]
+    fn bad_manual_payloads_say_why() {
+        for (payload, fragment) in [
+            (json!({"action":"drop"}), "unknown action"),
+            (json!({"action":"deploy","confirm":"yes"}), "does not fit"),
+            (json!({"action":"deploy","force":true}), "unknown field"),
+            (json!({"action":"resolve"}), "exactly one"),
+            (
+                json!({"action":"resolve","resolve":{"applied":"a","rolledBack":"b"}}),
+                "exactly one",
+            ),
+            (
+                json!({"action":"deploy","resolve":{"applied":"a"}}),
+                "only for the resolve",
+            ),
+            (
+                json!({"action":"deploy","artifact":"https://b/k"}),
+                "s3://bucket/key",
+            ),
+            (
+                json!({"action":"deploy","versionId":"v"}),
+                "needs `artifact`",
+            ),
+            (
+                json!({"action":"deploy","artifact": format!("s3://b/{}", "k".repeat(5000))}),
+                "longer than",
+            ),
+            (json!(42), "expected a JSON object"),
+            (json!({"hello":"world"}), "do not recognise"),
+        ] {
+            let items = direct(payload.clone());
+            assert!(
+                matches!(&items[0], Item::Invalid(r) if r.contains(fragment)),
+                "{payload}: {items:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_inputs_are_clipped_in_messages() {
+        let items = direct(json!({"action": "x".repeat(100_000)}));
+        let Item::Invalid(reason) = &items[0] else {
+            panic!()
+        };
+        assert!(reason.len() < 400);
+    }
+}
