@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 
 DEMO_DB := target/demo/demo.db
 
-.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy
+.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
 demo: examples/prisma.zip
@@ -19,7 +19,7 @@ examples/prisma.zip: $(shell find examples/prisma -type f) examples/build_zip.py
 	python3 examples/build_zip.py examples/prisma $@
 
 ## Install what is missing, then run every test (unit, end-to-end, Prisma compatibility, infra).
-test: setup lint build unit e2e infra-test
+test: setup lint build package unit e2e infra-test
 
 setup:
 	bash tests/scripts/setup.sh
@@ -37,6 +37,11 @@ unit:
 e2e: build
 	$(CARGO) test -p migrator-e2e --tests
 
+## The Lambda zip (bootstrap) for provided.al2023, x86_64: target/lambda/migrator/bootstrap.zip
+package: setup
+	PATH="$(CURDIR)/target/py/bin:$$PATH" $(CARGO) lambda build --release --output-format zip -p migrator
+	@ls -l target/lambda/migrator/bootstrap.zip | awk '{print "package: " $$5 " bytes  " $$9}'
+
 ## The CDK app's tests: type-check, assertions, cdk-nag, cfn-lint (offline; no Rust build, no Docker).
 infra-test:
 	bash infra/scripts/test.sh
@@ -46,7 +51,7 @@ synth:
 	bash infra/scripts/synth.sh
 
 ## make deploy STAGE=CODE|PROD — needs AWS credentials and `cd infra && npx cdk bootstrap` once.
-deploy:
+deploy: package
 	@case "$(STAGE)" in CODE|PROD) ;; *) echo "usage: make deploy STAGE=CODE|PROD" >&2; exit 2;; esac
 	bash infra/scripts/deploy.sh $(STAGE)
 

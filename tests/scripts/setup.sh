@@ -51,10 +51,11 @@ fi
 say "PostgreSQL: $(psql "$PG_URL/postgres" -qAtXc 'SHOW server_version')"
 
 # Python tools for the tests, in a venv under target/: botocore (the reference for RDS IAM
-# tokens) and moto (S3, SNS, SQS, Secrets Manager on loopback).
+# tokens), moto (S3, SNS, SQS, Secrets Manager on loopback) and cargo-lambda (packaging and
+# the Lambda runtime emulator; the PyPI package carries the binary and zig).
 VENV="$ROOT/target/py"
-PY_PKGS=(botocore==1.44.5 "moto[server]==5.2.5")
-if ! "$VENV/bin/python3" -c 'import botocore, moto' >/dev/null 2>&1; then
+PY_PKGS=(botocore==1.44.5 "moto[server]==5.2.5" cargo-lambda==1.9.2)
+if ! "$VENV/bin/python3" -c 'import botocore, moto' >/dev/null 2>&1 || [ ! -x "$VENV/bin/cargo-lambda" ]; then
   say "creating $VENV with ${PY_PKGS[*]}"
   python3 -m venv "$VENV" 2>/dev/null || { $SUDO apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"

@@ -100,7 +100,10 @@ impl Target {
                         .map_err(|_| invalid(format!("Unknown sslmode `{value}`.")))?;
                     options = options.ssl_mode(mode);
                 }
-                "sslrootcert" => options = options.ssl_root_cert(&*value),
+                "sslrootcert" => {
+                    let pem = read_ca_file(&value).map_err(invalid)?;
+                    options = options.ssl_root_cert_from_pem(pem);
+                }
                 "host" if value.starts_with('/') => options = options.socket(&*value),
                 "host" => options = options.host(&value),
                 "application_name" => options = options.application_name(&value),
@@ -255,7 +258,7 @@ impl Target {
             {
                 Err(ConnectError::Auth(e.message().to_string()))
             }
-            Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
+            Ok(Err(e)) => Err(ConnectError::Other(describe_connect_error(&e, options))),
         }
     }
 
@@ -303,6 +306,51 @@ impl ConnectError {
             },
         }
     }
+}
+
+/// Says what went wrong with a connection in words a person can act on (TLS above all).
+fn describe_connect_error(error: &sqlx::Error, options: &PgConnectOptions) -> String {
+    let raw = error.to_string();
+    let host = options.get_host();
+    if raw.contains("UnknownIssuer") {
+        format!(
+            "the server's TLS certificate is not signed by a trusted CA (unknown issuer): check sslrootcert / the CA bundle ({raw})"
+        )
+    } else if raw.contains("not valid for name") || raw.contains("NotValidForName") {
+        format!("the server's TLS certificate is not valid for host `{host}` ({raw})")
+    } else if raw.contains("Expired") {
+        format!("the server's TLS certificate has expired or is not yet valid ({raw})")
+    } else if raw.contains("server does not support TLS") {
+        let mode = match options.get_ssl_mode() {
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyCa => "verify-ca",
+            PgSslMode::VerifyFull => "verify-full",
+            _ => "the sslmode",
+        };
+        format!("the server does not accept TLS (sslmode={mode} requires it)")
+    } else {
+        raw
+    }
+}
+
+/// Reads a CA bundle named by `sslrootcert`, checking it holds PEM certificates (sqlx would
+/// silently ignore a file without any and fail later with "unknown issuer").
+fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle `{path}`: {e}"))?;
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        cert.map_err(|e| {
+            format!("the CA bundle `{path}` holds a certificate that does not parse: {e:?}")
+        })?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("the CA bundle `{path}` holds no PEM certificate"));
+    }
+    Ok(pem)
 }
 
 /// One PostgreSQL session.
