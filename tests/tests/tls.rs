@@ -29,10 +29,9 @@ const UNTRUSTED_CA: &str =
 /// IpAddress(127.0.0.1)".
 const NOT_VALID_FOR_HOST: &str = "the server's TLS certificate is not valid for host";
 
-/// A server without TLS (sqlx `Error::Tls("server does not support TLS")`). Raw: "error occurred
-/// while attempting to establish a TLS connection: server does not support TLS".
-const NO_TLS: &str = "the server does not accept TLS";
-/// … and with an explicit `sslmode=verify-full`.
+/// A server without TLS and `sslmode=verify-full` (sqlx `Error::Tls("server does not support
+/// TLS")`). Raw: "error occurred while attempting to establish a TLS connection: server does not
+/// support TLS".
 const NO_TLS_VERIFY_FULL: &str = "the server does not accept TLS (sslmode=verify-full requires it)";
 
 /// An `sslrootcert` that cannot be read (shared/src/dialect/postgres.rs, `read_ca_file`),

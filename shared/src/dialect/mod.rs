@@ -71,6 +71,22 @@ pub struct Tables {
     pub others: Vec<String>,
 }
 
+impl Tables {
+    /// Sorts table names the way Prisma's initialisation sees them: `_prisma_migrations`, the
+    /// tables it ignores (`ignored`, case-insensitive), and the rest.
+    pub fn classify(names: Vec<String>, ignored: &[&str]) -> Tables {
+        let mut tables = Tables::default();
+        for name in names {
+            if name == MIGRATIONS_TABLE {
+                tables.has_migrations_table = true;
+            } else if !ignored.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+                tables.others.push(name);
+            }
+        }
+        tables
+    }
+}
+
 #[async_trait]
 pub trait Dialect: Send {
     /// The connector type Prisma compares `migration_lock.toml` with: `postgresql`, `sqlite`, `mysql`.

@@ -13,8 +13,8 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
 use super::{
-    ApplyError, Dialect, FailedStatement, MIGRATIONS_TABLE, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables, transaction_control_reason,
+    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
+    Tables, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -469,15 +469,8 @@ impl Dialect for Postgres {
         .fetch_all(&mut self.conn)
         .await
         .map_err(EngineError::database("listing tables"))?;
-        let mut tables = Tables::default();
-        for name in names {
-            if name == MIGRATIONS_TABLE {
-                tables.has_migrations_table = true;
-            } else if !IGNORED_TABLES.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
-                tables.others.push(name);
-            }
-        }
-        Ok(tables)
+        // Prisma counts `sqlite_sequence` too; PostgreSQL ignores PostGIS's tables.
+        Ok(Tables::classify(names, &IGNORED_TABLES))
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {

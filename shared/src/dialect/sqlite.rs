@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
-    ApplyError, Dialect, FailedStatement, MIGRATIONS_TABLE, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables, transaction_control_reason,
+    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
+    Tables, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -189,16 +189,8 @@ impl Dialect for Sqlite {
         .fetch_all(&mut self.conn)
         .await
         .map_err(EngineError::database("listing tables"))?;
-        let mut tables = Tables::default();
-        for name in names {
-            if name == MIGRATIONS_TABLE {
-                tables.has_migrations_table = true;
-            } else {
-                // Prisma counts `sqlite_sequence` too.
-                tables.others.push(name);
-            }
-        }
-        Ok(tables)
+        // Prisma counts `sqlite_sequence` too; PostgreSQL ignores PostGIS's tables.
+        Ok(Tables::classify(names, &[]))
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::history::{compare, failed_details};
-use super::{Settings, report_drift};
+use super::history::compare;
+use super::{Settings, pending_list, refuse_failed, refuse_missing_script, report_drift};
 use crate::clock::Clock;
 use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits};
 
@@ -14,9 +14,7 @@ use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 use crate::error::EngineError;
 use crate::migration::{Migration, MigrationSet};
-use crate::outcome::{
-    AppliedMigration, Execution, FailedMigration, Outcome, PendingMigration, Status,
-};
+use crate::outcome::{AppliedMigration, Execution, FailedMigration, Outcome, Status};
 
 pub(super) async fn deploy(
     set: &MigrationSet,
@@ -42,38 +40,9 @@ pub(super) async fn deploy(
     let comparison = compare(set, &rows);
     report_drift(&comparison, outcome);
 
-    if !comparison.failed.is_empty() {
-        outcome.failed = comparison
-            .failed
-            .iter()
-            .map(|row| failed_from_row(row))
-            .collect();
-        return Err(EngineError::FailedMigrations {
-            names: comparison
-                .failed
-                .iter()
-                .map(|r| r.migration_name.clone())
-                .collect(),
-            details: failed_details(&comparison.failed),
-        });
-    }
-    outcome.pending = comparison
-        .pending
-        .iter()
-        .map(|(m, out_of_order)| PendingMigration {
-            name: m.name.clone(),
-            checksum: m.checksum.clone(),
-            out_of_order: *out_of_order,
-            execution: m.script.as_deref().map(|s| dialect.execution(s)),
-        })
-        .collect();
-    // Prisma applies the migrations before a folder without migration.sql and then fails
-    // with P3015; we refuse before touching anything.
-    if let Some((missing, _)) = comparison.pending.iter().find(|(m, _)| m.script.is_none()) {
-        return Err(EngineError::MissingScript {
-            migration: missing.name.clone(),
-        });
-    }
+    refuse_failed(&comparison, outcome)?;
+    outcome.pending = pending_list(&comparison, dialect);
+    refuse_missing_script(&comparison)?;
 
     for (migration, _) in &comparison.pending {
         let statement_timeout = match settings.time_left() {

@@ -1,14 +1,13 @@
 //! `plan`, `status` and an unconfirmed `deploy`: what deploy would do, read-only.
 
-use super::deploy::failed_from_row;
 use super::history::Comparison;
-use super::history::{compare, failed_details};
-use super::report_drift;
+use super::history::compare;
+use super::{pending_list, refuse_failed, refuse_missing_script, report_drift};
 use crate::dialect::Dialect;
 use crate::dialect::MigrationRow;
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, MigrationState, Outcome, PendingMigration, State, Status};
+use crate::outcome::{Action, MigrationState, Outcome, State, Status};
 
 pub(super) async fn inspect(
     action: Action,
@@ -37,37 +36,9 @@ pub(super) async fn inspect(
     if action == Action::Status {
         outcome.migrations = states(set, &rows, &comparison);
     }
-    outcome.pending = comparison
-        .pending
-        .iter()
-        .map(|(m, out_of_order)| PendingMigration {
-            name: m.name.clone(),
-            checksum: m.checksum.clone(),
-            out_of_order: *out_of_order,
-            execution: m.script.as_deref().map(|s| dialect.execution(s)),
-        })
-        .collect();
-
-    if !comparison.failed.is_empty() {
-        outcome.failed = comparison
-            .failed
-            .iter()
-            .map(|row| failed_from_row(row))
-            .collect();
-        return Err(EngineError::FailedMigrations {
-            names: comparison
-                .failed
-                .iter()
-                .map(|r| r.migration_name.clone())
-                .collect(),
-            details: failed_details(&comparison.failed),
-        });
-    }
-    if let Some((missing, _)) = comparison.pending.iter().find(|(m, _)| m.script.is_none()) {
-        return Err(EngineError::MissingScript {
-            migration: missing.name.clone(),
-        });
-    }
+    outcome.pending = pending_list(&comparison, dialect);
+    refuse_failed(&comparison, outcome)?;
+    refuse_missing_script(&comparison)?;
     if action == Action::Deploy && !outcome.pending.is_empty() {
         outcome.warnings.push(
             "Not confirmed: nothing was applied. Confirm to apply the pending migrations.".into(),

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, ArtifactInfo, Outcome, ResolveKind};
+use crate::outcome::{Action, ArtifactInfo, Outcome, PendingMigration, ResolveKind};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +258,57 @@ fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError>
             expected: lock.provider.clone(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// What deploy would apply, for the outcome.
+fn pending_list(
+    comparison: &history::Comparison<'_>,
+    dialect: &dyn Dialect,
+) -> Vec<PendingMigration> {
+    comparison
+        .pending
+        .iter()
+        .map(|(m, out_of_order)| PendingMigration {
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            out_of_order: *out_of_order,
+            execution: m.script.as_deref().map(|s| dialect.execution(s)),
+        })
+        .collect()
+}
+
+/// Prisma's P3009: failed rows stop everything until a person resolves them.
+fn refuse_failed(
+    comparison: &history::Comparison<'_>,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    if comparison.failed.is_empty() {
+        return Ok(());
+    }
+    outcome.failed = comparison
+        .failed
+        .iter()
+        .map(|row| deploy::failed_from_row(row))
+        .collect();
+    Err(EngineError::FailedMigrations {
+        names: comparison
+            .failed
+            .iter()
+            .map(|r| r.migration_name.clone())
+            .collect(),
+        details: history::failed_details(&comparison.failed),
+    })
+}
+
+/// Prisma fails with P3015 on a pending folder without `migration.sql` after applying what
+/// comes before it; we refuse before touching anything.
+fn refuse_missing_script(comparison: &history::Comparison<'_>) -> Result<(), EngineError> {
+    match comparison.pending.iter().find(|(m, _)| m.script.is_none()) {
+        Some((missing, _)) => Err(EngineError::MissingScript {
+            migration: missing.name.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
