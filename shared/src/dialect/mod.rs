@@ -156,6 +156,12 @@ pub trait Dialect: Send {
         at: DateTime<Utc>,
     ) -> Result<(), EngineError>;
 
+    /// Makes everything committed so far durable, before an outcome reports it. Dialects that
+    /// commit migrations asynchronously (PostgreSQL) flush here; others have nothing to do.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Closes the connection (which also frees the lock).
     async fn close(self: Box<Self>);
 }

@@ -231,6 +231,7 @@ impl Target {
             conn,
             target: self.clone(),
             locked: false,
+            unflushed: false,
         };
         if self.schema_in_url {
             let set = format!("SET search_path = {}", quote_ident(&self.schema));
@@ -358,6 +359,8 @@ pub struct Postgres {
     conn: PgConnection,
     target: Target,
     locked: bool,
+    /// Migrations were committed with `synchronous_commit = off` and not flushed since.
+    unflushed: bool,
 }
 
 impl Postgres {
@@ -525,8 +528,10 @@ impl Dialect for Postgres {
     ) -> Result<(), ApplyError> {
         // Three round trips: open the transaction with its limits and the started row; the
         // script alone (so error positions are the script's); the finished row and COMMIT.
+        // The commit does not wait for the WAL flush: the migration and its row stand or fall
+        // together, and `flush` makes them durable before any outcome reports them.
         let begin = format!(
-            "BEGIN; {}INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {});",
+            "BEGIN; SET LOCAL synchronous_commit = off; {}INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {});",
             set_limits("SET LOCAL", limits),
             literal(&row.id),
             literal(&row.checksum),
@@ -565,6 +570,7 @@ impl Dialect for Postgres {
                 "committing the migration",
             )(e)));
         }
+        self.unflushed = true;
         Ok(())
     }
 
@@ -660,6 +666,19 @@ impl Dialect for Postgres {
             .map_err(EngineError::database(
                 "marking the migration as rolled back",
             ))?;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if self.unflushed {
+            // A transaction holding an xid writes a commit record; committing it synchronously
+            // flushes the WAL up to here, which holds every earlier asynchronous commit.
+            sqlx::raw_sql("SELECT txid_current()")
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("flushing the commits to disk"))?;
+            self.unflushed = false;
+        }
         Ok(())
     }
 

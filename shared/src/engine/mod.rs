@@ -194,6 +194,11 @@ async fn run_with_artifact(
     let (mut dialect, created) = dialect::connect(target, purpose, settings.lock_wait).await?;
     outcome.warnings.extend(created);
     let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    if let Err(e) = dialect.flush().await {
+        outcome.warnings.push(format!(
+            "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."
+        ));
+    }
     if let Err(e) = dialect.unlock().await {
         tracing::warn!("{e}");
     }
