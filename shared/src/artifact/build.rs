@@ -60,11 +60,11 @@ pub(super) fn build(
             });
         }
         let script_path = join(&dir_path, SCRIPT_FILE);
-        match tree
-            .children(&dir_path)?
-            .iter()
-            .find(|e| e.name == SCRIPT_FILE)
-        {
+        let listing = match folder.listings.get(&dir.name) {
+            Some(listing) => listing.clone(),
+            None => tree.children(&dir_path)?,
+        };
+        match listing.iter().find(|e| e.name == SCRIPT_FILE) {
             Some(e) if e.kind == EntryKind::File => {
                 reads.push((script_path, Purpose::Script(migrations.len())));
             }

@@ -7,6 +7,7 @@
 
 use super::error::ArtifactError;
 use super::tree::{Entry, EntryKind, FileTree, display, join};
+use std::collections::HashMap;
 
 /// Deepest folder that can be the migrations folder.
 const MAX_DEPTH: usize = 3;
@@ -21,6 +22,9 @@ pub(super) struct MigrationsFolder {
     /// Path inside the artifact, `""` for the root.
     pub path: String,
     pub entries: Vec<Entry>,
+    /// The listings of its subfolders made while searching (name → entries), so building
+    /// the migration set does not list each migration folder a second time.
+    pub listings: HashMap<String, Vec<Entry>>,
 }
 
 /// Find the single migrations folder of `tree`; `location` names the artifact in errors.
@@ -58,19 +62,27 @@ fn visit(
     found: &mut Vec<MigrationsFolder>,
 ) -> Result<(), ArtifactError> {
     let mut is_candidate = has_file(&entries, LOCK_FILE);
-    let mut below = Vec::new();
+    let mut listings = HashMap::new();
     for child in entries.iter().filter(|e| walkable(e)) {
-        let path = join(dir, &child.name);
-        let child_entries = tree.children(&path)?;
+        let child_entries = tree.children(&join(dir, &child.name))?;
         is_candidate |= has_file(&child_entries, SCRIPT_FILE);
-        if depth < MAX_DEPTH {
-            below.push((path, child_entries));
-        }
+        listings.insert(child.name.clone(), child_entries);
     }
+    // Visiting a folder of files costs no listing: only subfolders are listed.
+    let mut below: Vec<(String, Vec<Entry>)> = if depth < MAX_DEPTH {
+        listings
+            .iter()
+            .map(|(name, child_entries)| (join(dir, name), child_entries.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    below.sort_by(|a, b| a.0.cmp(&b.0));
     if is_candidate {
         found.push(MigrationsFolder {
             path: dir.to_owned(),
             entries,
+            listings,
         });
     }
     for (path, child_entries) in below {

@@ -21,7 +21,8 @@ pub(super) struct Entry {
     /// The entry's name (the last path component).
     pub name: String,
     pub kind: EntryKind,
-    /// Size in bytes as declared by the source (0 for folders).
+    /// Size in bytes as declared by a zip (0 for folders, and for directory sources, whose
+    /// reads enforce the limits instead).
     pub size: u64,
     /// The real name is not valid UTF-8; `name` is a lossy rendering of it.
     pub lossy_name: bool,
