@@ -122,7 +122,7 @@ pub enum EngineError {
     NoMigrationsTable,
 
     /// Any other database error, with what we were doing.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", describe_sqlx(source))]
     Database {
         context: &'static str,
         #[source]
@@ -226,6 +226,18 @@ impl EngineError {
             EngineError::Connect { .. } => Some("Check the host, port, credentials and TLS settings of the database URL.".into()),
             _ => None,
         }
+    }
+}
+
+/// A database error as people read it: the server's code and message, without sqlx's
+/// "at line N" (a line of the server's own source code).
+pub fn describe_sqlx(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
     }
 }
 

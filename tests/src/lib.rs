@@ -295,3 +295,4 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+pub mod local_aws;

@@ -26,13 +26,23 @@ pub enum DbAuth {
 pub struct DbConfig {
     pub engine: DbEngine,
     pub host: String,
-    pub port: u16,
+    /// `DB_PORT`; `None`: the secret's port, else the engine's default.
+    pub port: Option<u16>,
     pub name: String,
     pub user: String,
     pub schema: Option<String>,
     pub auth: DbAuth,
     /// A CA bundle file; `None`: the embedded RDS bundle.
     pub ca_bundle: Option<PathBuf>,
+}
+
+impl DbConfig {
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(match self.engine {
+            DbEngine::Postgresql => 5432,
+            DbEngine::Mysql => 3306,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,31 +124,22 @@ impl StageConfig {
                 DbAuth::Iam
             }
         };
-        // With a URL, the URL says where; otherwise the parts must.
-        let (host, name, user) = if matches!(auth, DbAuth::Url { .. }) {
-            (
+        // With a URL, the URL says where; with a secret, the secret may; with IAM, the variables must.
+        let (host, name, user) = match auth {
+            DbAuth::Url { .. } | DbAuth::Secret { .. } => (
                 get("DB_HOST").unwrap_or_default(),
                 get("DB_NAME").unwrap_or_default(),
                 get("DB_USER").unwrap_or_default(),
-            )
-        } else {
-            let host = required("DB_HOST", &mut problems);
-            let name = required("DB_NAME", &mut problems);
-            let user = if matches!(auth, DbAuth::Secret { .. }) {
-                get("DB_USER").unwrap_or_default()
-            } else {
-                required("DB_USER", &mut problems)
-            };
-            (host, name, user)
-        };
-        let default_port = match engine {
-            DbEngine::Postgresql => 5432,
-            DbEngine::Mysql => 3306,
+            ),
+            DbAuth::Iam => (
+                required("DB_HOST", &mut problems),
+                required("DB_NAME", &mut problems),
+                required("DB_USER", &mut problems),
+            ),
         };
         let port = parse(&get, "DB_PORT", &mut problems, |v| {
             v.parse::<u16>().ok().filter(|p| *p > 0)
-        })
-        .unwrap_or(default_port);
+        });
 
         let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
         let artifact_key = required("ARTIFACT_KEY", &mut problems);
@@ -283,7 +284,7 @@ mod tests {
     fn defaults() {
         let c = config(&BASE).unwrap();
         assert_eq!(c.db.engine, DbEngine::Postgresql);
-        assert_eq!(c.db.port, 5432);
+        assert_eq!(c.db.port_or_default(), 5432);
         assert_eq!(c.db.auth, DbAuth::Iam);
         assert!(c.auto_apply);
         assert_eq!(c.deadline_margin, Duration::from_secs(30));
@@ -354,7 +355,7 @@ mod tests {
     fn mysql_defaults_to_its_port() {
         let mut vars = BASE.to_vec();
         vars.push(("DB_ENGINE", "mysql"));
-        assert_eq!(config(&vars).unwrap().db.port, 3306);
+        assert_eq!(config(&vars).unwrap().db.port_or_default(), 3306);
     }
 
     #[test]

@@ -32,11 +32,14 @@ pub struct Handler {
     ca_bundle: Vec<u8>,
 }
 
-/// The response, and whether the invocation as a whole failed (publishing did).
+/// The response, and whether the invocation as a whole failed.
 pub struct Response {
     pub body: Value,
     pub outcomes: Vec<Outcome>,
     pub publish_errors: Vec<sns::PublishError>,
+    /// A direct invocation whose outcome could not be published fails as a whole (the
+    /// outcome is in the log). In an SQS batch only that record is retried.
+    pub fails_invocation: bool,
 }
 
 impl Handler {
@@ -55,6 +58,7 @@ impl Handler {
             .or_else(|| self.config.max_duration.map(|d| Instant::now() + d));
         let mut outcomes = Vec::new();
         let mut publish_errors = Vec::new();
+        let mut fails_invocation = false;
         let body = match trigger::parse(event) {
             Envelope::Direct(items) => {
                 let mut ignored = Vec::new();
@@ -63,6 +67,7 @@ impl Handler {
                         Some(outcome) => {
                             if let Err(e) = self.publish(&outcome).await {
                                 publish_errors.push(e);
+                                fails_invocation = true;
                             }
                             outcomes.push(outcome);
                         }
@@ -102,6 +107,7 @@ impl Handler {
             body,
             outcomes,
             publish_errors,
+            fails_invocation,
         }
     }
 
@@ -157,15 +163,22 @@ impl Handler {
                 return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
             }
         };
-        let limits = Limits::default();
-        let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &limits);
+        // An unusable artifact is rejected before any credential is fetched or minted.
+        let artifact =
+            match artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default()) {
+                Ok(artifact) => artifact,
+                Err(error) => {
+                    let error = EngineError::from(error);
+                    return Some(
+                        self.finish(engine::failed_before_start(&request, &error, &clock)),
+                    );
+                }
+            };
         let target = match self.target().await {
             Ok(target) => target,
             Err(error) => {
                 let mut outcome = engine::failed_before_start(&request, &error, &clock);
-                if let Ok(a) = &artifact {
-                    outcome.artifact = Some(engine::artifact_info(a));
-                }
+                outcome.artifact = Some(engine::artifact_info(&artifact));
                 return Some(self.finish(outcome));
             }
         };
@@ -182,7 +195,7 @@ impl Handler {
             ..Settings::default()
         }
         .with_prisma_env();
-        let outcome = engine::run(&request, artifact, &target, &settings, &clock).await;
+        let outcome = engine::run(&request, Ok(artifact), &target, &settings, &clock).await;
         Some(self.finish(outcome))
     }
 
@@ -287,33 +300,31 @@ impl Handler {
                 db.user.clone(),
                 self.iam_token().await?,
                 db.host.clone(),
-                db.port,
+                db.port_or_default(),
                 db.name.clone(),
             ),
             DbAuth::Secret { arn } => {
+                // The stage's variables win; what they leave out comes from the secret.
                 let secret = secrets::database_secret(&self.clients.secrets, arn).await?;
-                let user = if db.user.is_empty() {
-                    secret.username
-                } else {
-                    db.user.clone()
+                let pick = |configured: &str, from_secret: Option<String>, what: &str| {
+                    if configured.is_empty() {
+                        from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
+                            EngineError::Credentials {
+                                reason: format!(
+                                    "no database {what}: set DB_{} or put `{what}` in the secret",
+                                    what.to_uppercase()
+                                ),
+                            }
+                        })
+                    } else {
+                        Ok(configured.to_string())
+                    }
                 };
-                let host = if db.host.is_empty() {
-                    secret.host.unwrap_or_default()
-                } else {
-                    db.host.clone()
-                };
-                let name = if db.name.is_empty() {
-                    secret.dbname.unwrap_or_default()
-                } else {
-                    db.name.clone()
-                };
-                (
-                    user,
-                    secret.password,
-                    host,
-                    secret.port.unwrap_or(db.port),
-                    name,
-                )
+                let user = pick(&db.user, Some(secret.username.clone()), "user")?;
+                let host = pick(&db.host, secret.host.clone(), "host")?;
+                let name = pick(&db.name, secret.dbname.clone(), "dbname")?;
+                let port = db.port.or(secret.port).unwrap_or(5432);
+                (user, secret.password, host, port, name)
             }
             DbAuth::Url { .. } => unreachable!("handled above"),
         };
@@ -352,7 +363,7 @@ impl Handler {
         let db = &self.config.db;
         let request = TokenRequest {
             host: &db.host,
-            port: db.port,
+            port: db.port_or_default(),
             user: &db.user,
             region: &region,
         };
@@ -365,6 +376,6 @@ impl Handler {
 
 /// Outcomes an SQS redelivery could change: faults, and a lock held by another run.
 fn worth_retrying(outcome: &Outcome) -> bool {
-    outcome.status == Status::Failed
+    matches!(outcome.status, Status::Failed | Status::Incomplete)
         || outcome.error.as_ref().and_then(|e| e.code.as_deref()) == Some("P1002")
 }

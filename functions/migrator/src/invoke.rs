@@ -61,7 +61,7 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
             anyhow::anyhow!(
                 "invoking {}: {}",
                 args.function,
-                aws_sdk_lambda::error::DisplayErrorContext(&e)
+                crate::aws::describe_sdk_error(&e)
             )
         })?;
     let body = response

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -20,21 +20,60 @@ pub async fn run(handler: Handler) -> Result<(), Error> {
             .handle(&event.payload, &invocation)
             .instrument(span)
             .await;
-        if let Some(error) = response.publish_errors.first() {
+        if response.fails_invocation {
             // The outcome is in the log (see Handler::publish); the invocation reports the error.
-            return Err(Error::from(error.to_string()));
+            let message: Vec<String> = response
+                .publish_errors
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(Diagnostic {
+                error_type: "OutcomeNotPublished".into(),
+                error_message: message.join("; "),
+            });
         }
-        Ok::<Value, Error>(response.body)
+        Ok::<Value, Diagnostic>(response.body)
     }))
     .await
 }
 
-/// The context's deadline (epoch milliseconds) as an `Instant`.
+/// The context's deadline (epoch milliseconds) as an `Instant`. A deadline already past is
+/// now (nothing may start); one before 2000 is no real deadline (emulators send a constant).
 fn deadline(epoch_ms: u64) -> Option<Instant> {
+    const YEAR_2000_MS: u64 = 946_684_800_000;
+    if epoch_ms < YEAR_2000_MS {
+        tracing::warn!(
+            epoch_ms,
+            "the invocation's deadline is not a real time; running without one"
+        );
+        return None;
+    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis();
-    let left = u128::from(epoch_ms).checked_sub(now_ms)?;
-    Some(Instant::now() + Duration::from_millis(u64::try_from(left).ok()?))
+    let left = u128::from(epoch_ms).saturating_sub(now_ms);
+    Some(Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines() {
+        assert!(
+            deadline(600_000).is_none(),
+            "the emulator's constant is no deadline"
+        );
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let past = deadline(now_ms - 10_000).unwrap();
+        assert!(past <= Instant::now(), "a past deadline is now");
+        let future = deadline(now_ms + 60_000).unwrap();
+        let left = future.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(55) && left <= Duration::from_secs(60));
+    }
 }

@@ -25,7 +25,7 @@ pub(super) async fn deploy(
 ) -> Result<(), EngineError> {
     dialect.prepare_namespace().await?;
     if settings.use_lock {
-        dialect.lock(settings.lock_wait).await?;
+        dialect.lock(settings.effective_lock_wait()).await?;
     }
     let tables = dialect.tables().await?;
     if !tables.has_migrations_table {

@@ -191,7 +191,8 @@ async fn run_with_artifact(
     } else {
         ConnectPurpose::Read
     };
-    let (mut dialect, created) = dialect::connect(target, purpose, settings.lock_wait).await?;
+    let (mut dialect, created) =
+        dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
     outcome.warnings.extend(created);
     let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
     if let Err(e) = dialect.flush().await {

@@ -45,3 +45,27 @@ impl Clients {
         }
     }
 }
+
+/// An SDK error in one line: the service's code and message, or what kind of fault it was
+/// (never the raw HTTP response).
+pub fn describe_sdk_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    use aws_sdk_s3::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "the service did not answer in time".into(),
+        SdkError::DispatchFailure(_) => "the service could not be reached".into(),
+        SdkError::ResponseError(_) => "the service's response could not be read".into(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".into(),
+        _ => "an unknown SDK error".into(),
+    }
+}

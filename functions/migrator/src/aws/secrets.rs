@@ -55,7 +55,7 @@ pub async fn database_secret(
         .map_err(|e| {
             fail(format!(
                 "reading secret {arn} failed: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                crate::aws::describe_sdk_error(&e)
             ))
         })?;
     let text = response

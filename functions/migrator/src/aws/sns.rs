@@ -53,6 +53,6 @@ pub async fn publish(
         .message_attributes("severity", attribute(render::severity(outcome))?)
         .send()
         .await
-        .map_err(|e| fail(aws_sdk_sns::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| fail(crate::aws::describe_sdk_error(&e)))?;
     Ok(response.message_id().unwrap_or_default().to_string())
 }

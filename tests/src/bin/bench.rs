@@ -1,0 +1,1028 @@
+//! `make bench`: the engine benchmark (a report, not a test).
+//!
+//! Applies 1, 100 and 1,000 tiny Prisma-style migrations to fresh PostgreSQL databases, and
+//! runs a no-op deploy over the 1,000 applied. Each contender runs as a whole process, timed
+//! around the process (start-up, connect, work, exit), with its peak RSS read from GNU time:
+//!
+//! * `migrator deploy` (the release binary under test),
+//! * `psql -X -q -1 -v ON_ERROR_STOP=1 -f all.sql`: the same SQL concatenated, no bookkeeping
+//!   (the floor; for the no-op, `psql -c "SELECT * FROM _prisma_migrations"`),
+//! * the Prisma oracle (`prisma migrate deploy`, the real CLI).
+//!
+//! Prints a table and writes `<target>/bench/engine.json`. Exits 0 even when a target is
+//! missed (it prints `MISSED` lines); exits 2 when the benchmark itself cannot run or a run
+//! is broken (a benchmark of a broken run is worthless).
+//!
+//! ```text
+//! cargo build --release -p migrator
+//! cargo run --release -p migrator-e2e --bin bench [-- --quick]
+//! ```
+//!
+//! Environment: `BENCH_REPEATS` (default 3), `BENCH_QUICK=1` (same as `--quick`: N ∈ {1, 100},
+//! one repeat), `BENCH_SKIP_ORACLE=1`, `MIGRATOR_BIN`, `PRISMA_ORACLE`, `MIGRATOR_TEST_PG`,
+//! `CARGO_TARGET_DIR`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use migrator_e2e::{Migrations, PgDb, pg_server, psql, workspace};
+use serde_json::{Value, json};
+
+const GNU_TIME: &str = "/usr/bin/time";
+/// Targets from the issue.
+const APPLY_RATIO_LIMIT: f64 = 1.5;
+const NOOP_LIMIT_MS: f64 = 50.0;
+const RSS_LIMIT_MB: f64 = 30.0;
+
+type Res<T> = Result<T, String>;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct Config {
+    sizes: Vec<usize>,
+    repeats: usize,
+    quick: bool,
+    oracle: Option<PathBuf>,
+    migrator: PathBuf,
+    target_dir: PathBuf,
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+fn config() -> Res<Config> {
+    let mut quick = env_flag("BENCH_QUICK");
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!(
+                    "bench [--quick]\n  env: BENCH_REPEATS (3), BENCH_QUICK=1, BENCH_SKIP_ORACLE=1, MIGRATOR_BIN, PRISMA_ORACLE, MIGRATOR_TEST_PG, CARGO_TARGET_DIR"
+                );
+                std::process::exit(0);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` (only --quick is understood)"
+                ));
+            }
+        }
+    }
+    let repeats = if quick {
+        1
+    } else {
+        match std::env::var("BENCH_REPEATS") {
+            Ok(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("BENCH_REPEATS must be a positive integer, got `{v}`"))?,
+            Err(_) => 3,
+        }
+    };
+    let sizes = if quick {
+        vec![1, 100]
+    } else {
+        vec![1, 100, 1000]
+    };
+
+    let target_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target"));
+    let migrator = match std::env::var("MIGRATOR_BIN") {
+        Ok(bin) => PathBuf::from(bin),
+        Err(_) => target_dir.join("release").join("migrator"),
+    };
+    if !migrator.is_file() {
+        return Err(format!(
+            "{} is missing: run `cargo build --release -p migrator` first (or set MIGRATOR_BIN)",
+            migrator.display()
+        ));
+    }
+
+    let oracle = if env_flag("BENCH_SKIP_ORACLE") {
+        None
+    } else {
+        let script = std::env::var("PRISMA_ORACLE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace().join("../shared/tools/prisma-oracle/prisma.sh"));
+        if !script.is_file() {
+            return Err(format!(
+                "the Prisma oracle {} is missing: set PRISMA_ORACLE, or BENCH_SKIP_ORACLE=1 to skip it",
+                script.display()
+            ));
+        }
+        Some(script)
+    };
+
+    // GNU time gives the child's peak RSS (ru_maxrss) without a libc dependency.
+    let probe = Command::new(GNU_TIME)
+        .args(["-f", "%e %M", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match probe {
+        Ok(out)
+            if out.status.success()
+                && parse_time(&String::from_utf8_lossy(&out.stderr)).is_some() => {}
+        _ => {
+            return Err(format!(
+                "{GNU_TIME} (GNU time, with -f) is needed for peak RSS: install the Debian package `time` (apt-get install time)"
+            ));
+        }
+    }
+    for tool in ["psql"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!(
+                "`{tool}` is not on PATH (Debian package postgresql-client)"
+            ));
+        }
+    }
+    Ok(Config {
+        sizes,
+        repeats,
+        quick,
+        oracle,
+        migrator,
+        target_dir,
+    })
+}
+
+/// `%e %M` from GNU time: elapsed seconds and peak RSS in KiB (the last line that parses).
+fn parse_time(text: &str) -> Option<(f64, u64)> {
+    text.lines().rev().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        let elapsed = parts.next()?.parse().ok()?;
+        let rss = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some((elapsed, rss))
+    })
+}
+
+/// One timed process.
+#[derive(Clone, Debug)]
+struct Sample {
+    wall_ms: f64,
+    rss_kib: u64,
+    time_elapsed_s: f64,
+}
+
+struct Finished {
+    sample: Sample,
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `program args…` under GNU time; wall time is measured here, around the whole process.
+fn timed(program: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Res<Finished> {
+    let report = tempfile::NamedTempFile::new().map_err(|e| format!("temp file: {e}"))?;
+    let mut cmd = Command::new(GNU_TIME);
+    cmd.args(["-f", "%e %M", "-o"])
+        .arg(report.path())
+        .arg(program)
+        .args(args);
+    // The runs must not be skewed by a developer's logging or a stray URL.
+    cmd.env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null());
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running {}: {e}", program.display()))?;
+    let wall = start.elapsed();
+    let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+    let (time_elapsed_s, rss_kib) = parse_time(&text).ok_or_else(|| {
+        format!(
+            "GNU time gave no `%e %M` for {}: {text:?}",
+            program.display()
+        )
+    })?;
+    Ok(Finished {
+        sample: Sample {
+            wall_ms: wall.as_secs_f64() * 1000.0,
+            rss_kib,
+            time_elapsed_s,
+        },
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// N tiny migrations, as `prisma migrate dev` writes them, plus their SQL concatenated.
+struct Workload {
+    n: usize,
+    migrations: Migrations,
+    all_sql: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn workload(n: usize) -> Res<Workload> {
+    let migrations = Migrations::new().with_lock("postgresql");
+    let mut all = String::new();
+    for i in 1..=n {
+        // Timestamp-like prefixes one minute apart, so that the names sort like Prisma's.
+        let name = format!("20240101{:02}{:02}00_m{i:06}", i / 60, i % 60);
+        let sql = format!(
+            "-- CreateTable\nCREATE TABLE \"t_{i:06}\" (\n    \"id\" SERIAL NOT NULL,\n    \"name\" TEXT NOT NULL,\n\n    CONSTRAINT \"t_{i:06}_pkey\" PRIMARY KEY (\"id\")\n);\n"
+        );
+        migrations.add(&name, &sql);
+        all.push_str(&sql);
+        all.push('\n');
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let all_sql = dir.path().join("all.sql");
+    std::fs::write(&all_sql, all).map_err(|e| format!("writing all.sql: {e}"))?;
+    Ok(Workload {
+        n,
+        migrations,
+        all_sql,
+        _dir: dir,
+    })
+}
+
+/// Flushes the dirty buffers the previous runs (and the dropped databases) left behind, so
+/// that the server's checkpointer does not write them during the next timed run. Best effort:
+/// `CHECKPOINT` needs a superuser (or pg_checkpoint), and the benchmark works without it.
+fn settle() {
+    let _ = Command::new("psql")
+        .args([
+            format!("{}/postgres", pg_server()).as_str(),
+            "-qAtX",
+            "-c",
+            "CHECKPOINT",
+        ])
+        .output();
+}
+
+/// The URL every contender gets: no TLS against the local server.
+fn bench_url(db: &PgDb) -> String {
+    if db.url.contains('?') {
+        format!("{}&sslmode=disable", db.url)
+    } else {
+        format!("{}?sslmode=disable", db.url)
+    }
+}
+
+fn finished_rows(db: &PgDb) -> Res<usize> {
+    let out = Command::new("psql")
+        .args([
+            db.url.as_str(),
+            "-qAtX",
+            "-c",
+            "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+        ])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "counting _prisma_migrations rows: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("row count: {e}"))
+}
+
+fn public_tables(db: &PgDb) -> Res<usize> {
+    let out = Command::new("psql")
+        .args([
+            db.url.as_str(),
+            "-qAtX",
+            "-c",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't\\_%'",
+        ])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("table count: {e}"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Contender {
+    Psql,
+    Migrator,
+    Prisma,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Psql => "psql",
+            Contender::Migrator => "migrator",
+            Contender::Prisma => "prisma",
+        }
+    }
+}
+
+struct Runner<'a> {
+    cfg: &'a Config,
+}
+
+impl Runner<'_> {
+    fn migrator(&self, w: &Workload, url: &str) -> Res<(Finished, Value)> {
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "deploy".as_ref(),
+            "--artifact".as_ref(),
+            w.migrations.path().as_os_str(),
+            "--database-url".as_ref(),
+            url.as_ref(),
+            "--json".as_ref(),
+        ];
+        let f = timed(&self.cfg.migrator, &args, &[])?;
+        let json: Value = serde_json::from_str(&f.stdout).unwrap_or(Value::Null);
+        Ok((f, json))
+    }
+
+    fn psql_file(&self, w: &Workload, url: &str) -> Res<Finished> {
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "-X".as_ref(),
+            "-q".as_ref(),
+            "-1".as_ref(),
+            "-v".as_ref(),
+            "ON_ERROR_STOP=1".as_ref(),
+            "-d".as_ref(),
+            url.as_ref(),
+            "-f".as_ref(),
+            w.all_sql.as_os_str(),
+        ];
+        timed(Path::new("psql"), &args, &[])
+    }
+
+    fn psql_read_rows(&self, url: &str) -> Res<Finished> {
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "-X".as_ref(),
+            "-q".as_ref(),
+            "-v".as_ref(),
+            "ON_ERROR_STOP=1".as_ref(),
+            "-d".as_ref(),
+            url.as_ref(),
+            "-o".as_ref(),
+            "/dev/null".as_ref(),
+            "-c".as_ref(),
+            "SELECT * FROM _prisma_migrations ORDER BY started_at".as_ref(),
+        ];
+        timed(Path::new("psql"), &args, &[])
+    }
+
+    fn prisma(&self, w: &Workload, url: &str) -> Res<Finished> {
+        let script = self.cfg.oracle.as_ref().expect("oracle configured");
+        let args: Vec<&std::ffi::OsStr> = vec![
+            script.as_os_str(),
+            "--migrations".as_ref(),
+            w.migrations.path().as_os_str(),
+            "migrate".as_ref(),
+            "deploy".as_ref(),
+        ];
+        timed(Path::new("bash"), &args, &[("DATABASE_URL", url)])
+    }
+
+    /// One timed apply of `w` by `who` into a fresh database, checked afterwards.
+    fn apply(&self, who: Contender, w: &Workload) -> Res<Sample> {
+        let db = PgDb::fresh(&format!("bench_{}_{}", who.name(), w.n));
+        settle();
+        let url = bench_url(&db);
+        match who {
+            Contender::Migrator => {
+                let (f, json) = self.migrator(w, &url)?;
+                let applied = json["applied"].as_array().map_or(0, Vec::len);
+                if !f.ok || json["status"] != "applied" || applied != w.n {
+                    return Err(format!(
+                        "migrator deploy of {} migrations did not apply them all (exit ok: {}, status {}, applied {applied}):\n{}\n{}",
+                        w.n,
+                        f.ok,
+                        json["status"],
+                        tail(&f.stdout),
+                        tail(&f.stderr)
+                    ));
+                }
+                let rows = finished_rows(&db)?;
+                if rows != w.n {
+                    return Err(format!(
+                        "after migrator deploy of {} migrations, _prisma_migrations has {rows} finished rows",
+                        w.n
+                    ));
+                }
+                Ok(f.sample)
+            }
+            Contender::Psql => {
+                let f = self.psql_file(w, &url)?;
+                let tables = public_tables(&db)?;
+                if !f.ok || tables != w.n {
+                    return Err(format!(
+                        "psql -1 -f all.sql ({} migrations) failed ({tables} tables):\n{}",
+                        w.n,
+                        tail(&f.stderr)
+                    ));
+                }
+                Ok(f.sample)
+            }
+            Contender::Prisma => {
+                let f = self.prisma(w, &url)?;
+                let rows = finished_rows(&db).unwrap_or(0);
+                if !f.ok || rows != w.n {
+                    return Err(format!(
+                        "prisma migrate deploy of {} migrations failed ({rows} finished rows):\n{}\n{}",
+                        w.n,
+                        tail(&f.stdout),
+                        tail(&f.stderr)
+                    ));
+                }
+                Ok(f.sample)
+            }
+        }
+    }
+
+    /// One timed no-op deploy by `who` over `db`, where `w` is already applied.
+    fn noop(&self, who: Contender, w: &Workload, db: &PgDb) -> Res<Sample> {
+        let url = bench_url(db);
+        match who {
+            Contender::Migrator => {
+                let (f, json) = self.migrator(w, &url)?;
+                let applied = json["applied"].as_array().map_or(usize::MAX, Vec::len);
+                if !f.ok || json["status"] != "up-to-date" || applied != 0 {
+                    return Err(format!(
+                        "migrator no-op deploy over {} applied was not a no-op (exit ok: {}, status {}):\n{}\n{}",
+                        w.n,
+                        f.ok,
+                        json["status"],
+                        tail(&f.stdout),
+                        tail(&f.stderr)
+                    ));
+                }
+                Ok(f.sample)
+            }
+            Contender::Psql => {
+                let f = self.psql_read_rows(&url)?;
+                if !f.ok {
+                    return Err(format!("psql reading _prisma_migrations failed:\n{}", tail(&f.stderr)));
+                }
+                Ok(f.sample)
+            }
+            Contender::Prisma => {
+                let f = self.prisma(w, &url)?;
+                if !f.ok || !f.stdout.contains("No pending migrations") {
+                    return Err(format!(
+                        "prisma no-op deploy over {} applied failed or applied something:\n{}\n{}",
+                        w.n,
+                        tail(&f.stdout),
+                        tail(&f.stderr)
+                    ));
+                }
+                Ok(f.sample)
+            }
+        }
+        .and_then(|s| {
+            let rows = finished_rows(db)?;
+            if rows != w.n {
+                return Err(format!("after a no-op deploy, _prisma_migrations has {rows} finished rows, not {}", w.n));
+            }
+            Ok(s)
+        })
+    }
+}
+
+/// The results of one contender in one scenario.
+struct Cell {
+    contender: Contender,
+    samples: Vec<Sample>,
+    /// Why there are no samples (the oracle failed, or was skipped).
+    error: Option<String>,
+}
+
+impl Cell {
+    fn median_ms(&self) -> Option<f64> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = self.samples.iter().map(|s| s.wall_ms).collect();
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        Some(if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        })
+    }
+    fn peak_rss_mb(&self) -> Option<f64> {
+        self.samples
+            .iter()
+            .map(|s| s.rss_kib)
+            .max()
+            .map(|k| k as f64 / 1024.0)
+    }
+}
+
+struct Scenario {
+    id: String,
+    label: String,
+    n: usize,
+    noop: bool,
+    cells: Vec<Cell>,
+}
+
+impl Scenario {
+    fn cell(&self, who: Contender) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.contender == who)
+    }
+    fn median(&self, who: Contender) -> Option<f64> {
+        self.cell(who).and_then(Cell::median_ms)
+    }
+}
+
+struct Target {
+    name: String,
+    scenario: String,
+    value: Option<f64>,
+    limit: f64,
+    unit: &'static str,
+    pass: bool,
+}
+
+fn command_text(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn run() -> Res<()> {
+    let cfg = config()?;
+    let began = Instant::now();
+    let runner = Runner { cfg: &cfg };
+    let mut contenders = vec![Contender::Psql, Contender::Migrator];
+    if cfg.oracle.is_some() {
+        contenders.push(Contender::Prisma);
+    }
+
+    let pg_version = psql(&format!("{}/postgres", pg_server()), "SELECT version()");
+    let nproc = command_text("nproc", &[])
+        .and_then(|s| s.parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(0);
+    let commit = command_text(
+        "git",
+        &[
+            "-C",
+            &workspace().to_string_lossy(),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ],
+    );
+    let dirty = command_text(
+        "git",
+        &[
+            "-C",
+            &workspace().to_string_lossy(),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ],
+    )
+    .map(|s| !s.is_empty());
+    eprintln!(
+        "bench: {} repeat(s), N ∈ {:?}{}, contenders: {}; migrator = {}",
+        cfg.repeats,
+        cfg.sizes,
+        if cfg.quick { " (quick)" } else { "" },
+        contenders
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.migrator.display()
+    );
+
+    // Warm-up (untimed): page cache for the binaries, psql and node, and the server.
+    {
+        let w = workload(1)?;
+        for &who in &contenders {
+            if let Err(e) = runner.apply(who, &w) {
+                if who == Contender::Prisma {
+                    eprintln!("bench: warning: the Prisma oracle warm-up failed: {e}");
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    let mut scenarios = Vec::new();
+    let mut largest = None;
+    for &n in &cfg.sizes {
+        let w = workload(n)?;
+        let mut cells: Vec<Cell> = contenders
+            .iter()
+            .map(|&c| Cell {
+                contender: c,
+                samples: Vec::new(),
+                error: None,
+            })
+            .collect();
+        // Round-robin over the contenders in each repeat, so that drift hits them alike.
+        for rep in 1..=cfg.repeats {
+            for cell in cells.iter_mut() {
+                if cell.error.is_some() {
+                    continue;
+                }
+                eprint!(
+                    "bench: apply {n:>4}  {:<8} repeat {rep}/{} … ",
+                    cell.contender.name(),
+                    cfg.repeats
+                );
+                match runner.apply(cell.contender, &w) {
+                    Ok(s) => {
+                        eprintln!("{:.1} ms, {:.1} MB", s.wall_ms, s.rss_kib as f64 / 1024.0);
+                        cell.samples.push(s);
+                    }
+                    Err(e) if cell.contender == Contender::Prisma => {
+                        eprintln!("failed");
+                        eprintln!(
+                            "bench: warning: the Prisma oracle failed, its cell stays empty: {e}"
+                        );
+                        cell.error = Some(e);
+                    }
+                    Err(e) => {
+                        eprintln!("failed");
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        scenarios.push(Scenario {
+            id: format!("apply_{n}"),
+            label: format!("apply {n}"),
+            n,
+            noop: false,
+            cells,
+        });
+        largest = Some(w);
+    }
+
+    // No-op deploy over the largest N, applied once by migrator.
+    let w = largest.ok_or("no sizes")?;
+    let db = PgDb::fresh(&format!("bench_noop_{}", w.n));
+    eprintln!(
+        "bench: preparing the no-op database ({} migrations, by migrator) …",
+        w.n
+    );
+    runner.apply_into(&w, &db)?;
+    settle();
+    let mut cells: Vec<Cell> = contenders
+        .iter()
+        .map(|&c| Cell {
+            contender: c,
+            samples: Vec::new(),
+            error: None,
+        })
+        .collect();
+    for rep in 1..=cfg.repeats {
+        for cell in cells.iter_mut() {
+            if cell.error.is_some() {
+                continue;
+            }
+            eprint!(
+                "bench: noop {:>5}  {:<8} repeat {rep}/{} … ",
+                w.n,
+                cell.contender.name(),
+                cfg.repeats
+            );
+            match runner.noop(cell.contender, &w, &db) {
+                Ok(s) => {
+                    eprintln!("{:.1} ms, {:.1} MB", s.wall_ms, s.rss_kib as f64 / 1024.0);
+                    cell.samples.push(s);
+                }
+                Err(e) if cell.contender == Contender::Prisma => {
+                    eprintln!("failed");
+                    eprintln!(
+                        "bench: warning: the Prisma oracle failed, its cell stays empty: {e}"
+                    );
+                    cell.error = Some(e);
+                }
+                Err(e) => {
+                    eprintln!("failed");
+                    return Err(e);
+                }
+            }
+        }
+    }
+    drop(db);
+    scenarios.push(Scenario {
+        id: format!("noop_{}", w.n),
+        label: format!("noop {}", w.n),
+        n: w.n,
+        noop: true,
+        cells,
+    });
+    if cfg.oracle.is_none() {
+        for s in scenarios.iter_mut() {
+            s.cells.push(Cell {
+                contender: Contender::Prisma,
+                samples: Vec::new(),
+                error: Some("skipped (BENCH_SKIP_ORACLE=1)".into()),
+            });
+        }
+    }
+
+    // Targets.
+    let mut targets = Vec::new();
+    for s in &scenarios {
+        if s.noop {
+            let v = s.median(Contender::Migrator);
+            targets.push(Target {
+                name: format!("no-op deploy over {} applied < {NOOP_LIMIT_MS} ms", s.n),
+                scenario: s.id.clone(),
+                value: v,
+                limit: NOOP_LIMIT_MS,
+                unit: "ms",
+                pass: v.is_some_and(|v| v < NOOP_LIMIT_MS),
+            });
+        } else {
+            let ratio = match (s.median(Contender::Migrator), s.median(Contender::Psql)) {
+                (Some(m), Some(p)) if p > 0.0 => Some(m / p),
+                _ => None,
+            };
+            targets.push(Target {
+                name: format!("apply {} within {APPLY_RATIO_LIMIT}× of psql", s.n),
+                scenario: s.id.clone(),
+                value: ratio,
+                limit: APPLY_RATIO_LIMIT,
+                unit: "×",
+                pass: ratio.is_some_and(|r| r <= APPLY_RATIO_LIMIT),
+            });
+        }
+    }
+    for s in &scenarios {
+        let v = s.cell(Contender::Migrator).and_then(Cell::peak_rss_mb);
+        targets.push(Target {
+            name: format!("peak RSS < {RSS_LIMIT_MB} MB ({})", s.label),
+            scenario: s.id.clone(),
+            value: v,
+            limit: RSS_LIMIT_MB,
+            unit: "MB",
+            pass: v.is_some_and(|v| v < RSS_LIMIT_MB),
+        });
+    }
+    let elapsed = began.elapsed();
+
+    print_table(&cfg, &scenarios, &targets, elapsed);
+    let path = write_json(
+        &cfg,
+        &scenarios,
+        &targets,
+        elapsed,
+        &pg_version,
+        nproc,
+        commit.as_deref(),
+        dirty,
+    )?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+impl Runner<'_> {
+    /// Applies `w` with migrator into `db` (untimed preparation), checked.
+    fn apply_into(&self, w: &Workload, db: &PgDb) -> Res<()> {
+        let (f, json) = self.migrator(w, &bench_url(db))?;
+        let rows = finished_rows(db)?;
+        if !f.ok || json["status"] != "applied" || rows != w.n {
+            return Err(format!(
+                "preparing the no-op database: migrator deploy left {rows} finished rows of {} (status {}):\n{}",
+                w.n,
+                json["status"],
+                tail(&f.stderr)
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "—".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed: Duration) {
+    println!();
+    println!(
+        "{:<11} {:<9} {:>10} {:>10} {:>12} {:>8}  {:<30} result",
+        "scenario", "contender", "median ms", "min ms", "peak RSS MB", "× psql", "target"
+    );
+    println!("{}", "-".repeat(104));
+    for s in scenarios {
+        let psql_ms = s.median(Contender::Psql);
+        for cell in &s.cells {
+            let median = cell.median_ms();
+            let min = cell
+                .samples
+                .iter()
+                .map(|x| x.wall_ms)
+                .min_by(f64::total_cmp);
+            let ratio = match (median, psql_ms) {
+                (Some(m), Some(p)) if cell.contender != Contender::Psql && p > 0.0 => {
+                    format!("{:.2}×", m / p)
+                }
+                _ => "".into(),
+            };
+            let (target, result) = if cell.contender == Contender::Migrator {
+                let mine: Vec<&Target> = targets.iter().filter(|t| t.scenario == s.id).collect();
+                let text = mine
+                    .iter()
+                    .map(|t| match t.unit {
+                        "×" => format!("≤{}× psql", t.limit),
+                        unit => format!("<{} {unit}", t.limit),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let result = mine
+                    .iter()
+                    .map(|t| if t.pass { "pass" } else { "MISSED" })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (text, result)
+            } else if let Some(e) = &cell.error {
+                (
+                    String::new(),
+                    if e.starts_with("skipped") {
+                        "skipped".into()
+                    } else {
+                        "FAILED (see stderr)".into()
+                    },
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            let contender = match (s.noop, cell.contender) {
+                (true, Contender::Psql) => "psql*",
+                (_, c) => c.name(),
+            };
+            println!(
+                "{:<11} {:<9} {:>10} {:>10} {:>12} {:>8}  {:<30} {}",
+                s.label,
+                contender,
+                fmt_opt(median, 1),
+                fmt_opt(min, 1),
+                fmt_opt(cell.peak_rss_mb(), 1),
+                ratio,
+                target,
+                result
+            );
+        }
+    }
+    println!("{}", "-".repeat(104));
+    println!(
+        "Whole processes, timed around the process (start-up, connect, work, exit); median and min of {} run(s),",
+        cfg.repeats
+    );
+    println!(
+        "peak RSS = max ru_maxrss over the runs (GNU time %M). Each apply run gets a fresh database and a CHECKPOINT first."
+    );
+    println!(
+        "All contenders connect with ?sslmode=disable (local server: TLS set-up would dominate the small runs)."
+    );
+    println!(
+        "psql = `psql -X -q -1 -v ON_ERROR_STOP=1 -f all.sql` (same SQL concatenated, no bookkeeping);"
+    );
+    println!(
+        "psql* (noop) = `psql -c \"SELECT * FROM _prisma_migrations\"`: connect + read the bookkeeping, a floor."
+    );
+    println!("Whole benchmark: {:.1} s.", elapsed.as_secs_f64());
+    let missed: Vec<&Target> = targets.iter().filter(|t| !t.pass).collect();
+    if missed.is_empty() {
+        println!("All targets met.");
+    }
+    for t in missed {
+        println!(
+            "MISSED: {} — measured {}{}",
+            t.name,
+            fmt_opt(t.value, 2),
+            if t.unit == "×" {
+                "×".to_string()
+            } else {
+                format!(" {}", t.unit)
+            }
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_json(
+    cfg: &Config,
+    scenarios: &[Scenario],
+    targets: &[Target],
+    elapsed: Duration,
+    pg_version: &str,
+    nproc: usize,
+    commit: Option<&str>,
+    dirty: Option<bool>,
+) -> Res<PathBuf> {
+    let scen: Vec<Value> = scenarios
+        .iter()
+        .map(|s| {
+            let psql_ms = s.median(Contender::Psql);
+            json!({
+                "id": s.id,
+                "kind": if s.noop { "noop" } else { "apply" },
+                "migrations": s.n,
+                "contenders": s.cells.iter().map(|c| {
+                    let median = c.median_ms();
+                    json!({
+                        "name": c.contender.name(),
+                        "command": match (s.noop, c.contender) {
+                            (_, Contender::Migrator) => "migrator deploy --artifact DIR --database-url URL --json",
+                            (false, Contender::Psql) => "psql -X -q -1 -v ON_ERROR_STOP=1 -d URL -f all.sql",
+                            (true, Contender::Psql) => "psql -X -q -v ON_ERROR_STOP=1 -d URL -o /dev/null -c 'SELECT * FROM _prisma_migrations ORDER BY started_at'",
+                            (_, Contender::Prisma) => "bash prisma.sh --migrations DIR migrate deploy (DATABASE_URL=URL)",
+                        },
+                        "runs": c.samples.iter().map(|x| json!({
+                            "wall_ms": x.wall_ms,
+                            "peak_rss_kib": x.rss_kib,
+                            "gnu_time_elapsed_s": x.time_elapsed_s,
+                        })).collect::<Vec<_>>(),
+                        "median_ms": median,
+                        "min_ms": c.samples.iter().map(|x| x.wall_ms).min_by(f64::total_cmp),
+                        "peak_rss_mb": c.peak_rss_mb(),
+                        "ratio_to_psql": match (median, psql_ms) {
+                            (Some(m), Some(p)) if p > 0.0 => Some(m / p),
+                            _ => None,
+                        },
+                        "error": c.error,
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "schema_version": 1,
+        "tool": "migrator-bench",
+        "generated_at_unix": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "quick": cfg.quick,
+        "repeats": cfg.repeats,
+        "sizes": cfg.sizes,
+        "total_seconds": elapsed.as_secs_f64(),
+        "sslmode": "disable",
+        "migrator_bin": cfg.migrator.display().to_string(),
+        "oracle": cfg.oracle.as_ref().map(|p| p.display().to_string()),
+        "git": { "commit": commit, "dirty": dirty },
+        "machine": {
+            "nproc": nproc,
+            "os": command_text("uname", &["-srm"]),
+            "postgres_version": pg_version,
+            "postgres_server": redact(&pg_server()),
+        },
+        "targets": targets.iter().map(|t| json!({
+            "name": t.name,
+            "scenario": t.scenario,
+            "value": t.value,
+            "limit": t.limit,
+            "unit": t.unit,
+            "pass": t.pass,
+        })).collect::<Vec<_>>(),
+        "all_targets_met": targets.iter().all(|t| t.pass),
+        "scenarios": scen,
+    });
+    let dir = cfg.target_dir.join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join("engine.json");
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The server URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

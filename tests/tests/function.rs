@@ -1,0 +1,1431 @@
+//! The migrator as an AWS Lambda function, end to end and offline: the real binary polls the
+//! cargo-lambda Runtime API emulator, reads artifacts from a versioned S3 bucket in moto,
+//! migrates a fresh PostgreSQL database and publishes its outcome to an SNS topic in moto,
+//! which an SQS queue (SNS envelope, no raw delivery) hands back to the test. The ECS command
+//! (`migrator handle-event`) and `migrator invoke` run against the same peers.
+//!
+//! Needs `make setup` (moto, boto3 and cargo-lambda in target/py) and `cargo build -p migrator`.
+//! Every test has its own bucket, topic, queue and database; one moto serves them all.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use migrator_e2e::local_aws::{
+    Aws, Emulator, Invoked, Moto, Put, REGION, eventbridge_event, s3_event, s3_event_key,
+    s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
+};
+use migrator_e2e::{Migrations, PgDb, migrator_bin, pg_server, psql};
+use serde_json::{Value, json};
+
+/// The database role the function connects as, with a password that must never be printed.
+const DB_ROLE: &str = "migrator_e2e";
+const DB_PASSWORD: &str = "S3cr3t-e2e-Qx7vPz4K";
+/// The function's AWS credentials (moto accepts any): must never be printed either.
+const AWS_KEY_ID: &str = "AKIAE2EFUNCTIONKEY01";
+const AWS_SECRET: &str = "e2e-aws-secret-Wb9TqL3mZrKd";
+const AWS_SESSION: &str = "e2e-session-token-Hn2Vx8Pq";
+
+const USERS: (&str, &str) = (
+    "20240101000000_users",
+    "-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n",
+);
+const POSTS: (&str, &str) = (
+    "20240102000000_posts",
+    "-- CreateTable\nCREATE TABLE \"Post\" (\n    \"id\" SERIAL NOT NULL,\n    \"authorId\" INTEGER NOT NULL REFERENCES \"User\"(\"id\"),\n    CONSTRAINT \"Post_pkey\" PRIMARY KEY (\"id\")\n);\n",
+);
+const POST_INDEX: (&str, &str) = (
+    "20240103000000_post_index",
+    "-- CreateIndex\nCREATE INDEX \"Post_authorId_idx\" ON \"Post\"(\"authorId\");\n",
+);
+const COMMENTS: (&str, &str) = (
+    "20240104000000_comments",
+    "-- CreateTable\nCREATE TABLE \"Comment\" (\n    \"id\" SERIAL NOT NULL,\n    \"postId\" INTEGER NOT NULL REFERENCES \"Post\"(\"id\"),\n    CONSTRAINT \"Comment_pkey\" PRIMARY KEY (\"id\")\n);\n",
+);
+const ALL: [(&str, &str); 4] = [USERS, POSTS, POST_INDEX, COMMENTS];
+
+/// The first `n` migrations of [`ALL`], with Prisma's lock file.
+fn migrations(n: usize) -> Migrations {
+    with(&ALL[..n])
+}
+
+fn with(list: &[(&str, &str)]) -> Migrations {
+    let m = Migrations::new().with_lock("postgresql");
+    for (name, sql) in list {
+        m.add(name, sql);
+    }
+    m
+}
+
+fn names(list: &[(&str, &str)]) -> Vec<String> {
+    list.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+/// `outcome[field][*].name`.
+fn listed(outcome: &Value, field: &str) -> Vec<String> {
+    outcome[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{field}` list in {outcome:#}"))
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn warnings(outcome: &Value) -> String {
+    outcome["warnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+fn error_message(outcome: &Value) -> &str {
+    outcome["error"]["message"].as_str().unwrap_or_default()
+}
+
+/// The zip of `m` as bytes.
+fn zip_bytes(m: &Migrations) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("prisma.zip");
+    m.zip(&path);
+    std::fs::read(&path).expect("read zip")
+}
+
+/// The role the function logs in as (created once; owner of every test database).
+fn db_role() {
+    static ROLE: OnceLock<()> = OnceLock::new();
+    ROLE.get_or_init(|| {
+        psql(
+            &format!("{}/postgres", pg_server()),
+            &format!(
+                "DO $$ BEGIN CREATE ROLE {DB_ROLE} LOGIN PASSWORD '{DB_PASSWORD}'; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN \
+                 ALTER ROLE {DB_ROLE} LOGIN PASSWORD '{DB_PASSWORD}'; END $$"
+            ),
+        );
+    });
+}
+
+/// `postgresql://migrator_e2e:PASSWORD@HOST:PORT/db` on the test server.
+fn role_url(db: &str) -> String {
+    let server = pg_server();
+    let host = server
+        .rsplit_once('@')
+        .map(|(_, h)| h.to_string())
+        .unwrap_or_else(|| server.trim_start_matches("postgresql://").to_string());
+    format!("postgresql://{DB_ROLE}:{DB_PASSWORD}@{host}/{db}")
+}
+
+/// What must never be printed: the database password, the AWS secret key and session token,
+/// request signatures, and the test server's own `postgres:postgres@` URL.
+const SECRETS: [&str; 6] = [
+    DB_PASSWORD,
+    AWS_SECRET,
+    AWS_SESSION,
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "postgres:postgres@",
+];
+
+/// The first secret that appears in `text`.
+fn leaked(text: &str) -> Option<&'static str> {
+    SECRETS.into_iter().find(|secret| text.contains(secret))
+}
+
+fn assert_no_secrets(what: &str, text: &str) {
+    if let Some(secret) = leaked(text) {
+        panic!("{what} contains the secret `{secret}`:\n{text}");
+    }
+}
+
+/// A message the function published, as the SQS subscriber received it.
+struct Published {
+    raw: String,
+    envelope: Value,
+    outcome: Value,
+}
+
+impl Published {
+    fn attribute(&self, name: &str) -> &str {
+        assert_eq!(
+            self.envelope["MessageAttributes"][name]["Type"], "String",
+            "attribute {name} in {:#}",
+            self.envelope
+        );
+        self.envelope["MessageAttributes"][name]["Value"]
+            .as_str()
+            .unwrap_or_default()
+    }
+}
+
+/// One stage of the function: its bucket, key pattern, topic (with a queue), database and
+/// environment. Everything it sees is kept for the secrets check of [`Stage::finish`].
+struct Stage {
+    tag: String,
+    aws: Aws,
+    db: PgDb,
+    db_url: String,
+    bucket: String,
+    /// Where this test puts its artifact.
+    key: String,
+    topic_arn: String,
+    queue_url: String,
+    env: Vec<(String, String)>,
+    seen: Mutex<Vec<(String, String)>>,
+}
+
+impl Stage {
+    /// `pattern` is ARTIFACT_KEY; `key` the object the test uploads.
+    fn new(tag: &str, stage: &str, pattern: &str, key: &str) -> Stage {
+        db_role();
+        let moto = Moto::shared();
+        let aws = moto.aws();
+        let unique = format!("e2e-{tag}-{}", std::process::id()).to_ascii_lowercase();
+        aws.create_versioned_bucket(&unique);
+        let topic_arn = aws.create_topic(&unique);
+        let queue_url = aws.subscribed_queue(&topic_arn, &unique);
+        let db = PgDb::fresh(&format!("fn_{tag}"));
+        db.sql(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO {DB_ROLE}",
+            db.name
+        ));
+        let db_url = role_url(&db.name);
+        let env = vec![
+            ("STAGE".into(), stage.into()),
+            ("DB_AUTH".into(), "url".into()),
+            ("DATABASE_URL".into(), db_url.clone()),
+            ("ARTIFACT_BUCKET".into(), unique.clone()),
+            ("ARTIFACT_KEY".into(), pattern.into()),
+            ("TOPIC_ARN".into(), topic_arn.clone()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_ENDPOINT_URL".into(), moto.url.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), AWS_KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), AWS_SECRET.into()),
+            ("AWS_SESSION_TOKEN".into(), AWS_SESSION.into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ];
+        Stage {
+            tag: tag.into(),
+            aws,
+            db,
+            db_url,
+            bucket: unique,
+            key: key.into(),
+            topic_arn,
+            queue_url,
+            env,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The environment with `overrides` set (an empty value removes the variable).
+    fn env_with(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+            .cloned()
+            .collect();
+        env.extend(
+            overrides
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
+    fn emulator(&self) -> Emulator {
+        Emulator::start(self.env.clone())
+    }
+
+    fn see(&self, what: impl Into<String>, text: impl Into<String>) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((what.into(), text.into()));
+    }
+
+    /// Puts the zip of `m` at this stage's key; returns the version and the zip's bytes.
+    fn put(&self, m: &Migrations) -> (Put, Vec<u8>) {
+        let bytes = zip_bytes(m);
+        (self.put_bytes(&bytes), bytes)
+    }
+
+    fn put_bytes(&self, bytes: &[u8]) -> Put {
+        self.aws.put_object(&self.bucket, &self.key, bytes)
+    }
+
+    fn invoke(&self, emulator: &Emulator, payload: &Value) -> Invoked {
+        let invoked = emulator.invoke(payload);
+        self.see(format!("the response to {payload}"), invoked.raw.clone());
+        invoked
+    }
+
+    /// Invokes and expects a 200 with an outcome of `status`.
+    fn invoke_ok(&self, emulator: &Emulator, payload: &Value, status: &str) -> Value {
+        let invoked = self.invoke(emulator, payload);
+        assert_eq!(
+            invoked.status,
+            200,
+            "{}\n--- logs ---\n{}",
+            invoked.raw,
+            emulator.logs()
+        );
+        assert_eq!(
+            invoked.body["status"],
+            status,
+            "{:#}\n--- logs ---\n{}",
+            invoked.body,
+            emulator.logs()
+        );
+        invoked.body
+    }
+
+    /// Exactly `n` messages published since the last call (received and deleted).
+    fn published(&self, n: usize) -> Vec<Published> {
+        let bodies = self
+            .aws
+            .receive(&self.queue_url, n, Duration::from_secs(10));
+        assert_eq!(
+            bodies.len(),
+            n,
+            "expected {n} published outcome(s), got {bodies:#?}"
+        );
+        bodies
+            .into_iter()
+            .map(|raw| {
+                self.see("a published message", raw.clone());
+                let envelope: Value = serde_json::from_str(&raw).expect("an SNS envelope");
+                assert_eq!(envelope["Type"], "Notification", "{envelope:#}");
+                assert_eq!(envelope["TopicArn"], self.topic_arn.as_str());
+                let outcome: Value =
+                    serde_json::from_str(envelope["Message"].as_str().expect("a Message string"))
+                        .expect("the Message is the outcome document");
+                Published {
+                    raw,
+                    envelope,
+                    outcome,
+                }
+            })
+            .collect()
+    }
+
+    fn one_published(&self) -> Published {
+        self.published(1).remove(0)
+    }
+
+    /// `migrator ARGS` with this stage's environment (the ECS task).
+    fn run(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        let output = Command::new(migrator_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("migrator runs");
+        self.see(
+            format!("the output of migrator {}", args.join(" ")),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        );
+        output
+    }
+
+    /// `migrator invoke --function NAME --endpoint-url EMULATOR ARGS` as a person runs it.
+    fn cli_invoke(&self, emulator: &Emulator, args: &[&str]) -> Output {
+        let mut all = vec![
+            "invoke",
+            "--function",
+            emulator.function_name.as_str(),
+            "--endpoint-url",
+        ];
+        let url = emulator.endpoint_url();
+        all.push(&url);
+        all.extend_from_slice(args);
+        let env: Vec<(String, String)> = [
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", AWS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        self.run(&all, &env)
+    }
+
+    /// The function's logs join what was seen; nothing may hold a secret.
+    fn finish(&self, emulators: &[&Emulator]) {
+        for emulator in emulators {
+            self.see(format!("the function log of {}", self.tag), emulator.logs());
+        }
+        for (what, text) in self.seen.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            assert_no_secrets(what, text);
+        }
+    }
+
+    fn location(&self, put: &Put) -> String {
+        format!(
+            "s3://{}/{}?versionId={}",
+            put.bucket, put.key, put.version_id
+        )
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_upload_event_applies_and_publishes_the_outcome() {
+    let st = Stage::new(
+        "upload",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/my app/prisma.zip",
+    );
+    let m = migrations(2);
+    let (put, zip) = st.put(&m);
+    let emulator = st.emulator();
+
+    let event = s3_event(&put);
+    // A real notification: the key form-URL-encoded, with versionId and eTag.
+    assert_eq!(
+        event["Records"][0]["s3"]["object"]["key"],
+        "deploy/CODE/my+app/prisma.zip"
+    );
+    let response = st.invoke_ok(&emulator, &event, "applied");
+
+    let message = st.one_published();
+    assert_eq!(message.attribute("stage"), "CODE");
+    assert_eq!(message.attribute("status"), "applied");
+    assert_eq!(message.attribute("severity"), "info");
+    assert_eq!(
+        message.envelope["Subject"],
+        "[applied] CODE: applied 2 migrations"
+    );
+    let o = &message.outcome;
+    assert_eq!(o, &response, "the response is the published document");
+    assert_eq!(o["schemaVersion"], 1);
+    assert!(
+        o["tool"].as_str().unwrap().starts_with("migrator "),
+        "{o:#}"
+    );
+    assert_eq!(o["action"], "deploy");
+    assert_eq!(o["status"], "applied");
+    assert_eq!(o["stage"], "CODE");
+    assert_eq!(o["confirmed"], true);
+    let artifact = &o["artifact"];
+    assert_eq!(artifact["location"], st.location(&put).as_str());
+    assert!(
+        artifact["location"]
+            .as_str()
+            .unwrap()
+            .contains("?versionId=")
+    );
+    assert_eq!(artifact["sha256"], sha256_hex(&zip).as_str());
+    assert_eq!(artifact["migrationsPath"], "prisma/migrations");
+    assert_eq!(artifact["migrationCount"], 2);
+    assert_eq!(artifact["lockProvider"], "postgresql");
+    let database = &o["database"];
+    assert_eq!(database["engine"], "postgresql");
+    assert_eq!(database["name"], st.db.name.as_str());
+    assert_eq!(database["host"], "127.0.0.1");
+    assert_eq!(database["port"], 5432);
+    assert_eq!(database["schema"], "public");
+    let mut keys: Vec<&String> = database.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["engine", "host", "name", "port", "schema"],
+        "where, never who or how: {database:#}"
+    );
+    assert_eq!(listed(o, "applied"), names(&ALL[..2]));
+    for (applied, (_, sql)) in o["applied"].as_array().unwrap().iter().zip(&ALL[..2]) {
+        assert_eq!(applied["checksum"], sha256_hex(sql.as_bytes()).as_str());
+        assert_eq!(applied["execution"]["mode"], "transaction");
+    }
+    assert_eq!(o["pending"], json!([]));
+    assert_eq!(o["failed"], json!([]));
+    assert_eq!(o["warnings"], json!([]));
+    assert!(o.get("error").is_none(), "{o:#}");
+    for text in [&message.raw, &response.to_string()] {
+        assert!(!text.contains(DB_PASSWORD) && !text.contains(&st.db_url));
+        assert!(!text.contains("password"), "{text}");
+    }
+
+    let rows = st.db.rows();
+    assert_eq!(rows.len(), 2);
+    for (row, (name, sql)) in rows.iter().zip(&ALL[..2]) {
+        assert_eq!(row["migration_name"], *name);
+        assert_eq!(row["checksum"], sha256_hex(sql.as_bytes()).as_str());
+        assert_eq!(row["applied_steps_count"], 1);
+        assert!(!row["finished_at"].is_null() && row["rolled_back_at"].is_null());
+        assert!(row["logs"].is_null());
+    }
+    assert_eq!(
+        st.db.tables(),
+        ["Post", "User", "_prisma_migrations"].map(String::from)
+    );
+
+    // The log: one JSON line per event, the outcome summary among them.
+    let lines = emulator.log_lines();
+    let summary = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "outcome")
+        .unwrap_or_else(|| panic!("no outcome log line in\n{}", emulator.logs()));
+    assert_eq!(summary["fields"]["status"], "applied");
+    assert_eq!(summary["fields"]["applied"], 2);
+    assert_eq!(summary["fields"]["artifact"], st.location(&put).as_str());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "published the outcome")
+    );
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn eventbridge_sqs_and_sns_envelopes_each_apply() {
+    let st = Stage::new(
+        "envelopes",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let emulator = st.emulator();
+
+    // EventBridge "Object Created" (keys are not URL-encoded there).
+    let (v1, _) = st.put(&migrations(1));
+    st.invoke_ok(&emulator, &eventbridge_event(&v1), "applied");
+    let o = st.one_published().outcome;
+    assert_eq!(listed(&o, "applied"), names(&ALL[..1]));
+    assert_eq!(o["artifact"]["location"], st.location(&v1).as_str());
+
+    // SQS carrying the S3 notification: a partial-batch response, nothing to retry.
+    let (v2, _) = st.put(&migrations(2));
+    let response = st.invoke(&emulator, &sqs_event(&[s3_event(&v2)]));
+    assert_eq!(response.status, 200, "{}", response.raw);
+    assert_eq!(response.body, json!({"batchItemFailures": []}));
+    let o = st.one_published().outcome;
+    assert_eq!(o["status"], "applied");
+    assert_eq!(listed(&o, "applied"), names(&ALL[1..2]));
+    assert_eq!(o["artifact"]["location"], st.location(&v2).as_str());
+
+    // SNS → Lambda.
+    let (v3, _) = st.put(&migrations(3));
+    st.invoke_ok(
+        &emulator,
+        &sns_event(&st.topic_arn, &s3_event(&v3)),
+        "applied",
+    );
+    let o = st.one_published().outcome;
+    assert_eq!(listed(&o, "applied"), names(&ALL[2..3]));
+    assert_eq!(o["artifact"]["location"], st.location(&v3).as_str());
+
+    // S3 → SNS → SQS → Lambda.
+    let (v4, _) = st.put(&migrations(4));
+    let response = st.invoke(
+        &emulator,
+        &sqs_event(&[sns_envelope(&st.topic_arn, &s3_event(&v4))]),
+    );
+    assert_eq!(response.body, json!({"batchItemFailures": []}));
+    let o = st.one_published().outcome;
+    assert_eq!(o["status"], "applied");
+    assert_eq!(listed(&o, "applied"), names(&ALL[3..4]));
+
+    // S3's set-up test message is acknowledged, nothing else.
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-21T10:00:00.000Z",
+        "Bucket": st.bucket, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"});
+    let response = st.invoke(&emulator, &test_event);
+    assert_eq!(response.body, json!({"ignored": ["s3:TestEvent"]}));
+    st.published(0);
+
+    let rows = st.db.rows();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["migration_name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        names(&ALL)
+    );
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
+    // An exact ARTIFACT_KEY: the manual payload's default artifact.
+    let key = "deploy/CODE/prisma.zip";
+    let st = Stage::new("manual", "CODE", key, key);
+    let (v1, _) = st.put(&migrations(2));
+    let emulator = st.emulator();
+
+    let o = st.invoke_ok(&emulator, &json!({"action": "deploy"}), "planned");
+    assert_eq!(o["confirmed"], false);
+    assert_eq!(listed(&o, "pending"), names(&ALL[..2]));
+    assert_eq!(o["applied"], json!([]));
+    assert_eq!(o["artifact"]["location"], st.location(&v1).as_str());
+    assert!(warnings(&o).contains("Nothing was applied"), "{o:#}");
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    let message = st.one_published();
+    assert_eq!(message.attribute("status"), "planned");
+    assert_eq!(message.attribute("severity"), "warning");
+
+    // `migrator invoke` without --confirm: the plan and how to apply it.
+    let out = st.cli_invoke(&emulator, &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Would apply:"), "{text}");
+    assert!(text.contains(USERS.0) && text.contains(POSTS.0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "To apply: migrator invoke --function {} --confirm",
+            emulator.function_name
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        st.db.tables(),
+        Vec::<String>::new(),
+        "still nothing written"
+    );
+    st.published(1);
+
+    // The payload with confirm applies.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true}),
+        "applied",
+    );
+    assert_eq!(o["confirmed"], true);
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    st.published(1);
+
+    // A new version, applied with `migrator invoke --confirm`.
+    st.put(&migrations(3));
+    let out = st.cli_invoke(&emulator, &["--confirm"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Applied 1 migration."), "{text}");
+    assert!(text.contains(POST_INDEX.0), "{text}");
+    assert!(!text.contains("To apply"), "{text}");
+    st.published(1);
+    assert_eq!(st.db.rows().len(), 3);
+
+    // `--action status --json` prints the function's document.
+    let out = st.cli_invoke(&emulator, &["--action", "status", "--json"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let o: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(o["action"], "status");
+    assert_eq!(o["status"], "up-to-date");
+    st.published(1);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn with_auto_apply_off_an_upload_only_plans() {
+    let st = Stage::new(
+        "autooff",
+        "PROD",
+        "deploy/PROD/*/prisma.zip",
+        "deploy/PROD/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(2));
+    let emulator = Emulator::start(st.env_with(&[("AUTO_APPLY", "false")]));
+
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "planned");
+    assert_eq!(o["confirmed"], false);
+    assert_eq!(listed(&o, "pending"), names(&ALL[..2]));
+    assert_eq!(o["applied"], json!([]));
+    let w = warnings(&o);
+    assert!(w.contains("AUTO_APPLY=false"), "{w}");
+    assert!(
+        w.contains("migrator invoke --function <name> --confirm"),
+        "{w}"
+    );
+    assert!(w.contains(r#"{"action":"deploy","confirm":true}"#), "{w}");
+    assert_eq!(st.db.tables(), Vec::<String>::new());
+    let message = st.one_published();
+    assert_eq!(message.attribute("stage"), "PROD");
+    assert_eq!(message.attribute("status"), "planned");
+    assert_eq!(message.attribute("severity"), "warning");
+    assert_eq!(message.outcome, o);
+
+    // A person confirms that exact version.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true,
+                "artifact": format!("s3://{}/{}", put.bucket, put.key), "versionId": put.version_id}),
+        "applied",
+    );
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    assert_eq!(o["artifact"]["location"], st.location(&put).as_str());
+    st.published(1);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn objects_outside_the_stage_bucket_and_key_are_rejected_before_any_download() {
+    let st = Stage::new(
+        "wrongkey",
+        "PROD",
+        "deploy/PROD/*/prisma.zip",
+        "deploy/PROD/app/prisma.zip",
+    );
+    // Nothing is uploaded: a download attempt would say "no such object".
+    let emulator = st.emulator();
+    let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
+    let etag = "d41d8cd98f00b204e9800998ecf8427e";
+    let record = |bucket: &str, event_key: &str| json!({"Records": [s3_record(bucket, event_key, version, etag)]});
+    let cases = [
+        (
+            record("someone-elses-artifacts", "deploy/PROD/app/prisma.zip"),
+            "bucket `someone-elses-artifacts` is not this stage's artifact bucket",
+        ),
+        (
+            record(&st.bucket, "deploy/CODE/x/prisma.zip"),
+            "key `deploy/CODE/x/prisma.zip` does not match this stage's ARTIFACT_KEY `deploy/PROD/*/prisma.zip`",
+        ),
+        (
+            record(&st.bucket, "deploy%2FPROD%2F..%2Fx%2Fprisma.zip"),
+            "key `deploy/PROD/../x/prisma.zip` does not match",
+        ),
+        (
+            // `*` matches `..`: caught by the segment check.
+            record(&st.bucket, "deploy%2FPROD%2F..%2Fprisma.zip"),
+            "has `.`/`..` segments or control characters",
+        ),
+        (
+            record(&st.bucket, "deploy/PROD/a%0Ab/prisma.zip"),
+            "has `.`/`..` segments or control characters",
+        ),
+        (
+            record(&st.bucket, &s3_event_key("deploy/PROD/app/prisma.zip.bak")),
+            "does not match this stage's ARTIFACT_KEY",
+        ),
+        (
+            eventbridge_event(&Put {
+                bucket: st.bucket.clone(),
+                key: "deploy/PROD/./prisma.zip".into(),
+                version_id: version.into(),
+                etag: etag.into(),
+            }),
+            "has `.`/`..` segments",
+        ),
+        (
+            json!({"action": "deploy", "confirm": true,
+                   "artifact": "s3://someone-elses-artifacts/deploy/PROD/app/prisma.zip"}),
+            "is not this stage's artifact bucket",
+        ),
+        (
+            // A pattern names no single object: the payload must name one.
+            json!({"action": "deploy", "confirm": true}),
+            "ARTIFACT_KEY is a pattern",
+        ),
+    ];
+    for (event, expected) in &cases {
+        let o = st.invoke_ok(&emulator, event, "rejected");
+        let message = error_message(&o);
+        assert!(
+            message.contains(expected),
+            "{event}\nexpected `{expected}` in: {message}"
+        );
+        assert!(!message.contains("no such"), "{message}");
+        assert!(
+            o.get("database").is_none(),
+            "the database was not even looked at: {o:#}"
+        );
+        assert!(o.get("artifact").is_none(), "{o:#}");
+    }
+    for message in st.published(cases.len()) {
+        assert_eq!(message.attribute("status"), "rejected");
+        assert_eq!(message.attribute("severity"), "error");
+    }
+
+    // The control: an allowed key that does not exist is looked up, and is missing.
+    let o = st.invoke_ok(
+        &emulator,
+        &record(&st.bucket, "deploy/PROD/app/prisma.zip"),
+        "rejected",
+    );
+    assert!(
+        error_message(&o).contains("could not be fetched: no such object"),
+        "{o:#}"
+    );
+    st.published(1);
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "database untouched");
+    st.finish(&[&emulator]);
+}
+
+/// A zip of `(name, content)` entries, names as given (`..` and absolute paths included).
+fn raw_zip(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        zip.write_all(content.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip finish").into_inner()
+}
+
+#[test]
+fn corrupt_and_zip_slip_artifacts_are_rejected() {
+    let st = Stage::new(
+        "badzip",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let emulator = st.emulator();
+    let lock = (
+        "prisma/migrations/migration_lock.toml",
+        "provider = \"postgresql\"\n",
+    );
+    let users = (
+        "prisma/migrations/20240101000000_users/migration.sql",
+        USERS.1,
+    );
+    let valid = zip_bytes(&migrations(1));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            b"this is not a zip file\n".to_vec(),
+            "could not be read: invalid Zip archive",
+        ),
+        (
+            valid[..60].to_vec(),
+            "could not be read: invalid Zip archive",
+        ),
+        (
+            raw_zip(&[
+                lock,
+                users,
+                (
+                    "prisma/migrations/../../../tmp/evil/migration.sql",
+                    "DROP TABLE x;",
+                ),
+            ]),
+            "is rejected: its path contains a `..` component",
+        ),
+        (
+            raw_zip(&[lock, users, ("/etc/evil/migration.sql", "DROP TABLE x;")]),
+            "is rejected: its path is absolute",
+        ),
+    ];
+    for (bytes, expected) in &cases {
+        let put = st.put_bytes(bytes);
+        let o = st.invoke_ok(&emulator, &s3_event(&put), "rejected");
+        let message = error_message(&o);
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in: {message}"
+        );
+        assert!(
+            message.contains(&format!("s3://{}/{}", st.bucket, st.key))
+                || message.contains("zip entry"),
+            "the message names the artifact or the entry: {message}"
+        );
+        assert_eq!(st.db.tables(), Vec::<String>::new(), "database untouched");
+        let published = st.one_published();
+        assert_eq!(published.attribute("status"), "rejected");
+        assert_eq!(published.attribute("severity"), "error");
+    }
+    // The same stage applies a sound artifact.
+    let (put, _) = st.put(&migrations(1));
+    st.invoke_ok(&emulator, &s3_event(&put), "applied");
+    st.published(1);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn an_event_for_an_older_artifact_version_changes_nothing() {
+    let st = Stage::new(
+        "older",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (older, _) = st.put(&migrations(2));
+    let (newer, _) = st.put(&migrations(3));
+    assert_ne!(older.version_id, newer.version_id);
+    let emulator = st.emulator();
+
+    let o = st.invoke_ok(&emulator, &s3_event(&newer), "applied");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..3]));
+    let rows = st.db.rows();
+    let schema = st.db.schema_dump();
+
+    // The older version's event arrives late.
+    let o = st.invoke_ok(&emulator, &s3_event(&older), "up-to-date");
+    assert_eq!(o["artifact"]["location"], st.location(&older).as_str());
+    assert_eq!(o["applied"], json!([]));
+    assert_eq!(o["pending"], json!([]));
+    assert_eq!(o["drift"]["missingLocally"], json!([POST_INDEX.0]));
+    assert!(warnings(&o).contains("the artifact looks older"), "{o:#}");
+    assert_eq!(st.db.rows(), rows, "no row changed");
+    assert_eq!(st.db.schema_dump(), schema, "no schema change");
+
+    let messages = st.published(2);
+    assert_eq!(messages[1].attribute("status"), "up-to-date");
+    assert_eq!(messages[1].attribute("severity"), "warning");
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn overlapping_invocations_apply_every_migration_exactly_once() {
+    let st = Stage::new(
+        "overlap",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let slow = (
+        "20240101000000_users",
+        "SELECT pg_sleep(2);\nCREATE TABLE \"User\" (\"id\" SERIAL PRIMARY KEY);\n",
+    );
+    let older_list = [slow, POSTS];
+    let newer_list = [slow, POSTS, POST_INDEX];
+    let (older, _) = st.put(&with(&older_list));
+    let (newer, _) = st.put(&with(&newer_list));
+    let first = st.emulator();
+    let second = st.emulator();
+
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| st.invoke(&first, &s3_event(&older)));
+        // The second starts once the first holds the lock and is inside its slow migration.
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let busy = st.db.sql(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' \
+                 AND query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()",
+                st.db.name
+            ));
+            if busy.trim() == "1" {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the first run never started its migration"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let b = scope.spawn(|| st.invoke(&second, &s3_event(&newer)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.status, 200, "{}", a.raw);
+    assert_eq!(b.status, 200, "{}", b.raw);
+    assert_eq!(a.body["status"], "applied", "{:#}", a.body);
+    assert_eq!(listed(&a.body, "applied"), names(&older_list));
+    assert_eq!(
+        b.body["status"], "applied",
+        "the newer artifact came second and must add its migration: {:#}",
+        b.body
+    );
+    assert_eq!(listed(&b.body, "applied"), names(&newer_list[2..]));
+
+    let rows = st.db.rows();
+    let mut applied: Vec<String> = rows
+        .iter()
+        .map(|r| r["migration_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(applied, names(&newer_list), "each exactly once, in order");
+    applied.dedup();
+    assert_eq!(applied.len(), 3);
+    assert!(rows.iter().all(|r| !r["finished_at"].is_null()));
+    st.published(2);
+    st.finish(&[&first, &second]);
+}
+
+#[test]
+fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
+    let st = Stage::new(
+        "deadline",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    // cargo-lambda sends the constant `Lambda-Runtime-Deadline-Ms: 600000` (1970), which the
+    // function reads as "no deadline": MAX_DURATION is then the budget, as on ECS. Five
+    // statements of 0.5 s each fit the statement timeout (the time left, applied to each
+    // statement) but use up the 3 s - 1 s margin, so the next migration must not start.
+    let slow = (
+        "20240101000000_users",
+        "SELECT pg_sleep(0.5);\nSELECT pg_sleep(0.5);\nSELECT pg_sleep(0.5);\nSELECT pg_sleep(0.5);\nSELECT pg_sleep(0.5);\nCREATE TABLE \"User\" (\"id\" SERIAL PRIMARY KEY);\n",
+    );
+    let list = [slow, POSTS, POST_INDEX];
+    let (put, _) = st.put(&with(&list));
+    let emulator =
+        Emulator::start(st.env_with(&[("MAX_DURATION", "3s"), ("DEADLINE_MARGIN", "1s")]));
+
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "incomplete");
+    assert_eq!(listed(&o, "applied"), names(&list[..1]));
+    assert_eq!(listed(&o, "pending"), names(&list[1..]));
+    let w = warnings(&o);
+    assert!(w.contains(&format!("Stopped before `{}`", POSTS.0)), "{w}");
+    assert!(w.contains("The next run applies what remains"), "{w}");
+    assert!(o.get("error").is_none(), "{o:#}");
+    assert_eq!(st.db.rows().len(), 1);
+    let message = st.one_published();
+    assert_eq!(message.attribute("status"), "incomplete");
+    assert_eq!(message.attribute("severity"), "warning");
+
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "applied");
+    assert_eq!(listed(&o, "applied"), names(&list[1..]));
+    assert_eq!(o["pending"], json!([]));
+    assert_eq!(st.db.rows().len(), 3);
+    st.published(1);
+
+    // The ECS command honours MAX_DURATION the same way (exit 1: not a success).
+    let st2 = Stage::new(
+        "deadline_ecs",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st2.put(&with(&list));
+    let out = st2.run(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &st2.env_with(&[("MAX_DURATION", "3s"), ("DEADLINE_MARGIN", "1s")]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "incomplete");
+    assert_eq!(listed(&o, "pending"), names(&list[1..]));
+    st2.published(1);
+    st.finish(&[&emulator]);
+    st2.finish(&[]);
+}
+
+#[test]
+fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() {
+    let st = Stage::new(
+        "deadline_lock",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(2));
+    // Another session (a person running Prisma, say) holds the migration lock for a while.
+    let mut holder = std::process::Command::new("psql")
+        .args([
+            st.db.url.as_str(),
+            "-qAtX",
+            "-c",
+            "SELECT pg_advisory_lock(72707369)",
+            "-c",
+            "SELECT pg_sleep(20)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    let held = std::time::Instant::now();
+    while st.db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") != "1" {
+        assert!(held.elapsed() < Duration::from_secs(10), "the holder never got the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let env = st.env_with(&[("MAX_DURATION", "4s"), ("DEADLINE_MARGIN", "1s")]);
+    let emulator = Emulator::start(env);
+    let started = std::time::Instant::now();
+    // Through SQS: the record whose outcome could change on redelivery is reported for retry.
+    let invoked = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
+    let waited = started.elapsed();
+    // End the holder's server session (killing psql would leave its backend asleep, locked).
+    st.db.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369");
+    let _ = holder.wait();
+    assert_eq!(invoked.status, 200, "{}", invoked.raw);
+    assert!(
+        waited < Duration::from_secs(8),
+        "waited {waited:?} with a 4 s budget"
+    );
+    assert_eq!(
+        invoked.body["batchItemFailures"],
+        json!([{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975610000"}]),
+        "{:#}",
+        invoked.body
+    );
+    let message = st.one_published();
+    assert_eq!(message.attribute("status"), "blocked");
+    assert!(
+        st.db.tables().is_empty(),
+        "nothing applied while the lock was held"
+    );
+
+    // A run cut short by its deadline (`incomplete`) is retried too, and the retry finishes.
+    let slow = Migrations::new().with_lock("postgresql");
+    slow.add("20240101000000_slow", &"SELECT pg_sleep(0.5);\n".repeat(6));
+    slow.add("20240102000000_after", "CREATE TABLE \"After\" (id int);");
+    let (put, _) = st.put(&slow);
+    let invoked = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
+    assert_eq!(
+        invoked.body["batchItemFailures"],
+        json!([{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975610000"}]),
+        "{:#}\n{}",
+        invoked.body,
+        emulator.logs()
+    );
+    assert_eq!(st.one_published().attribute("status"), "incomplete");
+    let invoked = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
+    assert_eq!(
+        invoked.body["batchItemFailures"],
+        json!([]),
+        "{:#}",
+        invoked.body
+    );
+    assert_eq!(st.one_published().attribute("status"), "applied");
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn when_sns_is_unavailable_the_invocation_fails_and_the_log_has_the_outcome() {
+    let st = Stage::new(
+        "nosns",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let missing = Moto::topic_arn(&format!("e2e-missing-{}", std::process::id()));
+    let (put, _) = st.put(&migrations(1));
+    let emulator = Emulator::start(st.env_with(&[("TOPIC_ARN", &missing)]));
+
+    let invoked = st.invoke(&emulator, &s3_event(&put));
+    assert_ne!(invoked.status, 200, "a function error: {}", invoked.raw);
+    assert!(
+        invoked
+            .raw
+            .contains(&format!("publishing the outcome to {missing} failed")),
+        "{}",
+        invoked.raw
+    );
+    assert!(invoked.body["errorType"].is_string(), "{:#}", invoked.body);
+
+    // The work was done, and the whole outcome is in the log.
+    assert_eq!(st.db.rows().len(), 1);
+    let lines = emulator.log_lines();
+    let logged = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR" && l["fields"]["outcome"].is_string())
+        .unwrap_or_else(|| panic!("no ERROR line with the outcome in\n{}", emulator.logs()));
+    let outcome: Value =
+        serde_json::from_str(logged["fields"]["outcome"].as_str().unwrap()).expect("JSON");
+    assert_eq!(outcome["status"], "applied");
+    assert_eq!(outcome["stage"], "CODE");
+    assert_eq!(listed(&outcome, "applied"), names(&ALL[..1]));
+    assert_eq!(outcome["artifact"]["location"], st.location(&put).as_str());
+    assert!(
+        logged["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("publishing the outcome"),
+        "{logged:#}"
+    );
+    st.published(0);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn handle_event_is_the_ecs_command() {
+    let st = Stage::new(
+        "ecs",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(2));
+
+    let out = st.run(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &st.env,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "applied");
+    assert_eq!(o["stage"], "CODE");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    assert_eq!(o["artifact"]["location"], st.location(&put).as_str());
+    // Logs are JSON lines on stderr, as in the Lambda.
+    let logs = stderr(&out);
+    assert!(
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| l["fields"]["message"] == "outcome"),
+        "{logs}"
+    );
+    assert_eq!(st.one_published().outcome, o);
+    assert_eq!(st.db.rows().len(), 2);
+
+    // A rejected event (another bucket), from a file: exit 1, the outcome still printed.
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("event.json");
+    let mut wrong = put.clone();
+    wrong.bucket = "someone-elses-artifacts".into();
+    std::fs::write(&file, s3_event(&wrong).to_string()).unwrap();
+    let out = st.run(
+        &["handle-event", "--event-file", file.to_str().unwrap()],
+        &st.env,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "rejected");
+    assert!(error_message(&o).contains("is not this stage's artifact bucket"));
+    st.published(1);
+
+    // MIGRATOR_EVENT: the same event again is up to date.
+    let mut env = st.env.clone();
+    env.push(("MIGRATOR_EVENT".into(), s3_event(&put).to_string()));
+    let out = st.run(&["handle-event"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(o["status"], "up-to-date");
+    st.published(1);
+
+    // Not JSON: exit 1 with the reason.
+    let out = st.run(&["handle-event", "--event-json", "{nope"], &st.env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the event is not JSON"),
+        "{}",
+        stderr(&out)
+    );
+    st.published(0);
+    st.finish(&[]);
+}
+
+#[test]
+fn no_secret_reaches_logs_outcomes_or_messages() {
+    // Every test checks what it saw (Stage::finish); this one drives the error paths, where
+    // URLs and credentials are likeliest to slip into a message.
+    let st = Stage::new(
+        "secrets",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(1));
+    let event = s3_event(&put);
+
+    // A database that does not exist, with the password in the URL.
+    let missing_db = role_url(&format!("mt_missing_{}", std::process::id()));
+    let emulator = Emulator::start(st.env_with(&[("DATABASE_URL", &missing_db)]));
+    // (deploy creates a missing database, as Prisma does; this role may not.)
+    let o = st.invoke_ok(&emulator, &event, "failed");
+    assert!(
+        error_message(&o).contains("permission denied to create database"),
+        "{o:#}"
+    );
+    st.published(1);
+    let out = st.run(
+        &["handle-event", "--event-json", &event.to_string()],
+        &st.env_with(&[("DATABASE_URL", &missing_db)]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    st.published(1);
+
+    // A URL that does not parse still keeps its password to itself.
+    let bad_url = format!("postgresql://{DB_ROLE}:{DB_PASSWORD}@127.0.0.1:notaport/x");
+    let bad = Emulator::start(st.env_with(&[("DATABASE_URL", &bad_url)]));
+    let o = st.invoke_ok(&bad, &event, "rejected");
+    assert!(!error_message(&o).is_empty());
+    st.published(1);
+
+    // Debug logging on, and publishing failing: the outcome goes to the log in full.
+    let missing_topic = Moto::topic_arn(&format!("e2e-secrets-missing-{}", std::process::id()));
+    let noisy =
+        Emulator::start(st.env_with(&[("TOPIC_ARN", &missing_topic), ("RUST_LOG", "debug")]));
+    let invoked = st.invoke(&noisy, &event);
+    assert_ne!(invoked.status, 200);
+    assert!(noisy.logs().contains("publishing the outcome"));
+    assert_eq!(st.db.rows().len(), 1);
+    st.finish(&[&emulator, &bad, &noisy]);
+}
+
+#[test]
+fn a_secrets_manager_secret_is_read_and_tls_is_verified() {
+    // DB_AUTH=secret: the function reads the RDS-style secret from Secrets Manager and connects
+    // with TLS verify-full against the RDS CA bundle, which the local server's certificate
+    // does not chain to: the failure must say so (and keep the password to itself).
+    let st = Stage::new(
+        "secret",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let secret = json!({"engine": "postgres", "username": DB_ROLE, "password": DB_PASSWORD,
+                        "host": "localhost", "port": 5432, "dbname": st.db.name});
+    let arn = st.aws.create_secret(
+        &format!("e2e-db-{}", std::process::id()),
+        &secret.to_string(),
+    );
+    let (put, _) = st.put(&migrations(1));
+    let emulator = Emulator::start(st.env_with(&[
+        ("DB_AUTH", "secret"),
+        ("DATABASE_URL", ""),
+        ("DB_SECRET_ARN", &arn),
+        ("DB_HOST", "localhost"),
+        ("DB_NAME", &st.db.name),
+    ]));
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "failed");
+    let message = error_message(&o).to_ascii_lowercase();
+    assert!(message.contains("certificate"), "{o:#}");
+    assert!(
+        message.contains("unknownissuer")
+            || message.contains("unknown issuer")
+            || message.contains("not trusted"),
+        "{o:#}"
+    );
+    assert_eq!(o["database"]["host"], "localhost");
+    assert_eq!(o["database"]["name"], st.db.name.as_str());
+    assert_eq!(st.db.tables(), Vec::<String>::new());
+    st.published(1);
+
+    // A secret that does not exist: the reason names it, not its content.
+    let missing = format!(
+        "arn:aws:secretsmanager:{REGION}:123456789012:secret:e2e-missing-{}",
+        std::process::id()
+    );
+    let emulator2 = Emulator::start(st.env_with(&[
+        ("DB_AUTH", "secret"),
+        ("DATABASE_URL", ""),
+        ("DB_SECRET_ARN", &missing),
+        ("DB_HOST", "localhost"),
+        ("DB_NAME", &st.db.name),
+    ]));
+    let o = st.invoke_ok(&emulator2, &s3_event(&put), "failed");
+    assert!(error_message(&o).contains(&missing), "{o:#}");
+    st.published(1);
+    st.finish(&[&emulator, &emulator2]);
+}
+
+#[test]
+fn cold_start_and_no_op_timings() {
+    // Not a benchmark: numbers for the record (`--nocapture` shows them), loose bounds only.
+    let st = Stage::new(
+        "timing",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(1));
+
+    // Init alone: process start → its first GET …/invocation/next, on a bare runtime socket.
+    let mut inits = Vec::new();
+    for _ in 0..3 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let started = Instant::now();
+        let mut child = Command::new(migrator_e2e::local_aws::lambda_bin())
+            .env_clear()
+            .envs(st.env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "migrator")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut first = [0u8; 64];
+        let n = std::io::Read::read(&mut socket, &mut first).unwrap();
+        inits.push(started.elapsed());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            String::from_utf8_lossy(&first[..n])
+                .starts_with("GET /2018-06-01/runtime/invocation/next"),
+            "{:?}",
+            String::from_utf8_lossy(&first[..n])
+        );
+    }
+    inits.sort();
+
+    // Under the emulator: the first invocation waits for init.
+    let emulator = st.emulator();
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": st.bucket});
+    let cold = emulator.invoke(&test_event);
+    let cold_total = emulator.spawned_at.elapsed();
+    assert_eq!(
+        cold.body,
+        json!({"ignored": ["s3:TestEvent"]}),
+        "{}",
+        cold.raw
+    );
+    let warm = emulator.invoke(&test_event);
+    let apply = emulator.invoke(&s3_event(&put));
+    assert_eq!(apply.body["status"], "applied", "{}", apply.raw);
+    let noop = emulator.invoke(&s3_event(&put));
+    assert_eq!(noop.body["status"], "up-to-date", "{}", noop.raw);
+    let noop2 = emulator.invoke(&s3_event(&put));
+    st.published(3);
+    eprintln!(
+        "function timings ({}):\n  init (start → first poll), min/median/max: {:?} / {:?} / {:?}\n  \
+         emulator: start → first response (s3:TestEvent) {:?}; warm s3:TestEvent {:?}\n  \
+         deploy applying 1 migration: {:?} (outcome durationMs {})\n  \
+         no-op deploy (up-to-date; S3 GET + connect + lock + read + SNS publish): {:?} and {:?} (outcome durationMs {}, {})",
+        migrator_e2e::local_aws::lambda_bin().display(),
+        inits[0],
+        inits[1],
+        inits[2],
+        cold_total,
+        warm.elapsed,
+        apply.elapsed,
+        apply.body["durationMs"],
+        noop.elapsed,
+        noop2.elapsed,
+        noop.body["durationMs"],
+        noop2.body["durationMs"],
+    );
+    assert!(inits[1] < Duration::from_secs(5), "init {:?}", inits[1]);
+    assert!(noop.elapsed < Duration::from_secs(10), "{:?}", noop.elapsed);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn the_secrets_check_catches_a_leak() {
+    assert_eq!(
+        leaked(&format!("connecting to {}", role_url("x"))),
+        Some(DB_PASSWORD)
+    );
+    assert_eq!(leaked(&format!("key={AWS_SECRET}")), Some(AWS_SECRET));
+    assert_eq!(
+        leaked("https://x/?X-Amz-Signature=abc"),
+        Some("X-Amz-Signature")
+    );
+    assert_eq!(leaked("postgresql://migrator_e2e@127.0.0.1:5432/db"), None);
+}
