@@ -68,6 +68,7 @@ pub struct StatementLimits {
 pub struct Tables {
     pub has_migrations_table: bool,
     /// Tables that make the schema "not empty" for Prisma (ignored ones already left out).
+    /// Only listed when there is no `_prisma_migrations` (the only time it matters).
     pub others: Vec<String>,
 }
 

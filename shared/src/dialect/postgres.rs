@@ -465,6 +465,21 @@ impl Dialect for Postgres {
     }
 
     async fn tables(&mut self) -> Result<Tables, EngineError> {
+        // The usual case is one index lookup; the schema's tables are listed (for P3005) only
+        // when `_prisma_migrations` is missing.
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT EXISTS(SELECT 1 FROM pg_class AS tbl INNER JOIN pg_namespace AS namespace ON namespace.oid = tbl.relnamespace WHERE tbl.relname = '_prisma_migrations' AND tbl.relkind = 'r' AND namespace.nspname = $1)",
+        )
+        .bind(&self.target.schema)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(EngineError::database("looking for _prisma_migrations"))?;
+        if has_table {
+            return Ok(Tables {
+                has_migrations_table: true,
+                others: Vec::new(),
+            });
+        }
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT tbl.relname::text FROM pg_class AS tbl INNER JOIN pg_namespace AS namespace ON namespace.oid = tbl.relnamespace WHERE tbl.relkind = 'r' AND namespace.nspname = $1 ORDER BY tbl.relname",
         )
@@ -472,7 +487,7 @@ impl Dialect for Postgres {
         .fetch_all(&mut self.conn)
         .await
         .map_err(EngineError::database("listing tables"))?;
-        // Prisma counts `sqlite_sequence` too; PostgreSQL ignores PostGIS's tables.
+        // PostGIS's tables do not make a schema "non-empty".
         Ok(Tables::classify(names, &IGNORED_TABLES))
     }
 
