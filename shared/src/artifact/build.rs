@@ -102,6 +102,8 @@ pub(super) fn build(
     }
 
     reads.sort_by(|a, b| a.0.cmp(&b.0));
+    let paths: Vec<String> = reads.iter().map(|(path, _)| path.clone()).collect();
+    tree.prefetch(&paths, limits.max_total_bytes);
     let mut reader = Reader::new(limits.max_total_bytes);
     let mut lockfile = None;
     let mut schema_provider = None;

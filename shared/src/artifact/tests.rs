@@ -885,3 +885,37 @@ fn unsafe_names_are_refused_even_under_macosx() {
     ]);
     assert!(matches!(err, ArtifactError::PathTraversal { .. }), "{err}");
 }
+
+#[test]
+fn long_histories_read_ahead_in_parallel_and_equal_the_zip() {
+    let files: Vec<(String, Vec<u8>)> = (0..150)
+        .map(|i| {
+            (
+                format!("prisma/migrations/20240101{i:06}_m{i}/migration.sql"),
+                format!("CREATE TABLE t{i} (id int);\n").into_bytes(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let set = read_both(&refs);
+    assert_eq!(set.migrations.len(), 150);
+    assert_eq!(
+        set.migrations[149].script.as_deref(),
+        Some("CREATE TABLE t149 (id int);\n")
+    );
+
+    // The total limit still holds when the files were read ahead.
+    let dir = dir_of(&refs);
+    let limits = Limits {
+        max_total_bytes: 1000,
+        ..Limits::default()
+    };
+    let err = read_path(dir.path(), &limits).unwrap_err();
+    assert!(
+        matches!(err, ArtifactError::ReadLimitExceeded { .. }),
+        "{err}"
+    );
+}

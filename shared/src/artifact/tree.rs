@@ -44,6 +44,10 @@ pub(super) trait FileTree {
     /// The bytes of file `path`. Fails with [`ArtifactError::ReadLimitExceeded`] when the file
     /// holds more than `max_bytes`; never reads more than `max_bytes + 1` bytes.
     fn read(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, ArtifactError>;
+
+    /// A hint that `paths` will be read next (in that order), at most `max_total` bytes in
+    /// all: a source may read them ahead, in parallel. `read` still decides and checks.
+    fn prefetch(&mut self, _paths: &[String], _max_total: u64) {}
 }
 
 /// `dir/name`, or `name` when `dir` is the root.
