@@ -75,3 +75,41 @@ else
   echo "the Prisma oracle is missing at $ORACLE (../shared beside the checkout)" >&2
   exit 1
 fi
+
+# MariaDB for tests/tests/mysql.rs (MIGRATOR_TEST_MYSQL, default mysql://root@127.0.0.1:3306,
+# root without a password over TCP): Debian's mariadb-server, listening on loopback only.
+MY_URL="${MIGRATOR_TEST_MYSQL:-mysql://root@127.0.0.1:3306}"
+my_rest="${MY_URL#mysql://}"; my_rest="${my_rest%%/*}"
+my_auth="${my_rest%@*}"; my_addr="${my_rest##*@}"
+[ "$my_auth" = "$my_rest" ] && my_auth=root
+MY_USER="${my_auth%%:*}"; MY_PASS=""
+[ "$my_auth" != "$MY_USER" ] && MY_PASS="${my_auth#*:}"
+MY_HOST="${my_addr%%:*}"; MY_PORT=3306
+[ "$my_addr" != "$MY_HOST" ] && MY_PORT="${my_addr##*:}"
+my_ping() { MYSQL_PWD="$MY_PASS" mariadb --protocol=tcp -h"$MY_HOST" -P"$MY_PORT" -u"$MY_USER" -e 'SELECT 1' >/dev/null 2>&1; }
+if ! my_ping; then
+  if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb >/dev/null; then
+    say "installing mariadb-server mariadb-client"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+  fi
+  if ! $SUDO mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+    say "starting MariaDB on 127.0.0.1:$MY_PORT"
+    $SUDO install -d -o mysql -g mysql /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || $SUDO mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+    $SUDO start-stop-daemon --start --oknodo --background --chuid mysql \
+      --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd -- \
+      --bind-address=127.0.0.1 --port="$MY_PORT" --skip-name-resolve
+  fi
+  for _ in $(seq 1 30); do
+    $SUDO mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 1
+  done
+  # Debian's root logs in through the unix socket only: let the test user in over loopback TCP.
+  if ! my_ping && [ "$MY_HOST" = 127.0.0.1 ]; then
+    pass_sql="${MY_PASS//\'/\'\'}"
+    $SUDO mariadb -uroot -e "CREATE USER IF NOT EXISTS '$MY_USER'@'127.0.0.1' IDENTIFIED BY '$pass_sql'; GRANT ALL PRIVILEGES ON *.* TO '$MY_USER'@'127.0.0.1' WITH GRANT OPTION;"
+  fi
+  my_ping || { echo "MariaDB does not answer at $MY_HOST:$MY_PORT as $MY_USER" >&2; exit 1; }
+fi
+say "MariaDB: $(MYSQL_PWD="$MY_PASS" mariadb --protocol=tcp -h"$MY_HOST" -P"$MY_PORT" -u"$MY_USER" -BNe 'SELECT VERSION()')"

@@ -290,11 +290,6 @@ impl Handler {
         if let DbAuth::Url { url } = &db.auth {
             return parse_database_url(url);
         }
-        if db.engine == DbEngine::Mysql {
-            return Err(EngineError::InvalidRequest {
-                reason: "DB_ENGINE=mysql: this build supports PostgreSQL and SQLite only".into(),
-            });
-        }
         let (user, password, host, port, name) = match &db.auth {
             DbAuth::Iam => (
                 db.user.clone(),
@@ -323,11 +318,27 @@ impl Handler {
                 let user = pick(&db.user, Some(secret.username.clone()), "user")?;
                 let host = pick(&db.host, secret.host.clone(), "host")?;
                 let name = pick(&db.name, secret.dbname.clone(), "dbname")?;
-                let port = db.port.or(secret.port).unwrap_or(5432);
+                let port = db
+                    .port
+                    .or(secret.port)
+                    .unwrap_or_else(|| db.port_or_default());
                 (user, secret.password, host, port, name)
             }
             DbAuth::Url { .. } => unreachable!("handled above"),
         };
+        if db.engine == DbEngine::Mysql {
+            // TLS VerifyIdentity with the CA bundle; the cleartext plugin carries an IAM token.
+            return Ok(DatabaseTarget::MySql(Box::new(
+                migrator_engine::dialect::mysql::Target::from_parts(
+                    &host,
+                    port,
+                    &user,
+                    &password,
+                    &name,
+                    &self.ca_bundle,
+                )?,
+            )));
+        }
         Ok(DatabaseTarget::Postgres(Box::new(
             postgres::Target::from_parts(
                 &host,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Dialect, postgres, sqlite};
+use super::{Dialect, mysql, postgres, sqlite};
 use crate::error::EngineError;
 use crate::outcome::DatabaseInfo;
 
@@ -12,6 +12,7 @@ use crate::outcome::DatabaseInfo;
 #[derive(Debug, Clone)]
 pub enum DatabaseTarget {
     Postgres(Box<postgres::Target>),
+    MySql(Box<mysql::Target>),
     Sqlite(sqlite::Target),
 }
 
@@ -22,7 +23,7 @@ pub enum ConnectPurpose {
     Write,
 }
 
-/// `postgresql://`, `postgres://`, `file:`, `sqlite:`.
+/// `postgresql://`, `postgres://`, `mysql://`, `file:`, `sqlite:`.
 pub fn parse_database_url(url: &str) -> Result<DatabaseTarget, EngineError> {
     let url = url.trim();
     let scheme = url
@@ -39,13 +40,21 @@ pub fn parse_database_url(url: &str) -> Result<DatabaseTarget, EngineError> {
                 postgres::Target::from_url(&parsed)?,
             )))
         }
+        "mysql" => {
+            let parsed = Url::parse(url).map_err(|e| EngineError::InvalidDatabaseUrl {
+                reason: format!("The MySQL URL cannot be parsed: {e}."),
+            })?;
+            Ok(DatabaseTarget::MySql(Box::new(mysql::Target::from_url(
+                &parsed,
+            )?)))
+        }
         "file" | "sqlite" => Ok(DatabaseTarget::Sqlite(sqlite::Target::from_url(url)?)),
         "" => Err(EngineError::InvalidDatabaseUrl {
             reason: "No database URL: pass --database-url or set DATABASE_URL.".into(),
         }),
         other => Err(EngineError::InvalidDatabaseUrl {
             reason: format!(
-                "The URL scheme `{other}:` is not supported; use postgresql://, postgres://, file: or sqlite:."
+                "The URL scheme `{other}:` is not supported; use postgresql://, postgres://, mysql://, file: or sqlite:."
             ),
         }),
     }
@@ -55,6 +64,7 @@ impl DatabaseTarget {
     pub fn info(&self) -> DatabaseInfo {
         match self {
             DatabaseTarget::Postgres(t) => t.info().clone(),
+            DatabaseTarget::MySql(t) => t.info().clone(),
             DatabaseTarget::Sqlite(t) => t.info().clone(),
         }
     }
@@ -63,6 +73,7 @@ impl DatabaseTarget {
     pub fn provider(&self) -> &'static str {
         match self {
             DatabaseTarget::Postgres(_) => "postgresql",
+            DatabaseTarget::MySql(_) => "mysql",
             DatabaseTarget::Sqlite(_) => "sqlite",
         }
     }
@@ -77,6 +88,10 @@ pub async fn connect(
     let create = purpose == ConnectPurpose::Write;
     Ok(match target {
         DatabaseTarget::Postgres(t) => {
+            let (dialect, note) = t.connect(create).await?;
+            (Box::new(dialect), note)
+        }
+        DatabaseTarget::MySql(t) => {
             let (dialect, note) = t.connect(create).await?;
             (Box::new(dialect), note)
         }

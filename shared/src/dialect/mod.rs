@@ -5,6 +5,7 @@
 //! decides *what* happens; a dialect knows *how* it is said to its database.
 
 mod connect;
+pub mod mysql;
 pub mod postgres;
 mod script_error;
 pub mod sqlite;

@@ -53,6 +53,7 @@ pub(super) async fn deploy(
                     settings.deadline_margin.as_secs()
                 ));
                 outcome.status = Status::Incomplete;
+                note_statement_runs(outcome);
                 return Ok(());
             }
             left => left,
@@ -61,15 +62,48 @@ pub(super) async fn deploy(
             statement_timeout,
             lock_timeout: settings.statement_lock_timeout,
         };
-        apply_with_retries(migration, dialect, limits, settings, clock, outcome).await?;
+        if let Err(e) =
+            apply_with_retries(migration, dialect, limits, settings, clock, outcome).await
+        {
+            note_statement_runs(outcome);
+            return Err(e);
+        }
         outcome.pending.remove(0);
     }
+    note_statement_runs(outcome);
     outcome.status = if outcome.applied.is_empty() {
         Status::UpToDate
     } else {
         Status::Applied
     };
     Ok(())
+}
+
+/// One warning per reason for the migrations that ran statement by statement (on MySQL that
+/// is every migration: a thousand of them make one line, not a thousand).
+fn note_statement_runs(outcome: &mut Outcome) {
+    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+    for applied in &outcome.applied {
+        if let Execution::StatementByStatement { reason } = &applied.execution {
+            match by_reason.iter_mut().find(|(r, _)| *r == reason.as_str()) {
+                Some((_, names)) => names.push(&applied.name),
+                None => by_reason.push((reason, vec![&applied.name])),
+            }
+        }
+    }
+    let notes: Vec<String> = by_reason
+        .into_iter()
+        .map(|(reason, names)| {
+            let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
+            let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+            format!(
+                "{} migration(s) ran statement by statement, without a transaction, because {reason}: {}{more}.",
+                names.len(),
+                shown.join(", ")
+            )
+        })
+        .collect();
+    outcome.warnings.extend(notes);
 }
 
 /// A migration that ran in a transaction and gave up waiting for a table lock (55P03) left
@@ -157,10 +191,6 @@ async fn apply(
         },
         Execution::StatementByStatement { reason } => {
             tracing::debug!(migration = %migration.name, "running statement by statement: {reason}");
-            outcome.warnings.push(format!(
-                "Migration `{}` ran statement by statement, without a transaction, because {reason}.",
-                migration.name
-            ));
             dialect.insert_started_row(&row).await?;
             match dialect.run_statements(script, limits).await {
                 Ok(_) => {

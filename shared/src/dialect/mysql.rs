@@ -1,0 +1,878 @@
+//! MySQL and MariaDB: Prisma's bookkeeping, `GET_LOCK('prisma_migrate', …)`, and each migration
+//! run statement by statement, because MySQL commits DDL implicitly and a migration cannot be
+//! atomic there. A failure names the failing statement and the ones already committed.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
+use sqlx::{AssertSqlSafe, Connection, Row};
+use url::Url;
+
+use super::{
+    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
+    Tables,
+};
+use crate::clock::Clock;
+use crate::error::EngineError;
+use crate::outcome::{DatabaseInfo, Execution};
+use crate::sql::{Flavor, split};
+
+/// Prisma's lock name (server-wide on MySQL, not per database).
+pub const LOCK_NAME: &str = "prisma_migrate";
+
+/// Prisma's DDL for MySQL, byte for byte (`flavour/mysql.rs`).
+pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"#;
+
+const SELECT_ROWS: &str = "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at ASC";
+
+/// Databases Prisma refuses to migrate (P3004).
+const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// MySQL's `ER_EMPTY_QUERY`: what Prisma's MySQL connector gets for an empty script.
+pub const ER_EMPTY_QUERY: u16 = 1065;
+const ER_BAD_DB_ERROR: u16 = 1049;
+const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
+/// MariaDB's access denied for a user without a password / unknown plugin user.
+const ER_ACCESS_DENIED_NO_PASSWORD_ERROR: u16 = 1698;
+
+/// Where to connect, from a `mysql://` URL or the function's parts.
+#[derive(Debug, Clone)]
+pub struct Target {
+    options: MySqlConnectOptions,
+    /// The same without a database, to create a missing one.
+    admin: MySqlConnectOptions,
+    connect_timeout: Duration,
+    info: DatabaseInfo,
+}
+
+impl Target {
+    /// Reads a Prisma-style MySQL URL. Prisma's pool and driver parameters are accepted and
+    /// ignored; `sslmode` / `ssl-mode` and `sslcert` (Prisma: the CA to trust) are honoured.
+    pub fn from_url(url: &Url) -> Result<Target, EngineError> {
+        let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+            .unwrap_or_else(|| "localhost".to_string());
+        let port = url.port().unwrap_or(3306);
+        let user = decode(url.username());
+        let password = url.password().map(decode);
+        let database = decode(url.path().trim_start_matches('/'));
+        if database.is_empty() {
+            return Err(invalid(
+                "The MySQL URL names no database: use mysql://user:password@host:3306/database."
+                    .into(),
+            ));
+        }
+        refuse_system_database(&database)?;
+
+        let mut options = base_options().host(&host).port(port);
+        if !user.is_empty() {
+            options = options.username(&user);
+        }
+        if let Some(password) = &password {
+            options = options.password(password);
+        }
+        let mut connect_timeout = Duration::from_secs(10);
+        for (key, value) in url.query_pairs() {
+            match &*key {
+                "sslmode" | "ssl-mode" | "ssl_mode" => {
+                    let mode: MySqlSslMode = value
+                        .replace('-', "_")
+                        .parse()
+                        .map_err(|_| invalid(format!("Unknown sslmode `{value}` (use disabled, preferred, required, verify_ca or verify_identity).")))?;
+                    options = options.ssl_mode(mode);
+                }
+                // Prisma's MySQL `sslcert` is the server's root certificate.
+                "sslcert" | "sslrootcert" | "ssl-ca" => {
+                    let pem = read_ca_file(&value).map_err(invalid)?;
+                    options = options.ssl_ca_from_pem(pem);
+                }
+                "socket" => options = options.socket(&*value),
+                "connect_timeout" => {
+                    let secs: u64 = value.parse().map_err(|_| {
+                        invalid(format!(
+                            "connect_timeout must be a number of seconds, got `{value}`."
+                        ))
+                    })?;
+                    if secs > 0 {
+                        connect_timeout = Duration::from_secs(secs);
+                    }
+                }
+                // Prisma pool and driver settings that mean nothing for one migration connection.
+                "connection_limit"
+                | "pool_timeout"
+                | "socket_timeout"
+                | "max_connection_lifetime"
+                | "max_idle_connection_lifetime"
+                | "statement_cache_size"
+                | "sslaccept"
+                | "sslidentity"
+                | "sslpassword" => {}
+                other => {
+                    return Err(invalid(format!(
+                        "Unknown parameter `{other}` in the MySQL URL."
+                    )));
+                }
+            }
+        }
+        let admin = options.clone();
+        let options = options.database(&database);
+        let info = DatabaseInfo {
+            engine: "mysql".into(),
+            host: Some(host),
+            port: Some(port),
+            name: database,
+            schema: None,
+        };
+        Ok(Target {
+            options,
+            admin,
+            connect_timeout,
+            info,
+        })
+    }
+
+    /// A target from its parts (the function's stage configuration): TLS `VerifyIdentity`
+    /// (the server certificate must chain to `ca_pem` and name `host`) and the cleartext
+    /// plugin, which RDS IAM authentication needs (the password is then an IAM auth token;
+    /// it only ever travels inside the verified TLS session).
+    pub fn from_parts(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        database: &str,
+        ca_pem: &[u8],
+    ) -> Result<Target, EngineError> {
+        refuse_system_database(database)?;
+        let admin = base_options()
+            .host(host)
+            .port(port)
+            .username(user)
+            .password(password)
+            .ssl_mode(MySqlSslMode::VerifyIdentity)
+            .ssl_ca_from_pem(ca_pem.to_vec())
+            .enable_cleartext_plugin(true);
+        let options = admin.clone().database(database);
+        let info = DatabaseInfo {
+            engine: "mysql".into(),
+            host: Some(host.to_string()),
+            port: Some(port),
+            name: database.to_string(),
+            schema: None,
+        };
+        Ok(Target {
+            options,
+            admin,
+            connect_timeout: Duration::from_secs(10),
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &DatabaseInfo {
+        &self.info
+    }
+
+    /// Changes connection settings (TLS, above all), with and without the database.
+    pub fn with_options(
+        mut self,
+        f: impl Fn(MySqlConnectOptions) -> MySqlConnectOptions,
+    ) -> Target {
+        self.options = f(self.options);
+        self.admin = f(self.admin);
+        self
+    }
+
+    /// Connects; with `create_database`, a missing database is created first, as Prisma's deploy does.
+    pub async fn connect(
+        &self,
+        create_database: bool,
+    ) -> Result<(MySql, Option<String>), EngineError> {
+        let mut created = None;
+        let conn = match self.open(&self.options).await {
+            Err(ConnectError::MissingDatabase) if create_database => {
+                self.create_database().await?;
+                created = Some(format!(
+                    "MySQL database {} created at {}:{}",
+                    self.info.name,
+                    self.info.host.as_deref().unwrap_or("localhost"),
+                    self.info.port.unwrap_or(3306)
+                ));
+                self.open(&self.options)
+                    .await
+                    .map_err(|e| e.into_engine(self))?
+            }
+            other => other.map_err(|e| e.into_engine(self))?,
+        };
+        let mut mysql = MySql {
+            conn,
+            target: self.clone(),
+            locked: false,
+            mariadb: false,
+        };
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut mysql.conn)
+            .await
+            .map_err(EngineError::database("reading the server version"))?;
+        mysql.mariadb = version.to_ascii_lowercase().contains("mariadb");
+        Ok((mysql, created))
+    }
+
+    async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
+        match tokio::time::timeout(self.connect_timeout, MySqlConnection::connect_with(options))
+            .await
+        {
+            Err(_) => Err(ConnectError::Other(format!(
+                "no answer within {} s",
+                self.connect_timeout.as_secs()
+            ))),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(sqlx::Error::Database(e))) => match error_number(e.as_ref()) {
+                Some(ER_BAD_DB_ERROR) => Err(ConnectError::MissingDatabase),
+                Some(
+                    ER_ACCESS_DENIED_ERROR
+                    | ER_DBACCESS_DENIED_ERROR
+                    | ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
+                ) => Err(ConnectError::Auth(e.message().to_string())),
+                _ if e.code().as_deref() == Some("28000") => {
+                    Err(ConnectError::Auth(e.message().to_string()))
+                }
+                _ => Err(ConnectError::Other(e.message().to_string())),
+            },
+            Ok(Err(e)) => Err(ConnectError::Other(describe_connect_error(&e, options))),
+        }
+    }
+
+    async fn create_database(&self) -> Result<(), EngineError> {
+        let mut conn = self
+            .open(&self.admin)
+            .await
+            .map_err(|e| e.into_engine(self))?;
+        let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(EngineError::database("creating the database"))?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+}
+
+/// Options shared by URLs and parts: the session keeps the server's `sql_mode` and
+/// `time_zone` (sqlx would otherwise add `PIPES_AS_CONCAT`, which changes what `||` means in
+/// a migration, and force `time_zone`, which changes `NOW()` in one). Timestamps are bound as
+/// UTC wall times into `DATETIME(3)`, as Prisma does, so the session time zone does not matter.
+fn base_options() -> MySqlConnectOptions {
+    MySqlConnectOptions::new()
+        .pipes_as_concat(false)
+        .no_engine_substitution(false)
+        .timezone(None)
+        .statement_cache_capacity(16)
+}
+
+fn refuse_system_database(database: &str) -> Result<(), EngineError> {
+    if SYSTEM_DATABASES
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(database))
+    {
+        return Err(EngineError::SystemDatabase {
+            database: database.to_string(),
+        });
+    }
+    Ok(())
+}
+
+enum ConnectError {
+    MissingDatabase,
+    Auth(String),
+    Other(String),
+}
+
+impl ConnectError {
+    fn into_engine(self, target: &Target) -> EngineError {
+        let where_ = format!(
+            "{}:{}",
+            target.info.host.as_deref().unwrap_or("localhost"),
+            target.info.port.unwrap_or(3306)
+        );
+        match self {
+            ConnectError::MissingDatabase => EngineError::Connect {
+                target: where_,
+                reason: format!("database `{}` does not exist", target.info.name),
+                code: "P1003",
+            },
+            ConnectError::Auth(reason) => EngineError::Connect {
+                target: where_,
+                reason: format!("authentication failed: {reason}"),
+                code: "P1000",
+            },
+            ConnectError::Other(reason) => EngineError::Connect {
+                target: where_,
+                reason,
+                code: "P1001",
+            },
+        }
+    }
+}
+
+/// Says what went wrong with a connection in words a person can act on (TLS above all).
+fn describe_connect_error(error: &sqlx::Error, options: &MySqlConnectOptions) -> String {
+    let raw = error.to_string();
+    let host = options.get_host();
+    if raw.contains("UnknownIssuer") {
+        format!(
+            "the server's TLS certificate is not signed by a trusted CA (unknown issuer): check sslcert / the CA bundle ({raw})"
+        )
+    } else if raw.contains("not valid for name") || raw.contains("NotValidForName") {
+        format!("the server's TLS certificate is not valid for host `{host}` ({raw})")
+    } else if raw.contains("Expired") {
+        format!("the server's TLS certificate has expired or is not yet valid ({raw})")
+    } else if raw.contains("RSA auth backend disabled") {
+        format!(
+            "the server asked for RSA password exchange (caching_sha2_password without TLS): connect with TLS (sslmode=required or stricter) ({raw})"
+        )
+    } else {
+        raw
+    }
+}
+
+/// Reads a CA bundle, checking it holds PEM certificates.
+fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle `{path}`: {e}"))?;
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        cert.map_err(|e| {
+            format!("the CA bundle `{path}` holds a certificate that does not parse: {e:?}")
+        })?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("the CA bundle `{path}` holds no PEM certificate"));
+    }
+    Ok(pem)
+}
+
+/// One MySQL / MariaDB session.
+pub struct MySql {
+    conn: MySqlConnection,
+    target: Target,
+    locked: bool,
+    mariadb: bool,
+}
+
+impl MySql {
+    /// Session limits for the statements of one migration: `lock_wait_timeout` (metadata
+    /// locks, whole seconds) and, on MariaDB, `max_statement_time` (MySQL's
+    /// `max_execution_time` covers only SELECT, so it is not used).
+    fn set_limits(&self, limits: StatementLimits) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(t) = limits.lock_timeout {
+            parts.push(format!(
+                "lock_wait_timeout = {}",
+                t.as_secs_f64().ceil().max(1.0) as u64
+            ));
+        }
+        if self.mariadb
+            && let Some(t) = limits.statement_timeout
+        {
+            parts.push(format!(
+                "max_statement_time = {:.3}",
+                t.as_secs_f64().max(0.001)
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("SET SESSION {}", parts.join(", ")))
+    }
+
+    async fn run_each(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+        let statements: Vec<_> = split(script, Flavor::MySql)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        if statements.is_empty() {
+            // Prisma sends the whole (empty or comment-only) script and MySQL answers
+            // ER_EMPTY_QUERY, so the migration fails (spec 4.5); we say the same.
+            return Err(ScriptFailure {
+                code: Some(ER_EMPTY_QUERY.to_string()),
+                message: "Query was empty".into(),
+                statement: None,
+                committed: Vec::new(),
+                rolled_back: false,
+            });
+        }
+        let mut number = 0;
+        let mut commits = Commits::default();
+        for statement in statements {
+            number += 1;
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
+                // A script that opened its own transaction would otherwise swallow the
+                // bookkeeping UPDATE that follows: end it (what it held is not committed).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                let mut failure = script_failure(&e);
+                failure.statement = Some(FailedStatement {
+                    number,
+                    line: statement.line,
+                    text: shorten(statement.trimmed()),
+                });
+                failure.committed = commits.committed;
+                return Err(failure);
+            }
+            commits.ran(number, &statement.keywords(2));
+        }
+        Ok(number)
+    }
+}
+
+#[async_trait]
+impl Dialect for MySql {
+    fn provider(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn info(&self) -> DatabaseInfo {
+        self.target.info.clone()
+    }
+
+    async fn lock(&mut self, wait: Duration) -> Result<(), EngineError> {
+        // GET_LOCK takes whole seconds on MySQL; round up so a wait is never shortened.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let statement = format!("SELECT GET_LOCK('{LOCK_NAME}', {seconds})");
+        let timeout = || EngineError::LockTimeout {
+            lock: "mysql",
+            statement: statement.clone(),
+            timeout: wait,
+        };
+        // The server enforces the wait; unlike Prisma, a lock not obtained is an error.
+        let attempt = sqlx::query_scalar::<_, Option<i64>>(AssertSqlSafe(statement.clone()))
+            .fetch_one(&mut self.conn);
+        match tokio::time::timeout(wait + Duration::from_secs(5), attempt).await {
+            Err(_) | Ok(Ok(Some(0))) => Err(timeout()),
+            Ok(Ok(Some(_))) => {
+                self.locked = true;
+                Ok(())
+            }
+            Ok(Ok(None)) => Err(EngineError::InvalidRequest {
+                reason: format!(
+                    "{statement} returned NULL: the server could not take the lock (out of memory, or the thread was killed)"
+                ),
+            }),
+            Ok(Err(e)) => Err(EngineError::database("taking the GET_LOCK lock")(e)),
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        if self.locked {
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{LOCK_NAME}')")))
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("releasing the GET_LOCK lock"))?;
+            self.locked = false;
+        }
+        Ok(())
+    }
+
+    async fn prepare_namespace(&mut self) -> Result<(), EngineError> {
+        // The database is the namespace; `connect` creates it when deploy needs it.
+        Ok(())
+    }
+
+    async fn tables(&mut self) -> Result<Tables, EngineError> {
+        // Prisma's notion of a table: `BASE TABLE` in the current database (views do not count).
+        let names: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT BINARY table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY BINARY table_name",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(EngineError::database("listing tables"))?;
+        let names = names
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect();
+        Ok(Tables::classify(names, &[]))
+    }
+
+    async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
+        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("creating _prisma_migrations"))?;
+        Ok(())
+    }
+
+    async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
+        let rows = sqlx::query(SELECT_ROWS)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(EngineError::database("reading _prisma_migrations"))?;
+        let utc = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc());
+        rows.iter()
+            .map(|row| {
+                Ok(MigrationRow {
+                    id: row.try_get("id")?,
+                    checksum: row.try_get("checksum")?,
+                    finished_at: utc(row.try_get("finished_at")?),
+                    migration_name: row.try_get("migration_name")?,
+                    logs: row.try_get("logs")?,
+                    rolled_back_at: utc(row.try_get("rolled_back_at")?),
+                    started_at: row.try_get::<NaiveDateTime, _>("started_at")?.and_utc(),
+                    applied_steps_count: i64::from(row.try_get::<u32, _>("applied_steps_count")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(EngineError::database("reading _prisma_migrations"))
+    }
+
+    fn execution(&self, _script: &str) -> Execution {
+        Execution::StatementByStatement {
+            reason: "MySQL commits DDL implicitly; statements run and commit one by one".into(),
+        }
+    }
+
+    async fn apply_in_transaction(
+        &mut self,
+        _row: &NewRow,
+        _script: &str,
+        _limits: StatementLimits,
+        _clock: &dyn Clock,
+    ) -> Result<(), ApplyError> {
+        Err(ApplyError::Bookkeeping(EngineError::InvalidRequest {
+            reason: "MySQL migrations run statement by statement; a transactional apply is not used on MySQL".into(),
+        }))
+    }
+
+    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.checksum)
+        .bind(row.started_at.naive_utc())
+        .bind(&row.migration_name)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the migration start"))?;
+        Ok(())
+    }
+
+    async fn run_statements(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let set = self.set_limits(limits);
+        if let Some(set) = &set
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set.clone()))
+                .execute(&mut self.conn)
+                .await
+        {
+            return Err(script_failure(&e));
+        }
+        let result = self.run_each(script).await;
+        if set.is_some() {
+            let reset = if self.mariadb {
+                "SET SESSION lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
+            } else {
+                "SET SESSION lock_wait_timeout = DEFAULT"
+            };
+            let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
+        }
+        result
+    }
+
+    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = ? WHERE id = ?",
+        )
+        .bind(at.naive_utc())
+        .bind(id)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the migration end"))?;
+        Ok(())
+    }
+
+    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
+        sqlx::query("UPDATE _prisma_migrations SET logs = ? WHERE id = ?")
+            .bind(logs)
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("recording the failure"))?;
+        Ok(())
+    }
+
+    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, logs) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.checksum)
+        .bind(row.started_at.naive_utc())
+        .bind(&row.migration_name)
+        .bind(logs)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the failure"))?;
+        Ok(())
+    }
+
+    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?, ?, '', ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.checksum)
+        .bind(row.started_at.naive_utc())
+        .bind(row.started_at.naive_utc())
+        .bind(&row.migration_name)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("recording the migration as applied"))?;
+        Ok(())
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE _prisma_migrations SET rolled_back_at = ? WHERE id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(at.naive_utc());
+        for id in ids {
+            query = query.bind(id);
+        }
+        query
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database(
+                "marking the migration as rolled back",
+            ))?;
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+fn error_number(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<u16> {
+    e.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+/// The MySQL error number as the code and the server's message, as Prisma reports them.
+fn script_failure(error: &sqlx::Error) -> ScriptFailure {
+    let (code, message) = match error {
+        sqlx::Error::Database(db) => (
+            error_number(db.as_ref())
+                .map(|n| n.to_string())
+                .or_else(|| db.code().map(|c| c.to_string())),
+            db.message().to_string(),
+        ),
+        other => (
+            None,
+            format!("{other} (the connection to the database was lost or failed)"),
+        ),
+    };
+    ScriptFailure {
+        code,
+        message,
+        statement: None,
+        committed: Vec::new(),
+        rolled_back: false,
+    }
+}
+
+/// Which statements of a script are committed, following MySQL's autocommit, the script's
+/// own `START TRANSACTION` / `COMMIT` / `ROLLBACK`, and the implicit commit of DDL.
+#[derive(Debug, Default)]
+struct Commits {
+    committed: Vec<usize>,
+    /// Statements run inside a transaction the script opened and has not ended yet.
+    open: Option<Vec<usize>>,
+}
+
+impl Commits {
+    fn ran(&mut self, number: usize, words: &[String]) {
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["START", "TRANSACTION"] | ["BEGIN", ..] => {
+                self.commit_open();
+                self.committed.push(number);
+                self.open = Some(Vec::new());
+            }
+            ["COMMIT", ..] => {
+                self.commit_open();
+                self.committed.push(number);
+            }
+            ["ROLLBACK", ..] => {
+                self.open = None;
+                self.committed.push(number);
+            }
+            // Statements that commit implicitly (before and after themselves).
+            [
+                "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "LOCK" | "UNLOCK",
+                ..,
+            ] => {
+                self.commit_open();
+                self.committed.push(number);
+            }
+            _ => match &mut self.open {
+                Some(open) => open.push(number),
+                None => self.committed.push(number),
+            },
+        }
+    }
+
+    fn commit_open(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.committed.extend(open);
+            self.committed.sort_unstable();
+        }
+    }
+}
+
+/// The failing statement as quoted in `logs`: `logs` is a `TEXT` column (64 KiB), so a huge
+/// statement (a data load) is cut rather than making the failure unrecordable.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 4000;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} … ({} more bytes not shown)",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+/// `` `name` `` with embedded backticks doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_reads_prisma_parameters_and_never_shows_the_password() {
+        let url = Url::parse(
+            "mysql://u:s%40cret@db.example:3307/app?connection_limit=1&sslaccept=strict&sslmode=required",
+        )
+        .unwrap();
+        let target = Target::from_url(&url).unwrap();
+        assert_eq!(target.info.engine, "mysql");
+        assert_eq!(target.info.port, Some(3307));
+        assert_eq!(target.info.name, "app");
+        assert!(matches!(
+            target.options.get_ssl_mode(),
+            MySqlSslMode::Required
+        ));
+        assert!(!format!("{:?}", target.info).contains("cret"));
+    }
+
+    #[test]
+    fn system_databases_are_refused_with_p3004() {
+        for db in ["mysql", "INFORMATION_SCHEMA", "performance_schema", "Sys"] {
+            let url = Url::parse(&format!("mysql://root@h/{db}")).unwrap();
+            let err = Target::from_url(&url).unwrap_err();
+            assert_eq!(err.code(), Some("P3004"), "{db}");
+        }
+        assert!(Target::from_parts("h", 3306, "u", "p", "mysql", b"").is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_and_missing_databases_are_refused() {
+        for url in [
+            "mysql://u@h/db?shcema=x",
+            "mysql://u@h/",
+            "mysql://u@h/db?sslmode=bogus",
+        ] {
+            assert!(
+                matches!(
+                    Target::from_url(&Url::parse(url).unwrap()),
+                    Err(EngineError::InvalidDatabaseUrl { .. })
+                ),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_verify_identity_with_the_cleartext_plugin() {
+        let target = Target::from_parts("db.example", 3306, "app", "token", "app", b"pem").unwrap();
+        assert!(matches!(
+            target.options.get_ssl_mode(),
+            MySqlSslMode::VerifyIdentity
+        ));
+        assert_eq!(target.info.name, "app");
+    }
+
+    #[test]
+    fn long_statements_are_cut_in_logs() {
+        assert_eq!(shorten("SELECT 1;"), "SELECT 1;");
+        let long = format!("INSERT INTO t VALUES ('{}');", "é".repeat(3000));
+        let cut = shorten(&long);
+        assert!(cut.len() < 4100 && cut.ends_with("more bytes not shown)"));
+    }
+
+    #[test]
+    fn commits_follow_autocommit_transactions_and_implicit_commits() {
+        let mut c = Commits::default();
+        let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        c.ran(1, &w("CREATE TABLE"));
+        c.ran(2, &w("START TRANSACTION"));
+        c.ran(3, &w("INSERT INTO"));
+        assert_eq!(c.committed, [1, 2]);
+        c.ran(4, &w("COMMIT"));
+        c.ran(5, &w("BEGIN"));
+        c.ran(6, &w("UPDATE T"));
+        c.ran(7, &w("ROLLBACK"));
+        c.ran(8, &w("BEGIN"));
+        c.ran(9, &w("DELETE FROM"));
+        c.ran(10, &w("ALTER TABLE"));
+        c.ran(11, &w("INSERT INTO"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("a`b"), "`a``b`");
+    }
+}
