@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 
 DEMO_DB := target/demo/demo.db
 
-.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package
+.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package reliability
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
 demo: examples/prisma.zip
@@ -54,6 +54,12 @@ synth:
 deploy: package
 	@case "$(STAGE)" in CODE|PROD) ;; *) echo "usage: make deploy STAGE=CODE|PROD" >&2; exit 2;; esac
 	bash infra/scripts/deploy.sh $(STAGE)
+
+## Faults, load and hostile input at full length: 50 SIGKILL trials, connection faults, 3 soak
+## rounds, the bad-input corpus, 50,000 property cases per property; prints a summary table.
+## (`make test` runs the same tests with 10 trials, 1 round and 2,000 cases.)
+reliability: setup build
+	bash tests/scripts/reliability.sh
 
 ## Benchmarks (not tests): PostgreSQL apply/no-op timings and peak RSS → target/bench/engine.json
 bench: setup

@@ -255,6 +255,12 @@ fn normalize(raw: &str) -> Result<Option<EntryName>, ArtifactError> {
             reason: "it contains a NUL character".to_owned(),
         });
     }
+    if raw.chars().any(char::is_control) {
+        return Err(ArtifactError::InvalidName {
+            path: raw.escape_debug().to_string(),
+            reason: "it contains a control character (a newline, a tab …)".to_owned(),
+        });
+    }
     let slashed = raw.replace('\\', "/");
     if slashed.starts_with('/') || has_drive_prefix(&slashed) {
         return Err(ArtifactError::AbsolutePath {

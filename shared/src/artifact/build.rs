@@ -34,6 +34,9 @@ enum Purpose {
     Schema,
 }
 
+/// The longest migration name `_prisma_migrations.migration_name` (VARCHAR(255)) holds.
+const MAX_NAME_BYTES: usize = 255;
+
 /// Find the migrations folder of `tree` and read its migrations.
 pub(super) fn build(
     tree: &mut dyn FileTree,
@@ -57,6 +60,23 @@ pub(super) fn build(
             return Err(ArtifactError::InvalidName {
                 path: dir_path,
                 reason: "the folder name is not valid UTF-8".to_owned(),
+            });
+        }
+        // `_prisma_migrations.migration_name` is VARCHAR(255): Prisma would apply what comes
+        // before such a migration and then fail to record it. Refuse before anything runs.
+        if dir.name.len() > MAX_NAME_BYTES {
+            return Err(ArtifactError::InvalidName {
+                path: dir_path,
+                reason: format!(
+                    "the migration name is {} bytes long; _prisma_migrations.migration_name holds at most {MAX_NAME_BYTES}",
+                    dir.name.len()
+                ),
+            });
+        }
+        if dir.name.chars().any(char::is_control) {
+            return Err(ArtifactError::InvalidName {
+                path: dir_path.escape_debug().to_string(),
+                reason: "the migration name contains a control character".to_owned(),
             });
         }
         let script_path = join(&dir_path, SCRIPT_FILE);

@@ -514,19 +514,25 @@ struct Cell {
     error: Option<String>,
 }
 
+/// The median of `values` (0 for none).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    match v.len() {
+        0 => 0.0,
+        len if len % 2 == 1 => v[m],
+        _ => (v[m - 1] + v[m]) / 2.0,
+    }
+}
+
 impl Cell {
     fn median_ms(&self) -> Option<f64> {
         if self.samples.is_empty() {
             return None;
         }
-        let mut v: Vec<f64> = self.samples.iter().map(|s| s.wall_ms).collect();
-        v.sort_by(f64::total_cmp);
-        let m = v.len() / 2;
-        Some(if v.len() % 2 == 1 {
-            v[m]
-        } else {
-            (v[m - 1] + v[m]) / 2.0
-        })
+        let v: Vec<f64> = self.samples.iter().map(|s| s.wall_ms).collect();
+        Some(median(&v))
     }
     fn peak_rss_mb(&self) -> Option<f64> {
         self.samples
@@ -802,7 +808,7 @@ fn run() -> Res<()> {
         dirty,
     )?;
     println!("wrote {}", path.display());
-    Ok(())
+    mariadb::bench(&cfg)
 }
 
 impl Runner<'_> {
@@ -1024,5 +1030,177 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// MariaDB rows: migrator beside the `mariadb` client applying the same SQL (DDL commits
+/// implicitly there, so the client's run is statement by statement too). Written to
+/// `<target>/bench/mariadb.json`; skipped with a note when no MariaDB/MySQL server answers.
+mod mariadb {
+    use std::path::Path;
+    use std::process::Command;
+
+    use serde_json::{Value, json};
+
+    use super::{Config, Finished, Res, median, timed};
+    use migrator_e2e::Migrations;
+
+    const CLIENT: &str = "mariadb";
+
+    fn server() -> String {
+        std::env::var("MIGRATOR_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    }
+
+    fn sql(statement: &str) -> Res<String> {
+        let out = Command::new(CLIENT)
+            .args(["-h127.0.0.1", "-uroot", "-N", "-B", "-e", statement])
+            .output()
+            .map_err(|e| format!("running {CLIENT}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{CLIENT} -e {statement:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn fresh(name: &str) -> Res<()> {
+        sql(&format!(
+            "DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"
+        ))
+        .map(|_| ())
+    }
+
+    fn workload(n: usize, dir: &Path) -> Res<Migrations> {
+        let migrations = Migrations::new().with_lock("mysql");
+        let mut all = String::new();
+        for i in 1..=n {
+            let name = format!("20240101{:02}{:02}00_m{i:06}", i / 60, i % 60);
+            let script = format!(
+                "-- CreateTable\nCREATE TABLE `t_{i:06}` (\n    `id` INTEGER NOT NULL AUTO_INCREMENT,\n    `name` VARCHAR(191) NOT NULL,\n\n    PRIMARY KEY (`id`)\n) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
+            );
+            migrations.add(&name, &script);
+            all.push_str(&script);
+        }
+        std::fs::write(dir.join("all.sql"), all).map_err(|e| format!("writing all.sql: {e}"))?;
+        Ok(migrations)
+    }
+
+    fn client(db: &str, file: &Path) -> Res<Finished> {
+        let source = format!("source {}", file.display());
+        timed(
+            Path::new("/usr/bin/mariadb"),
+            &[
+                "-h127.0.0.1".as_ref(),
+                "-uroot".as_ref(),
+                db.as_ref(),
+                "-e".as_ref(),
+                source.as_ref(),
+            ],
+            &[],
+        )
+    }
+
+    fn migrator(cfg: &Config, m: &Migrations, db: &str) -> Res<(Finished, Value)> {
+        let url = format!("{}/{db}", server());
+        let f = timed(
+            &cfg.migrator,
+            &[
+                "deploy".as_ref(),
+                "--artifact".as_ref(),
+                m.path().as_os_str(),
+                "--database-url".as_ref(),
+                url.as_ref(),
+                "--json".as_ref(),
+            ],
+            &[],
+        )?;
+        let json: Value = serde_json::from_str(&f.stdout).unwrap_or(Value::Null);
+        Ok((f, json))
+    }
+
+    pub fn bench(cfg: &Config) -> Res<()> {
+        let version = match sql("SELECT VERSION()") {
+            Ok(v) => v,
+            Err(e) => {
+                println!(
+                    "\nMariaDB rows skipped: no server answers ({e}). `make setup` installs and starts MariaDB."
+                );
+                return Ok(());
+            }
+        };
+        let db = format!("bench_mariadb_{}", std::process::id());
+        let mut rows = Vec::new();
+        println!(
+            "\nMariaDB {version}: migrator beside `mariadb < all.sql` (median of {} run(s))",
+            cfg.repeats
+        );
+        println!(
+            "{:<12} {:>14} {:>14} {:>8} {:>12}",
+            "scenario", "mariadb ms", "migrator ms", "× client", "RSS MB"
+        );
+        for &n in &cfg.sizes {
+            let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            let m = workload(n, dir.path())?;
+            let (mut client_ms, mut ours_ms, mut rss) = (Vec::new(), Vec::new(), 0u64);
+            for _ in 0..cfg.repeats {
+                fresh(&db)?;
+                let f = client(&db, &dir.path().join("all.sql"))?;
+                if !f.ok {
+                    return Err(format!("mariadb client failed: {}", f.stderr));
+                }
+                client_ms.push(f.sample.wall_ms);
+                fresh(&db)?;
+                let (f, json) = migrator(cfg, &m, &db)?;
+                let finished = sql(&format!(
+                    "SELECT count(*) FROM `{db}`.`_prisma_migrations` WHERE finished_at IS NOT NULL"
+                ))?;
+                if !f.ok || json["status"] != "applied" || finished != n.to_string() {
+                    return Err(format!(
+                        "migrator on MariaDB: status {} with {finished} finished rows of {n}: {}",
+                        json["status"], f.stderr
+                    ));
+                }
+                ours_ms.push(f.sample.wall_ms);
+                rss = rss.max(f.sample.rss_kib);
+            }
+            let (c, o) = (median(&client_ms), median(&ours_ms));
+            println!(
+                "{:<12} {:>14.1} {:>14.1} {:>7.2}× {:>12.1}",
+                format!("apply {n}"),
+                c,
+                o,
+                o / c,
+                rss as f64 / 1024.0
+            );
+            rows.push(json!({"scenario": format!("apply_{n}"), "migrations": n, "mariadb_ms": c, "migrator_ms": o, "ratio": o / c, "peak_rss_mb": rss as f64 / 1024.0}));
+            if n == *cfg.sizes.iter().max().unwrap_or(&n) {
+                let mut noop = Vec::new();
+                for _ in 0..cfg.repeats {
+                    let (f, json) = migrator(cfg, &m, &db)?;
+                    if !f.ok || json["status"] != "up-to-date" {
+                        return Err(format!("no-op on MariaDB: status {}", json["status"]));
+                    }
+                    noop.push(f.sample.wall_ms);
+                }
+                let o = median(&noop);
+                println!("{:<12} {:>14} {:>14.1}", format!("noop {n}"), "", o);
+                rows.push(
+                    json!({"scenario": format!("noop_{n}"), "migrations": n, "migrator_ms": o}),
+                );
+            }
+        }
+        sql(&format!("DROP DATABASE IF EXISTS `{db}`"))?;
+        let path = cfg.target_dir.join("bench").join("mariadb.json");
+        let doc = json!({"server": version, "repeats": cfg.repeats, "rows": rows});
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        )
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+        Ok(())
     }
 }
