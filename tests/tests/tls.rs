@@ -116,6 +116,28 @@ fn tls_against_throwaway_postgresql() {
             })
             .collect()
     });
+    // Restarting a server would break the cases above: this one runs alone, after them.
+    let restart = if only.is_empty() || "a_server_restart_mid_run".contains(&only) {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            a_server_restart_mid_run_fails_clearly_and_the_next_deploy_finishes(&s)
+        }))
+        .map(|()| {
+            eprintln!("case a_server_restart_mid_run: ok");
+            println!("reliability: test=server-restart faults=1 failures=0");
+        })
+        .err()
+        .map(|panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            format!("case a_server_restart_mid_run FAILED:\n{why}")
+        })
+    } else {
+        None
+    };
+    let failed: Vec<String> = failed.into_iter().chain(restart).collect();
     drop(s);
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
@@ -194,6 +216,58 @@ fn without_sslmode_the_cli_prefers_tls_like_prisma(s: &Servers) {
             run.stderr()
         );
     }
+}
+
+/// The database server restarts in the middle of a migration (a fault, not TLS; it lives here
+/// because this fixture owns a server it may restart). The run fails clearly, the migration it
+/// was in is rolled back with its row, and the next deploy finishes the job, nothing twice.
+fn a_server_restart_mid_run_fails_clearly_and_the_next_deploy_finishes(s: &Servers) {
+    let m = Migrations::new().with_lock("postgresql");
+    m.add("20240101000000_a", "CREATE TABLE a (id int);");
+    m.add(
+        "20240102000000_slow",
+        "CREATE TABLE b (id int);\nSELECT pg_sleep(5);\nCREATE TABLE c (id int);\n",
+    );
+    m.add("20240103000000_d", "CREATE TABLE d (id int);");
+    let url = s.url("localhost", s.plain.port, "sslmode=disable");
+    let child = Command::new(migrator_e2e::migrator_bin())
+        .args(["deploy", "--json", "--database-url", &url, "--artifact"])
+        .arg(m.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("migrator runs");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.plain.restart();
+    let out = child.wait_with_output().expect("migrator ends");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(
+        !out.status.success(),
+        "deploy across a restart must not succeed: {json:#}"
+    );
+    assert_eq!(json["status"], "failed", "{json:#}");
+    assert_eq!(
+        json["applied"].as_array().map(Vec::len),
+        Some(1),
+        "only the first migration was applied: {json:#}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{json:#}"
+    );
+    // The next deploy finishes: the interrupted migration was rolled back with its row.
+    let run = migrator(&["deploy"], m.path(), &url);
+    assert_eq!(run.status(), "applied", "{}{}", run.stdout(), run.stderr());
+    assert_eq!(
+        run.names("applied"),
+        ["20240102000000_slow", "20240103000000_d"],
+        "{}",
+        run.stdout()
+    );
+    let again = migrator(&["status"], m.path(), &url);
+    assert!(again.ok(), "{}", again.stdout());
 }
 
 /// A bad `sslrootcert` is reported with its path (read and checked when the URL is parsed).
@@ -483,6 +557,32 @@ impl Instance {
             );
         }
         panic!("PostgreSQL did not start in {}: {last}", data.display());
+    }
+}
+
+impl Instance {
+    /// `pg_ctl restart -m fast`: connections are terminated, the server comes back on its port.
+    fn restart(&self) {
+        // `-l`: the restarted server must not inherit (and hold open) our output pipes.
+        let log = self.data.with_extension("log");
+        self.pg.run(
+            &self.cwd,
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                self.data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "30".as_ref(),
+                "-o".as_ref(),
+                format!("-p {}", self.port).as_ref(),
+                "restart".as_ref(),
+            ],
+        );
     }
 }
 

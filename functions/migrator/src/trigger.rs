@@ -564,3 +564,129 @@ mod tests {
         assert!(reason.len() < 400);
     }
 }
+
+/// Property tests: the parser never panics and always answers with items, whatever arrives.
+#[cfg(test)]
+mod properties {
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    /// xorshift64*: small, seeded, reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64) as usize]
+        }
+    }
+
+    const KEYS: [&str; 24] = [
+        "Records",
+        "eventSource",
+        "eventName",
+        "s3",
+        "bucket",
+        "name",
+        "object",
+        "key",
+        "versionId",
+        "eTag",
+        "body",
+        "messageId",
+        "Type",
+        "Message",
+        "Sns",
+        "EventSource",
+        "source",
+        "detail-type",
+        "detail",
+        "action",
+        "confirm",
+        "artifact",
+        "resolve",
+        "Event",
+    ];
+    const STRINGS: [&str; 14] = [
+        "aws:s3",
+        "aws:sqs",
+        "aws:sns",
+        "ObjectCreated:Put",
+        "Notification",
+        "aws.s3",
+        "Object Created",
+        "deploy",
+        "resolve",
+        "s3://b/k",
+        "%2E%2E%2F",
+        "+",
+        "s3:TestEvent",
+        "{\"Records\":[]}",
+    ];
+
+    fn value(rng: &mut Rng, depth: u32) -> Value {
+        match rng.below(if depth > 4 { 5 } else { 8 }) {
+            0 => Value::Null,
+            1 => json!(rng.below(2) == 1),
+            2 => json!(rng.next() as i64),
+            3 | 4 => json!(rng.pick(&STRINGS)),
+            5 => {
+                // A JSON string holding JSON (SQS bodies, SNS messages).
+                json!(value(rng, depth + 1).to_string())
+            }
+            6 => Value::Array((0..rng.below(4)).map(|_| value(rng, depth + 1)).collect()),
+            _ => {
+                let mut map = Map::new();
+                for _ in 0..rng.below(6) {
+                    map.insert(rng.pick(&KEYS).to_string(), value(rng, depth + 1));
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    #[test]
+    fn any_json_parses_to_items_without_panicking() {
+        let cases: u64 = std::env::var("PROPERTY_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5_000);
+        let seed: u64 = std::env::var("PROPERTY_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0x5EED_1234);
+        let mut rng = Rng(seed | 1);
+        for case in 0..cases {
+            let event = value(&mut rng, 0);
+            let envelope = std::panic::catch_unwind(|| parse(&event))
+                .unwrap_or_else(|_| panic!("seed {seed} case {case}: parse panicked on {event}"));
+            let items: Vec<Item> = match envelope {
+                Envelope::Direct(items) => items,
+                Envelope::Sqs(batch) => batch.into_iter().flat_map(|(_, items)| items).collect(),
+            };
+            // Every event, and every SQS record, answers with at least one item.
+            assert!(
+                !items.is_empty(),
+                "seed {seed} case {case}: no item for {event}"
+            );
+            for item in items {
+                if let Item::Invalid(reason) = item {
+                    assert!(
+                        !reason.is_empty() && reason.len() < 2_000,
+                        "seed {seed} case {case}: {reason}"
+                    );
+                }
+            }
+        }
+        println!("reliability: trigger-property-executions={cases} failures=0");
+    }
+}
