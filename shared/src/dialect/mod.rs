@@ -5,6 +5,7 @@
 //! decides *what* happens; a dialect knows *how* it is said to its database.
 
 mod connect;
+mod connect_error;
 pub mod mysql;
 pub mod postgres;
 mod script_error;

@@ -10,6 +10,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
+use super::connect_error::{ConnectError, describe_tls};
 use super::{
     ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
     Tables,
@@ -214,9 +215,9 @@ impl Target {
                 ));
                 self.open(&self.options)
                     .await
-                    .map_err(|e| e.into_engine(self))?
+                    .map_err(|e| e.into_engine(&self.info, 3306))?
             }
-            other => other.map_err(|e| e.into_engine(self))?,
+            other => other.map_err(|e| e.into_engine(&self.info, 3306))?,
         };
         let mut mysql = MySql {
             conn,
@@ -261,7 +262,7 @@ impl Target {
         let mut conn = self
             .open(&self.admin)
             .await
-            .map_err(|e| e.into_engine(self))?;
+            .map_err(|e| e.into_engine(&self.info, 3306))?;
         let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
         sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut conn)
@@ -296,58 +297,18 @@ fn refuse_system_database(database: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-enum ConnectError {
-    MissingDatabase,
-    Auth(String),
-    Other(String),
-}
-
-impl ConnectError {
-    fn into_engine(self, target: &Target) -> EngineError {
-        let where_ = format!(
-            "{}:{}",
-            target.info.host.as_deref().unwrap_or("localhost"),
-            target.info.port.unwrap_or(3306)
-        );
-        match self {
-            ConnectError::MissingDatabase => EngineError::Connect {
-                target: where_,
-                reason: format!("database `{}` does not exist", target.info.name),
-                code: "P1003",
-            },
-            ConnectError::Auth(reason) => EngineError::Connect {
-                target: where_,
-                reason: format!("authentication failed: {reason}"),
-                code: "P1000",
-            },
-            ConnectError::Other(reason) => EngineError::Connect {
-                target: where_,
-                reason,
-                code: "P1001",
-            },
-        }
-    }
-}
-
 /// Says what went wrong with a connection in words a person can act on (TLS above all).
 fn describe_connect_error(error: &sqlx::Error, options: &MySqlConnectOptions) -> String {
     let raw = error.to_string();
-    let host = options.get_host();
-    if raw.contains("UnknownIssuer") {
-        format!(
-            "the server's TLS certificate is not signed by a trusted CA (unknown issuer): check sslcert / the CA bundle ({raw})"
-        )
-    } else if raw.contains("not valid for name") || raw.contains("NotValidForName") {
-        format!("the server's TLS certificate is not valid for host `{host}` ({raw})")
-    } else if raw.contains("Expired") {
-        format!("the server's TLS certificate has expired or is not yet valid ({raw})")
-    } else if raw.contains("RSA auth backend disabled") {
-        format!(
-            "the server asked for RSA password exchange (caching_sha2_password without TLS): connect with TLS (sslmode=required or stricter) ({raw})"
-        )
-    } else {
-        raw
+    if let Some(text) = describe_tls(&raw, options.get_host(), "sslcert") {
+        return text;
     }
+    if raw.contains("RSA auth backend disabled") {
+        return format!(
+            "the server asked for RSA password exchange (caching_sha2_password without TLS): connect with TLS (sslmode=required or stricter) ({raw})"
+        );
+    }
+    raw
 }
 
 /// Reads a CA bundle, checking it holds PEM certificates.

@@ -12,6 +12,7 @@ use sqlx::postgres::{
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
+use super::connect_error::{ConnectError, describe_tls};
 use super::{
     ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
     Tables, transaction_control_reason,
@@ -223,9 +224,9 @@ impl Target {
                 ));
                 self.open(&self.options)
                     .await
-                    .map_err(|e| e.into_engine(self))?
+                    .map_err(|e| e.into_engine(&self.info, 5432))?
             }
-            other => other.map_err(|e| e.into_engine(self))?,
+            other => other.map_err(|e| e.into_engine(&self.info, 5432))?,
         };
         let mut pg = Postgres {
             conn,
@@ -265,7 +266,10 @@ impl Target {
 
     async fn create_database(&self) -> Result<(), EngineError> {
         let admin = self.options.clone().database("postgres");
-        let mut conn = self.open(&admin).await.map_err(|e| e.into_engine(self))?;
+        let mut conn = self
+            .open(&admin)
+            .await
+            .map_err(|e| e.into_engine(&self.info, 5432))?;
         let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
         sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut conn)
@@ -276,62 +280,22 @@ impl Target {
     }
 }
 
-enum ConnectError {
-    MissingDatabase,
-    Auth(String),
-    Other(String),
-}
-
-impl ConnectError {
-    fn into_engine(self, target: &Target) -> EngineError {
-        let where_ = format!(
-            "{}:{}",
-            target.info.host.as_deref().unwrap_or("localhost"),
-            target.info.port.unwrap_or(5432)
-        );
-        match self {
-            ConnectError::MissingDatabase => EngineError::Connect {
-                target: where_,
-                reason: format!("database `{}` does not exist", target.info.name),
-                code: "P1003",
-            },
-            ConnectError::Auth(reason) => EngineError::Connect {
-                target: where_,
-                reason: format!("authentication failed: {reason}"),
-                code: "P1000",
-            },
-            ConnectError::Other(reason) => EngineError::Connect {
-                target: where_,
-                reason,
-                code: "P1001",
-            },
-        }
-    }
-}
-
 /// Says what went wrong with a connection in words a person can act on (TLS above all).
 fn describe_connect_error(error: &sqlx::Error, options: &PgConnectOptions) -> String {
     let raw = error.to_string();
-    let host = options.get_host();
-    if raw.contains("UnknownIssuer") {
-        format!(
-            "the server's TLS certificate is not signed by a trusted CA (unknown issuer): check sslrootcert / the CA bundle ({raw})"
-        )
-    } else if raw.contains("not valid for name") || raw.contains("NotValidForName") {
-        format!("the server's TLS certificate is not valid for host `{host}` ({raw})")
-    } else if raw.contains("Expired") {
-        format!("the server's TLS certificate has expired or is not yet valid ({raw})")
-    } else if raw.contains("server does not support TLS") {
+    if let Some(text) = describe_tls(&raw, options.get_host(), "sslrootcert") {
+        return text;
+    }
+    if raw.contains("server does not support TLS") {
         let mode = match options.get_ssl_mode() {
             PgSslMode::Require => "require",
             PgSslMode::VerifyCa => "verify-ca",
             PgSslMode::VerifyFull => "verify-full",
             _ => "the sslmode",
         };
-        format!("the server does not accept TLS (sslmode={mode} requires it)")
-    } else {
-        raw
+        return format!("the server does not accept TLS (sslmode={mode} requires it)");
     }
+    raw
 }
 
 /// Reads a CA bundle named by `sslrootcert`, checking it holds PEM certificates (sqlx would
