@@ -23,7 +23,6 @@ pub(super) async fn deploy(
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    dialect.prepare_namespace().await?;
     if settings.use_lock {
         dialect.lock(settings.effective_lock_wait()).await?;
     }
@@ -34,6 +33,9 @@ pub(super) async fn deploy(
                 tables: tables.others,
             });
         }
+        // A schema holding `_prisma_migrations` exists: only here can it be missing (Prisma
+        // creates it, as we do).
+        dialect.prepare_namespace().await?;
         dialect.create_migrations_table().await?;
     }
     let rows = dialect.rows().await?;

@@ -76,6 +76,7 @@ async fn mark_applied(
         );
     }
     if !has_table {
+        dialect.prepare_namespace().await?;
         dialect.create_migrations_table().await?;
     }
     let now = clock.now();
