@@ -14,5 +14,6 @@ pub mod lockfile;
 pub mod migration;
 pub mod ordering;
 pub mod outcome;
+pub mod preflight;
 pub mod sql;
 pub use chrono;

@@ -148,6 +148,60 @@ impl<'a> Statement<'a> {
         let text = self.text;
         text[lead_len(text, self.flavor)..].trim_end_matches(|c: char| c.is_ascii_whitespace())
     }
+
+    /// The statement's significant tokens (no whitespace or comments), with the same lexical
+    /// rules as [`split`], for callers that classify statements (the preflight rules).
+    pub fn tokens(&self) -> impl Iterator<Item = SqlToken<'a>> + 'a {
+        let text = self.text;
+        Lexer::new(text, self.flavor)
+            .filter(|t| !t.kind.is_trivia())
+            .map(move |t| SqlToken {
+                kind: match t.kind {
+                    Kind::Word => TokenKind::Word,
+                    Kind::QuotedIdent => TokenKind::QuotedIdent,
+                    Kind::Str | Kind::DollarStr => TokenKind::Str,
+                    Kind::Number => TokenKind::Number,
+                    Kind::Semi => TokenKind::Semi,
+                    Kind::ExecComment => TokenKind::Exec,
+                    Kind::Space | Kind::LineComment | Kind::BlockComment | Kind::Punct => {
+                        TokenKind::Punct
+                    }
+                },
+                text: &text[t.start..t.end],
+                offset: t.start,
+            })
+    }
+
+    /// The whitespace and comments before the statement's first significant token.
+    pub fn leading_trivia(&self) -> &'a str {
+        &self.text[..lead_len(self.text, self.flavor)]
+    }
+}
+
+/// What a [`SqlToken`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An identifier or keyword.
+    Word,
+    /// `"…"`, `` `…` `` or `[…]`, quotes included.
+    QuotedIdent,
+    /// Any string literal, dollar-quoted ones included.
+    Str,
+    Number,
+    Semi,
+    /// A MySQL executable comment (`/*! … */`).
+    Exec,
+    /// Any other single character.
+    Punct,
+}
+
+/// One significant token of a statement: its kind, its exact text and its byte offset in
+/// [`Statement::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlToken<'a> {
+    pub kind: TokenKind,
+    pub text: &'a str,
+    pub offset: usize,
 }
 
 /// Splits `script` into statements using `flavor`'s lexical rules (see the module

@@ -1,0 +1,281 @@
+//! Preflight: whether each pending migration will fail or hurt production, predicted from
+//! its SQL ([`rules`], over the splitter's tokens) and, on PostgreSQL, from the live data
+//! ([`live`], read-only and bounded), graded by size ([`policy`]).
+//!
+//! [`check_static`] needs no database (`migrator lint`); [`check_live`] asks a
+//! [`DataProbe`]. Both walk the scripts in order, so that a table created or emptied by an
+//! earlier pending migration is known to hold no rows, and a column added by one is known
+//! not to hold values from before.
+
+mod classify;
+pub mod findings;
+pub mod live;
+mod model;
+pub mod policy;
+mod rules;
+mod suppress;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+pub use classify::QName;
+pub use findings::{Basis, Evidence, Finding, Rule, Severity};
+pub use live::{DataProbe, LiveCheck, LiveLimits, PgProbe, TableSize};
+pub use policy::{BlockOn, SizeClass, Thresholds};
+
+use crate::sql::Flavor;
+use live::Verdict;
+use model::Rows;
+use rules::{Candidate, Check};
+
+/// One migration's script, in plan order.
+#[derive(Debug, Clone, Copy)]
+pub struct Script<'a> {
+    pub migration: &'a str,
+    pub sql: &'a str,
+    /// Applied migrations are walked too (they teach the plan the schema: enum values,
+    /// column types) but give no findings.
+    pub pending: bool,
+}
+
+/// Which earlier statements count as "in the same plan".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every pending migration is one plan (plan and deploy).
+    Plan,
+    /// Each migration on its own, everything before it taken as deployed with unknown data
+    /// (lint: in a pull request, the new migration runs against production's tables).
+    EachMigration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub flavor: Flavor,
+    pub scope: Scope,
+    pub thresholds: Thresholds,
+}
+
+impl Options {
+    pub fn new(flavor: Flavor) -> Options {
+        Options {
+            flavor,
+            scope: Scope::Plan,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// The static rules only: no database.
+pub fn check_static(scripts: &[Script<'_>], options: &Options) -> Vec<Finding> {
+    rules::candidates(scripts, options.flavor, options.scope)
+        .into_iter()
+        .map(|c| {
+            let (size, basis) = match c.subject.as_ref().map(|s| s.rows) {
+                Some(Rows::Empty) => (SizeClass::Plan, Basis::Plan),
+                _ => (SizeClass::Unknown, Basis::Static),
+            };
+            let prediction = static_prediction(&c.check, size);
+            let evidence = Evidence {
+                basis,
+                lock: c.lock.map(str::to_owned),
+                unknown: prediction.unknown.clone(),
+                ..Evidence::default()
+            };
+            finish(
+                c,
+                scripts,
+                size,
+                prediction.will_fail,
+                prediction.known,
+                evidence,
+            )
+        })
+        .collect()
+}
+
+/// The static rules, with predictions from the live data through `probe`.
+pub async fn check_live(
+    scripts: &[Script<'_>],
+    options: &Options,
+    probe: &mut dyn DataProbe,
+    limits: &LiveLimits,
+) -> Vec<Finding> {
+    let started = Instant::now();
+    let mut sizes: HashMap<QName, Result<Option<TableSize>, String>> = HashMap::new();
+    let mut out = Vec::new();
+    for c in rules::candidates(scripts, options.flavor, options.scope) {
+        let subject = c.subject.clone();
+        let mut evidence = Evidence {
+            basis: Basis::Static,
+            lock: c.lock.map(str::to_owned),
+            ..Evidence::default()
+        };
+        let over_budget = started.elapsed() >= limits.budget;
+        let live_table = match &subject {
+            Some(s) if s.rows == Rows::Live => s.live.clone(),
+            _ => None,
+        };
+        let size = match (&subject, &live_table) {
+            (Some(s), _) if s.rows == Rows::Empty => {
+                evidence.basis = Basis::Plan;
+                SizeClass::Plan
+            }
+            (_, Some(table)) if !over_budget => {
+                let known = match sizes.get(table) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let known = probe.size(table).await.map_err(|e| e.to_string());
+                        sizes.insert(table.clone(), known.clone());
+                        known
+                    }
+                };
+                match known {
+                    Ok(Some(size)) => {
+                        evidence.basis = Basis::Live;
+                        evidence.table = Some(table.display());
+                        evidence.row_estimate = size.row_estimate;
+                        evidence.bytes = Some(size.bytes);
+                        evidence.has_rows = Some(size.has_rows);
+                        SizeClass::of(&size, &options.thresholds)
+                    }
+                    Ok(None) => {
+                        evidence.unknown =
+                            Some(format!("`{}` is not in the database", table.display()));
+                        SizeClass::Unknown
+                    }
+                    Err(e) => {
+                        evidence.unknown = Some(e);
+                        SizeClass::Unknown
+                    }
+                }
+            }
+            _ => SizeClass::Unknown,
+        };
+        if over_budget && evidence.unknown.is_none() && live_table.is_some() {
+            evidence.unknown = Some("the preflight time budget was used up".into());
+        }
+        let (will_fail, known) = match (&c.check, size, &live_table) {
+            (Check::Live(check), SizeClass::Small | SizeClass::Large, Some(table))
+                if !over_budget =>
+            {
+                let sample = size == SizeClass::Large;
+                evidence.sampled = sample;
+                let verdict = if *check == LiveCheck::HasRows {
+                    // Answered by the size probe: the table has rows.
+                    Ok(Verdict::Fails(live::Violation {
+                        count: None,
+                        example_key: None,
+                        what: "existing row".into(),
+                    }))
+                } else {
+                    probe.find(table, check, sample).await
+                };
+                match verdict {
+                    Ok(Verdict::Fails(v)) => {
+                        evidence.reason = Some(match (&v.count, &v.example_key) {
+                            (Some(n), Some(key)) => format!("{n} × {}, e.g. {key}", v.what),
+                            (None, Some(key)) => format!("{}: {key}", v.what),
+                            _ => format!("the table has rows ({})", v.what),
+                        });
+                        evidence.count = v.count;
+                        evidence.example_key = v.example_key;
+                        (true, true)
+                    }
+                    Ok(Verdict::Passes) => (false, true),
+                    Ok(Verdict::NotApplicable(why)) => {
+                        evidence.unknown = Some(why);
+                        (false, true)
+                    }
+                    Ok(Verdict::NotFoundInSample) => {
+                        evidence.unknown =
+                            Some("no offending row in a sample of this large table".into());
+                        (false, false)
+                    }
+                    Err(e) => {
+                        evidence.unknown = Some(e.to_string());
+                        (false, false)
+                    }
+                }
+            }
+            (Check::Live(_), SizeClass::Empty, _) => (false, true),
+            (Check::Plan { fails_if_rows, why }, SizeClass::Small | SizeClass::Large, _) => {
+                evidence.reason = Some(why.clone());
+                (*fails_if_rows, true)
+            }
+            (Check::Plan { .. }, SizeClass::Empty, _) => (false, true),
+            (Check::Unknown(why), _, _) => {
+                evidence.unknown.get_or_insert_with(|| why.clone());
+                (false, false)
+            }
+            (Check::None, _, _) => (false, size != SizeClass::Unknown),
+            (_, SizeClass::Plan, _) => (false, true),
+            (_, _, _) => (false, false),
+        };
+        out.push(finish(c, scripts, size, will_fail, known, evidence));
+    }
+    out
+}
+
+struct StaticPrediction {
+    will_fail: bool,
+    known: bool,
+    unknown: Option<String>,
+}
+
+fn static_prediction(check: &Check, size: SizeClass) -> StaticPrediction {
+    match (check, size) {
+        (_, SizeClass::Plan) | (Check::None, _) => StaticPrediction {
+            will_fail: false,
+            known: size == SizeClass::Plan,
+            unknown: None,
+        },
+        (Check::Unknown(why), _) => StaticPrediction {
+            will_fail: false,
+            known: false,
+            unknown: Some(why.clone()),
+        },
+        (Check::Plan { why, .. }, _) => StaticPrediction {
+            will_fail: false,
+            known: false,
+            unknown: Some(format!("{why}; fails if the table has rows")),
+        },
+        (Check::Live(_), _) => StaticPrediction {
+            will_fail: false,
+            known: false,
+            unknown: Some("no database: the data was not looked at".into()),
+        },
+    }
+}
+
+fn finish(
+    c: Candidate,
+    scripts: &[Script<'_>],
+    size: SizeClass,
+    will_fail: bool,
+    known: bool,
+    evidence: Evidence,
+) -> Finding {
+    let severity = policy::grade(c.rule, size, will_fail, known);
+    let mut message = c.message;
+    if will_fail {
+        message = match &evidence.reason {
+            Some(reason) => format!("Will fail ({reason}): {message}"),
+            None => format!("Will fail: {message}"),
+        };
+    }
+    Finding {
+        rule: c.rule,
+        severity,
+        migration: scripts
+            .get(c.script)
+            .map(|s| s.migration.to_owned())
+            .unwrap_or_default(),
+        statement: c.statement,
+        line: c.line,
+        message,
+        table: c.table,
+        will_fail,
+        evidence,
+        allowed: c.allowed,
+    }
+}
