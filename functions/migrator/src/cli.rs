@@ -75,6 +75,8 @@ enum Command {
     Invoke(InvokeCommand),
     /// Print an RDS IAM auth token, like `aws rds generate-db-auth-token`.
     AuthToken(AuthTokenArgs),
+    /// Check the migrations against the preflight rules, without a database (exit 1 on findings, 2 when unreadable).
+    Lint(crate::lint::LintArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +152,9 @@ pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_logs = matches!(cli.command, Command::HandleEvent(_));
     init_logs(json_logs);
+    if let Command::Lint(args) = &cli.command {
+        return crate::lint::run(args, &cli.common.artifact, &limits(&cli.common));
+    }
     let result = match &cli.command {
         Command::HandleEvent(args) => handle_event(args).await,
         Command::Invoke(args) => run_invoke(args, cli.common.json).await,
@@ -258,12 +263,7 @@ async fn auth_token(args: &AuthTokenArgs) -> anyhow::Result<bool> {
 
 async fn run(cli: &Cli) -> Outcome {
     let request = request(&cli.command);
-    let limits = Limits {
-        max_entries: cli.common.max_entries,
-        max_total_bytes: cli.common.max_total_bytes,
-        max_entry_ratio: cli.common.max_entry_ratio,
-        ..Limits::default()
-    };
+    let limits = limits(&cli.common);
     let settings = Settings {
         lock_wait: cli.common.lock_timeout,
         ..Settings::default()
@@ -281,9 +281,18 @@ async fn run(cli: &Cli) -> Outcome {
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
 }
 
+fn limits(common: &Common) -> Limits {
+    Limits {
+        max_entries: common.max_entries,
+        max_total_bytes: common.max_total_bytes,
+        max_entry_ratio: common.max_entry_ratio,
+        ..Limits::default()
+    }
+}
+
 fn request(command: &Command) -> Request {
     match command {
-        Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) => {
+        Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) | Command::Lint(_) => {
             unreachable!("handled before the engine")
         }
         Command::Deploy => Request::new(Action::Deploy),

@@ -7,6 +7,7 @@ mod config;
 mod handler;
 mod invoke;
 mod lambda;
+mod lint;
 mod render;
 mod tls;
 mod trigger;

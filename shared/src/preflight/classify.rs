@@ -654,7 +654,10 @@ impl<'s> Cursor<'_, 's> {
                 type_words.push(format!("({})", self.text(a, b)));
                 continue;
             }
-            type_words.push(token.text.to_ascii_uppercase());
+            type_words.push(match token.kind {
+                TokenKind::QuotedIdent => unquote(token.text),
+                _ => token.text.to_ascii_uppercase(),
+            });
             self.i += 1;
         }
         let type_name = type_words.join(" ").replace(" (", "(").replace(" [", "[");

@@ -70,8 +70,8 @@ pub fn check_static(scripts: &[Script<'_>], options: &Options) -> Vec<Finding> {
     rules::candidates(scripts, options.flavor, options.scope)
         .into_iter()
         .map(|c| {
-            let (size, basis) = match c.subject.as_ref().map(|s| s.rows) {
-                Some(Rows::Empty) => (SizeClass::Plan, Basis::Plan),
+            let (size, basis) = match &c.subject {
+                Some(s) if s.rows == Rows::Empty => (plan_size(s), Basis::Plan),
                 _ => (SizeClass::Unknown, Basis::Static),
             };
             let prediction = static_prediction(&c.check, size);
@@ -118,7 +118,8 @@ pub async fn check_live(
         let size = match (&subject, &live_table) {
             (Some(s), _) if s.rows == Rows::Empty => {
                 evidence.basis = Basis::Plan;
-                SizeClass::Plan
+                evidence.has_rows = Some(false);
+                plan_size(s)
             }
             (_, Some(table)) if !over_budget => {
                 let known = match sizes.get(table) {
@@ -216,6 +217,16 @@ pub async fn check_live(
     out
 }
 
+/// A table without rows because of the plan: created by it (nothing from before at all),
+/// or an existing table it emptied (the running application still uses it).
+fn plan_size(subject: &rules::Subject) -> SizeClass {
+    if subject.live.is_none() {
+        SizeClass::Plan
+    } else {
+        SizeClass::Empty
+    }
+}
+
 struct StaticPrediction {
     will_fail: bool,
     known: bool,
@@ -224,9 +235,9 @@ struct StaticPrediction {
 
 fn static_prediction(check: &Check, size: SizeClass) -> StaticPrediction {
     match (check, size) {
-        (_, SizeClass::Plan) | (Check::None, _) => StaticPrediction {
+        (_, SizeClass::Plan | SizeClass::Empty) | (Check::None, _) => StaticPrediction {
             will_fail: false,
-            known: size == SizeClass::Plan,
+            known: matches!(size, SizeClass::Plan | SizeClass::Empty),
             unknown: None,
         },
         (Check::Unknown(why), _) => StaticPrediction {

@@ -122,33 +122,25 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
 /// INSERT INTO new_X SELECT … FROM X; DROP TABLE X; ALTER TABLE new_X RENAME TO X;` in one
 /// migration. That drop and rename lose nothing: the pair is one table rewrite of X.
 fn redefined_tables(statements: &[Stmt]) -> HashSet<String> {
-    let dropped: HashSet<&str> = statements
-        .iter()
-        .filter_map(|s| match s {
-            Stmt::DropTable(names) => Some(names.iter().map(|n| n.name.as_str())),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let mut dropped: HashSet<&str> = HashSet::new();
     let mut out = HashSet::new();
     for stmt in statements {
-        let renamed_to: Vec<&str> = match stmt {
-            Stmt::AlterTable { actions, .. } => actions
-                .iter()
-                .filter_map(|a| match a {
-                    Action::RenameTo(to) => Some(to.as_str()),
+        match stmt {
+            Stmt::DropTable(names) => dropped.extend(names.iter().map(|n| n.name.as_str())),
+            Stmt::AlterTable { actions, .. } => {
+                out.extend(actions.iter().filter_map(|a| match a {
+                    Action::RenameTo(to) if dropped.contains(to.as_str()) => Some(to.clone()),
                     _ => None,
-                })
-                .collect(),
-            Stmt::RenameTables(pairs) => pairs.iter().map(|(_, to)| to.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        out.extend(
-            renamed_to
-                .into_iter()
-                .filter(|to| dropped.contains(to))
-                .map(str::to_owned),
-        );
+                }))
+            }
+            Stmt::RenameTables(pairs) => out.extend(
+                pairs
+                    .iter()
+                    .filter(|(_, to)| dropped.contains(to.as_str()))
+                    .map(|(_, to)| to.clone()),
+            ),
+            _ => {}
+        }
     }
     out
 }
@@ -478,7 +470,13 @@ impl Walker<'_> {
             );
         }
         if let Some((parent, parent_columns)) = &column.references {
-            self.foreign_key(table, &[name.clone()], parent, parent_columns, false);
+            self.foreign_key(
+                table,
+                std::slice::from_ref(name),
+                parent,
+                parent_columns,
+                false,
+            );
         }
         if column.unique || column.primary_key {
             // A new column is NULL (or its default) everywhere: a constant default on a table

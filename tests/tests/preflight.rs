@@ -1,0 +1,681 @@
+//! Preflight on PostgreSQL with seeded data: every rule fires on its case, and every
+//! `willFail` prediction is checked against the truth by deploying the same migration with
+//! the `migrator` binary to a copy of the same database (predicted failures fail, predicted
+//! successes succeed), including the counter-cases: clean data, an empty table, a table
+//! created earlier in the plan. Realistic histories planned against an empty database give
+//! no `error`. `migrator lint` is run as CI runs it.
+
+use std::path::Path;
+
+use migrator_e2e::{Migrations, PgDb, migrator, migrator_bin, pg_server, psql, workspace};
+use migrator_engine::preflight::{
+    self, BlockOn, Finding, LiveLimits, Options, PgProbe, Rule, Script, Severity, Thresholds,
+};
+use migrator_engine::sql::Flavor;
+use serde_json::Value;
+use sqlx::Connection;
+
+const BASE: &str = r#"-- CreateEnum
+CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN', 'GUEST');
+
+-- CreateTable
+CREATE TABLE "User" (
+    "id" SERIAL NOT NULL,
+    "email" TEXT NOT NULL,
+    "name" TEXT,
+    "role" "Role" NOT NULL DEFAULT 'USER',
+    "age" INTEGER,
+
+    CONSTRAINT "User_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "Post" (
+    "id" SERIAL NOT NULL,
+    "title" TEXT NOT NULL,
+    "authorId" INTEGER,
+
+    CONSTRAINT "Post_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "Tag" (
+    "id" SERIAL NOT NULL,
+    CONSTRAINT "Tag_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "_PostToTag" (
+    "A" INTEGER NOT NULL,
+    "B" INTEGER NOT NULL
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "_PostToTag_AB_unique" ON "_PostToTag"("A", "B");
+"#;
+
+/// Rows every rule is happy with.
+const CLEAN: &str = r#"INSERT INTO "User" ("email", "name", "role", "age") VALUES ('a@x', 'A', 'USER', 30), ('b@x', 'B', 'ADMIN', 40);
+INSERT INTO "Post" ("title", "authorId") VALUES ('p1', 1), ('p2', NULL);
+INSERT INTO "Tag" DEFAULT VALUES;
+INSERT INTO "_PostToTag" VALUES (1, 1);"#;
+
+/// Rows that break: a duplicate email, a NULL name, a GUEST, a negative age, an orphan post.
+const DIRTY: &str = r#"INSERT INTO "User" ("email", "name", "role", "age") VALUES ('a@x', 'A', 'USER', 30), ('a@x', NULL, 'GUEST', -1);
+INSERT INTO "Post" ("title", "authorId") VALUES ('p1', 1), ('p2', 99);"#;
+
+const EMPTY: &str = "";
+
+const BASE_NAME: &str = "20240101000000_base";
+
+/// A database with the base history applied (by `migrator deploy`) and seeded, and a
+/// migrations folder to which the test adds pending migrations.
+struct Case {
+    db: PgDb,
+    m: Migrations,
+    scripts: Vec<(String, String, bool)>,
+    thresholds: Thresholds,
+}
+
+impl Case {
+    fn new(tag: &str, seed: &str) -> Case {
+        let db = PgDb::fresh(&format!("pf_{tag}"));
+        let m = Migrations::new().with_lock("postgresql");
+        m.add(BASE_NAME, BASE);
+        let run = migrator(&["deploy"], m.path(), &db.url);
+        assert!(run.ok(), "base deploy: {}", run.stderr());
+        if !seed.is_empty() {
+            db.sql(seed);
+        }
+        db.sql("ANALYZE");
+        Case {
+            db,
+            m,
+            scripts: vec![(BASE_NAME.into(), BASE.into(), false)],
+            thresholds: Thresholds::default(),
+        }
+    }
+
+    fn pending(&mut self, name: &str, sql: &str) -> &mut Case {
+        self.m.add(name, sql);
+        self.scripts.push((name.into(), sql.into(), true));
+        self
+    }
+
+    /// The findings of `check_live` against the database as it is.
+    fn predict(&self) -> Vec<Finding> {
+        let scripts: Vec<Script<'_>> = self
+            .scripts
+            .iter()
+            .map(|(migration, sql, pending)| Script {
+                migration,
+                sql,
+                pending: *pending,
+            })
+            .collect();
+        let options = Options {
+            thresholds: self.thresholds,
+            ..Options::new(Flavor::Postgres)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut conn = sqlx::postgres::PgConnection::connect(&self.db.url)
+                .await
+                .expect("connect");
+            let limits = LiveLimits::default();
+            let mut probe = PgProbe::new(&mut conn, limits);
+            let findings = preflight::check_live(&scripts, &options, &mut probe, &limits).await;
+            conn.close().await.expect("close");
+            findings
+        })
+    }
+
+    /// Deploys the pending migrations to a copy of the database; true when it succeeded.
+    fn deploy_to_copy(&self) -> bool {
+        let name = format!("{}_copy", self.db.name);
+        let admin = format!("{}/postgres", pg_server());
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
+        psql(
+            &admin,
+            &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", self.db.name),
+        );
+        let copy = PgDb {
+            url: format!("{}/{name}", pg_server()),
+            name,
+        };
+        let run = migrator(&["deploy"], self.m.path(), &copy.url);
+        run.ok()
+    }
+
+    /// Predicts, deploys to a copy, and checks every prediction against what happened: the
+    /// deploy fails exactly when some finding said it will. Returns the findings.
+    fn checked(&self) -> Vec<Finding> {
+        let findings = self.predict();
+        let predicted_failure = findings.iter().any(|f| f.will_fail);
+        for f in &findings {
+            if f.will_fail {
+                assert_eq!(f.severity, Severity::Error, "{f:#?}");
+            }
+        }
+        let succeeded = self.deploy_to_copy();
+        assert_eq!(
+            succeeded, !predicted_failure,
+            "prediction (fails: {predicted_failure}) against the truth (deploy succeeded: {succeeded}):\n{findings:#?}"
+        );
+        findings
+    }
+}
+
+fn find(findings: &[Finding], rule: Rule) -> &Finding {
+    findings
+        .iter()
+        .find(|f| f.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding in {findings:#?}"))
+}
+
+const P1: &str = "20240201000000_one";
+const P2: &str = "20240202000000_two";
+const P3: &str = "20240203000000_three";
+
+/// One pending migration over `seed`: the finding for `rule`, checked against the truth.
+fn single(tag: &str, seed: &str, sql: &str, rule: Rule, will_fail: bool) -> Finding {
+    let mut case = Case::new(tag, seed);
+    case.pending(P1, sql);
+    let findings = case.checked();
+    let finding = find(&findings, rule).clone();
+    assert_eq!(finding.will_fail, will_fail, "{finding:#?}");
+    assert_eq!(finding.migration, P1);
+    finding
+}
+
+#[test]
+fn not_null_without_default_fails_on_rows_and_not_on_an_empty_or_new_table() {
+    let sql = "-- AlterTable\nALTER TABLE \"User\" ADD COLUMN \"score\" INTEGER NOT NULL;\n";
+    let f = single("nn_rows", CLEAN, sql, Rule::NotNullWithoutDefault, true);
+    assert_eq!(f.line, 2);
+    assert_eq!(f.table.as_deref(), Some("User"));
+    assert_eq!(f.evidence.has_rows, Some(true));
+    let f = single("nn_empty", EMPTY, sql, Rule::NotNullWithoutDefault, false);
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.evidence.has_rows, Some(false));
+    // A table created earlier in the plan has no rows, whatever the database holds.
+    let mut case = Case::new("nn_plan", CLEAN);
+    case.pending(P1, "CREATE TABLE \"Fresh\" (\"id\" SERIAL NOT NULL);")
+        .pending(P2, "ALTER TABLE \"Fresh\" ADD COLUMN \"n\" TEXT NOT NULL;");
+    let findings = case.checked();
+    let f = find(&findings, Rule::NotNullWithoutDefault);
+    assert!(!f.will_fail && f.severity == Severity::Info, "{f:#?}");
+    assert_eq!(f.migration, P2);
+}
+
+#[test]
+fn set_not_null_fails_on_nulls_and_on_a_column_the_plan_added_without_default() {
+    let sql = "ALTER TABLE \"User\" ALTER COLUMN \"name\" SET NOT NULL;";
+    let f = single("snn_dirty", DIRTY, sql, Rule::SetNotNull, true);
+    assert_eq!(f.evidence.count, Some(1));
+    assert_eq!(f.evidence.example_key.as_deref(), Some("id=2"));
+    single("snn_clean", CLEAN, sql, Rule::SetNotNull, false);
+    // Added by the plan without a default: every existing row holds NULL.
+    let mut case = Case::new("snn_added", CLEAN);
+    case.pending(P1, "ALTER TABLE \"User\" ADD COLUMN \"nick\" TEXT;")
+        .pending(
+            P2,
+            "ALTER TABLE \"User\" ALTER COLUMN \"nick\" SET NOT NULL;",
+        );
+    assert!(find(&case.checked(), Rule::SetNotNull).will_fail);
+    // Added with a default: no NULLs from before.
+    let mut case = Case::new("snn_default", CLEAN);
+    case.pending(
+        P1,
+        "ALTER TABLE \"User\" ADD COLUMN \"nick\" TEXT DEFAULT 'x';",
+    )
+    .pending(
+        P2,
+        "ALTER TABLE \"User\" ALTER COLUMN \"nick\" SET NOT NULL;",
+    );
+    assert!(!find(&case.checked(), Rule::SetNotNull).will_fail);
+    // Backfilled by the plan in between: honest "unknown", never a willFail.
+    let mut case = Case::new("snn_backfill", CLEAN);
+    case.pending(P1, "ALTER TABLE \"User\" ADD COLUMN \"nick\" TEXT;")
+        .pending(P2, "UPDATE \"User\" SET \"nick\" = \"email\";")
+        .pending(
+            P3,
+            "ALTER TABLE \"User\" ALTER COLUMN \"nick\" SET NOT NULL;",
+        );
+    let findings = case.checked();
+    let f = find(&findings, Rule::SetNotNull);
+    assert!(!f.will_fail && f.evidence.unknown.is_some(), "{f:#?}");
+    assert_eq!(f.severity, Severity::Warning);
+}
+
+#[test]
+fn unique_index_and_constraint_fail_on_duplicates_only() {
+    let index = "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");";
+    let f = single("uq_dirty", DIRTY, index, Rule::UniqueIndex, true);
+    assert_eq!(f.evidence.example_key.as_deref(), Some("email=a@x"));
+    assert_eq!(f.evidence.count, Some(1));
+    single("uq_clean", CLEAN, index, Rule::UniqueIndex, false);
+    let constraint = "ALTER TABLE \"User\" ADD CONSTRAINT \"User_email_uq\" UNIQUE (\"email\");";
+    single("uqc_dirty", DIRTY, constraint, Rule::UniqueIndex, true);
+    single("uqc_clean", CLEAN, constraint, Rule::UniqueIndex, false);
+    // A partial index only counts the rows it covers.
+    let partial = "CREATE UNIQUE INDEX \"u\" ON \"User\"(\"email\") WHERE \"role\" = 'GUEST';";
+    single("uq_partial", DIRTY, partial, Rule::UniqueIndex, false);
+}
+
+#[test]
+fn foreign_keys_fail_on_orphans_including_into_a_table_the_plan_creates() {
+    let fk = "ALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\"(\"id\") ON DELETE RESTRICT ON UPDATE CASCADE;";
+    let f = single("fk_dirty", DIRTY, fk, Rule::ForeignKeyValidation, true);
+    assert_eq!(f.evidence.example_key.as_deref(), Some("authorId=99"));
+    single("fk_clean", CLEAN, fk, Rule::ForeignKeyValidation, false);
+    let f = single("fk_empty", EMPTY, fk, Rule::ForeignKeyValidation, false);
+    assert_eq!(f.severity, Severity::Info);
+    // The parent is created by the plan (empty): every non-NULL key is an orphan.
+    let mut case = Case::new("fk_new_parent", CLEAN);
+    case.pending(
+        P1,
+        "CREATE TABLE \"Author\" (\"id\" SERIAL NOT NULL, CONSTRAINT \"Author_pkey\" PRIMARY KEY (\"id\"));",
+    )
+    .pending(
+        P2,
+        "ALTER TABLE \"Post\" ADD CONSTRAINT \"Post_author_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"Author\"(\"id\");",
+    );
+    assert!(find(&case.checked(), Rule::ForeignKeyValidation).will_fail);
+    // NOT VALID skips the check, so no finding at all.
+    let mut case = Case::new("fk_not_valid", DIRTY);
+    case.pending(P1, &fk.replace(';', " NOT VALID;"));
+    assert!(
+        case.checked()
+            .iter()
+            .all(|f| f.rule != Rule::ForeignKeyValidation)
+    );
+}
+
+#[test]
+fn check_constraints_fail_on_violating_rows() {
+    let sql = "ALTER TABLE \"User\" ADD CONSTRAINT \"User_age_check\" CHECK (\"age\" > 0);";
+    let f = single(
+        "ck_dirty",
+        DIRTY,
+        sql,
+        Rule::CheckConstraintValidation,
+        true,
+    );
+    assert_eq!(f.evidence.example_key.as_deref(), Some("id=2"));
+    single(
+        "ck_clean",
+        CLEAN,
+        sql,
+        Rule::CheckConstraintValidation,
+        false,
+    );
+}
+
+/// Prisma's migration for removing an enum value.
+const REMOVE_GUEST: &str = r#"-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
+"#;
+
+#[test]
+fn removing_an_enum_value_fails_on_rows_holding_it() {
+    let f = single(
+        "enum_dirty",
+        DIRTY,
+        REMOVE_GUEST,
+        Rule::EnumValueRemoved,
+        true,
+    );
+    assert!(f.message.contains("GUEST"), "{}", f.message);
+    assert_eq!(f.evidence.example_key.as_deref(), Some("id=2"));
+    single(
+        "enum_clean",
+        CLEAN,
+        REMOVE_GUEST,
+        Rule::EnumValueRemoved,
+        false,
+    );
+}
+
+#[test]
+fn blocking_builds_and_rewrites_are_graded_by_size() {
+    let index = "CREATE INDEX \"Post_title_idx\" ON \"Post\"(\"title\");";
+    // Large (over a lowered threshold): error, but the prediction is that it succeeds.
+    let mut case = Case::new("big_index", CLEAN);
+    case.db.sql(
+        "INSERT INTO \"Post\" (\"title\") SELECT 't' || g FROM generate_series(1, 500) g; ANALYZE \"Post\";",
+    );
+    case.thresholds = Thresholds {
+        large_rows: 100,
+        ..Thresholds::default()
+    };
+    case.pending(P1, index);
+    let findings = case.checked();
+    let f = find(&findings, Rule::IndexNotConcurrent);
+    assert_eq!(f.severity, Severity::Error, "{f:#?}");
+    assert!(!f.will_fail);
+    assert!(f.evidence.row_estimate.is_some_and(|n| n >= 500));
+    assert_eq!(f.evidence.lock.as_deref(), Some("SHARE"));
+    // Small: warning. Created in the plan: info. CONCURRENTLY: nothing.
+    let f = single("small_index", CLEAN, index, Rule::IndexNotConcurrent, false);
+    assert_eq!(f.severity, Severity::Warning);
+    let mut case = Case::new("plan_index", CLEAN);
+    case.pending(P1, "CREATE TABLE \"N\" (\"t\" TEXT);")
+        .pending(P2, "CREATE INDEX \"N_t_idx\" ON \"N\"(\"t\");");
+    assert_eq!(
+        find(&case.checked(), Rule::IndexNotConcurrent).severity,
+        Severity::Info
+    );
+    let mut case = Case::new("conc_index", CLEAN);
+    case.pending(
+        P1,
+        "CREATE INDEX CONCURRENTLY \"Post_title_idx\" ON \"Post\"(\"title\");",
+    );
+    assert!(
+        case.checked()
+            .iter()
+            .all(|f| f.rule != Rule::IndexNotConcurrent)
+    );
+
+    let f = single(
+        "type_change",
+        CLEAN,
+        "ALTER TABLE \"User\" ALTER COLUMN \"age\" SET DATA TYPE BIGINT;",
+        Rule::ColumnTypeChange,
+        false,
+    );
+    assert_eq!(f.severity, Severity::Warning);
+    let f = single(
+        "rewrite",
+        CLEAN,
+        "ALTER TABLE \"User\" ADD COLUMN \"uid\" UUID DEFAULT gen_random_uuid();",
+        Rule::TableRewrite,
+        false,
+    );
+    assert!(f.message.contains("gen_random_uuid"), "{}", f.message);
+    // A constant default is no rewrite.
+    let mut case = Case::new("no_rewrite", CLEAN);
+    case.pending(
+        P1,
+        "ALTER TABLE \"User\" ADD COLUMN \"k\" TEXT NOT NULL DEFAULT 'k';",
+    );
+    assert!(case.checked().is_empty());
+}
+
+#[test]
+fn data_loss_and_renames_are_warnings_and_allow_comments_are_honoured() {
+    let mut case = Case::new("loss", CLEAN);
+    case.pending(
+        P1,
+        r#"ALTER TABLE "User" DROP COLUMN "age";
+-- migrator:allow rename-column the app reads both names since v7
+ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";
+UPDATE "User" SET "role" = 'USER';
+DELETE FROM "Post";
+TRUNCATE "Tag";
+ALTER TABLE "Post" RENAME TO "Article";
+DROP TABLE "Article";
+"#,
+    );
+    let findings = case.checked();
+    for (rule, statement) in [
+        (Rule::DropColumn, 1),
+        (Rule::RenameColumn, 2),
+        (Rule::UpdateWithoutWhere, 3),
+        (Rule::DeleteWithoutWhere, 4),
+        (Rule::Truncate, 5),
+        (Rule::RenameTable, 6),
+    ] {
+        let f = find(&findings, rule);
+        assert_eq!(f.statement, statement, "{f:#?}");
+        assert_eq!(f.severity, Severity::Warning, "{f:#?}");
+    }
+    // `Article` was emptied by the DELETE earlier in the plan: its drop loses no rows, but
+    // the running application still uses the table.
+    let drop = find(&findings, Rule::DropTable);
+    assert_eq!(
+        (drop.severity, drop.evidence.has_rows),
+        (Severity::Warning, Some(false))
+    );
+    let rename = find(&findings, Rule::RenameColumn);
+    assert_eq!(
+        rename.allowed.as_deref(),
+        Some("the app reads both names since v7")
+    );
+    assert_eq!(rename.line, 3);
+    let blocking = BlockOn::Warning.blocking(&findings, &["truncate@20240201000000_one".into()]);
+    let blocking: Vec<Rule> = blocking.iter().map(|f| f.rule).collect();
+    assert!(!blocking.contains(&Rule::RenameColumn) && !blocking.contains(&Rule::Truncate));
+    assert!(blocking.contains(&Rule::DropColumn));
+    // A drop of a table with rows, not emptied first: warning.
+    let f = single("drop", CLEAN, "DROP TABLE \"Tag\";", Rule::DropTable, false);
+    assert_eq!(f.severity, Severity::Warning);
+}
+
+#[test]
+fn prismas_implicit_many_to_many_churn_is_flagged() {
+    let mut case = Case::new("m2m", CLEAN);
+    case.pending(
+        P1,
+        "-- AlterTable\nALTER TABLE \"_PostToTag\" ADD CONSTRAINT \"_PostToTag_AB_pkey\" PRIMARY KEY (\"A\", \"B\");\n\n-- DropIndex\nDROP INDEX \"_PostToTag_AB_unique\";\n",
+    );
+    let findings = case.checked();
+    let churn: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == Rule::ImplicitM2mChurn)
+        .map(|f| (f.statement, f.line))
+        .collect();
+    assert_eq!(churn, vec![(1, 2), (2, 5)]);
+    assert!(!find(&findings, Rule::UniqueIndex).will_fail);
+}
+
+/// A Prisma-generated PostgreSQL history of the kind teams have: enums, relations, an
+/// implicit many-to-many table, indexes, a required column with a default, an enum value
+/// removed, a column type change.
+fn prisma_history() -> Vec<(&'static str, String)> {
+    vec![
+        ("20240101000000_init", BASE.to_owned()),
+        (
+            "20240102000000_relations",
+            r#"-- AddForeignKey
+ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") REFERENCES "Post"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- CreateIndex
+CREATE UNIQUE INDEX "User_email_key" ON "User"("email");
+
+-- CreateIndex
+CREATE INDEX "_PostToTag_B_index" ON "_PostToTag"("B");
+"#
+            .to_owned(),
+        ),
+        (
+            "20240103000000_required_slug",
+            "-- AlterTable\nALTER TABLE \"Post\" ADD COLUMN \"slug\" TEXT NOT NULL DEFAULT '', ADD COLUMN \"createdAt\" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;\nALTER TABLE \"User\" ALTER COLUMN \"name\" SET NOT NULL;\n".to_owned(),
+        ),
+        ("20240104000000_drop_guest", REMOVE_GUEST.to_owned()),
+        (
+            "20240105000000_widen",
+            "-- AlterTable\nALTER TABLE \"User\" ALTER COLUMN \"age\" SET DATA TYPE BIGINT;\nALTER TABLE \"Post\" ADD CONSTRAINT \"Post_title_check\" CHECK (length(\"title\") > 0);\n".to_owned(),
+        ),
+    ]
+}
+
+#[test]
+fn realistic_histories_against_an_empty_database_raise_no_error() {
+    let db = PgDb::fresh("pf_history");
+    let m = Migrations::new().with_lock("postgresql");
+    let history = prisma_history();
+    for (name, sql) in &history {
+        m.add(name, sql);
+    }
+    let thousand: Vec<(String, String)> = (0..1000)
+        .map(|i| {
+            (
+                format!("2025{i:06}_t{i}"),
+                format!("-- CreateTable\nCREATE TABLE \"t_{i:06}\" (\n    \"id\" SERIAL NOT NULL,\n    \"name\" TEXT NOT NULL,\n\n    CONSTRAINT \"t_{i:06}_pkey\" PRIMARY KEY (\"id\")\n);\nCREATE INDEX \"t_{i:06}_name_idx\" ON \"t_{i:06}\"(\"name\");\n"),
+            )
+        })
+        .collect();
+    let histories: Vec<Vec<(String, String)>> = vec![
+        history
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), s.clone()))
+            .collect(),
+        thousand,
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for scripts in &histories {
+        let scripts: Vec<Script<'_>> = scripts
+            .iter()
+            .map(|(migration, sql)| Script {
+                migration,
+                sql,
+                pending: true,
+            })
+            .collect();
+        let findings = runtime.block_on(async {
+            let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            let limits = LiveLimits::default();
+            let mut probe = PgProbe::new(&mut conn, limits);
+            preflight::check_live(
+                &scripts,
+                &Options::new(Flavor::Postgres),
+                &mut probe,
+                &limits,
+            )
+            .await
+        });
+        assert!(!findings.is_empty(), "the rules saw the history");
+        let bad: Vec<_> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error || f.will_fail)
+            .collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+    // And the history really deploys to the empty database.
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert!(run.ok(), "{}", run.stderr());
+    // The SQLite example project, statically.
+    let example =
+        std::fs::read_dir(workspace().join("examples/prisma/migrations")).expect("examples");
+    let mut names: Vec<_> = example
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    let sql: Vec<(String, String)> = names
+        .iter()
+        .map(|p| {
+            (
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                std::fs::read_to_string(p.join("migration.sql")).expect("migration.sql"),
+            )
+        })
+        .collect();
+    let scripts: Vec<Script<'_>> = sql
+        .iter()
+        .map(|(migration, sql)| Script {
+            migration,
+            sql,
+            pending: true,
+        })
+        .collect();
+    let findings = preflight::check_static(&scripts, &Options::new(Flavor::Sqlite));
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.severity != Severity::Error && !f.will_fail),
+        "{findings:#?}"
+    );
+}
+
+fn lint(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(migrator_bin())
+        .arg("lint")
+        .arg("--artifact")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("migrator lint runs")
+}
+
+#[test]
+fn lint_annotates_the_pull_request_and_exits_by_severity() {
+    let m = Migrations::new().with_lock("postgresql");
+    m.add(BASE_NAME, BASE).add(
+        P1,
+        "-- AlterTable\nALTER TABLE \"User\" DROP COLUMN \"age\";\n\n-- migrator:allow truncate fixture table, never holds data\nTRUNCATE \"Tag\";\nALTER TABLE \"User\" ADD COLUMN \"x\" INTEGER NOT NULL;\n",
+    );
+    let out = lint(m.path(), &["--format", "github", "--from", P1]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let file = format!("{}/{P1}/migration.sql", m.path().display());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the allowed truncate is not annotated: {stdout}"
+    );
+    assert!(
+        lines[0].starts_with(&format!(
+            "::warning file={file},line=2,title=drop-column::Dropping `User`.`age`"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "::warning file={file},line=6,title=not-null-without-default::"
+        )),
+        "{stdout}"
+    );
+    // Only errors fail with --fail-on error; statically nothing is known to fail.
+    assert_eq!(
+        lint(m.path(), &["--fail-on", "error"]).status.code(),
+        Some(0)
+    );
+    // JSON carries the findings with their files.
+    let out = lint(m.path(), &["--format", "json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rules: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"drop-column") && rules.contains(&"truncate"),
+        "{json}"
+    );
+    assert_eq!(json["highest"], "warning");
+    // A clean history exits 0; an unreadable artifact exits 2.
+    let clean = Migrations::new().with_lock("postgresql");
+    clean.add(BASE_NAME, "CREATE TABLE \"A\" (\"id\" INTEGER);\n");
+    assert_eq!(lint(clean.path(), &[]).status.code(), Some(0));
+    assert_eq!(lint(&m.path().join("missing"), &[]).status.code(), Some(2));
+}
