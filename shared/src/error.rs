@@ -121,6 +121,10 @@ pub enum EngineError {
     )]
     NoMigrationsTable,
 
+    /// Preflight findings block the deploy (`--block-on`, `BLOCK_ON`); nothing was written.
+    #[error("Preflight blocked the deploy: {}. Nothing was applied.", findings.join(", "))]
+    PreflightBlocked { findings: Vec<String> },
+
     /// Any other database error, with what we were doing.
     #[error("{context}: {}", describe_sqlx(source))]
     Database {
@@ -157,6 +161,7 @@ impl EngineError {
             | EngineError::InvalidRequest { .. }
             | EngineError::SchemaProviderMismatch { .. }
             | EngineError::NoMigrationsTable
+            | EngineError::PreflightBlocked { .. }
             | EngineError::Database { .. } => return None,
         })
     }
@@ -181,7 +186,8 @@ impl EngineError {
             | EngineError::AlreadyApplied { .. }
             | EngineError::NeverApplied { .. }
             | EngineError::NotFailed { .. }
-            | EngineError::NoMigrationsTable => Status::Blocked,
+            | EngineError::NoMigrationsTable
+            | EngineError::PreflightBlocked { .. } => Status::Blocked,
             EngineError::ArtifactUnavailable {
                 transient: false, ..
             } => Status::Rejected,
@@ -219,6 +225,10 @@ impl EngineError {
             EngineError::ProviderMismatch { .. } | EngineError::SchemaProviderMismatch { .. } => {
                 Some("Point the migrator at a database of the provider the migrations were written for.".into())
             }
+            EngineError::PreflightBlocked { findings } => Some(format!(
+                "Fix the migration, allow the rule inline with `-- migrator:allow <rule> <reason>` before the statement, or accept it for this deploy (`accept`: [\"{}\"]).",
+                findings.first().and_then(|f| f.split(' ').next()).unwrap_or("rule@migration")
+            )),
             EngineError::AlreadyApplied { .. } => Some("Nothing to do: the migration is already recorded as applied.".into()),
             EngineError::MigrationNotFound { .. } | EngineError::NeverApplied { .. } => {
                 Some("Pass the whole folder name, e.g. 20201207184859_initial_migration.".into())

@@ -85,6 +85,12 @@ pub struct Outcome {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migrations: Vec<MigrationState>,
     pub warnings: Vec<String>,
+    /// Preflight: what each pending migration will fail on or hurt (plan and deploy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::preflight::Finding>,
+    /// Findings (`rule@migration`) the person who invoked the deploy accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     pub started_at: DateTime<Utc>,
@@ -255,6 +261,8 @@ impl Outcome {
             resolved: None,
             migrations: Vec::new(),
             warnings: Vec::new(),
+            findings: Vec::new(),
+            accepted: Vec::new(),
             error: None,
             started_at,
             duration_ms: 0,

@@ -679,3 +679,109 @@ fn lint_annotates_the_pull_request_and_exits_by_severity() {
     assert_eq!(lint(clean.path(), &[]).status.code(), Some(0));
     assert_eq!(lint(&m.path().join("missing"), &[]).status.code(), Some(2));
 }
+
+#[test]
+fn plan_reports_findings_and_deploy_block_on_writes_nothing() {
+    let mut case = Case::new("block", DIRTY);
+    case.pending(
+        P1,
+        "-- AlterTable\nALTER TABLE \"User\" ALTER COLUMN \"name\" SET NOT NULL;\n",
+    );
+    let plan = migrator(&["plan"], case.m.path(), &case.db.url);
+    assert!(plan.ok(), "{}", plan.stderr());
+    let findings = plan.json["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let f = findings
+        .iter()
+        .find(|f| f["rule"] == "set-not-null")
+        .unwrap_or_else(|| panic!("{}", plan.json));
+    assert_eq!(
+        (f["willFail"].as_bool(), f["severity"].as_str()),
+        (Some(true), Some("error"))
+    );
+    assert_eq!(f["evidence"]["exampleKey"], "id=2");
+    let text = migrator_text(&["plan"], case.m.path(), &case.db.url);
+    assert!(
+        text.contains(
+            "Findings:\n  20240201000000_one\n    error   set-not-null (statement 1, line 2)"
+        ),
+        "{text}"
+    );
+
+    let blocked = migrator(
+        &["deploy", "--block-on", "error"],
+        case.m.path(),
+        &case.db.url,
+    );
+    assert_eq!(blocked.status(), "blocked", "{}", blocked.json);
+    assert!(!blocked.ok());
+    assert_eq!(blocked.names("pending"), vec![P1.to_owned()]);
+    assert!(
+        blocked.json["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("set-not-null@20240201000000_one")
+    );
+    assert_eq!(
+        case.db.sql("SELECT count(*) FROM _prisma_migrations"),
+        "1",
+        "nothing written"
+    );
+    // The default (`never`) stays a drop-in for `prisma migrate deploy`: it tries, and fails
+    // as predicted.
+    let run = migrator(&["deploy"], case.m.path(), &case.db.url);
+    assert_eq!(run.error_code(), "P3018", "{}", run.json);
+}
+
+#[test]
+fn block_on_warning_honours_allow_comments() {
+    let mut case = Case::new("block_warn", CLEAN);
+    case.pending(P1, "ALTER TABLE \"User\" DROP COLUMN \"age\";\n");
+    let blocked = migrator(
+        &["deploy", "--block-on", "warning"],
+        case.m.path(),
+        &case.db.url,
+    );
+    assert_eq!(blocked.status(), "blocked", "{}", blocked.json);
+    // Error-level blocking lets a warning through.
+    let copy_ok = {
+        let mut allowed = Case::new("block_allow", CLEAN);
+        allowed.pending(
+            P1,
+            "-- migrator:allow drop-column unused since v12\nALTER TABLE \"User\" DROP COLUMN \"age\";\n",
+        );
+        let run = migrator(
+            &["deploy", "--block-on", "warning"],
+            allowed.m.path(),
+            &allowed.db.url,
+        );
+        assert_eq!(
+            run.json["findings"][0]["allowed"], "unused since v12",
+            "{}",
+            run.json
+        );
+        run.ok()
+    };
+    assert!(copy_ok);
+    let run = migrator(
+        &["deploy", "--block-on", "error"],
+        case.m.path(),
+        &case.db.url,
+    );
+    assert_eq!(run.status(), "applied", "{}", run.json);
+}
+
+/// `migrator ARGS` without `--json`: the text rendering.
+fn migrator_text(args: &[&str], artifact: &Path, url: &str) -> String {
+    let out = std::process::Command::new(migrator_bin())
+        .args(args)
+        .arg("--artifact")
+        .arg(artifact)
+        .args(["--database-url", url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("migrator runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

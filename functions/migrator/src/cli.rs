@@ -10,6 +10,7 @@ use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
 use migrator_engine::outcome::{Action, Outcome, ResolveKind};
+use migrator_engine::preflight::{BlockOn, PreflightSettings};
 
 use anyhow::Context;
 
@@ -62,7 +63,7 @@ struct Common {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply the pending migrations (`prisma migrate deploy`).
-    Deploy,
+    Deploy(DeployArgs),
     /// Show what deploy would do; applies nothing.
     Plan,
     /// Compare the migrations with the database; exit 1 unless up to date.
@@ -77,6 +78,20 @@ enum Command {
     AuthToken(AuthTokenArgs),
     /// Check the migrations against the preflight rules, without a database (exit 1 on findings, 2 when unreadable).
     Lint(crate::lint::LintArgs),
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    /// Refuse to apply anything when a preflight finding is at least this severe.
+    #[arg(long, value_enum, default_value = "never")]
+    block_on: BlockOnArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BlockOnArg {
+    Error,
+    Warning,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +281,7 @@ async fn run(cli: &Cli) -> Outcome {
     let limits = limits(&cli.common);
     let settings = Settings {
         lock_wait: cli.common.lock_timeout,
+        preflight: preflight(&cli.command),
         ..Settings::default()
     }
     .with_prisma_env();
@@ -279,6 +295,27 @@ async fn run(cli: &Cli) -> Outcome {
     };
     let artifact = artifact::read_path(&cli.common.artifact, &limits);
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
+}
+
+/// `plan` always reports findings from the live data; `deploy` probes only when it may block
+/// (`--block-on never`, the default, keeps it a drop-in for `prisma migrate deploy`).
+fn preflight(command: &Command) -> Option<PreflightSettings> {
+    match command {
+        Command::Plan => Some(PreflightSettings::default()),
+        Command::Deploy(args) => {
+            let block_on = match args.block_on {
+                BlockOnArg::Error => BlockOn::Error,
+                BlockOnArg::Warning => BlockOn::Warning,
+                BlockOnArg::Never => BlockOn::Never,
+            };
+            Some(PreflightSettings {
+                live: block_on != BlockOn::Never,
+                block_on,
+                ..PreflightSettings::default()
+            })
+        }
+        _ => None,
+    }
 }
 
 fn limits(common: &Common) -> Limits {
@@ -295,7 +332,7 @@ fn request(command: &Command) -> Request {
         Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) | Command::Lint(_) => {
             unreachable!("handled before the engine")
         }
-        Command::Deploy => Request::new(Action::Deploy),
+        Command::Deploy(_) => Request::new(Action::Deploy),
         Command::Plan => Request::new(Action::Plan),
         Command::Status => Request::new(Action::Status),
         Command::Resolve(args) => {

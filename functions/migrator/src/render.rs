@@ -105,6 +105,7 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
     if let Some(r) = &o.resolved {
         writeln!(out, "Resolve: {} as {:?}", r.name, r.kind)?;
     }
+    write_findings(out, o)?;
     for w in &o.warnings {
         writeln!(out, "warning: {w}")?;
     }
@@ -120,6 +121,46 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
     }
     writeln!(out)?;
     writeln!(out, "{}", summary(o))
+}
+
+/// Preflight findings, grouped per migration, errors first within each.
+fn write_findings(out: &mut String, o: &Outcome) -> std::fmt::Result {
+    if o.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Findings:")?;
+    let mut migrations: Vec<&str> = Vec::new();
+    for f in &o.findings {
+        if !migrations.contains(&f.migration.as_str()) {
+            migrations.push(&f.migration);
+        }
+    }
+    for migration in migrations {
+        writeln!(out, "  {migration}")?;
+        let mut findings: Vec<_> = o
+            .findings
+            .iter()
+            .filter(|f| f.migration == migration)
+            .collect();
+        findings.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.statement));
+        for f in findings {
+            let note = match (&f.allowed, o.accepted.contains(&f.accept_key())) {
+                (Some(reason), _) => format!(" [allowed: {reason}]"),
+                (None, true) => " [accepted]".to_string(),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "    {:<7} {} (statement {}, line {}){note}: {}",
+                f.severity.as_str(),
+                f.rule,
+                f.statement,
+                f.line,
+                f.message
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn summary(o: &Outcome) -> String {

@@ -244,6 +244,22 @@ impl Target {
         Ok((pg, created))
     }
 
+    /// A plain connection with the same `search_path`, for preflight's read-only probes.
+    pub async fn read_connection(&self) -> Result<PgConnection, EngineError> {
+        let mut conn = self
+            .open(&self.options)
+            .await
+            .map_err(|e| e.into_engine(&self.info, 5432))?;
+        if self.schema_in_url {
+            let set = format!("SET search_path = {}", quote_ident(&self.schema));
+            sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut conn)
+                .await
+                .map_err(EngineError::database("setting search_path"))?;
+        }
+        Ok(conn)
+    }
+
     async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
         match tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(options)).await
         {

@@ -65,6 +65,8 @@ pub struct Settings {
     /// How often a migration that timed out on a table lock (55P03) is tried again. Safe
     /// because such a migration ran in a transaction that was rolled back.
     pub statement_lock_retries: u32,
+    /// Preflight findings for plan and deploy (`None`: no preflight).
+    pub preflight: Option<crate::preflight::PreflightSettings>,
 }
 
 impl Default for Settings {
@@ -76,6 +78,7 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(30),
             statement_lock_timeout: None,
             statement_lock_retries: 3,
+            preflight: None,
         }
     }
 }
@@ -194,7 +197,25 @@ async fn run_with_artifact(
     let (mut dialect, created) =
         dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
     outcome.warnings.extend(created);
-    let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    let gate = match &settings.preflight {
+        Some(preflight) => {
+            crate::preflight::gate::run(
+                request.action,
+                request.writes(),
+                set,
+                target,
+                dialect.as_mut(),
+                preflight,
+                outcome,
+            )
+            .await
+        }
+        None => Ok(()),
+    };
+    let result = match gate {
+        Ok(()) => dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = dialect.flush().await {
         outcome.warnings.push(format!(
             "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."

@@ -145,7 +145,7 @@ impl fmt::Display for Severity {
 }
 
 /// What a finding's severity and prediction rest on. Never row data beyond keys.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evidence {
     /// Where the knowledge comes from: `static` (the SQL alone), `plan` (an earlier pending
@@ -193,7 +193,7 @@ pub enum Basis {
 }
 
 /// One rule tripped by one statement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub rule: Rule,

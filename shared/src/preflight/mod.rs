@@ -9,6 +9,7 @@
 
 mod classify;
 pub mod findings;
+pub(crate) mod gate;
 pub mod live;
 mod model;
 pub mod policy;
@@ -20,6 +21,7 @@ use std::time::Instant;
 
 pub use classify::QName;
 pub use findings::{Basis, Evidence, Finding, Rule, Severity};
+pub use gate::PreflightSettings;
 pub use live::{DataProbe, LiveCheck, LiveLimits, PgProbe, TableSize};
 pub use policy::{BlockOn, SizeClass, Thresholds};
 
