@@ -785,3 +785,103 @@ fn migrator_text(args: &[&str], artifact: &Path, url: &str) -> String {
         .expect("migrator runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The function's rules through `migrator handle-event` (the same handler as the Lambda)
+/// against moto: an upload with a blocking finding writes nothing and publishes `blocked`
+/// with the findings; a manual payload accepting them applies, and the outcome records it.
+#[test]
+fn the_function_blocks_on_errors_and_applies_what_a_person_accepts() {
+    use migrator_e2e::local_aws::{Moto, s3_event};
+    let mut case = Case::new("fn_block", DIRTY);
+    case.pending(
+        P1,
+        "ALTER TABLE \"User\" ALTER COLUMN \"name\" SET NOT NULL;\n",
+    )
+    .pending(P2, "ALTER TABLE \"User\" DROP COLUMN \"age\";\n");
+    let moto = Moto::shared();
+    let aws = moto.aws();
+    let unique = format!("pf-block-{}", std::process::id());
+    aws.create_versioned_bucket(&unique);
+    let topic = aws.create_topic(&unique);
+    let queue = aws.subscribed_queue(&topic, &unique);
+    let zip = tempfile::NamedTempFile::new().expect("zip file");
+    case.m.zip(zip.path());
+    let put = aws.put_object(
+        &unique,
+        "deploy/prisma.zip",
+        &std::fs::read(zip.path()).expect("zip"),
+    );
+    let mut env = moto.client_env();
+    env.extend([
+        ("STAGE".to_owned(), "PROD".to_owned()),
+        ("DB_AUTH".to_owned(), "url".to_owned()),
+        ("DATABASE_URL".to_owned(), case.db.url.clone()),
+        ("ARTIFACT_BUCKET".to_owned(), unique.clone()),
+        ("ARTIFACT_KEY".to_owned(), "deploy/prisma.zip".to_owned()),
+        ("TOPIC_ARN".to_owned(), topic.clone()),
+    ]);
+    let handle = |event: &Value| {
+        let out = std::process::Command::new(migrator_bin())
+            .args(["handle-event", "--event-json", &event.to_string()])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("handle-event runs");
+        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code(), outcome)
+    };
+    // BLOCK_ON defaults to error: the upload is blocked, nothing is written.
+    let (code, o) = handle(&s3_event(&put));
+    assert_eq!(
+        (code, o["status"].as_str()),
+        (Some(1), Some("blocked")),
+        "{o:#}"
+    );
+    assert!(
+        o["findings"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|f| f["rule"] == "set-not-null" && f["willFail"] == true)),
+        "{o:#}"
+    );
+    assert_eq!(case.db.sql("SELECT count(*) FROM _prisma_migrations"), "1");
+    let published = aws.receive(&queue, 1, std::time::Duration::from_secs(10));
+    assert_eq!(published.len(), 1);
+    let envelope: Value = serde_json::from_str(&published[0]).expect("SNS envelope");
+    assert_eq!(
+        envelope["MessageAttributes"]["findings"]["Value"], "error",
+        "{envelope:#}"
+    );
+    assert_eq!(envelope["MessageAttributes"]["status"]["Value"], "blocked");
+    // A person accepts the error: the deploy goes ahead (and fails as predicted), and the
+    // outcome records what was accepted.
+    let (code, o) = handle(&json_payload(&["set-not-null@20240201000000_one"]));
+    assert_eq!(
+        (code, o["error"]["code"].as_str()),
+        (Some(1), Some("P3018")),
+        "{o:#}"
+    );
+    assert_eq!(
+        o["accepted"],
+        serde_json::json!(["set-not-null@20240201000000_one"])
+    );
+    aws.receive(&queue, 1, std::time::Duration::from_secs(10));
+    // Repaired and resolved, the same deploy applies; the drop-column warning does not block
+    // at `error`.
+    case.db
+        .sql("UPDATE \"User\" SET \"name\" = 'repaired' WHERE \"name\" IS NULL");
+    let resolve =
+        serde_json::json!({"action": "resolve", "confirm": true, "resolve": {"rolledBack": P1}});
+    assert_eq!(handle(&resolve).1["status"], "applied");
+    let (code, o) = handle(&json_payload(&[]));
+    assert_eq!(
+        (code, o["status"].as_str()),
+        (Some(0), Some("applied")),
+        "{o:#}"
+    );
+    assert_eq!(o["findings"].as_array().map(Vec::len), Some(2), "{o:#}");
+}
+
+fn json_payload(accept: &[&str]) -> Value {
+    serde_json::json!({"action": "deploy", "confirm": true, "accept": accept})
+}

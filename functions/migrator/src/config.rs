@@ -1,6 +1,7 @@
 //! The stage's configuration, read from the environment once and validated at start-up.
 //! Every error names the variable.
 
+use migrator_engine::preflight::BlockOn;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ pub struct StageConfig {
     pub topic_arn: String,
     /// Uploads apply (true) or only plan and notify (false; a person confirms).
     pub auto_apply: bool,
+    /// `BLOCK_ON`: the preflight severity that stops a deploy (default `error`).
+    pub block_on: BlockOn,
     /// Cap on the migration-lock wait; `None`: up to the deadline's margin.
     pub lock_timeout: Option<Duration>,
     pub statement_lock_timeout: Option<Duration>,
@@ -151,6 +154,8 @@ impl StageConfig {
             problems.push(format!("TOPIC_ARN: `{topic_arn}` is not an ARN"));
         }
         let auto_apply = parse(&get, "AUTO_APPLY", &mut problems, parse_bool).unwrap_or(true);
+        let block_on =
+            parse(&get, "BLOCK_ON", &mut problems, BlockOn::parse).unwrap_or(BlockOn::Error);
         let lock_timeout = parse(&get, "LOCK_TIMEOUT", &mut problems, parse_duration);
         let statement_lock_timeout = parse(
             &get,
@@ -186,6 +191,7 @@ impl StageConfig {
             artifact_key,
             topic_arn,
             auto_apply,
+            block_on,
             lock_timeout,
             statement_lock_timeout,
             statement_lock_retries,

@@ -1,6 +1,7 @@
 //! One invocation, whatever the runtime: event → items → (artifact, credentials, engine)
 //! → outcomes → SNS → the response. Lambda and ECS call [`Handler::handle`].
 
+use migrator_engine::preflight::PreflightSettings;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -114,6 +115,7 @@ impl Handler {
     /// Runs one item; `None` for what is only acknowledged.
     async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
         let clock = SystemClock;
+        let mut accept = Vec::new();
         let (request, object) = match item {
             Item::TestEvent => {
                 tracing::info!("acknowledged s3:TestEvent");
@@ -137,6 +139,7 @@ impl Handler {
                 (request, object)
             }
             Item::Manual(manual) => {
+                accept = manual.accept;
                 let request = Request {
                     action: manual.action,
                     confirm: manual.confirm,
@@ -192,6 +195,11 @@ impl Handler {
             deadline_margin: self.config.deadline_margin,
             statement_lock_timeout: self.config.statement_lock_timeout,
             statement_lock_retries: self.config.statement_lock_retries,
+            preflight: Some(PreflightSettings {
+                block_on: self.config.block_on,
+                accept,
+                ..PreflightSettings::default()
+            }),
             ..Settings::default()
         }
         .with_prisma_env();

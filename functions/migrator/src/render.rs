@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use migrator_engine::outcome::{Action, Execution, Outcome, State, Status};
+use migrator_engine::preflight::Severity;
 
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
@@ -259,6 +260,32 @@ pub fn subject(o: &Outcome) -> String {
 pub fn chatbot(o: &Outcome) -> serde_json::Value {
     const LIMIT: usize = 3500;
     let mut lines = Vec::new();
+    // Preflight errors first, with their evidence: they are why a deploy is blocked.
+    let mut findings: Vec<_> = o
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    for f in findings.iter().take(10) {
+        let evidence = f
+            .evidence
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{} `{}` in `{}` line {}{evidence}",
+            if f.severity == Severity::Error {
+                ":x:"
+            } else {
+                ":warning:"
+            },
+            f.rule,
+            f.migration,
+            f.line
+        ));
+    }
     if let Some(a) = &o.artifact {
         lines.push(format!("*Artifact:* `{}`", a.location));
     }

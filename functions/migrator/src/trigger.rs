@@ -44,6 +44,8 @@ pub struct Manual {
     /// `None`: the configured key's latest version.
     pub artifact: Option<ObjectRef>,
     pub resolve: Option<ResolveTarget>,
+    /// Preflight findings (`rule@migration`) the person applies anyway.
+    pub accept: Vec<String>,
 }
 
 /// How the event arrived: SQS batches answer with partial batch failures.
@@ -259,6 +261,8 @@ struct Payload {
     version_id: Option<String>,
     #[serde(default)]
     resolve: Option<ResolvePayload>,
+    #[serde(default)]
+    accept: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,7 +279,7 @@ fn manual(event: &Value) -> Item {
         Ok(payload) => payload,
         Err(e) => {
             return Item::Invalid(format!(
-                "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve}}: {}",
+                "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve, accept}}: {}",
                 clip(&e.to_string())
             ));
         }
@@ -341,11 +345,20 @@ fn manual(event: &Value) -> Item {
             Err(reason) => return Item::Invalid(reason),
         },
     };
+    let accept = payload.accept.unwrap_or_default();
+    if accept.len() > 100
+        || accept
+            .iter()
+            .any(|a| a.is_empty() || a.len() > 300 || !a.contains('@'))
+    {
+        return Item::Invalid("`accept` lists at most 100 findings, each `rule@migration`".into());
+    }
     Item::Manual(Manual {
         action,
         confirm: payload.confirm.unwrap_or(false),
         artifact,
         resolve,
+        accept,
     })
 }
 
@@ -494,7 +507,8 @@ mod tests {
                 action: Action::Deploy,
                 confirm: false,
                 artifact: None,
-                resolve: None
+                resolve: None,
+                accept: Vec::new(),
             })]
         );
         let items = direct(

@@ -51,6 +51,13 @@ pub async fn publish(
         .message_attributes("stage", attribute(&stage)?)
         .message_attributes("status", attribute(outcome.status_text())?)
         .message_attributes("severity", attribute(render::severity(outcome))?)
+        .message_attributes(
+            "findings",
+            attribute(
+                migrator_engine::preflight::findings::highest(&outcome.findings)
+                    .map_or("none", |s| s.as_str()),
+            )?,
+        )
         .send()
         .await
         .map_err(|e| fail(crate::aws::describe_sdk_error(&e)))?;
