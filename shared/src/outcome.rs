@@ -91,6 +91,9 @@ pub struct Outcome {
     /// Findings (`rule@migration`) the person who invoked the deploy accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<String>,
+    /// Sessions holding locks on tables the plan will lock, or the migration lock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<crate::preflight::Blocker>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     pub started_at: DateTime<Utc>,
@@ -263,6 +266,7 @@ impl Outcome {
             warnings: Vec::new(),
             findings: Vec::new(),
             accepted: Vec::new(),
+            blockers: Vec::new(),
             error: None,
             started_at,
             duration_ms: 0,

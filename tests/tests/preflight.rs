@@ -885,3 +885,59 @@ fn the_function_blocks_on_errors_and_applies_what_a_person_accepts() {
 fn json_payload(accept: &[&str]) -> Value {
     serde_json::json!({"action": "deploy", "confirm": true, "accept": accept})
 }
+
+/// Item 7: a session holding a lock on a table the plan will lock is named, with its query
+/// stripped of literals.
+#[test]
+fn plan_names_the_sessions_in_the_way() {
+    use std::io::Write as _;
+    let mut case = Case::new("in_the_way", CLEAN);
+    case.pending(
+        P1,
+        "CREATE INDEX \"User_email_idx\" ON \"User\"(\"email\");\n",
+    );
+    let mut holder = std::process::Command::new("psql")
+        .args([case.db.url.as_str(), "-qAtX"])
+        .env("PGAPPNAME", "nightly-report")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql starts");
+    let mut stdin = holder.stdin.take().expect("psql stdin");
+    writeln!(
+        stdin,
+        "BEGIN; UPDATE \"User\" SET \"name\" = 'secret-value' WHERE \"id\" = 1;"
+    )
+    .expect("write");
+    stdin.flush().expect("flush");
+    // Wait (bounded, patient on a loaded machine) until the lock is held.
+    let mut held = false;
+    for _ in 0..300 {
+        if case.db.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nightly-report' AND state = 'idle in transaction'") == "1" {
+            held = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(held, "the holding session never became idle in transaction");
+    let plan = migrator(&["plan"], case.m.path(), &case.db.url);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let blockers = plan.json["blockers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let b = blockers
+        .iter()
+        .find(|b| b["applicationName"] == "nightly-report")
+        .unwrap_or_else(|| panic!("{:#}", plan.json));
+    assert_eq!(b["holds"], "\"User\"");
+    assert_eq!(b["mode"], "RowExclusiveLock");
+    assert_eq!(b["state"], "idle in transaction");
+    assert_eq!(b["user"], "postgres");
+    assert_eq!(
+        b["query"],
+        "UPDATE \"User\" SET \"name\" = ? WHERE \"id\" = ?"
+    );
+    assert!(!plan.stdout().contains("secret-value"));
+}

@@ -107,6 +107,12 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
         writeln!(out, "Resolve: {} as {:?}", r.name, r.kind)?;
     }
     write_findings(out, o)?;
+    if !o.blockers.is_empty() {
+        writeln!(out, "In the way:")?;
+        for b in &o.blockers {
+            writeln!(out, "  {}", blocker_line(b))?;
+        }
+    }
     for w in &o.warnings {
         writeln!(out, "warning: {w}")?;
     }
@@ -162,6 +168,34 @@ fn write_findings(out: &mut String, o: &Outcome) -> std::fmt::Result {
         }
     }
     Ok(())
+}
+
+/// `pid 42 (app, user alice, idle in transaction for 30 s) holds RowExclusiveLock on User: UPDATE …`.
+fn blocker_line(b: &migrator_engine::preflight::Blocker) -> String {
+    let mut who = Vec::new();
+    if let Some(app) = &b.application_name {
+        who.push(app.clone());
+    }
+    if let Some(user) = &b.user {
+        who.push(format!("user {user}"));
+    }
+    match (&b.state, b.transaction_age_s) {
+        (Some(state), Some(age)) => who.push(format!("{state} for {age} s")),
+        (Some(state), None) => who.push(state.clone()),
+        _ => {}
+    }
+    let query = b
+        .query
+        .as_deref()
+        .map(|q| format!(": {q}"))
+        .unwrap_or_default();
+    format!(
+        "pid {} ({}) holds {} on {}{query}",
+        b.pid,
+        who.join(", "),
+        b.mode,
+        b.holds
+    )
 }
 
 fn summary(o: &Outcome) -> String {
@@ -285,6 +319,9 @@ pub fn chatbot(o: &Outcome) -> serde_json::Value {
             f.migration,
             f.line
         ));
+    }
+    for b in o.blockers.iter().take(5) {
+        lines.push(format!(":lock: {}", blocker_line(b)));
     }
     if let Some(a) = &o.artifact {
         lines.push(format!("*Artifact:* `{}`", a.location));

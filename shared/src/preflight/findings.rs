@@ -250,3 +250,26 @@ mod tests {
         assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Info);
     }
 }
+
+/// A session in the way: it holds a lock on a table the plan will lock, or the migration
+/// lock. Its query is cut to 200 characters with every literal replaced by `?`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocker {
+    pub pid: i32,
+    /// The table it holds a lock on, or `migration lock` for Prisma's advisory lock.
+    pub holds: String,
+    /// The lock mode held (`RowExclusiveLock`, `ExclusiveLock` …).
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Seconds since its transaction started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_age_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}

@@ -8,7 +8,10 @@ use crate::migration::MigrationSet;
 use crate::outcome::{Action, Outcome, PendingMigration};
 use crate::sql::Flavor;
 
-use super::{BlockOn, LiveLimits, Options, PgProbe, Script, Thresholds, check_live, check_static};
+use super::{
+    BlockOn, DataProbe, LiveLimits, Options, PgProbe, Script, Thresholds, check_live, check_static,
+    locked_tables,
+};
 
 /// How preflight runs for one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +93,13 @@ pub(crate) async fn run(
             Ok(mut conn) => {
                 let mut probe = PgProbe::new(&mut conn, settings.limits);
                 let findings = check_live(&scripts, &options, &mut probe, &settings.limits).await;
+                let tables = locked_tables(&scripts, &options);
+                match probe.blockers(&tables).await {
+                    Ok(blockers) => outcome.blockers = blockers,
+                    Err(e) => outcome
+                        .warnings
+                        .push(format!("Preflight could not tell who holds locks: {e}.")),
+                }
                 let _ = sqlx::Connection::close(conn).await;
                 findings
             }

@@ -15,6 +15,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::classify::QName;
+use super::findings::Blocker;
+use crate::sql::{Flavor, TokenKind, split};
 
 /// What the data would have to show for a statement to fail.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +94,9 @@ pub enum ProbeError {
     Cannot(String),
 }
 
+/// Prisma's advisory lock key (the migration lock).
+const MIGRATION_LOCK_KEY: i64 = 72707369;
+
 /// Questions preflight asks the database. One implementation per database; tests may
 /// implement it over anything.
 #[async_trait]
@@ -105,6 +110,8 @@ pub trait DataProbe: Send {
         check: &LiveCheck,
         sample: bool,
     ) -> Result<Verdict, ProbeError>;
+    /// Other sessions holding a lock on one of `tables`, or the migration lock.
+    async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError>;
 }
 
 /// Bounds on what probing may cost.
@@ -446,6 +453,73 @@ impl DataProbe for PgProbe<'_> {
             }
         }
     }
+
+    async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
+        let names: Vec<String> = tables.iter().map(regclass_text).collect();
+        let sql = format!(
+            "SELECT DISTINCT a.pid, CASE WHEN l.locktype = 'advisory' THEN 'migration lock' ELSE l.relation::regclass::text END, l.mode, \
+             a.application_name, a.usename::text, a.state, extract(epoch FROM now() - a.xact_start)::float8, a.query \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.granted AND a.pid <> pg_backend_pid() \
+             AND (l.relation = ANY (SELECT to_regclass(x) FROM unnest($1::text[]) x) \
+                  OR (l.locktype = 'advisory' AND l.classid = 0 AND l.objid = {MIGRATION_LOCK_KEY} AND l.objsubid = 1 \
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))) \
+             ORDER BY 1, 2 LIMIT 20"
+        );
+        let rows = self.query(sql, Some(names)).await?;
+        let text = |row: &PgRow, i: usize| {
+            row.try_get::<Option<String>, _>(i)
+                .ok()
+                .flatten()
+                .filter(|s| !s.is_empty())
+        };
+        Ok(rows
+            .iter()
+            .map(|row| Blocker {
+                pid: row.try_get(0).unwrap_or_default(),
+                holds: text(row, 1).unwrap_or_default(),
+                mode: text(row, 2).unwrap_or_default(),
+                application_name: text(row, 3),
+                user: text(row, 4),
+                state: text(row, 5),
+                transaction_age_s: row
+                    .try_get::<Option<f64>, _>(6)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.max(0.0) as u64),
+                query: text(row, 7).map(|q| without_literals(&q)),
+            })
+            .collect())
+    }
+}
+
+/// `query` with every string and number literal replaced by `?`, comments dropped, tokens
+/// joined by single spaces, cut to 200 characters: what a blocker's query may show.
+pub fn without_literals(query: &str) -> String {
+    let mut out = String::new();
+    for statement in split(query, Flavor::Postgres) {
+        for token in statement.tokens() {
+            let text = match token.kind {
+                TokenKind::Str | TokenKind::Number => "?",
+                _ => token.text,
+            };
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(text);
+            if out.chars().count() >= 200 {
+                return shorten_to(&out, 200).to_owned();
+            }
+        }
+    }
+    out.trim_end_matches(" ;").trim_end_matches(';').to_owned()
+}
+
+fn shorten_to(value: &str, chars: usize) -> &str {
+    match value.char_indices().nth(chars) {
+        Some((at, _)) => &value[..at],
+        None => value,
+    }
 }
 
 fn classify_error(error: &sqlx::Error, timeout: Duration) -> ProbeError {
@@ -478,8 +552,21 @@ fn regclass_text(table: &QName) -> String {
 
 /// Key values longer than 100 characters are cut.
 fn shorten(value: &str) -> &str {
-    match value.char_indices().nth(100) {
-        Some((at, _)) => &value[..at],
-        None => value,
+    shorten_to(value, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_lose_their_literals() {
+        assert_eq!(
+            without_literals(
+                "UPDATE \"User\" SET email = 'a@x' -- secret\n WHERE id = 42 AND t = $tag$x$tag$"
+            ),
+            "UPDATE \"User\" SET email = ? WHERE id = ? AND t = ?"
+        );
+        assert_eq!(without_literals(&"x ".repeat(300)).chars().count(), 200);
     }
 }

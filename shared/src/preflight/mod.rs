@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 pub use classify::QName;
-pub use findings::{Basis, Evidence, Finding, Rule, Severity};
+pub use findings::{Basis, Blocker, Evidence, Finding, Rule, Severity};
 pub use gate::PreflightSettings;
 pub use live::{DataProbe, LiveCheck, LiveLimits, PgProbe, TableSize};
 pub use policy::{BlockOn, SizeClass, Thresholds};
@@ -227,6 +227,21 @@ fn plan_size(subject: &rules::Subject) -> SizeClass {
     } else {
         SizeClass::Empty
     }
+}
+
+/// The live tables the pending statements lock, in plan order, each once.
+pub fn locked_tables(scripts: &[Script<'_>], options: &Options) -> Vec<QName> {
+    let mut tables: Vec<QName> = Vec::new();
+    for c in rules::candidates(scripts, options.flavor, options.scope) {
+        if let (Some(_), Some(subject)) = (c.lock, c.subject)
+            && subject.rows == Rows::Live
+            && let Some(live) = subject.live
+            && !tables.contains(&live)
+        {
+            tables.push(live);
+        }
+    }
+    tables
 }
 
 struct StaticPrediction {
