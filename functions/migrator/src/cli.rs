@@ -297,8 +297,8 @@ async fn run(cli: &Cli) -> Outcome {
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
 }
 
-/// `plan` always reports findings from the live data; `deploy` probes only when it may block
-/// (`--block-on never`, the default, keeps it a drop-in for `prisma migrate deploy`).
+/// `plan` always reports findings from the live data; `deploy` runs preflight only when it may
+/// block (`--block-on never`, the default, keeps it a drop-in for `prisma migrate deploy`).
 fn preflight(command: &Command) -> Option<PreflightSettings> {
     match command {
         Command::Plan => Some(PreflightSettings::default()),
@@ -308,8 +308,7 @@ fn preflight(command: &Command) -> Option<PreflightSettings> {
                 BlockOnArg::Warning => BlockOn::Warning,
                 BlockOnArg::Never => BlockOn::Never,
             };
-            Some(PreflightSettings {
-                live: block_on != BlockOn::Never,
+            (block_on != BlockOn::Never).then(|| PreflightSettings {
                 block_on,
                 ..PreflightSettings::default()
             })

@@ -197,25 +197,26 @@ async fn run_with_artifact(
     let (mut dialect, created) =
         dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
     outcome.warnings.extend(created);
+    // Preflight: a confirmed deploy is checked before anything is written; a plan reports
+    // the findings of what it listed.
     let gate = match &settings.preflight {
-        Some(preflight) => {
-            crate::preflight::gate::run(
-                request.action,
-                request.writes(),
-                set,
-                target,
-                dialect.as_mut(),
-                preflight,
-                outcome,
-            )
-            .await
+        Some(preflight) if request.writes() && request.action == Action::Deploy => {
+            crate::preflight::gate::before_deploy(set, target, dialect.as_mut(), preflight, outcome)
+                .await
         }
-        None => Ok(()),
+        _ => Ok(()),
     };
     let result = match gate {
         Ok(()) => dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await,
         Err(e) => Err(e),
     };
+    if let Some(preflight) = &settings.preflight
+        && result.is_ok()
+        && !request.writes()
+        && matches!(request.action, Action::Plan | Action::Deploy)
+    {
+        crate::preflight::gate::after_plan(set, target, preflight, outcome).await;
+    }
     if let Err(e) = dialect.flush().await {
         outcome.warnings.push(format!(
             "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."

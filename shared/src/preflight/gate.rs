@@ -1,16 +1,18 @@
 //! Preflight inside the engine: findings attached to plan and deploy outcomes, and the block
 //! that stops a confirmed deploy before it writes anything.
 
+use std::collections::HashSet;
+
 use crate::dialect::{DatabaseTarget, Dialect};
 use crate::engine::history::compare;
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, Outcome, PendingMigration};
+use crate::outcome::{Outcome, PendingMigration};
 use crate::sql::Flavor;
 
 use super::{
-    BlockOn, DataProbe, LiveLimits, Options, PgProbe, Script, Thresholds, check_live, check_static,
-    locked_tables,
+    BlockOn, DataProbe, LiveLimits, Options, PgProbe, Script, Thresholds, check_live_and_locks,
+    check_static,
 };
 
 /// How preflight runs for one request.
@@ -38,21 +40,16 @@ impl Default for PreflightSettings {
     }
 }
 
-/// Computes the findings of what `set` would apply to the database behind `dialect`
-/// (read-only), records them in `outcome`, and for a confirmed deploy refuses with
-/// [`EngineError::PreflightBlocked`] when a finding blocks.
-pub(crate) async fn run(
-    action: Action,
-    writes: bool,
+/// Before a confirmed deploy takes the lock: computes the findings of what `set` would
+/// apply (read-only), records them in `outcome`, and refuses with
+/// [`EngineError::PreflightBlocked`] when one blocks. Nothing is written either way.
+pub(crate) async fn before_deploy(
     set: &MigrationSet,
     target: &DatabaseTarget,
     dialect: &mut dyn Dialect,
     settings: &PreflightSettings,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    if !matches!(action, Action::Plan | Action::Deploy) {
-        return Ok(());
-    }
     let tables = dialect.tables().await?;
     if !tables.has_migrations_table && !tables.others.is_empty() {
         // P3005 comes from the engine proper.
@@ -67,15 +64,66 @@ pub(crate) async fn run(
     if comparison.pending.is_empty() {
         return Ok(());
     }
+    let pending: HashSet<&str> = comparison
+        .pending
+        .iter()
+        .map(|(m, _)| m.name.as_str())
+        .collect();
+    attach(set, &pending, target, settings, outcome).await;
+    let blocking: Vec<String> = settings
+        .block_on
+        .blocking(&outcome.findings, &settings.accept)
+        .iter()
+        .map(|f| format!("{} ({})", f.accept_key(), f.severity))
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    outcome.pending = comparison
+        .pending
+        .iter()
+        .map(|(m, out_of_order)| PendingMigration {
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            out_of_order: *out_of_order,
+            execution: m.script.as_deref().map(|s| dialect.execution(s)),
+        })
+        .collect();
+    Err(EngineError::PreflightBlocked { findings: blocking })
+}
+
+/// After a plan (or an unconfirmed deploy) listed what is pending: its findings, with no
+/// further read of the bookkeeping table.
+pub(crate) async fn after_plan(
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    settings: &PreflightSettings,
+    outcome: &mut Outcome,
+) {
+    if outcome.pending.is_empty() {
+        return;
+    }
+    let names: Vec<String> = outcome.pending.iter().map(|p| p.name.clone()).collect();
+    let pending: HashSet<&str> = names.iter().map(String::as_str).collect();
+    attach(set, &pending, target, settings, outcome).await;
+}
+
+/// Computes the findings (live on PostgreSQL when asked) and who is in the way, into `outcome`.
+async fn attach(
+    set: &MigrationSet,
+    pending: &HashSet<&str>,
+    target: &DatabaseTarget,
+    settings: &PreflightSettings,
+    outcome: &mut Outcome,
+) {
     let scripts: Vec<Script<'_>> = set
         .migrations
         .iter()
         .filter_map(|m| {
-            let pending = comparison.pending.iter().any(|(p, _)| p.name == m.name);
             m.script.as_deref().map(|sql| Script {
                 migration: &m.name,
                 sql,
-                pending,
+                pending: pending.contains(m.name.as_str()),
             })
         })
         .collect();
@@ -92,13 +140,15 @@ pub(crate) async fn run(
         DatabaseTarget::Postgres(pg) if settings.live => match pg.read_connection().await {
             Ok(mut conn) => {
                 let mut probe = PgProbe::new(&mut conn, settings.limits);
-                let findings = check_live(&scripts, &options, &mut probe, &settings.limits).await;
-                let tables = locked_tables(&scripts, &options);
-                match probe.blockers(&tables).await {
-                    Ok(blockers) => outcome.blockers = blockers,
-                    Err(e) => outcome
-                        .warnings
-                        .push(format!("Preflight could not tell who holds locks: {e}.")),
+                let (findings, tables) =
+                    check_live_and_locks(&scripts, &options, &mut probe, &settings.limits).await;
+                if !tables.is_empty() {
+                    match probe.blockers(&tables).await {
+                        Ok(blockers) => outcome.blockers = blockers,
+                        Err(e) => outcome
+                            .warnings
+                            .push(format!("Preflight could not tell who holds locks: {e}.")),
+                    }
                 }
                 let _ = sqlx::Connection::close(conn).await;
                 findings
@@ -120,30 +170,5 @@ pub(crate) async fn run(
         }
     }
     outcome.accepted = settings.accept.clone();
-    let blocking: Vec<String> = if writes {
-        settings
-            .block_on
-            .blocking(&findings, &settings.accept)
-            .iter()
-            .map(|f| format!("{} ({})", f.accept_key(), f.severity))
-            .collect()
-    } else {
-        Vec::new()
-    };
     outcome.findings = findings;
-    if blocking.is_empty() {
-        Ok(())
-    } else {
-        outcome.pending = comparison
-            .pending
-            .iter()
-            .map(|(m, out_of_order)| PendingMigration {
-                name: m.name.clone(),
-                checksum: m.checksum.clone(),
-                out_of_order: *out_of_order,
-                execution: m.script.as_deref().map(|s| dialect.execution(s)),
-            })
-            .collect();
-        Err(EngineError::PreflightBlocked { findings: blocking })
-    }
 }

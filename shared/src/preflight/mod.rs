@@ -102,10 +102,25 @@ pub async fn check_live(
     probe: &mut dyn DataProbe,
     limits: &LiveLimits,
 ) -> Vec<Finding> {
+    check_live_and_locks(scripts, options, probe, limits)
+        .await
+        .0
+}
+
+/// [`check_live`], and the live tables the pending statements lock (in plan order, each
+/// once), for asking who is in the way.
+pub async fn check_live_and_locks(
+    scripts: &[Script<'_>],
+    options: &Options,
+    probe: &mut dyn DataProbe,
+    limits: &LiveLimits,
+) -> (Vec<Finding>, Vec<QName>) {
     let started = Instant::now();
     let mut sizes: HashMap<QName, Result<Option<TableSize>, String>> = HashMap::new();
     let mut out = Vec::new();
-    for c in rules::candidates(scripts, options.flavor, options.scope) {
+    let candidates = rules::candidates(scripts, options.flavor, options.scope);
+    let locked = locked_tables(&candidates);
+    for c in candidates {
         let subject = c.subject.clone();
         let mut evidence = Evidence {
             basis: Basis::Static,
@@ -216,7 +231,7 @@ pub async fn check_live(
         };
         out.push(finish(c, scripts, size, will_fail, known, evidence));
     }
-    out
+    (out, locked)
 }
 
 /// A table without rows because of the plan: created by it (nothing from before at all),
@@ -229,16 +244,15 @@ fn plan_size(subject: &rules::Subject) -> SizeClass {
     }
 }
 
-/// The live tables the pending statements lock, in plan order, each once.
-pub fn locked_tables(scripts: &[Script<'_>], options: &Options) -> Vec<QName> {
+fn locked_tables(candidates: &[Candidate]) -> Vec<QName> {
     let mut tables: Vec<QName> = Vec::new();
-    for c in rules::candidates(scripts, options.flavor, options.scope) {
-        if let (Some(_), Some(subject)) = (c.lock, c.subject)
+    for c in candidates {
+        if let (Some(_), Some(subject)) = (c.lock, &c.subject)
             && subject.rows == Rows::Live
-            && let Some(live) = subject.live
-            && !tables.contains(&live)
+            && let Some(live) = &subject.live
+            && !tables.contains(live)
         {
-            tables.push(live);
+            tables.push(live.clone());
         }
     }
     tables
