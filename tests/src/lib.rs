@@ -273,13 +273,18 @@ pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
     Run { output, json }
 }
 
+/// The Prisma CLI oracle's wrapper: `PRISMA_ORACLE`, else `tests/oracle/prisma.sh` (which
+/// installs the pinned CLI on its first call).
+pub fn prisma_script() -> PathBuf {
+    std::env::var("PRISMA_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("tests/oracle/prisma.sh"))
+}
+
 /// The real Prisma CLI (offline oracle) with the migrations folder `dir`.
 pub fn prisma(args: &[&str], dir: &Path, url: &str) -> Output {
-    let script = std::env::var("PRISMA_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("../shared/tools/prisma-oracle/prisma.sh"));
     Command::new("bash")
-        .arg(script)
+        .arg(prisma_script())
         .arg("--migrations")
         .arg(dir)
         .args(args)
