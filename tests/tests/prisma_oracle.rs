@@ -358,7 +358,7 @@ fn table_structure(db: &PgDb) -> String {
     format!("columns:\n{columns}\nconstraints:\n{constraints}\nindexes:\n{indexes}")
 }
 
-/// What Prisma's `\d _prisma_migrations` shows (docs/prisma-observed.md §4), as `table_structure` renders it.
+/// What Prisma's `\d _prisma_migrations` shows (docs/prisma-observed.md §3), as `table_structure` renders it.
 const PRISMA_TABLE_STRUCTURE: &str = "columns:
 1|id|character varying|36|NO|-|-
 2|checksum|character varying|64|NO|-|-
