@@ -8,8 +8,8 @@
 //! Entries under `__MACOSX/` and `.DS_Store` files are left out (their names are still checked).
 
 use super::error::ArtifactError;
-use super::{Limits, headers};
 use super::tree::{Entry, EntryKind, FileTree, parent};
+use super::{Limits, headers};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;

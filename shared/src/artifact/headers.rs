@@ -64,13 +64,15 @@ pub(super) fn check(
                     location: location.to_owned(),
                     source,
                 })?;
-        let (name, flags, method) = raw_central(bytes, entry.central_header_start())
-            .ok_or_else(|| ArtifactError::CorruptHeader {
-                entry: String::from_utf8_lossy(entry.name_raw()).into_owned(),
-                reason: format!(
-                    "no central directory header at offset {}",
-                    entry.central_header_start()
-                ),
+        let (name, flags, method) =
+            raw_central(bytes, entry.central_header_start()).ok_or_else(|| {
+                ArtifactError::CorruptHeader {
+                    entry: String::from_utf8_lossy(entry.name_raw()).into_owned(),
+                    reason: format!(
+                        "no central directory header at offset {}",
+                        entry.central_header_start()
+                    ),
+                }
             })?;
         let central = Central {
             name,
@@ -193,12 +195,13 @@ fn compare_values(
     central: &Central,
     entry: &str,
 ) -> Result<(), ArtifactError> {
-    let differs = |field: &'static str, central: String, local: String| ArtifactError::HeaderMismatch {
-        entry: entry.to_owned(),
-        field,
-        central,
-        local: format!("{local} ({source})"),
-    };
+    let differs =
+        |field: &'static str, central: String, local: String| ArtifactError::HeaderMismatch {
+            entry: entry.to_owned(),
+            field,
+            central,
+            local: format!("{local} ({source})"),
+        };
     if values.crc != central.crc {
         return Err(differs(
             "CRC-32",

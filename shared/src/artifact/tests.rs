@@ -1035,7 +1035,10 @@ fn central_offset_without_a_local_header_is_refused() {
         matches!(&err, ArtifactError::CorruptHeader { entry, .. } if entry == "m/1/notes.txt"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("no complete local file header"), "{err}");
+    assert!(
+        err.to_string().contains("no complete local file header"),
+        "{err}"
+    );
 }
 
 /// Two stored entries: their sizes can be grown without recompressing.
@@ -1106,10 +1109,7 @@ fn streamed_zip_with_data_descriptors_is_read() {
     let local = headers(&bytes, b"PK\x03\x04")[0];
     assert_ne!(bytes[local + 6] & 0x08, 0, "the writer set bit 3");
     let artifact = read_zip("x.zip", &bytes, &Limits::default()).unwrap();
-    assert_eq!(
-        artifact.set.migrations[0].script.as_deref(),
-        Some(INIT_SQL)
-    );
+    assert_eq!(artifact.set.migrations[0].script.as_deref(), Some(INIT_SQL));
 }
 
 #[test]

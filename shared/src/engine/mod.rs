@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, ArtifactInfo, Outcome, PendingMigration, ResolveKind};
+use crate::outcome::{Action, ArtifactInfo, Execution, Outcome, PendingMigration, ResolveKind};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,7 @@ async fn run_with_artifact(
         check_lockfile(set, target.provider())?;
     }
     let purpose = if request.writes() && request.action == Action::Deploy {
+        refuse_before_creating(set, target, settings, outcome).await?;
         ConnectPurpose::Write
     } else {
         ConnectPurpose::Read
@@ -267,10 +268,56 @@ fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError>
     }
 }
 
+/// `rejected` means untouched. A confirmed deploy creates what is missing (the database, the
+/// `?schema=` namespace, `_prisma_migrations`) before it reads the rows, and P3015 (a pending
+/// folder without `migration.sql`) is the one artifact rule that needs the rows. So when the
+/// artifact has such a folder, the rules are first run read-only (as `plan` runs them) and a
+/// P3015 is returned before anything is created. A database that does not exist yet has every
+/// migration pending. Deploy decides again under the lock; this only refuses earlier.
+async fn refuse_before_creating(
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    settings: &Settings,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    if set.migrations.iter().all(|m| m.script.is_some()) {
+        return Ok(());
+    }
+    match dialect::connect(target, ConnectPurpose::Read, settings.effective_lock_wait()).await {
+        Ok((mut dialect, _)) => {
+            let mut planned = outcome.clone();
+            let result = inspect::inspect(Action::Plan, set, dialect.as_mut(), &mut planned).await;
+            dialect.close().await;
+            match result {
+                Err(missing @ EngineError::MissingScript { .. }) => {
+                    *outcome = planned;
+                    Err(missing)
+                }
+                // Anything else is deploy's to decide, under the lock.
+                _ => Ok(()),
+            }
+        }
+        Err(EngineError::Connect { code: "P1003", .. }) => {
+            let comparison = history::compare(set, &[]);
+            outcome.pending = pending_entries(&comparison, |_| None);
+            refuse_missing_script(&comparison)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// What deploy would apply, for the outcome.
 fn pending_list(
     comparison: &history::Comparison<'_>,
     dialect: &dyn Dialect,
+) -> Vec<PendingMigration> {
+    pending_entries(comparison, |script| Some(dialect.execution(script)))
+}
+
+/// The pending list, with `execution` saying how each script would run (when it is known).
+fn pending_entries(
+    comparison: &history::Comparison<'_>,
+    execution: impl Fn(&str) -> Option<Execution>,
 ) -> Vec<PendingMigration> {
     comparison
         .pending
@@ -279,7 +326,7 @@ fn pending_list(
             name: m.name.clone(),
             checksum: m.checksum.clone(),
             out_of_order: *out_of_order,
-            execution: m.script.as_deref().map(|s| dialect.execution(s)),
+            execution: m.script.as_deref().and_then(&execution),
         })
         .collect()
 }
