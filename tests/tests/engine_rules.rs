@@ -130,3 +130,41 @@ fn sqlite_missing_file_and_a_scriptless_folder_is_rejected_without_creating_it()
         .collect();
     assert!(leftovers.is_empty(), "files left: {leftovers:?}");
 }
+
+#[test]
+fn postgres_a_name_recorded_in_nfc_and_shipped_in_nfd_is_refused_not_applied_twice() {
+    let db = PgDb::fresh("nfd");
+    let composed = "20240101000000_caf\u{e9}";
+    let decomposed = "20240101000000_cafe\u{301}";
+    let sql = "CREATE TABLE cafe (id INTEGER);";
+    let first = Migrations::new().with_lock("postgresql");
+    first.add(composed, sql);
+    assert!(migrator(&["deploy"], first.path(), &db.url).ok());
+    let rows_before = db.rows();
+
+    let second = Migrations::new().with_lock("postgresql");
+    second.add(decomposed, sql);
+    for action in ["plan", "status", "deploy"] {
+        let run = migrator(&[action], second.path(), &db.url);
+        assert_eq!(run.status(), "rejected", "{action}: {}", run.stdout());
+        assert_eq!(run.code(), 1, "{action}");
+        let message = run.json["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("differ only by Unicode normalisation"),
+            "{action}: {message}"
+        );
+        assert!(
+            message.contains("`20240101000000_cafe\\u{301}` (NFD)")
+                && message.contains("`20240101000000_caf\\u{e9}` (NFC)"),
+            "{action}: {message}"
+        );
+        assert!(
+            run.json["warnings"]
+                .to_string()
+                .contains("Unicode normalisation"),
+            "{action}: {}",
+            run.stdout()
+        );
+    }
+    assert_eq!(db.rows(), rows_before, "nothing was written");
+}

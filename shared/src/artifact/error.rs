@@ -116,6 +116,11 @@ pub enum ArtifactError {
     #[error("the zip holds `{entry}` more than once")]
     DuplicateEntry { entry: String },
 
+    #[error(
+        "the migration folders {first} and {second} differ only by Unicode normalisation: they look the same but would be applied as two migrations; keep one"
+    )]
+    NormalisationTwins { first: String, second: String },
+
     #[error("the zip holds `{entry}` both as a file and as a folder")]
     FileAndFolder { entry: String },
 

@@ -1125,3 +1125,38 @@ fn data_descriptor_that_differs_from_the_central_directory_is_refused() {
     );
     assert!(message.contains("(data descriptor)"), "{message}");
 }
+
+#[test]
+fn folders_that_differ_only_by_unicode_normalisation_are_refused() {
+    let (dir, zip) = fail_both(&[
+        ("m/20240101000000_caf\u{e9}/migration.sql", b"SELECT 1;"),
+        ("m/20240101000000_cafe\u{301}/migration.sql", b"SELECT 1;"),
+    ]);
+    for err in [dir, zip] {
+        assert!(
+            matches!(&err, ArtifactError::NormalisationTwins { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("`20240101000000_caf\\u{e9}` (NFC)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`20240101000000_cafe\\u{301}` (NFD)"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn distinct_non_ascii_folder_names_are_kept() {
+    let set = read_both(&[
+        ("m/20240101000000_caf\u{e9}/migration.sql", b"SELECT 1;"),
+        ("m/20240102000000_na\u{ef}ve/migration.sql", b"SELECT 1;"),
+    ]);
+    assert_eq!(
+        names(&set),
+        ["20240101000000_caf\u{e9}", "20240102000000_na\u{ef}ve"]
+    );
+}

@@ -354,6 +354,19 @@ fn refuse_failed(
     })
 }
 
+/// A pending migration that is a recorded one under another Unicode normalisation would be
+/// applied twice (Prisma compares bytes): refuse, naming both forms.
+fn refuse_renamed(comparison: &history::Comparison<'_>) -> Result<(), EngineError> {
+    match comparison.renamed.first() {
+        Some((local, recorded)) => Err(EngineError::NormalisationMismatch {
+            name: local.clone(),
+            local: crate::ordering::spelled_out(local),
+            recorded: crate::ordering::spelled_out(recorded),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Prisma fails with P3015 on a pending folder without `migration.sql` after applying what
 /// comes before it; we refuse before touching anything.
 fn refuse_missing_script(comparison: &history::Comparison<'_>) -> Result<(), EngineError> {
@@ -384,6 +397,13 @@ fn report_drift(comparison: &history::Comparison<'_>, outcome: &mut Outcome) {
             )
         };
         outcome.warnings.push(text);
+    }
+    for (local, recorded) in &comparison.renamed {
+        outcome.warnings.push(format!(
+            "Migration {} (pending) and {} (recorded, missing locally) differ only by Unicode normalisation: they are one migration under two spellings.",
+            crate::ordering::spelled_out(local),
+            crate::ordering::spelled_out(recorded)
+        ));
     }
     for name in &comparison.edited {
         outcome
