@@ -145,10 +145,7 @@ fn check_entry(bytes: &[u8], central_start: u64, central: &Central) -> Result<Sp
             local.method.to_string(),
         );
     }
-    let data_end = local
-        .data_start
-        .checked_add(central.compressed)
-        .unwrap_or(u64::MAX);
+    let data_end = local.data_start.saturating_add(central.compressed);
     let mut end = data_end;
     if local.flags & FLAG_DATA_DESCRIPTOR == 0 {
         compare_values("local header", &local.values, central, &entry)?;

@@ -167,25 +167,7 @@ async fn run_with_artifact(
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    if let Some(schema) = &set.schema_provider
-        && schema != target.provider()
-        && !(schema == "cockroachdb" && target.provider() == "postgresql")
-    {
-        return Err(EngineError::SchemaProviderMismatch {
-            schema: schema.clone(),
-            database: target.provider().into(),
-        });
-    }
-
-    // Prisma's P3019 (every command but `resolve --rolled-back`), before connecting: a
-    // rejected artifact never opens, let alone creates, the database.
-    let rolls_back = request
-        .resolve
-        .as_ref()
-        .is_some_and(|r| r.kind == ResolveKind::RolledBack);
-    if !(request.action == Action::Resolve && rolls_back) {
-        check_lockfile(set, target.provider())?;
-    }
+    check_providers(request, set, target.provider())?;
     let purpose = if request.writes() && request.action == Action::Deploy {
         refuse_before_creating(set, target, settings, outcome).await?;
         ConnectPurpose::Write
@@ -195,7 +177,49 @@ async fn run_with_artifact(
     let (mut dialect, created) =
         dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
     outcome.warnings.extend(created);
-    let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    let result = run_connected(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    dialect.close().await;
+    result
+}
+
+/// The artifact's providers against the database's, before connecting: a rejected artifact
+/// never opens, let alone creates, the database.
+fn check_providers(
+    request: &Request,
+    set: &MigrationSet,
+    provider: &str,
+) -> Result<(), EngineError> {
+    if let Some(schema) = &set.schema_provider
+        && schema != provider
+        && !(schema == "cockroachdb" && provider == "postgresql")
+    {
+        return Err(EngineError::SchemaProviderMismatch {
+            schema: schema.clone(),
+            database: provider.into(),
+        });
+    }
+    // Prisma's P3019 (every command but `resolve --rolled-back`).
+    let rolls_back = request
+        .resolve
+        .as_ref()
+        .is_some_and(|r| r.kind == ResolveKind::RolledBack);
+    if !(request.action == Action::Resolve && rolls_back) {
+        check_lockfile(set, provider)?;
+    }
+    Ok(())
+}
+
+/// Everything after connecting: the request's rules, then the flush and the unlock, which
+/// happen whatever the rules decided.
+async fn run_connected(
+    request: &Request,
+    set: &MigrationSet,
+    dialect: &mut dyn Dialect,
+    settings: &Settings,
+    clock: &dyn Clock,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    let result = dispatch(request, set, dialect, settings, clock, outcome).await;
     if let Err(e) = dialect.flush().await {
         outcome.warnings.push(format!(
             "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."
@@ -204,7 +228,6 @@ async fn run_with_artifact(
     if let Err(e) = dialect.unlock().await {
         tracing::warn!("{e}");
     }
-    dialect.close().await;
     result
 }
 
@@ -244,6 +267,9 @@ async fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 /// The outcome's view of an artifact.
 pub fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
