@@ -111,6 +111,51 @@ fn postgres_scriptless_folder_that_is_already_applied_does_not_stop_deploy() {
     assert_eq!(run.names("applied"), ["20240102000000_next"]);
 }
 
+/// The MariaDB/MySQL server the tests use, without a database.
+fn mysql_server() -> String {
+    std::env::var("MIGRATOR_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Whether the MariaDB/MySQL server has database `name` (asked through the migrator itself:
+/// `status` on a missing database is P1003).
+fn mysql_database_exists(name: &str) -> bool {
+    let probe = Migrations::new().with_lock("mysql");
+    let run = migrator(
+        &["status"],
+        probe.path(),
+        &format!("{}/{name}", mysql_server()),
+    );
+    run.error_code() != "P1003"
+}
+
+#[test]
+fn mysql_missing_database_and_a_scriptless_folder_is_rejected_without_creating_it() {
+    let name = format!("mt_p3015_missing_{}", std::process::id());
+    assert!(
+        !mysql_database_exists(&name),
+        "{name} exists before the test"
+    );
+    let url = format!("{}/{name}", mysql_server());
+    let run = migrator(
+        &["deploy"],
+        artifact_with_a_scriptless_folder("mysql").path(),
+        &url,
+    );
+    let created = mysql_database_exists(&name);
+    if created {
+        // Best effort: a failed run should not leave the database behind.
+        let _ = std::process::Command::new("mariadb")
+            .args(["-h127.0.0.1", "-uroot", "--protocol=tcp", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .output();
+    }
+    assert_p3015(&run);
+    assert!(!created, "the database was created: {}", run.stdout());
+}
+
 #[test]
 fn sqlite_missing_file_and_a_scriptless_folder_is_rejected_without_creating_it() {
     let dir = tempfile::tempdir().expect("temp dir");
