@@ -148,20 +148,37 @@ fn check_entry(bytes: &[u8], central_start: u64, central: &Central) -> Result<Sp
     let data_end = local.data_start.saturating_add(central.compressed);
     let mut end = data_end;
     if local.flags & FLAG_DATA_DESCRIPTOR == 0 {
-        compare_values("local header", &local.values, central, &entry)?;
+        compare_values(
+            "local header",
+            &local.values,
+            central,
+            &entry,
+            Unknown::Refused,
+        )?;
     } else {
-        // Writers that stream set the local values to zero; those that know them may still
-        // write them. Either way the data descriptor is the one that must agree.
-        if local.values != Values::default() {
-            compare_values("local header", &local.values, central, &entry)?;
-        }
+        // Writers that stream put zero where they do not know a value yet (Info-ZIP's `-fd`
+        // knows the uncompressed size, not the CRC); what they do write must agree, and the data
+        // descriptor must agree in full.
+        compare_values(
+            "local header",
+            &local.values,
+            central,
+            &entry,
+            Unknown::Zero,
+        )?;
         let (values, len) =
             descriptor(bytes, data_end, central).ok_or_else(|| ArtifactError::CorruptHeader {
                 entry: entry.clone(),
                 reason: "its flags announce a data descriptor after the data, and there is none"
                     .to_owned(),
             })?;
-        compare_values("data descriptor", &values, central, &entry)?;
+        compare_values(
+            "data descriptor",
+            &values,
+            central,
+            &entry,
+            Unknown::Refused,
+        )?;
         end = data_end.saturating_add(len);
     }
     if end > central_start {
@@ -186,11 +203,19 @@ struct Values {
     size: u64,
 }
 
+/// Whether a zero may stand for a value the writer did not know yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    Zero,
+    Refused,
+}
+
 fn compare_values(
     source: &'static str,
     values: &Values,
     central: &Central,
     entry: &str,
+    unknown: Unknown,
 ) -> Result<(), ArtifactError> {
     let differs =
         |field: &'static str, central: String, local: String| ArtifactError::HeaderMismatch {
@@ -199,21 +224,23 @@ fn compare_values(
             central,
             local: format!("{local} ({source})"),
         };
-    if values.crc != central.crc {
+    let agrees =
+        |stated: u64, central: u64| stated == central || (unknown == Unknown::Zero && stated == 0);
+    if !agrees(u64::from(values.crc), u64::from(central.crc)) {
         return Err(differs(
             "CRC-32",
             format!("{:#010x}", central.crc),
             format!("{:#010x}", values.crc),
         ));
     }
-    if values.compressed != central.compressed {
+    if !agrees(values.compressed, central.compressed) {
         return Err(differs(
             "compressed size",
             central.compressed.to_string(),
             values.compressed.to_string(),
         ));
     }
-    if values.size != central.size {
+    if !agrees(values.size, central.size) {
         return Err(differs(
             "uncompressed size",
             central.size.to_string(),
