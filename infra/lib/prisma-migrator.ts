@@ -466,7 +466,9 @@ export class PrismaMigrator extends Construct {
         resources: ['*'],
       }),
     );
-    const ec2Arn = (resource: string) => Stack.of(this).formatArn({ service: 'ec2', resource, resourceName: '*' });
+    const stack = Stack.of(this);
+    const ec2Arn = (resource: string, name: string) => stack.formatArn({ service: 'ec2', resource, resourceName: name });
+    const networkInterfaces = ec2Arn('network-interface', '*');
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ManageNetworkInterfaces',
@@ -476,7 +478,12 @@ export class PrismaMigrator extends Construct {
           'ec2:AssignPrivateIpAddresses',
           'ec2:UnassignPrivateIpAddresses',
         ],
-        resources: [ec2Arn('network-interface'), ec2Arn('subnet'), ec2Arn('security-group')],
+        // Only in the function's subnets, with its security group.
+        resources: [
+          networkInterfaces,
+          ...this.props.vpc.selectSubnets(this.subnets).subnetIds.map((id) => ec2Arn('subnet', id)),
+          ec2Arn('security-group', this.securityGroup.securityGroupId),
+        ],
       }),
     );
     Validations.of(role).acknowledge({
@@ -485,12 +492,10 @@ export class PrismaMigrator extends Construct {
         'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets (Lambda VPC ENI management) do not support resource-level permissions; AWS requires "*"' +
         (this.props.tracing ? '. Same for X-Ray PutTraceSegments/PutTelemetryRecords.' : '.'),
     });
-    for (const resource of ['network-interface', 'subnet', 'security-group']) {
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagFlatten(this, ec2Arn(resource))}]`,
-        reason: `Lambda creates and deletes the function's ENIs itself: their ids only exist at run time (${resource} ARNs of this account and region only; no Describe).`,
-      });
-    }
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagFlatten(this, networkInterfaces)}]`,
+      reason: "Lambda creates and deletes the function's ENIs itself: their ids only exist at run time (this account and region; subnets and security group are named exactly).",
+    });
     return role;
   }
 

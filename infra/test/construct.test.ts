@@ -58,9 +58,13 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
       Sid: 'ManageNetworkInterfaces',
       Effect: 'Allow',
       Action: ['ec2:AssignPrivateIpAddresses', 'ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:UnassignPrivateIpAddresses'],
-      Resource: ['network-interface', 'security-group', 'subnet'].map((r) =>
-        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${r}/*`),
-      ),
+      Resource: [
+        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':network-interface/*'),
+        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':security-group/', getAtt(i.sg, 'GroupId')),
+        ...stack.vpc
+          .selectSubnets({ subnetGroupName: 'app' })
+          .subnets.map((s) => join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':subnet/', { Ref: stack.getLogicalId(s.node.defaultChild as any) })),
+      ],
     },
     {
       Sid: 'ReadArtifact',
