@@ -46,8 +46,15 @@ export class MigratorVpcEndpoints extends Construct implements MigratorEndpoints
         service,
         subnets: props.subnets,
         privateDnsEnabled: true,
-        // No ingress from the whole VPC: the migrator's security group adds its own rule
-        // (HTTPS from the function and task only).
+        // An endpoint only answers: no egress. No ingress from the whole VPC either: the
+        // migrator's security group adds its own rule (HTTPS from the function and task only).
+        securityGroups: [
+          new ec2.SecurityGroup(this, `${name}SecurityGroup`, {
+            vpc: props.vpc,
+            description: `${name} endpoint: HTTPS from the migrator only`,
+            allowAllOutbound: false,
+          }),
+        ],
         open: false,
         ...extra,
       });

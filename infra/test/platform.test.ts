@@ -274,6 +274,9 @@ describe('egress and KMS', () => {
     for (const e of [prod.endpoints.s3, prod.endpoints.sns]) {
       const sg = tProd.toJSON().Resources[lid(prod, e.connections.securityGroups[0])].Properties;
       assert.equal(sg.SecurityGroupIngress, undefined);
+      assert.deepEqual(sg.SecurityGroupEgress, [
+        { CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic', FromPort: 252, IpProtocol: 'icmp', ToPort: 86 },
+      ], 'an endpoint has no egress');
       tProd.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
         GroupId: endpointSg(e),
         SourceSecurityGroupId: getAtt(sgId, 'GroupId'),
@@ -318,7 +321,11 @@ describe('egress and KMS', () => {
   });
 });
 
-/** The JSON line `tracing_subscriber::fmt().json()` writes for handler.rs's `tracing::info!(…, "outcome")`. */
+/**
+ * The JSON line `tracing_subscriber::fmt().json()` writes for handler.rs's `tracing::info!(…, "outcome")`:
+ * the event's fields nested under `fields` (the shape tests/tests/function.rs asserts on the real
+ * bootstrap's stderr under the Lambda emulator: `fields.message == "outcome"`, `fields.status`).
+ */
 const OUTCOME_LINE = {
   timestamp: '2026-11-21T10:00:00.000000Z',
   level: 'INFO',
