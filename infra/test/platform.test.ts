@@ -11,6 +11,7 @@ import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -491,6 +492,10 @@ describe('long migrations (ECS)', () => {
     assert.equal(fnEnv.AUTO_APPLY, 'false', 'PROD uploads plan; a confirm applies');
     assert.deepEqual(container.LogConfiguration.Options['awslogs-group'], { Ref: lid(long, lm.taskLogGroup) });
     assert.equal(resource(tLong, 'AWS::Logs::LogGroup', 'MigratorLongTaskLogGroup').props.RetentionInDays, 90);
+    const week = template(exampleStack({ stage: 'PROD', migrator: { longMigrations: true, logRetention: logs.RetentionDays.ONE_WEEK } }, 'Week'));
+    for (const prefix of ['MigratorLogGroup', 'MigratorLongTaskLogGroup', 'MigratorLongStateMachineLogs']) {
+      assert.equal(resource(week, 'AWS::Logs::LogGroup', prefix).props.RetentionInDays, 7, `${prefix} honours logRetention`);
+    }
     const taskRole = lid(long, lm.taskDefinition.taskRole);
     assert.deepEqual(
       policyStatements(tLong, taskRole).map((s) => s.Sid),
