@@ -16,6 +16,14 @@ use serde::Serialize;
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
+    /// The prisma folder, its migrations folder, or a prisma.zip.
+    #[arg(
+        long,
+        default_value = "prisma/migrations",
+        env = "MIGRATOR_ARTIFACT",
+        value_name = "PATH"
+    )]
+    artifact: PathBuf,
     /// How to print the findings.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -57,8 +65,9 @@ enum Provider {
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_UNREADABLE: u8 = 2;
 
-pub fn run(args: &LintArgs, artifact_path: &Path, limits: &Limits) -> ExitCode {
-    let artifact = match artifact::read_path(artifact_path, limits) {
+pub fn run(args: &LintArgs) -> ExitCode {
+    let artifact_path = args.artifact.as_path();
+    let artifact = match artifact::read_path(artifact_path, &Limits::default()) {
         Ok(artifact) => artifact,
         Err(e) => {
             eprintln!("migrator lint: {e}");
