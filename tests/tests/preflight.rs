@@ -577,16 +577,54 @@ fn realistic_histories_against_an_empty_database_raise_no_error() {
     // And the history really deploys to the empty database.
     let run = migrator(&["deploy"], m.path(), &db.url);
     assert!(run.ok(), "{}", run.stderr());
-    // The SQLite example project, statically.
-    let example =
-        std::fs::read_dir(workspace().join("examples/prisma/migrations")).expect("examples");
-    let mut names: Vec<_> = example
+    // The example projects: PostgreSQL against the empty database, MySQL and SQLite statically.
+    for (example, flavor) in [
+        ("examples/postgres/prisma/migrations", Flavor::Postgres),
+        ("examples/mysql/prisma/migrations", Flavor::MySql),
+        ("examples/prisma/migrations", Flavor::Sqlite),
+    ] {
+        let sql = example_history(example);
+        let scripts: Vec<Script<'_>> = sql
+            .iter()
+            .map(|(migration, sql)| Script {
+                migration,
+                sql,
+                pending: true,
+            })
+            .collect();
+        let findings = if flavor == Flavor::Postgres {
+            let empty = PgDb::fresh("pf_example");
+            runtime.block_on(async {
+                let mut conn = sqlx::postgres::PgConnection::connect(&empty.url)
+                    .await
+                    .expect("connect");
+                let limits = LiveLimits::default();
+                let mut probe = PgProbe::new(&mut conn, limits);
+                preflight::check_live(&scripts, &Options::new(flavor), &mut probe, &limits).await
+            })
+        } else {
+            preflight::check_static(&scripts, &Options::new(flavor))
+        };
+        assert!(!findings.is_empty(), "{example}: the rules saw the history");
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.severity != Severity::Error && !f.will_fail),
+            "{example}: {findings:#?}"
+        );
+    }
+}
+
+/// `(name, migration.sql)` of each migration folder under `dir` (relative to the workspace).
+fn example_history(dir: &str) -> Vec<(String, String)> {
+    let mut paths: Vec<_> = std::fs::read_dir(workspace().join(dir))
+        .expect("example migrations")
         .flatten()
-        .filter(|e| e.path().is_dir())
         .map(|e| e.path())
+        .filter(|p| p.is_dir())
         .collect();
-    names.sort();
-    let sql: Vec<(String, String)> = names
+    paths.sort();
+    paths
         .iter()
         .map(|p| {
             (
@@ -597,22 +635,7 @@ fn realistic_histories_against_an_empty_database_raise_no_error() {
                 std::fs::read_to_string(p.join("migration.sql")).expect("migration.sql"),
             )
         })
-        .collect();
-    let scripts: Vec<Script<'_>> = sql
-        .iter()
-        .map(|(migration, sql)| Script {
-            migration,
-            sql,
-            pending: true,
-        })
-        .collect();
-    let findings = preflight::check_static(&scripts, &Options::new(Flavor::Sqlite));
-    assert!(
-        findings
-            .iter()
-            .all(|f| f.severity != Severity::Error && !f.will_fail),
-        "{findings:#?}"
-    );
+        .collect()
 }
 
 fn lint(dir: &Path, args: &[&str]) -> std::process::Output {
