@@ -408,10 +408,12 @@ fn function_wording(text: &str, function: Option<&str>) -> String {
             rest = "";
             break;
         };
-        let mut words = after[..end].split_whitespace();
-        let target = match (words.next(), words.next()) {
-            (Some("applied"), Some(name)) => ResolveTarget::from_flags(Some(name.into()), None),
-            (Some("rolled-back"), Some(name)) => ResolveTarget::from_flags(None, Some(name.into())),
+        // `--applied NAME` / `--rolled-back NAME` (NAME may be a placeholder of several words).
+        let (flag, name) = after[..end].split_once(' ').unwrap_or((&after[..end], ""));
+        let name = name.trim().to_string();
+        let target = match flag {
+            "applied" => ResolveTarget::from_flags(Some(name), None),
+            "rolled-back" => ResolveTarget::from_flags(None, Some(name)),
             _ => Ok(None),
         };
         match target {
@@ -434,8 +436,22 @@ fn function_wording(text: &str, function: Option<&str>) -> String {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    out.replace("raise --lock-timeout", "raise LOCK_TIMEOUT")
-        .replace("--lock-timeout", "LOCK_TIMEOUT")
+    let mut out = out
+        .replace("raise --lock-timeout", "raise LOCK_TIMEOUT")
+        .replace("--lock-timeout", "LOCK_TIMEOUT");
+    // The other commands that need the database: their function form.
+    for action in [Action::Deploy, Action::Plan, Action::Status] {
+        let cli = format!("`migrator {}`", action.as_str());
+        if out.contains(&cli) {
+            let payload = ManualPayload::new(action, false).to_value();
+            let instead = match function {
+                Some(function) => invoke_command(&payload, function),
+                None => format!("a direct invocation with the payload `{payload}`"),
+            };
+            out = out.replace(&cli, &instead);
+        }
+    }
+    out
 }
 
 fn list_numbers(numbers: &[usize]) -> String {
@@ -501,6 +517,19 @@ mod tests {
             "{hint}"
         );
         assert!(hint.contains("--applied 20240101_x --confirm"), "{hint}");
+        let mut baseline = Outcome::new(Action::Deploy, chrono::Utc::now());
+        baseline.warnings = vec!["Baseline it: `migrator resolve --applied <first migration>` once the schema matches, then `migrator deploy`.".into()];
+        for_function(&mut baseline, Some("migrator-PROD"));
+        assert!(
+            baseline.warnings[0].contains("`migrator invoke --function migrator-PROD --action resolve --applied <first migration> --confirm`"),
+            "{:?}",
+            baseline.warnings
+        );
+        assert!(
+            baseline.warnings[0].contains("then `migrator invoke --function migrator-PROD`."),
+            "{:?}",
+            baseline.warnings
+        );
         assert!(hint.contains("raise LOCK_TIMEOUT"), "{hint}");
         for never in ["`migrator resolve", "<name>", "--lock-timeout"] {
             assert!(!hint.contains(never), "{never}: {hint}");

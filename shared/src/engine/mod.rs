@@ -121,7 +121,7 @@ pub async fn run(
     }
     // A plan names exactly what confirming it applies.
     if outcome.status == Status::Planned
-        && outcome.action == Action::Deploy
+        && matches!(outcome.action, Action::Deploy | Action::Plan)
         && let Some(artifact) = &outcome.artifact
     {
         outcome.plan_hash = Some(plan_hash::plan_hash(&artifact.sha256, &outcome.pending));
