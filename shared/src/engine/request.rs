@@ -141,6 +141,22 @@ impl Request {
         }
     }
 
+    /// The engine's own tests build any request, even one no runtime can (a resolve
+    /// without a name), to prove the engine's defences.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        action: Action,
+        confirm: bool,
+        resolve: Option<ResolveTarget>,
+    ) -> Request {
+        Request {
+            action,
+            confirm,
+            resolve,
+            expected_plan: None,
+        }
+    }
+
     /// Whether writes were confirmed.
     pub fn confirmed(&self) -> bool {
         self.confirm
