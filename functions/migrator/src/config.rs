@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::duration::parse_duration;
+
 /// Which database engine the stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbEngine {
@@ -55,7 +57,8 @@ pub struct StageConfig {
     pub topic_arn: String,
     /// Uploads apply (true) or only plan and notify (false; a person confirms).
     pub auto_apply: bool,
-    /// Cap on the migration-lock wait; `None`: up to the deadline's margin.
+    /// Cap on the migration-lock wait; `None`: [`crate::handler::FUNCTION_LOCK_WAIT`]. Never
+    /// past the deadline's margin either way.
     pub lock_timeout: Option<Duration>,
     pub statement_lock_timeout: Option<Duration>,
     pub statement_lock_retries: u32,
@@ -289,9 +292,9 @@ const VARIABLES: [&str; 23] = [
 /// `statement_timeout` take at most 2,147,483,647 ms (a longer one fails every run with 22023).
 pub const MAX_LIMIT: Duration = Duration::from_millis(2_147_483_647);
 
-/// A duration within [`MAX_LIMIT`].
+/// A duration (`crate::duration`'s form) within [`MAX_LIMIT`].
 fn parse_limit(text: &str) -> Option<Duration> {
-    parse_duration(text).filter(|d| *d <= MAX_LIMIT)
+    parse_duration(text).ok().filter(|d| *d <= MAX_LIMIT)
 }
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
@@ -341,23 +344,6 @@ fn parse_bool(value: &str) -> Option<bool> {
         "false" | "0" | "no" => Some(false),
         _ => None,
     }
-}
-
-/// `30`, `30s`, `500ms`, `5m`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// Whether `key` matches the configured key or pattern: `*` stands for one or more
@@ -622,14 +608,5 @@ mod tests {
             let key = format!("deploy/{}/prisma.zip", "a-".repeat(dashes));
             assert!(key_matches(pattern, &key));
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("600"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("2h"), None);
     }
 }
