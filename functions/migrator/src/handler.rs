@@ -582,3 +582,6 @@ fn worth_retrying(outcome: &Outcome) -> bool {
     matches!(outcome.status, Status::Failed | Status::Incomplete)
         || outcome.error.as_ref().and_then(|e| e.code.as_deref()) == Some("P1002")
 }
+
+#[cfg(test)]
+mod tests;
