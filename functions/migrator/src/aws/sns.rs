@@ -160,6 +160,7 @@ async fn publish(
 
 #[cfg(test)]
 mod tests {
+    use migrator_engine::chrono;
     use migrator_engine::outcome::{
         Action, AppliedMigration, ArtifactInfo, ErrorInfo, Execution, FailedMigration, Status,
     };
