@@ -377,12 +377,12 @@ pub fn key_matches(pattern: &str, key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Result<StageConfig, ConfigError> {
+    pub(crate) fn config(vars: &[(&str, &str)]) -> Result<StageConfig, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -390,7 +390,8 @@ mod tests {
         StageConfig::from_lookup(|name| map.get(name).cloned())
     }
 
-    const BASE: [(&str, &str); 7] = [
+    /// A valid IAM stage (the handler's tests start from it too).
+    pub(crate) const BASE: [(&str, &str); 7] = [
         ("STAGE", "PROD"),
         ("DB_HOST", "db.example"),
         ("DB_NAME", "app"),

@@ -437,14 +437,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                     port: db.port_or_default(),
                     user: db.user.clone(),
                 };
-                let password = bounded(deadline, credentials.iam_token(&token))
-                    .await
-                    .map_err(|waited| EngineError::Credentials {
-                        reason: format!(
-                            "the AWS credentials provider did not answer within {} s",
-                            waited.as_secs()
-                        ),
-                    })??;
+                let password = asking(
+                    deadline,
+                    "the AWS credentials provider",
+                    credentials.iam_token(&token),
+                )
+                .await?;
                 Login {
                     host: token.host,
                     port: token.port,
@@ -455,14 +453,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             }
             DbAuth::Secret { arn } => {
                 // The stage's variables win; what they leave out comes from the secret.
-                let secret = bounded(deadline, credentials.database_secret(arn))
-                    .await
-                    .map_err(|waited| EngineError::Credentials {
-                        reason: format!(
-                            "Secrets Manager did not answer within {} s",
-                            waited.as_secs()
-                        ),
-                    })??;
+                let secret = asking(
+                    deadline,
+                    "Secrets Manager",
+                    credentials.database_secret(arn),
+                )
+                .await?;
                 let pick = |configured: &str, from_secret: Option<String>, what: &str| {
                     if configured.is_empty() {
                         from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -540,6 +536,19 @@ async fn bounded<T>(
         .map_or(CALL_TIMEOUT, |left| left.min(CALL_TIMEOUT))
         .max(CALL_FLOOR);
     tokio::time::timeout(limit, call).await.map_err(|_| limit)
+}
+
+/// A credentials call, [`bounded`]; `who` is named when it does not answer in time.
+async fn asking<T>(
+    deadline: Option<Instant>,
+    who: &str,
+    call: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
+    bounded(deadline, call)
+        .await
+        .map_err(|waited| EngineError::Credentials {
+            reason: format!("{who} did not answer within {} s", waited.as_secs()),
+        })?
 }
 
 /// What one invocation runs: each object version once, at most

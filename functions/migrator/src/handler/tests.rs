@@ -2,7 +2,6 @@
 //! answers, how publish failures count, what reaches the credentials. The moto + emulator
 //! suite (`tests/tests/function.rs`) is the end-to-end proof over the AWS edges.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use migrator_engine::error::EngineError;
@@ -10,6 +9,7 @@ use migrator_engine::outcome::{Outcome, Status};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::config::{self, tests::BASE};
 use crate::ports::{DbSecret, Fetched};
 
 /// Serves `bytes` for every object (the version `version`), except keys in `unavailable`
@@ -102,16 +102,6 @@ impl Credentials for FakeCredentials {
 
 type TestHandler = Handler<FakeStore, FakeTopic, FakeCredentials>;
 
-const BASE: [(&str, &str); 7] = [
-    ("STAGE", "PROD"),
-    ("DB_HOST", "db.example"),
-    ("DB_NAME", "app"),
-    ("DB_USER", "migrator"),
-    ("ARTIFACT_BUCKET", "artifacts"),
-    ("ARTIFACT_KEY", "deploy/PROD/*/prisma.zip"),
-    ("TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:migrations"),
-];
-
 /// A handler for BASE with `extra` variables (replacing BASE's) over the given edges.
 fn handler(
     extra: &[(&str, &str)],
@@ -119,14 +109,13 @@ fn handler(
     topic: FakeTopic,
     credentials: FakeCredentials,
 ) -> TestHandler {
-    let mut vars: HashMap<String, String> = BASE
+    let vars: Vec<(&str, &str)> = BASE
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .chain(extra)
+        .copied()
         .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    let config = StageConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
+    let config = config::tests::config(&vars).expect("config");
     Handler::new(
         config,
         Edges {
@@ -484,15 +473,14 @@ async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing()
 }
 
 fn handler_without_host(vars: &[(&str, &str)], credentials: FakeCredentials) -> TestHandler {
-    let mut map: HashMap<String, String> = BASE
+    let vars: Vec<(&str, &str)> = BASE
         .iter()
+        .filter(|(k, _)| *k != "DB_HOST")
         .chain(vars)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .copied()
         .collect();
-    map.remove("DB_HOST");
-    let config = StageConfig::from_lookup(|name| map.get(name).cloned()).expect("config");
     Handler::new(
-        config,
+        config::tests::config(&vars).expect("config"),
         Edges {
             artifacts: FakeStore::default(),
             notifier: FakeTopic::default(),
@@ -501,7 +489,6 @@ fn handler_without_host(vars: &[(&str, &str)], credentials: FakeCredentials) -> 
     )
     .expect("handler")
 }
-
 /// A real deploy artifact (the PostgreSQL example's).
 const EXAMPLE_ZIP: &[u8] = include_bytes!("../../../../examples/postgres/prisma.zip");
 
