@@ -136,6 +136,26 @@ fn plain() -> TestHandler {
     )
 }
 
+fn over_store(store: FakeStore) -> TestHandler {
+    handler(&[], store, FakeTopic::default(), FakeCredentials::default())
+}
+
+/// A store that cannot be reached for `key`.
+fn unreachable_for(key: &str) -> FakeStore {
+    FakeStore {
+        unavailable: vec![key.into()],
+        ..FakeStore::default()
+    }
+}
+
+fn with_sns_down() -> TestHandler {
+    let topic = FakeTopic {
+        down: true,
+        ..FakeTopic::default()
+    };
+    handler(&[], FakeStore::default(), topic, FakeCredentials::default())
+}
+
 fn s3_record(bucket: &str, key: &str, version: &str) -> Value {
     json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
            "s3":{"bucket":{"name":bucket},"object":{"key":key,"versionId":version}}})
@@ -224,11 +244,10 @@ async fn objects_outside_the_stage_bucket_or_key_are_refused_before_any_fetch() 
 
 #[tokio::test]
 async fn an_unusable_artifact_is_rejected_before_any_credential_is_minted() {
-    let store = FakeStore {
+    let handler = over_store(FakeStore {
         bytes: b"not a zip".to_vec(),
         ..FakeStore::default()
-    };
-    let handler = handler(&[], store, FakeTopic::default(), FakeCredentials::default());
+    });
     let response = handle(&handler, &direct(&[s3_record("artifacts", KEY, "v1")])).await;
     assert_eq!(response.outcomes[0].status, Status::Rejected);
     assert_eq!(fetched(&handler), [KEY]);
@@ -237,11 +256,7 @@ async fn an_unusable_artifact_is_rejected_before_any_credential_is_minted() {
 
 #[tokio::test]
 async fn in_an_sqs_batch_only_the_records_worth_retrying_are_redelivered() {
-    let store = FakeStore {
-        unavailable: vec!["deploy/PROD/down/prisma.zip".into()],
-        ..FakeStore::default()
-    };
-    let handler = handler(&[], store, FakeTopic::default(), FakeCredentials::default());
+    let handler = over_store(unreachable_for("deploy/PROD/down/prisma.zip"));
     let response = handle(
         &handler,
         &sqs(&[
@@ -262,11 +277,7 @@ async fn in_an_sqs_batch_only_the_records_worth_retrying_are_redelivered() {
 
 #[tokio::test]
 async fn a_record_whose_outcome_was_not_published_is_redelivered() {
-    let topic = FakeTopic {
-        down: true,
-        ..FakeTopic::default()
-    };
-    let handler = handler(&[], FakeStore::default(), topic, FakeCredentials::default());
+    let handler = with_sns_down();
     let response = handle(
         &handler,
         &sqs(&[("refused", s3_record("other-bucket", KEY, "v1"))]),
@@ -283,11 +294,7 @@ async fn a_record_whose_outcome_was_not_published_is_redelivered() {
 
 #[tokio::test]
 async fn a_direct_invocation_whose_outcome_was_not_published_fails() {
-    let topic = FakeTopic {
-        down: true,
-        ..FakeTopic::default()
-    };
-    let handler = handler(&[], FakeStore::default(), topic, FakeCredentials::default());
+    let handler = with_sns_down();
     let response = handle(&handler, &direct(&[s3_record("other-bucket", KEY, "v1")])).await;
     assert!(response.fails_invocation);
     let [error] = response.publish_errors.as_slice() else {
@@ -304,11 +311,7 @@ async fn a_direct_invocation_whose_outcome_was_not_published_fails() {
 
 #[tokio::test]
 async fn records_naming_one_object_version_are_one_deploy_sharing_one_answer() {
-    let store = FakeStore {
-        unavailable: vec![KEY.into()],
-        ..FakeStore::default()
-    };
-    let handler = handler(&[], store, FakeTopic::default(), FakeCredentials::default());
+    let handler = over_store(unreachable_for(KEY));
     let response = handle(
         &handler,
         &sqs(&[
