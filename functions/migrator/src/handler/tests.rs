@@ -102,20 +102,35 @@ impl Credentials for FakeCredentials {
 
 type TestHandler = Handler<FakeStore, FakeTopic, FakeCredentials>;
 
-/// A handler for BASE with `extra` variables (replacing BASE's) over the given edges.
+/// BASE with `extra` set (replacing BASE's values) and `unset` left out.
+fn stage(
+    extra: &[(&'static str, &'static str)],
+    unset: &[&str],
+) -> Vec<(&'static str, &'static str)> {
+    BASE.iter()
+        .filter(|(k, _)| !unset.contains(k) && !extra.iter().any(|(e, _)| e == k))
+        .chain(extra)
+        .copied()
+        .collect()
+}
+
+/// A handler for BASE with `extra` variables over the given edges.
 fn handler(
-    extra: &[(&str, &str)],
+    extra: &[(&'static str, &'static str)],
     store: FakeStore,
     topic: FakeTopic,
     credentials: FakeCredentials,
 ) -> TestHandler {
-    let vars: Vec<(&str, &str)> = BASE
-        .iter()
-        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-        .chain(extra)
-        .copied()
-        .collect();
-    let config = config::tests::config(&vars).expect("config");
+    handler_for(&stage(extra, &[]), store, topic, credentials)
+}
+
+fn handler_for(
+    vars: &[(&str, &str)],
+    store: FakeStore,
+    topic: FakeTopic,
+    credentials: FakeCredentials,
+) -> TestHandler {
+    let config = config::tests::config(vars).expect("config");
     Handler::new(
         config,
         Edges {
@@ -202,6 +217,16 @@ fn error_text(outcome: &Outcome) -> String {
         .as_ref()
         .map(|e| e.message.clone())
         .unwrap_or_default()
+}
+
+/// `outcome` has `status` and an error saying `says`.
+fn assert_failed(outcome: &Outcome, status: Status, says: &str) {
+    assert_eq!(outcome.status, status, "{}", error_text(outcome));
+    assert!(
+        error_text(outcome).contains(says),
+        "{}",
+        error_text(outcome)
+    );
 }
 
 const KEY: &str = "deploy/PROD/app/prisma.zip";
@@ -357,12 +382,7 @@ async fn more_records_than_the_limit_are_left_for_redelivery_or_reported() {
     let response = handle(&handler, &direct(&direct_records)).await;
     assert_eq!(fetched(&handler).len(), MAX_ITEMS_PER_INVOCATION);
     let last = response.outcomes.last().expect("outcomes");
-    assert_eq!(last.status, Status::Rejected);
-    assert!(
-        error_text(last).contains("2 more record(s) in this event"),
-        "{}",
-        error_text(last)
-    );
+    assert_failed(last, Status::Rejected, "2 more record(s) in this event");
     assert_eq!(response.outcomes.len(), MAX_ITEMS_PER_INVOCATION + 1);
 }
 
@@ -383,12 +403,10 @@ async fn a_test_event_is_acknowledged_and_nothing_is_published() {
 async fn a_manual_request_without_an_artifact_needs_an_exact_key() {
     let handler = plain();
     let response = handle(&handler, &json!({"action": "deploy"}).to_string()).await;
-    let outcome = &response.outcomes[0];
-    assert_eq!(outcome.status, Status::Rejected);
-    assert!(
-        error_text(outcome).contains("ARTIFACT_KEY is a pattern"),
-        "{}",
-        error_text(outcome)
+    assert_failed(
+        &response.outcomes[0],
+        Status::Rejected,
+        "ARTIFACT_KEY is a pattern",
     );
     assert!(fetched(&handler).is_empty());
 
@@ -465,7 +483,12 @@ async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing()
     assert_eq!(*handler.edges.credentials.secrets.lock().unwrap(), [arn]);
     assert!(handler.edges.credentials.tokens.lock().unwrap().is_empty());
 
-    let handler = handler_without_host(&vars, secret(None, None));
+    let handler = handler_for(
+        &stage(&vars, &["DB_HOST"]),
+        FakeStore::default(),
+        FakeTopic::default(),
+        secret(None, None),
+    );
     let error = handler.target(None).await.expect_err("no host anywhere");
     assert!(
         error
@@ -475,23 +498,6 @@ async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing()
     );
 }
 
-fn handler_without_host(vars: &[(&str, &str)], credentials: FakeCredentials) -> TestHandler {
-    let vars: Vec<(&str, &str)> = BASE
-        .iter()
-        .filter(|(k, _)| *k != "DB_HOST")
-        .chain(vars)
-        .copied()
-        .collect();
-    Handler::new(
-        config::tests::config(&vars).expect("config"),
-        Edges {
-            artifacts: FakeStore::default(),
-            notifier: FakeTopic::default(),
-            credentials,
-        },
-    )
-    .expect("handler")
-}
 /// A real deploy artifact (the PostgreSQL example's).
 const EXAMPLE_ZIP: &[u8] = include_bytes!("../../../../examples/postgres/prisma.zip");
 
@@ -509,12 +515,7 @@ async fn without_credentials_the_outcome_still_names_the_artifact_read_and_is_re
     let handler = handler(&[], store, FakeTopic::default(), credentials);
     let response = handle(&handler, &sqs(&[("m", s3_record("artifacts", KEY, "v7"))])).await;
     let outcome = &response.outcomes[0];
-    assert_eq!(outcome.status, Status::Failed);
-    assert!(
-        error_text(outcome).contains("no AWS credentials"),
-        "{}",
-        error_text(outcome)
-    );
+    assert_failed(outcome, Status::Failed, "no AWS credentials");
     let artifact = outcome
         .artifact
         .as_ref()
