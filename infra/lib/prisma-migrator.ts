@@ -1,5 +1,4 @@
 import {
-  ArnFormat,
   Aws,
   CfnOutput,
   Duration,
@@ -8,8 +7,6 @@ import {
   Names,
   RemovalPolicy,
   Stack,
-  Token,
-  Tokenization,
   Validations,
 } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
@@ -31,6 +28,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DatabaseDescription, describeDatabase } from './database';
 import { MigratorEndpoints } from './endpoints';
 import { LongMigrations } from './long-migrations';
 import { nagFlatten } from './nag-util';
@@ -46,6 +44,7 @@ import {
 import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
+export { engineFamily } from './database';
 
 export interface SlackChannelProps {
   /** The Slack workspace (team) id, as authorised once in the AWS Chatbot console, e.g. `T0123ABCD`. */
@@ -820,78 +819,6 @@ function principalArn(grantee: iam.IGrantable): string {
   if (typeof p.userArn === 'string') return p.userArn;
   if (grantee.grantPrincipal instanceof iam.ArnPrincipal) return grantee.grantPrincipal.arn;
   throw new Error('PrismaMigrator.grantUpload: the grantee must be a role, a user or an ArnPrincipal (its ARN goes into the bucket policy)');
-}
-
-interface DatabaseDescription {
-  readonly engine: MigratorEngine;
-  readonly host: string;
-  readonly port: string;
-  allowFrom(peer: ec2.IConnectable): void;
-  dbUserArn(user: string): string;
-}
-
-function isCluster(db: rds.IDatabaseInstance | rds.IDatabaseCluster): db is rds.IDatabaseCluster {
-  return 'clusterEndpoint' in db;
-}
-
-/** postgres / aurora-postgresql → POSTGRESQL; mysql / mariadb / aurora-mysql → MYSQL. */
-export function engineFamily(engineType: string | undefined): MigratorEngine | undefined {
-  if (!engineType) return undefined;
-  if (engineType.includes('postgres')) return MigratorEngine.POSTGRESQL;
-  if (engineType.includes('mysql') || engineType.includes('mariadb')) return MigratorEngine.MYSQL;
-  return undefined;
-}
-
-function describeDatabase(scope: Construct, props: PrismaMigratorProps): DatabaseDescription {
-  const database = props.database;
-  const inferred = engineFamily(database.engine?.engineType);
-  if (props.engine && inferred && props.engine !== inferred) {
-    throw new Error(`PrismaMigrator: engine '${props.engine}' does not match the database's engine '${database.engine?.engineType}'`);
-  }
-  const engine = props.engine ?? inferred ?? MigratorEngine.POSTGRESQL;
-  const endpoint = isCluster(database)
-    ? {
-        host: database.clusterEndpoint.hostname,
-        portNumber: database.clusterEndpoint.port,
-        port: Token.isUnresolved(database.clusterEndpoint.port)
-          ? Tokenization.stringifyNumber(database.clusterEndpoint.port)
-          : String(database.clusterEndpoint.port),
-        resourceId: props.databaseResourceId ?? database.clusterResourceIdentifier,
-      }
-    : {
-        host: database.dbInstanceEndpointAddress,
-        portNumber: database.instanceEndpoint.port,
-        port: database.dbInstanceEndpointPort,
-        resourceId: props.databaseResourceId ?? database.instanceResourceId,
-      };
-  const resourceId = endpoint.resourceId;
-  if (!props.databaseSecret && !resourceId) {
-    throw new Error(
-      'PrismaMigrator: IAM authentication needs the database resource id (DbiResourceId / DbClusterResourceId): ' +
-        'import the instance with `instanceResourceId` or pass `databaseResourceId`',
-    );
-  }
-  return {
-    engine,
-    host: endpoint.host,
-    port: endpoint.port,
-    allowFrom(peer: ec2.IConnectable) {
-      if (database.connections.defaultPort) {
-        database.connections.allowDefaultPortFrom(peer, 'prisma-migrator');
-      } else {
-        database.connections.allowFrom(peer, ec2.Port.tcp(endpoint.portNumber), 'prisma-migrator');
-      }
-    },
-    dbUserArn(user: string) {
-      // arn:aws:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID/USER
-      return Stack.of(scope).formatArn({
-        service: 'rds-db',
-        resource: 'dbuser',
-        resourceName: `${resourceId}/${user}`,
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      });
-    },
-  };
 }
 
 /** S3 notifications filter by prefix/suffix only: split a key (or pattern) around its wildcards. */
