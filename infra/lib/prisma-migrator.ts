@@ -783,16 +783,27 @@ export class PrismaMigrator extends Construct {
     out('ArtifactBucketName', this.artifactBucket.bucketName, 'Artifact bucket');
     out('ArtifactKey', this.artifactKey, 'Artifact key the CI uploads prisma.zip to');
     out('DeadLetterQueueUrl', this.deadLetterQueue.queueUrl, 'Failed invocations');
-    out('PlanCommand', invokeCommand(fn, '{"action":"deploy"}'), 'Show the plan only (no confirm)');
-    out('ApplyCommand', invokeCommand(fn, '{"action":"deploy","confirm":true}'), 'Apply the pending migrations');
-    out('CliPlanCommand', Fn.join('', ['migrator invoke --function ', fn]), 'Plan, with the migrator CLI');
-    out('CliApplyCommand', Fn.join('', ['migrator invoke --function ', fn, ' --confirm']), 'Apply, with the migrator CLI');
+    out('PlanCommand', invokeCommand(fn, `'{"action":"deploy"}' out.json`), 'Plan only; out.json gets the outcome and its confirmPayload');
+    out(
+      'ApplyCommand',
+      invokeCommand(fn, `"$(jq -c .confirmPayload out.json)" applied.json`),
+      'Apply exactly the plan PlanCommand wrote to out.json (its confirmPayload carries the planHash)',
+    );
+    out(
+      'CliPlanCommand',
+      Fn.join('', ['migrator invoke --function ', fn]),
+      'Plan with the migrator CLI; it prints the command that applies exactly this plan',
+    );
     if (this.longMigrations) {
       const sm = this.longMigrations.stateMachine.stateMachineArn;
       out('EcsClusterName', this.longMigrations.cluster.clusterName, 'ECS cluster of the long-migration task');
       out('StateMachineArn', sm, 'Starts the long-migration task, one at a time');
-      out('LongPlanCommand', startExecutionCommand(sm, '{"action":"deploy"}'), 'Plan in the long-migration task');
-      out('LongApplyCommand', startExecutionCommand(sm, '{"action":"deploy","confirm":true}'), 'Apply in the long-migration task');
+      out('LongPlanCommand', startExecutionCommand(sm, `'{"action":"deploy"}'`), 'Plan in the long-migration task (the outcome goes to the topic)');
+      out(
+        'LongApplyCommand',
+        startExecutionCommand(sm, '"$(jq -c .confirmPayload out.json)"'),
+        'Apply in the long-migration task exactly the plan PlanCommand wrote to out.json',
+      );
     }
   }
 
@@ -834,18 +845,19 @@ export function notificationFilter(key: string): { prefix: string; suffix?: stri
 }
 
 /**
- * `aws lambda invoke` for a payload. The CLI's read timeout (60 s by default) would give up
- * and retry, which with reserved concurrency 1 is a throttle or a second run: wait 900 s.
+ * `aws lambda invoke` with a (shell-quoted) payload and the response file. The CLI's read
+ * timeout (60 s by default) would give up and retry, which with reserved concurrency 1 is a
+ * throttle or a second run: wait 900 s.
  */
-export function invokeCommand(functionName: string, payload: string): string {
+export function invokeCommand(functionName: string, payloadAndOutfile: string): string {
   return Fn.join('', [
     'aws lambda invoke --cli-read-timeout 900 --function-name ',
     functionName,
-    ` --cli-binary-format raw-in-base64-out --payload '${payload}' out.json`,
+    ` --cli-binary-format raw-in-base64-out --payload ${payloadAndOutfile}`,
   ]);
 }
 
-/** `aws stepfunctions start-execution` of the long-migration state machine for a payload. */
-export function startExecutionCommand(stateMachineArn: string, payload: string): string {
-  return Fn.join('', ['aws stepfunctions start-execution --state-machine-arn ', stateMachineArn, ` --input '${payload}'`]);
+/** `aws stepfunctions start-execution` of the long-migration state machine with a (shell-quoted) input. */
+export function startExecutionCommand(stateMachineArn: string, input: string): string {
+  return Fn.join('', ['aws stepfunctions start-execution --state-machine-arn ', stateMachineArn, ` --input ${input}`]);
 }

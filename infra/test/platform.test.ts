@@ -551,7 +551,11 @@ describe('long migrations (ECS)', () => {
     const sm = { Ref: lid(long, lm.stateMachine) };
     assert.deepEqual(out.MigratorStateMachineArn.Value, sm);
     assert.deepEqual(out.MigratorLongPlanCommand.Value, join('aws stepfunctions start-execution --state-machine-arn ', sm, ` --input '{"action":"deploy"}'`));
-    assert.deepEqual(out.MigratorLongApplyCommand.Value, join('aws stepfunctions start-execution --state-machine-arn ', sm, ` --input '{"action":"deploy","confirm":true}'`));
+    assert.deepEqual(
+      out.MigratorLongApplyCommand.Value,
+      join('aws stepfunctions start-execution --state-machine-arn ', sm, ' --input "$(jq -c .confirmPayload out.json)"'),
+      'confirms exactly the plan PlanCommand wrote (planHash), in the task',
+    );
     assert.deepEqual(out.MigratorEcsClusterName.Value, { Ref: lid(long, lm.cluster) });
     assert.equal(out.MigratorEcsTaskDefinitionArn, undefined, 'no run-task command that cannot run');
   });
