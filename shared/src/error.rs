@@ -325,6 +325,9 @@ pub enum FailedState {
     /// Ran statement by statement; these statements (1-based) were committed before the
     /// failure (none: nothing of it is applied).
     Committed(Vec<usize>),
+    /// The script committed part of itself (its own `COMMIT`): which statements took
+    /// effect is not known statement by statement.
+    PartlyCommitted,
     /// The failure could not be recorded (the connection was lost): no failed row.
     NotRecorded,
 }
@@ -341,6 +344,9 @@ impl FailedState {
             FailedState::Committed(done) => format!(
                 "Statements {} of the migration are committed and stay applied. Either undo them by hand, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the remaining statements by hand and run `migrator resolve --applied {migration}`.",
                 numbers(done)
+            ),
+            FailedState::PartlyCommitted => format!(
+                "The script committed part of itself before failing: check which of its statements took effect. Undo them, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the rest by hand and run `migrator resolve --applied {migration}`."
             ),
             FailedState::NotRecorded => {
                 "The failure was not recorded in `_prisma_migrations`: no resolve is needed. Fix the cause and deploy again.".into()

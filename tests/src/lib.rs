@@ -296,3 +296,4 @@ pub fn text(output: &Output) -> String {
     )
 }
 pub mod local_aws;
+pub mod mariadb;

@@ -269,7 +269,7 @@ async fn apply(
                         FailedState::NotRecorded
                     }
                     Ok(()) if failure.rolled_back => FailedState::RolledBack,
-                    Ok(()) => FailedState::Committed(failure.committed.clone()),
+                    Ok(()) => FailedState::PartlyCommitted,
                 };
                 Err((failure, logs, state))
             }
