@@ -417,3 +417,70 @@ fn preview(items: &[String]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_errors_say_what_the_server_answered() {
+        let error = |code| EngineError::Connect {
+            target: "db:5432".into(),
+            reason: "database `app` does not exist".into(),
+            code,
+        };
+        assert!(
+            error("P1003")
+                .to_string()
+                .starts_with("Database does not exist")
+        );
+        assert!(!error("P1003").hint().unwrap_or_default().contains("TLS"));
+        assert!(
+            error("P1000")
+                .to_string()
+                .starts_with("Authentication failed")
+        );
+        assert!(
+            error("P1001")
+                .to_string()
+                .starts_with("Can't reach database server")
+        );
+    }
+
+    #[test]
+    fn failure_hints_fit_what_was_committed() {
+        let hint = |state| {
+            EngineError::ApplyFailed {
+                migration: "m".into(),
+                logs: String::new(),
+                state,
+            }
+            .hint()
+            .unwrap_or_default()
+        };
+        assert!(hint(FailedState::RolledBack).contains("resolve --rolled-back m"));
+        let committed = hint(FailedState::Committed(vec![1, 2, 4]));
+        assert!(
+            committed.contains("Statements 1-2, 4") && committed.contains("resolve --applied m")
+        );
+        assert!(!hint(FailedState::NotRecorded).contains("resolve --"));
+        assert!(hint(FailedState::PartlyCommitted).contains("resolve --applied m"));
+    }
+
+    #[test]
+    fn our_own_interruptions_are_not_failed_migrations() {
+        let deadline = EngineError::DeadlineCancelled {
+            migration: "m".into(),
+            what: "x".into(),
+        };
+        assert_eq!(deadline.status(), Status::Incomplete);
+        assert_eq!(deadline.code(), None);
+        let locked = EngineError::StatementLocked {
+            migration: "m".into(),
+            code: "1205".into(),
+            attempts: 4,
+        };
+        assert_eq!(locked.status(), Status::Blocked);
+        assert_ne!(locked.code(), Some("P3018"));
+    }
+}

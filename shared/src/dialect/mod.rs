@@ -293,3 +293,45 @@ pub(crate) fn transaction_control_reason(words: &[String]) -> Option<String> {
 
 /// Default wait for the migration lock, as Prisma's.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn postgres_commits_keep_a_scripts_transaction_together() {
+        let mut c = Commits::new(false);
+        c.ran(1, &words("CREATE TABLE"));
+        c.ran(2, &words("BEGIN"));
+        c.ran(3, &words("CREATE TABLE"));
+        // Without an implicit DDL commit, the block is still open: 3 is not committed.
+        assert_eq!(c.committed, [1, 2]);
+        c.ran(4, &words("SAVEPOINT s"));
+        c.ran(5, &words("ROLLBACK TO"));
+        // ROLLBACK TO SAVEPOINT does not end the block.
+        assert!(c.open.is_some());
+        c.ran(6, &words("COMMIT"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6]);
+        c.ran(7, &words("BEGIN"));
+        c.ran(8, &words("INSERT INTO"));
+        c.ran(9, &words("ROLLBACK"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 7, 9]);
+        assert!(c.open.is_none());
+    }
+
+    #[test]
+    fn a_transaction_left_open_names_what_stays() {
+        let failure = left_open_failure(vec![1]);
+        assert!(
+            failure
+                .message
+                .contains("left a transaction of its own open")
+        );
+        assert_eq!(failure.committed, [1]);
+        assert!(!failure.rolled_back);
+    }
+}

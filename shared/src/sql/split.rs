@@ -793,7 +793,7 @@ impl MyTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Statement, lead_len, split};
+    use super::{Flavor, Statement, lead_len, split, split_pg};
 
     const PG: Flavor = Flavor::Postgres;
     const MY: Flavor = Flavor::MySql;
@@ -1075,7 +1075,7 @@ mod tests {
         );
         assert_eq!(
             texts(split_pg(script, true)),
-            ["SELECT '\\'';", "COMMIT; SELECT 2;"]
+            ["SELECT '\\''; COMMIT; SELECT 2;"]
         );
         // E'' strings and dollar quotes are unchanged by the setting.
         assert_eq!(
