@@ -177,16 +177,11 @@ fn the_splitter_follows_standard_conforming_strings_off() {
     );
     let run = migrator(&["deploy"], m.path(), &db.url);
     assert_eq!(run.status(), "failed", "{}", run.stdout());
-    // Run statement by statement (the script controls transactions), and the report
-    // names exactly what stands: statements 1-4 committed.
+    // The COMMIT is seen (the script controls transactions): what ran up to it stands,
+    // what followed it fell with the error, and the report names exactly that.
     let committed = run.json["failed"][0]["committedStatements"].clone();
-    assert_eq!(
-        committed,
-        serde_json::json!([1, 2, 3, 4]),
-        "{}",
-        run.stdout()
-    );
-    assert!(has_table(&db, "public", "a") && has_table(&db, "public", "b"));
+    assert_eq!(committed, serde_json::json!([1, 2, 3]), "{}", run.stdout());
+    assert!(has_table(&db, "public", "a") && !has_table(&db, "public", "b"));
     assert!(!logs(&run).contains("none of its statements were applied"));
 }
 
@@ -417,14 +412,31 @@ fn the_committed_list_of_a_script_with_its_own_transaction_is_what_the_server_ke
     );
     let run = migrator(&["deploy"], m.path(), &db.url);
     assert_eq!(run.status(), "failed", "{}", run.stdout());
-    // `b` was rolled back with the script's transaction: only 1 and 2 stand.
-    assert!(!has_table(&db, "public", "b"));
+    // As in Prisma's single message, `a` (before the script's BEGIN) fell with its
+    // transaction, and so did `b`: nothing stands, and the report says so.
+    assert!(!has_table(&db, "public", "a") && !has_table(&db, "public", "b"));
     assert_eq!(
         run.json["failed"][0]["committedStatements"],
-        serde_json::json!([1, 2]),
+        serde_json::json!([]),
         "{}",
         run.stdout()
     );
+    assert_eq!(run.json["failed"][0]["failedStatement"], 4);
+    // After its COMMIT, the rest is one more all-or-nothing group.
+    let db = PgDb::fresh("own_tx_after");
+    let m = Migrations::new();
+    m.add(
+        "20240101000000_a",
+        "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\nSELECT 1/0;\n",
+    );
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(
+        run.json["failed"][0]["committedStatements"],
+        serde_json::json!([1, 2, 3]),
+        "{}",
+        run.stdout()
+    );
+    assert!(has_table(&db, "public", "a") && !has_table(&db, "public", "b"));
 }
 
 // ----------------------------------------------------- item 7: deadline cancellation
@@ -686,4 +698,72 @@ fn a_missing_database_is_said_to_be_missing_not_unreachable() {
     let message = message(&run);
     assert!(message.contains("does not exist"), "{message}");
     assert!(!message.contains("Can't reach"), "{message}");
+}
+
+/// The tables of `public` (without the bookkeeping) and whether each row finished.
+fn state(db: &PgDb) -> (Vec<String>, Vec<(String, bool)>) {
+    let tables = db
+        .tables()
+        .into_iter()
+        .filter(|t| t != "_prisma_migrations")
+        .collect();
+    (tables, finished(db))
+}
+
+#[test]
+fn scripts_with_their_own_transactions_leave_the_state_prisma_leaves() {
+    let oracle = std::env::var("PRISMA_ORACLE").unwrap_or_default();
+    assert!(
+        Path::new(&oracle).is_file(),
+        "set PRISMA_ORACLE to the Prisma oracle's prisma.sh (got `{oracle}`)"
+    );
+    for (tag, script) in [
+        (
+            "inside",
+            "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nSELECT 1/0;\nCOMMIT;\nCREATE TABLE c (id int);\n",
+        ),
+        (
+            "after",
+            "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;\nCREATE TABLE c (id int);\nSELECT 1/0;\n",
+        ),
+        (
+            "two_blocks",
+            "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\nBEGIN;\nCREATE TABLE c (id int);\nROLLBACK;\nCREATE TABLE d (id int);\nSELECT 1/0;\n",
+        ),
+        (
+            "succeeds",
+            "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;\nCREATE TABLE c (id int);\n",
+        ),
+    ] {
+        let ours = PgDb::fresh(&format!("own_ours_{tag}"));
+        let theirs = PgDb::fresh(&format!("own_theirs_{tag}"));
+        let m = Migrations::new().with_lock("postgresql");
+        m.add("20240101000000_first", "CREATE TABLE first (id int);\n");
+        m.add("20240102000000_own", script);
+        let run = migrator(&["deploy"], m.path(), &ours.url);
+        let out = migrator_e2e::prisma(&["migrate", "deploy"], m.path(), &theirs.url);
+        assert_eq!(
+            state(&ours),
+            state(&theirs),
+            "{tag}: ours {}\nPrisma's {}",
+            run.stdout(),
+            migrator_e2e::text(&out)
+        );
+        // And our report names exactly the statements that stand.
+        if let Some(committed) = run.json["failed"][0]["committedStatements"].as_array() {
+            let tables = state(&ours).0;
+            for (n, table) in [(1, "a"), (3, "b"), (5, "c")] {
+                let created =
+                    script.lines().nth(n - 1) == Some(&*format!("CREATE TABLE {table} (id int);"));
+                if created {
+                    assert_eq!(
+                        committed.contains(&serde_json::json!(n)),
+                        tables.contains(&table.to_string()),
+                        "{tag}: statement {n} ({table}): {}",
+                        run.stdout()
+                    );
+                }
+            }
+        }
+    }
 }

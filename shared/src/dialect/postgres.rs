@@ -499,6 +499,115 @@ impl Postgres {
     }
 }
 
+/// Why a script cannot run in the migrator's one transaction.
+enum Leaves {
+    /// A statement PostgreSQL refuses in a transaction block (`CREATE INDEX CONCURRENTLY` …).
+    Statement(String),
+    /// Only the script's own `BEGIN` / `COMMIT` / `ROLLBACK`.
+    OwnTransactions(String),
+}
+
+impl Postgres {
+    fn leaves_transaction(&self, script: &str) -> Option<Leaves> {
+        let mut own = None;
+        for statement in self.statements(script) {
+            if statement.is_blank() {
+                continue;
+            }
+            let words = statement.keywords(6);
+            let Some(reason) = non_transactional_reason(&words, statement.trimmed()) else {
+                continue;
+            };
+            let plain_control = matches!(
+                words.first().map(String::as_str),
+                Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
+            );
+            if !plain_control {
+                return Some(Leaves::Statement(reason));
+            }
+            own.get_or_insert(reason);
+        }
+        own.map(Leaves::OwnTransactions)
+    }
+
+    /// A script whose only transaction statements are its own, run the way Prisma's single
+    /// simple-query message runs it: statements before its `BEGIN` belong to that
+    /// transaction, everything up to a `COMMIT` stands or falls together, and statements
+    /// after its last `COMMIT` are one more all-or-nothing group. Run one by one inside such
+    /// groups, a failure names its statement and exactly what was committed.
+    async fn run_in_blocks(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let mut number = 0;
+        let mut committed: Vec<usize> = Vec::new();
+        let mut group: Vec<usize> = Vec::new();
+        let mut opened: Option<FailedStatement> = None;
+        let mut group_open = false;
+        for statement in self.statements(script) {
+            if statement.is_blank() {
+                continue;
+            }
+            number += 1;
+            let words = statement.keywords(2);
+            let first = words.first().map(String::as_str);
+            let to_savepoint = words.get(1).map(String::as_str) == Some("TO");
+            if !group_open {
+                // The group a single message would run in (a script's BEGIN inside it only
+                // warns that a transaction is already open, as it does there).
+                if let Err(e) = sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
+                    let mut failure = script_failure(&e, script, limits);
+                    failure.committed = committed;
+                    return Err(failure);
+                }
+                group_open = true;
+            }
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
+                self.rollback().await;
+                let mut failure = script_failure(&e, statement.text, limits);
+                failure.statement = Some(failed_statement(number, &statement));
+                failure.committed = committed;
+                return Err(failure);
+            }
+            group.push(number);
+            match first {
+                Some("BEGIN" | "START") if opened.is_none() => {
+                    opened = Some(failed_statement(number, &statement));
+                }
+                Some("COMMIT" | "END") => {
+                    committed.append(&mut group);
+                    opened = None;
+                    group_open = false;
+                }
+                Some("ROLLBACK" | "ABORT") if !to_savepoint => {
+                    group.clear();
+                    committed.push(number);
+                    opened = None;
+                    group_open = false;
+                }
+                _ => {}
+            }
+        }
+        if let Some(begin) = opened {
+            self.rollback().await;
+            let mut failure = left_open_failure(committed);
+            failure.statement = Some(begin);
+            return Err(failure);
+        }
+        if group_open && let Err(e) = sqlx::raw_sql("COMMIT").execute(&mut self.conn).await {
+            self.rollback().await;
+            let mut failure = script_failure(&e, script, limits);
+            failure.committed = committed;
+            return Err(failure);
+        }
+        Ok(number)
+    }
+}
+
 fn failed_statement(number: usize, statement: &Statement<'_>) -> FailedStatement {
     FailedStatement {
         number,
@@ -637,16 +746,15 @@ impl Dialect for Postgres {
     }
 
     fn execution(&self, script: &str) -> Execution {
-        for statement in self.statements(script) {
-            if statement.is_blank() {
-                continue;
-            }
-            let words = statement.keywords(6);
-            if let Some(reason) = non_transactional_reason(&words, statement.trimmed()) {
-                return Execution::StatementByStatement { reason };
-            }
+        match self.leaves_transaction(script) {
+            None => Execution::Transaction,
+            Some(Leaves::Statement(reason)) => Execution::StatementByStatement { reason },
+            Some(Leaves::OwnTransactions(reason)) => Execution::StatementByStatement {
+                reason: format!(
+                    "{reason}: its statements run one by one, committed where its own COMMITs are, as Prisma's single-message execution commits them"
+                ),
+            },
         }
-        Execution::Transaction
     }
 
     fn unsupported(&self, script: &str) -> Option<Unsupported> {
@@ -822,7 +930,10 @@ impl Dialect for Postgres {
         {
             return Err(script_failure(&e, script, limits));
         }
-        let result = self.run_each(script, limits).await;
+        let result = match self.leaves_transaction(script) {
+            Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
+            _ => self.run_each(script, limits).await,
+        };
         // Our limits off, and whatever the script set for the session with them.
         let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
             .execute(&mut self.conn)
