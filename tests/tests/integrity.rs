@@ -640,19 +640,22 @@ fn a_mariadb_metadata_lock_is_retried_then_blocked_with_no_failed_row() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let settings = Settings {
-        statement_lock_timeout: Some(Duration::from_secs(1)),
-        statement_lock_retries: 1,
-        ..Settings::default()
-    };
-    let outcome = run_engine(m.path(), &db.url, settings);
+    // The CLI bounds the wait too.
+    let run = migrator(
+        &["deploy", "--statement-lock-timeout", "1s"],
+        m.path(),
+        &db.url,
+    );
     let _ = holder.kill();
     let _ = holder.wait();
-    assert_eq!(outcome.status, Status::Blocked, "{outcome:?}");
-    let error = outcome.error.expect("an error says why");
-    assert_ne!(error.code.as_deref(), Some("P3018"));
-    assert!(error.message.contains("20240101000000_a") && error.message.contains("1205"));
-    assert!(outcome.failed.is_empty());
+    assert_eq!(run.status(), "blocked", "{}", run.stdout());
+    assert_ne!(run.error_code(), "P3018");
+    let message = message(&run);
+    assert!(
+        message.contains("20240101000000_a") && message.contains("1205"),
+        "{message}"
+    );
+    assert!(run.names("failed").is_empty());
     assert!(db.rows().is_empty(), "no row may be left behind");
     // Once the lock is gone, the next deploy applies it.
     let run = migrator(&["deploy"], m.path(), &db.url);

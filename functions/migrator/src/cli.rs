@@ -48,6 +48,11 @@ struct Common {
     /// How long to wait for the migration lock: `10s`, `500ms`, `2m` or seconds.
     #[arg(long, global = true, default_value = "10s", value_parser = parse_duration)]
     lock_timeout: Duration,
+    /// How long one migration statement may wait for a table lock (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout`) before the migration is rolled back and
+    /// tried again; unset, the server's own limit applies.
+    #[arg(long, global = true, value_parser = parse_duration)]
+    statement_lock_timeout: Option<Duration>,
     /// Zip safety: at most this many entries.
     #[arg(long, global = true, default_value_t = Limits::default().max_entries)]
     max_entries: usize,
@@ -266,6 +271,7 @@ async fn run(cli: &Cli) -> Outcome {
     };
     let settings = Settings {
         lock_wait: cli.common.lock_timeout,
+        statement_lock_timeout: cli.common.statement_lock_timeout,
         ..Settings::default()
     }
     .with_prisma_env();
