@@ -400,6 +400,29 @@ fn a_setting_made_by_one_migration_does_not_reach_the_next_or_our_bookkeeping() 
     assert!(finished(&db).iter().all(|(_, done)| *done));
 }
 
+#[test]
+fn a_mariadb_migration_that_turns_autocommit_off_does_not_swallow_the_bookkeeping() {
+    let db = MyDb::fresh("autocommit");
+    let m = Migrations::new().with_lock("mysql");
+    m.add(
+        "20240101000000_a",
+        "CREATE TABLE t (id int);\nSET autocommit = 0;\n",
+    );
+    m.add("20240102000000_b", "INSERT INTO t VALUES (1);\n");
+    m.add(
+        "20240103000000_c",
+        "SET SESSION max_statement_time = 0.001;\n",
+    );
+    m.add("20240104000000_d", "SELECT SLEEP(0.2);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "applied", "{}", run.stdout());
+    // What was reported is what another session sees.
+    assert_eq!(db.sql("SELECT count(*) FROM t"), "1");
+    let rows = db.rows();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows.iter().all(|r| !r["finished_at"].is_null()), "{rows:?}");
+}
+
 // --------------------------------------------- item 6: scripts with their own BEGIN
 
 #[test]
@@ -473,11 +496,13 @@ fn a_statement_cancelled_by_our_deadline_on_mariadb_leaves_no_failed_row() {
         ..Settings::default()
     };
     let outcome = run_engine(m.path(), &db.url, settings);
-    // MariaDB's SLEEP is interrupted quietly (it returns 1) or with 1969: either way the
-    // migration must not be recorded as failed.
-    assert!(outcome.failed.is_empty(), "{outcome:?}");
-    assert_ne!(outcome.status, Status::Failed, "{outcome:?}");
+    // MariaDB ends the statement with 1969 (max_statement_time exceeded).
+    assert_eq!(outcome.status, Status::Incomplete, "{outcome:?}");
+    let error = outcome.error.expect("an error says why");
+    assert!(error.message.contains("20240102000000_b") && error.message.contains("deadline"));
+    assert!(outcome.failed.is_empty());
     let rows = db.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows.iter().all(|r| !r["finished_at"].is_null()), "{rows:?}");
 }
 

@@ -628,14 +628,15 @@ impl Dialect for MySql {
             return Err(script_failure(&e, limits));
         }
         let result = self.run_each(script, limits).await;
-        if set.is_some() {
-            let reset = if self.mariadb {
-                "SET SESSION lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
-            } else {
-                "SET SESSION lock_wait_timeout = DEFAULT"
-            };
-            let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
-        }
+        // Our bookkeeping runs under our settings: autocommit on (a script's
+        // `SET autocommit = 0` would leave our rows uncommitted) and no statement limits,
+        // whatever the script or our limits set.
+        let reset = if self.mariadb {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
+        } else {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT"
+        };
+        let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
         result
     }
 

@@ -751,7 +751,7 @@ impl Dialect for Postgres {
             Some(Leaves::Statement(reason)) => Execution::StatementByStatement { reason },
             Some(Leaves::OwnTransactions(reason)) => Execution::StatementByStatement {
                 reason: format!(
-                    "{reason}: its statements run one by one, committed where its own COMMITs are, as Prisma's single-message execution commits them"
+                    "{reason}; they are committed where its own COMMITs are, as Prisma's single-message execution commits them"
                 ),
             },
         }
@@ -865,7 +865,17 @@ impl Dialect for Postgres {
                         // applied, as Prisma does, and say it was not atomic.
                         self.mark_finished(&row.id, clock.now())
                             .await
-                            .map_err(ApplyError::Bookkeeping)?;
+                            .map_err(|e| {
+                                ApplyError::Bookkeeping(match e {
+                                    // Its statements are committed: nothing was rolled back.
+                                    EngineError::RowMissing { what } => EngineError::Bookkeeping {
+                                        migration: row.migration_name.clone(),
+                                        what,
+                                        rolled_back: false,
+                                    },
+                                    other => other,
+                                })
+                            })?;
                         self.warnings.push(format!(
                             "Migration `{}` ended the migrator's transaction itself (a COMMIT inside the script): all its statements ran and are committed, but not as one transaction.",
                             row.migration_name

@@ -99,7 +99,7 @@ fn note_statement_runs(outcome: &mut Outcome) {
             let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
             let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
             format!(
-                "{} migration(s) ran statement by statement, without a transaction, because {reason}: {}{more}.",
+                "{} migration(s) ran statement by statement, not in one transaction, because {reason}: {}{more}.",
                 names.len(),
                 shown.join(", ")
             )
