@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::history::compare;
-use super::{Settings, pending_list, refuse_failed, refuse_missing_script, report_drift};
+use super::{
+    Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
+};
 use crate::clock::Clock;
 use crate::dialect::{ApplyError, Dialect, Interruption, NewRow, ScriptFailure, StatementLimits};
 use crate::error::{EngineError, FailedState};
@@ -43,6 +45,7 @@ pub(super) async fn deploy(
 
     refuse_failed(&comparison, outcome)?;
     outcome.pending = pending_list(&comparison, dialect);
+    refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
     refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), dialect)?;
 
@@ -99,7 +102,7 @@ fn note_statement_runs(outcome: &mut Outcome) {
             let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
             let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
             format!(
-                "{} migration(s) ran statement by statement, not in one transaction, because {reason}: {}{more}.",
+                "{} migration(s) ran statement by statement, without a transaction, because {reason}: {}{more}.",
                 names.len(),
                 shown.join(", ")
             )
@@ -155,7 +158,7 @@ async fn apply_with_retries(
                 }
                 let pause = Duration::from_millis(250 << attempt.min(6));
                 outcome.warnings.push(format!(
-                    "Migration `{}` timed out waiting for a table lock ({code}) and nothing of it was kept; trying again in {} ms (attempt {} of {}).",
+                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).",
                     migration.name,
                     pause.as_millis(),
                     attempt + 1,
