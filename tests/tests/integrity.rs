@@ -57,7 +57,7 @@ fn run_engine(artifact: &Path, url: &str, settings: Settings) -> Outcome {
     let target = parse_database_url(url).expect("a valid URL");
     let artifact = read_path(artifact, &Limits::default());
     runtime.block_on(engine::run(
-        &Request::new(Action::Deploy),
+        &Request::cli(Action::Deploy, None).expect("a deploy request"),
         artifact,
         &target,
         &settings,
@@ -740,10 +740,11 @@ fn state(db: &PgDb) -> (Vec<String>, Vec<(String, bool)>) {
 
 #[test]
 fn scripts_with_their_own_transactions_leave_the_state_prisma_leaves() {
-    let oracle = std::env::var("PRISMA_ORACLE").unwrap_or_default();
+    let oracle = migrator_e2e::prisma_script();
     assert!(
-        Path::new(&oracle).is_file(),
-        "set PRISMA_ORACLE to the Prisma oracle's prisma.sh (got `{oracle}`)"
+        oracle.is_file(),
+        "the Prisma oracle's wrapper {} is missing",
+        oracle.display()
     );
     for (tag, script) in [
         (

@@ -10,7 +10,8 @@ use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
-use migrator_engine::outcome::{Action, Outcome, ResolveKind};
+use migrator_engine::error::EngineError;
+use migrator_engine::outcome::{Action, Outcome};
 
 use anyhow::Context;
 
@@ -119,14 +120,17 @@ struct InvokeCommand {
     #[arg(long)]
     confirm: bool,
     /// What the function does (the payload's `action`).
-    #[arg(long, value_enum, default_value = "deploy")]
-    action: InvokeAction,
+    #[arg(long, default_value = "deploy", value_parser = parse_action, value_name = "deploy|plan|status|resolve")]
+    action: Action,
     /// s3://bucket/key of the artifact (default: the stage's configured key, latest version).
     #[arg(long)]
     object: Option<String>,
     /// The object version to use.
     #[arg(long, requires = "object")]
     version_id: Option<String>,
+    /// With --confirm: the planHash of the plan being confirmed (from its confirmPayload).
+    #[arg(long, requires = "confirm")]
+    plan_hash: Option<String>,
     /// With --action resolve: record NAME as applied.
     #[arg(long, value_name = "NAME", conflicts_with = "rolled_back")]
     applied: Option<String>,
@@ -141,12 +145,12 @@ struct InvokeCommand {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum InvokeAction {
-    Deploy,
-    Plan,
-    Status,
-    Resolve,
+/// `--action`: the payload's names (`Action::parse`, the one mapping).
+fn parse_action(name: &str) -> Result<Action, String> {
+    Action::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        format!("`{name}` is not one of {}", names.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -280,26 +284,19 @@ async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
         (None, None) => std::env::var("MIGRATOR_EVENT")
             .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?,
     };
-    let event: serde_json::Value = serde_json::from_str(&text).context("the event is not JSON")?;
+    // Read strictly inside the handler; refused here only when it is no JSON at all.
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).context("the event is not JSON")?;
     let config = StageConfig::from_env()?;
     let handler = Handler::new(config, Clients::new(crate::aws::sdk_config().await))?;
-    let response = handler.handle(&event, &Invocation::default()).await;
+    let response = handler.handle(&text, &Invocation::default()).await;
     println!("{}", serde_json::to_string_pretty(&response.body)?);
     Ok(response.publish_errors.is_empty() && response.outcomes.iter().all(|o| o.is_success()))
 }
 
 async fn run_invoke(args: &InvokeCommand, json: bool) -> anyhow::Result<bool> {
-    let action = match args.action {
-        InvokeAction::Deploy => Action::Deploy,
-        InvokeAction::Plan => Action::Plan,
-        InvokeAction::Status => Action::Status,
-        InvokeAction::Resolve => Action::Resolve,
-    };
-    let resolve = match (&args.applied, &args.rolled_back) {
-        (Some(name), _) => Some((name.clone(), true)),
-        (None, Some(name)) => Some((name.clone(), false)),
-        (None, None) => None,
-    };
+    let action = args.action;
+    let resolve = ResolveTarget::from_flags(args.applied.clone(), args.rolled_back.clone())
+        .map_err(|e| anyhow::anyhow!("--applied / --rolled-back: {e}"))?;
     if (action == Action::Resolve) != resolve.is_some() {
         anyhow::bail!(
             "--applied NAME or --rolled-back NAME go with --action resolve, and only with it"
@@ -312,6 +309,7 @@ async fn run_invoke(args: &InvokeCommand, json: bool) -> anyhow::Result<bool> {
         object: args.object.clone(),
         version_id: args.version_id.clone(),
         resolve,
+        plan_hash: args.plan_hash.clone(),
         endpoint_url: args.endpoint_url.clone(),
         json,
     })
@@ -346,7 +344,14 @@ async fn auth_token(args: &AuthTokenArgs) -> anyhow::Result<bool> {
 }
 
 async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
-    let request = request(command);
+    let request = match request(command) {
+        Ok(request) => request,
+        Err(e) => {
+            let mut outcome = Outcome::new(action(command), chrono_now());
+            outcome.fail_with(&e);
+            return outcome;
+        }
+    };
     let limits = Limits {
         max_entries: engine.max_entries,
         max_total_bytes: engine.max_total_bytes,
@@ -371,27 +376,29 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
 }
 
-fn request(command: &Command) -> Request {
+fn action(command: &Command) -> Action {
     match command {
+        Command::Plan(_) => Action::Plan,
+        Command::Status(_) => Action::Status,
+        Command::Resolve(_) => Action::Resolve,
+        _ => Action::Deploy,
+    }
+}
+
+/// The CLI's request: the command is its own confirmation (`Request::cli`).
+fn request(command: &Command) -> Result<Request, EngineError> {
+    let resolve = match command {
         Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) => {
             unreachable!("handled before the engine")
         }
-        Command::Deploy(_) => Request::new(Action::Deploy),
-        Command::Plan(_) => Request::new(Action::Plan),
-        Command::Status(_) => Request::new(Action::Status),
+        // clap's group makes exactly one of the two required.
         Command::Resolve(ResolveCommand { target: args, .. }) => {
-            let (name, kind) = match (&args.applied, &args.rolled_back) {
-                (Some(name), _) => (name.clone(), ResolveKind::Applied),
-                (None, Some(name)) => (name.clone(), ResolveKind::RolledBack),
-                // clap's group makes exactly one of the two required.
-                (None, None) => (String::new(), ResolveKind::Applied),
-            };
-            Request {
-                resolve: Some(ResolveTarget { name, kind }),
-                ..Request::new(Action::Resolve)
-            }
+            ResolveTarget::from_flags(args.applied.clone(), args.rolled_back.clone())
+                .map_err(|reason| EngineError::InvalidRequest { reason })?
         }
-    }
+        Command::Deploy(_) | Command::Plan(_) | Command::Status(_) => None,
+    };
+    Request::cli(action(command), resolve)
 }
 
 /// `status` is clean only when up to date without drift; other commands when they succeeded.

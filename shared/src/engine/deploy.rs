@@ -20,12 +20,23 @@ pub(super) async fn deploy(
     dialect: &mut dyn Dialect,
     settings: &Settings,
     clock: &dyn Clock,
+    expected_plan: Option<&str>,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     if settings.use_lock {
         dialect.lock(settings.effective_lock_wait()).await?;
     }
     let tables = dialect.tables().await?;
+    if let Some(expected) = expected_plan {
+        // Under the lock, before anything is written: only the confirmed plan is applied.
+        let rows = match tables.has_migrations_table {
+            true => dialect.rows().await?,
+            false => Vec::new(),
+        };
+        let pending = pending_list(&compare(set, &rows), dialect);
+        let artifact = outcome.artifact.as_ref().map(|a| a.sha256.as_str());
+        super::plan_hash::check(expected, artifact.unwrap_or_default(), &pending)?;
+    }
     if !tables.has_migrations_table {
         // Every migration is pending: refuse what cannot run before creating anything.
         refuse_unsupported(set.migrations.iter(), dialect)?;

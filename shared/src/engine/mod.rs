@@ -7,7 +7,11 @@
 mod deploy;
 pub mod history;
 mod inspect;
+pub mod plan_hash;
+mod request;
 mod resolve;
+
+pub use request::{Request, ResolveTarget, StagePolicy};
 
 use std::time::{Duration, Instant};
 
@@ -16,38 +20,9 @@ use crate::clock::Clock;
 use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, ArtifactInfo, Execution, Outcome, PendingMigration, ResolveKind};
-
-/// What was asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub action: Action,
-    /// Deploy and resolve write only when confirmed; otherwise they report the plan.
-    pub confirm: bool,
-    /// For [`Action::Resolve`].
-    pub resolve: Option<ResolveTarget>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolveTarget {
-    pub name: String,
-    pub kind: ResolveKind,
-}
-
-impl Request {
-    pub fn new(action: Action) -> Request {
-        Request {
-            action,
-            confirm: true,
-            resolve: None,
-        }
-    }
-
-    /// Whether this request may write to the database.
-    pub fn writes(&self) -> bool {
-        self.confirm && matches!(self.action, Action::Deploy | Action::Resolve)
-    }
-}
+use crate::outcome::{
+    Action, ArtifactInfo, Execution, Outcome, PendingMigration, ResolveKind, Status,
+};
 
 /// How the engine behaves, beyond the request.
 #[derive(Debug, Clone)]
@@ -121,7 +96,7 @@ pub async fn run(
 ) -> Outcome {
     let timer = Instant::now();
     let mut outcome = Outcome::new(request.action, clock.now());
-    outcome.confirmed = request.confirm;
+    outcome.confirmed = request.confirmed();
     outcome.database = Some(target.info());
 
     let result = match artifact {
@@ -146,6 +121,13 @@ pub async fn run(
         tracing::debug!(code = error.code().unwrap_or("none"), "{error}");
         outcome.fail_with(&error);
     }
+    // A plan names exactly what confirming it applies.
+    if outcome.status == Status::Planned
+        && matches!(outcome.action, Action::Deploy | Action::Plan)
+        && let Some(artifact) = &outcome.artifact
+    {
+        outcome.plan_hash = Some(plan_hash::plan_hash(&artifact.sha256, &outcome.pending));
+    }
     outcome.duration_ms = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
     outcome
 }
@@ -154,7 +136,7 @@ pub async fn run(
 /// credentials): the same document, with the error.
 pub fn failed_before_start(request: &Request, error: &EngineError, clock: &dyn Clock) -> Outcome {
     let mut outcome = Outcome::new(request.action, clock.now());
-    outcome.confirmed = request.confirm;
+    outcome.confirmed = request.confirmed();
     outcome.fail_with(error);
     outcome
 }
@@ -240,8 +222,9 @@ async fn dispatch(
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     match request.action {
-        Action::Deploy if request.confirm => {
-            deploy::deploy(set, dialect, settings, clock, outcome).await
+        Action::Deploy if request.confirmed() => {
+            let expected_plan = request.expected_plan.as_deref();
+            deploy::deploy(set, dialect, settings, clock, expected_plan, outcome).await
         }
         Action::Deploy | Action::Plan | Action::Status => {
             inspect::inspect(request.action, set, dialect, outcome).await
@@ -256,7 +239,7 @@ async fn dispatch(
             };
             resolve::resolve(
                 target,
-                request.confirm,
+                request.confirmed(),
                 set,
                 dialect,
                 settings,

@@ -96,10 +96,7 @@ fn rolled_back(m: &Migration, minutes: i64) -> MigrationRow {
 }
 
 fn request(action: Action, confirm: bool) -> Request {
-    Request {
-        confirm,
-        ..Request::new(action)
-    }
+    Request::for_tests(action, confirm, None)
 }
 
 fn deploy() -> Request {
@@ -107,13 +104,11 @@ fn deploy() -> Request {
 }
 
 fn resolve(name: &str, kind: ResolveKind, confirm: bool) -> Request {
-    Request {
-        resolve: Some(ResolveTarget {
-            name: name.into(),
-            kind,
-        }),
-        ..request(Action::Resolve, confirm)
-    }
+    let target = ResolveTarget {
+        name: name.into(),
+        kind,
+    };
+    Request::for_tests(Action::Resolve, confirm, Some(target))
 }
 
 /// What `run` does once connected, over the fake: the provider checks, the rules, the flush
@@ -126,7 +121,7 @@ async fn run_with(
 ) -> Outcome {
     let clock = FixedClock(now());
     let mut outcome = Outcome::new(request.action, clock.now());
-    outcome.confirmed = request.confirm;
+    outcome.confirmed = request.confirmed();
     let result = match check_providers(request, set, fake.provider()) {
         Ok(()) => run_connected(request, set, fake, settings, &clock, &mut outcome).await,
         Err(e) => Err(e),
@@ -1031,4 +1026,44 @@ async fn schema_provider_must_match_the_database_cockroachdb_passes_as_postgresq
     assert!(fake.calls.is_empty());
     s.schema_provider = Some("cockroachdb".into());
     assert_eq!(run(&deploy(), &s, &mut fake).await.status, Status::Applied);
+}
+
+// ---- the confirmed plan (planHash) ----
+
+/// The plan hash of applying all of `s` from an artifact whose hash is unknown (the harness
+/// sets no artifact).
+fn hash_of_all(s: &MigrationSet) -> String {
+    let pending: Vec<crate::outcome::PendingMigration> = s
+        .migrations
+        .iter()
+        .map(|m| crate::outcome::PendingMigration {
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            out_of_order: false,
+            execution: None,
+        })
+        .collect();
+    super::plan_hash::plan_hash("", &pending)
+}
+
+#[tokio::test]
+async fn a_confirmed_plan_applies_only_while_it_is_what_would_be_applied() {
+    let s = set(names(&["1_a", "2_b"]));
+    let mut confirmed = deploy();
+    confirmed.expected_plan = Some(hash_of_all(&s));
+    let mut fake = Fake::empty();
+    let outcome = run(&confirmed, &s, &mut fake).await;
+    assert_eq!(outcome.status, Status::Applied, "{outcome:#?}");
+    assert_eq!(outcome.applied.len(), 2);
+
+    // The same confirmation once the database has moved on (or for another plan): refused
+    // after the lock, before anything is written (not even `_prisma_migrations`).
+    let grown = set(names(&["1_a", "2_b", "3_c"]));
+    let mut fake = Fake::empty();
+    let outcome = run(&confirmed, &grown, &mut fake).await;
+    assert_eq!(outcome.status, Status::Rejected, "{outcome:#?}");
+    let message = &outcome.error.as_ref().expect("an error").message;
+    assert!(message.contains("3_c"), "{message}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(fake.was_called("lock"), "checked under the lock");
 }
