@@ -55,6 +55,11 @@ struct EngineArgs {
     /// `1.5s`, `500ms`, `2m` or seconds.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
+    /// How long one migration statement may wait for a table lock (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout`) before the migration is rolled back and
+    /// tried again; unset, the server's own limit applies.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    statement_lock_timeout: Option<Duration>,
     /// Zip safety: at most this many entries.
     #[arg(long, default_value_t = Limits::default().max_entries, value_name = "N")]
     max_entries: usize,
@@ -346,6 +351,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
     };
     let settings = Settings {
         lock_wait: engine.lock_timeout,
+        statement_lock_timeout: engine.statement_lock_timeout,
         ..Settings::default()
     }
     .with_prisma_env();

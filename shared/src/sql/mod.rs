@@ -2,4 +2,4 @@
 
 pub mod split;
 
-pub use split::{Flavor, Statement, split};
+pub use split::{Flavor, Statement, split, split_pg};
