@@ -1,5 +1,4 @@
 import {
-  ArnFormat,
   Aws,
   CfnOutput,
   Duration,
@@ -8,8 +7,6 @@ import {
   Names,
   RemovalPolicy,
   Stack,
-  Token,
-  Tokenization,
   Validations,
 } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
@@ -31,6 +28,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DatabaseDescription, describeDatabase } from './database';
 import { MigratorEndpoints } from './endpoints';
 import { LongMigrations } from './long-migrations';
 import { nagFlatten } from './nag-util';
@@ -46,6 +44,7 @@ import {
 import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
+export { engineFamily } from './database';
 
 export interface SlackChannelProps {
   /** The Slack workspace (team) id, as authorised once in the AWS Chatbot console, e.g. `T0123ABCD`. */
@@ -784,16 +783,27 @@ export class PrismaMigrator extends Construct {
     out('ArtifactBucketName', this.artifactBucket.bucketName, 'Artifact bucket');
     out('ArtifactKey', this.artifactKey, 'Artifact key the CI uploads prisma.zip to');
     out('DeadLetterQueueUrl', this.deadLetterQueue.queueUrl, 'Failed invocations');
-    out('PlanCommand', invokeCommand(fn, '{"action":"deploy"}'), 'Show the plan only (no confirm)');
-    out('ApplyCommand', invokeCommand(fn, '{"action":"deploy","confirm":true}'), 'Apply the pending migrations');
-    out('CliPlanCommand', Fn.join('', ['migrator invoke --function ', fn]), 'Plan, with the migrator CLI');
-    out('CliApplyCommand', Fn.join('', ['migrator invoke --function ', fn, ' --confirm']), 'Apply, with the migrator CLI');
+    out('PlanCommand', invokeCommand(fn, `'{"action":"deploy"}' out.json`), 'Plan only; out.json gets the outcome and its confirmPayload');
+    out(
+      'ApplyCommand',
+      invokeCommand(fn, `"$(jq -c .confirmPayload out.json)" applied.json`),
+      'Apply exactly the plan PlanCommand wrote to out.json (its confirmPayload carries the planHash)',
+    );
+    out(
+      'CliPlanCommand',
+      Fn.join('', ['migrator invoke --function ', fn]),
+      'Plan with the migrator CLI; it prints the command that applies exactly this plan',
+    );
     if (this.longMigrations) {
       const sm = this.longMigrations.stateMachine.stateMachineArn;
       out('EcsClusterName', this.longMigrations.cluster.clusterName, 'ECS cluster of the long-migration task');
       out('StateMachineArn', sm, 'Starts the long-migration task, one at a time');
-      out('LongPlanCommand', startExecutionCommand(sm, '{"action":"deploy"}'), 'Plan in the long-migration task');
-      out('LongApplyCommand', startExecutionCommand(sm, '{"action":"deploy","confirm":true}'), 'Apply in the long-migration task');
+      out('LongPlanCommand', startExecutionCommand(sm, `'{"action":"deploy"}'`), 'Plan in the long-migration task (the outcome goes to the topic)');
+      out(
+        'LongApplyCommand',
+        startExecutionCommand(sm, '"$(jq -c .confirmPayload out.json)"'),
+        'Apply in the long-migration task exactly the plan PlanCommand wrote to out.json',
+      );
     }
   }
 
@@ -822,78 +832,6 @@ function principalArn(grantee: iam.IGrantable): string {
   throw new Error('PrismaMigrator.grantUpload: the grantee must be a role, a user or an ArnPrincipal (its ARN goes into the bucket policy)');
 }
 
-interface DatabaseDescription {
-  readonly engine: MigratorEngine;
-  readonly host: string;
-  readonly port: string;
-  allowFrom(peer: ec2.IConnectable): void;
-  dbUserArn(user: string): string;
-}
-
-function isCluster(db: rds.IDatabaseInstance | rds.IDatabaseCluster): db is rds.IDatabaseCluster {
-  return 'clusterEndpoint' in db;
-}
-
-/** postgres / aurora-postgresql → POSTGRESQL; mysql / mariadb / aurora-mysql → MYSQL. */
-export function engineFamily(engineType: string | undefined): MigratorEngine | undefined {
-  if (!engineType) return undefined;
-  if (engineType.includes('postgres')) return MigratorEngine.POSTGRESQL;
-  if (engineType.includes('mysql') || engineType.includes('mariadb')) return MigratorEngine.MYSQL;
-  return undefined;
-}
-
-function describeDatabase(scope: Construct, props: PrismaMigratorProps): DatabaseDescription {
-  const database = props.database;
-  const inferred = engineFamily(database.engine?.engineType);
-  if (props.engine && inferred && props.engine !== inferred) {
-    throw new Error(`PrismaMigrator: engine '${props.engine}' does not match the database's engine '${database.engine?.engineType}'`);
-  }
-  const engine = props.engine ?? inferred ?? MigratorEngine.POSTGRESQL;
-  const endpoint = isCluster(database)
-    ? {
-        host: database.clusterEndpoint.hostname,
-        portNumber: database.clusterEndpoint.port,
-        port: Token.isUnresolved(database.clusterEndpoint.port)
-          ? Tokenization.stringifyNumber(database.clusterEndpoint.port)
-          : String(database.clusterEndpoint.port),
-        resourceId: props.databaseResourceId ?? database.clusterResourceIdentifier,
-      }
-    : {
-        host: database.dbInstanceEndpointAddress,
-        portNumber: database.instanceEndpoint.port,
-        port: database.dbInstanceEndpointPort,
-        resourceId: props.databaseResourceId ?? database.instanceResourceId,
-      };
-  const resourceId = endpoint.resourceId;
-  if (!props.databaseSecret && !resourceId) {
-    throw new Error(
-      'PrismaMigrator: IAM authentication needs the database resource id (DbiResourceId / DbClusterResourceId): ' +
-        'import the instance with `instanceResourceId` or pass `databaseResourceId`',
-    );
-  }
-  return {
-    engine,
-    host: endpoint.host,
-    port: endpoint.port,
-    allowFrom(peer: ec2.IConnectable) {
-      if (database.connections.defaultPort) {
-        database.connections.allowDefaultPortFrom(peer, 'prisma-migrator');
-      } else {
-        database.connections.allowFrom(peer, ec2.Port.tcp(endpoint.portNumber), 'prisma-migrator');
-      }
-    },
-    dbUserArn(user: string) {
-      // arn:aws:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID/USER
-      return Stack.of(scope).formatArn({
-        service: 'rds-db',
-        resource: 'dbuser',
-        resourceName: `${resourceId}/${user}`,
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      });
-    },
-  };
-}
-
 /** S3 notifications filter by prefix/suffix only: split a key (or pattern) around its wildcards. */
 export function notificationFilter(key: string): { prefix: string; suffix?: string } {
   const first = key.indexOf('*');
@@ -907,18 +845,19 @@ export function notificationFilter(key: string): { prefix: string; suffix?: stri
 }
 
 /**
- * `aws lambda invoke` for a payload. The CLI's read timeout (60 s by default) would give up
- * and retry, which with reserved concurrency 1 is a throttle or a second run: wait 900 s.
+ * `aws lambda invoke` with a (shell-quoted) payload and the response file. The CLI's read
+ * timeout (60 s by default) would give up and retry, which with reserved concurrency 1 is a
+ * throttle or a second run: wait 900 s.
  */
-export function invokeCommand(functionName: string, payload: string): string {
+export function invokeCommand(functionName: string, payloadAndOutfile: string): string {
   return Fn.join('', [
     'aws lambda invoke --cli-read-timeout 900 --function-name ',
     functionName,
-    ` --cli-binary-format raw-in-base64-out --payload '${payload}' out.json`,
+    ` --cli-binary-format raw-in-base64-out --payload ${payloadAndOutfile}`,
   ]);
 }
 
-/** `aws stepfunctions start-execution` of the long-migration state machine for a payload. */
-export function startExecutionCommand(stateMachineArn: string, payload: string): string {
-  return Fn.join('', ['aws stepfunctions start-execution --state-machine-arn ', stateMachineArn, ` --input '${payload}'`]);
+/** `aws stepfunctions start-execution` of the long-migration state machine with a (shell-quoted) input. */
+export function startExecutionCommand(stateMachineArn: string, input: string): string {
+  return Fn.join('', ['aws stepfunctions start-execution --state-machine-arn ', stateMachineArn, ` --input ${input}`]);
 }

@@ -328,7 +328,6 @@ describe('example stacks (CODE and PROD)', () => {
       'MigratorApplyCommand',
       'MigratorArtifactBucketName',
       'MigratorArtifactKey',
-      'MigratorCliApplyCommand',
       'MigratorCliPlanCommand',
       'MigratorDeadLetterQueueUrl',
       'MigratorFunctionName',
@@ -342,16 +341,16 @@ describe('example stacks (CODE and PROD)', () => {
       out.MigratorPlanCommand.Value,
       join('aws lambda invoke --cli-read-timeout 900 --function-name ', fn, ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy"}' out.json`),
     );
+    // PROD (AUTO_APPLY=false) refuses a confirm without the planHash: apply the plan's own confirmPayload.
     assert.deepEqual(
       out.MigratorApplyCommand.Value,
       join(
         'aws lambda invoke --cli-read-timeout 900 --function-name ',
         fn,
-        ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy","confirm":true}' out.json`,
+        ' --cli-binary-format raw-in-base64-out --payload "$(jq -c .confirmPayload out.json)" applied.json',
       ),
     );
     assert.deepEqual(out.MigratorCliPlanCommand.Value, join('migrator invoke --function ', fn));
-    assert.deepEqual(out.MigratorCliApplyCommand.Value, join('migrator invoke --function ', fn, ' --confirm'));
   });
 
   it('is environment-agnostic (no account/region, no lookups)', () => {

@@ -551,7 +551,11 @@ describe('long migrations (ECS)', () => {
     const sm = { Ref: lid(long, lm.stateMachine) };
     assert.deepEqual(out.MigratorStateMachineArn.Value, sm);
     assert.deepEqual(out.MigratorLongPlanCommand.Value, join('aws stepfunctions start-execution --state-machine-arn ', sm, ` --input '{"action":"deploy"}'`));
-    assert.deepEqual(out.MigratorLongApplyCommand.Value, join('aws stepfunctions start-execution --state-machine-arn ', sm, ` --input '{"action":"deploy","confirm":true}'`));
+    assert.deepEqual(
+      out.MigratorLongApplyCommand.Value,
+      join('aws stepfunctions start-execution --state-machine-arn ', sm, ' --input "$(jq -c .confirmPayload out.json)"'),
+      'confirms exactly the plan PlanCommand wrote (planHash), in the task',
+    );
     assert.deepEqual(out.MigratorEcsClusterName.Value, { Ref: lid(long, lm.cluster) });
     assert.equal(out.MigratorEcsTaskDefinitionArn, undefined, 'no run-task command that cannot run');
   });
@@ -632,5 +636,43 @@ describe('the app', () => {
     assert.match(errors[0], /Lambda code is the placeholder .* run `make package`, or synthesize with -c allowPlaceholder=true/);
     assert.throws(() => app.synth(), /Validation failed/, 'synth (and so deploy) fails');
     Annotations.fromStack(code).hasNoError('*', Match.anyValue());
+  });
+});
+
+describe('bring your own', () => {
+  it('a role, security group, DLQ and log group given are used, and none is created', () => {
+    const stack = exampleStack({ stage: 'CODE' }, 'Byo');
+    const role = new iam.Role(stack, 'MyRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    const securityGroup = new ec2.SecurityGroup(stack, 'MySg', { vpc: stack.vpc, allowAllOutbound: false });
+    const deadLetterQueue = new sqs.Queue(stack, 'MyDlq', { enforceSSL: true });
+    const logGroup = new logs.LogGroup(stack, 'MyLogs', { retention: logs.RetentionDays.ONE_WEEK });
+    const m = new PrismaMigrator(stack, 'Byo', {
+      stage: 'CODE',
+      artifactKey: 'deploy/CODE/byo/prisma.zip',
+      database: stack.database,
+      databaseUser: 'migrator',
+      databaseName: 'app',
+      vpc: stack.vpc,
+      vpcSubnets: { subnetGroupName: 'app' },
+      endpoints: stack.endpoints,
+      code: migratorLambdaCode(),
+      role,
+      securityGroup,
+      deadLetterQueue,
+      logGroup,
+    });
+    const t = template(stack);
+    const fn = migratorFunction(t, 'ByoFunction').props;
+    assert.deepEqual(fn.Role, getAtt(lid(stack, role), 'Arn'));
+    assert.deepEqual(fn.VpcConfig.SecurityGroupIds, [getAtt(lid(stack, securityGroup), 'GroupId')]);
+    assert.deepEqual(fn.LoggingConfig.LogGroup, { Ref: lid(stack, logGroup) });
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: migratorFunction(t, 'ByoFunction').id },
+      DestinationConfig: { OnFailure: { Destination: getAtt(lid(stack, deadLetterQueue), 'Arn') } },
+    });
+    for (const child of ['Role', 'SecurityGroup', 'DeadLetterQueue', 'LogGroup']) assert.equal(m.node.tryFindChild(child), undefined, child);
+    // The data-plane grants land on the given role; the metric filter on the given log group.
+    assert.ok(policyStatements(t, lid(stack, role)).some((s) => s.Sid === 'ReadArtifact'));
+    t.hasResourceProperties('AWS::Logs::MetricFilter', { LogGroupName: { Ref: lid(stack, logGroup) } });
   });
 });

@@ -36,8 +36,9 @@ pub enum EngineError {
     #[error("The provided database string is invalid. {reason}")]
     InvalidDatabaseUrl { reason: String },
 
-    /// P1001 / P1003 / P1000: connecting failed.
-    #[error("Can't reach database server at `{target}`: {reason}")]
+    /// P1001 / P1003 / P1000: connecting failed. The text follows the code: a server that
+    /// answered (P1003, P1000) was reached.
+    #[error("{}", connect_message(code, target, reason))]
     Connect {
         target: String,
         reason: String,
@@ -75,7 +76,65 @@ pub enum EngineError {
 
     /// P3018: a migration failed; `logs` is the text written to the row.
     #[error("{logs}")]
-    ApplyFailed { migration: String, logs: String },
+    ApplyFailed {
+        migration: String,
+        logs: String,
+        /// What of the migration stayed applied, for the hint.
+        state: FailedState,
+    },
+
+    /// A migration removed, emptied or moved `_prisma_migrations` (or its own row), or its
+    /// script ended the migrator's transaction: the bookkeeping cannot be trusted to say
+    /// what happened, so the migration is not reported as applied.
+    #[error(
+        "Migration `{migration}` broke the migrator's bookkeeping: {what}. {}",
+        if *rolled_back { "Its transaction was rolled back: nothing of the migration was applied and nothing was recorded." } else { "What it committed stays applied." }
+    )]
+    Bookkeeping {
+        migration: String,
+        what: String,
+        rolled_back: bool,
+    },
+
+    /// A statement of a migration was cancelled because the run's deadline came (our own
+    /// `statement_timeout` / `max_statement_time`); nothing of it is recorded.
+    #[error(
+        "Migration `{migration}` was cancelled because the run reached its deadline ({}): it needs more time than was left. Nothing of it was applied or recorded; the next run applies it again.",
+        what
+    )]
+    DeadlineCancelled { migration: String, what: String },
+
+    /// A migration could not get a table lock within the statement lock timeout, however
+    /// often it was tried; nothing of it is recorded.
+    #[error(
+        "Migration `{migration}` could not get a table lock within the statement lock timeout ({code}), in {attempts} attempt(s): another session holds a lock on a table it changes. Nothing of it was applied or recorded."
+    )]
+    StatementLocked {
+        migration: String,
+        code: String,
+        attempts: u32,
+    },
+
+    /// A pending migration holds a statement the migrator cannot run (it would hang or
+    /// needs a client-side data stream).
+    #[error(
+        "Migration `{migration}` cannot be applied: line {line} holds `{statement}`, {reason}. Nothing was applied."
+    )]
+    UnsupportedStatement {
+        migration: String,
+        line: usize,
+        statement: String,
+        reason: String,
+    },
+
+    /// A dialect found the migration's row or `_prisma_migrations` itself gone while
+    /// finishing; the engine turns it into [`EngineError::Bookkeeping`] with the migration.
+    #[error("{what}")]
+    RowMissing { what: String },
+
+    /// A SQLite database file that cannot be opened.
+    #[error("The SQLite database `{path}` cannot be opened: {reason}")]
+    SqliteFile { path: String, reason: String },
 
     /// P3015: a pending migration's folder has no `migration.sql`.
     #[error(
@@ -159,7 +218,7 @@ impl EngineError {
             EngineError::SystemDatabase { .. } => "P3004",
             EngineError::SchemaNotEmpty { .. } => "P3005",
             EngineError::FailedMigrations { .. } => "P3009",
-            EngineError::ApplyFailed { .. } => "P3018",
+            EngineError::ApplyFailed { .. } | EngineError::Bookkeeping { .. } => "P3018",
             EngineError::MissingScript { .. } => "P3015",
             EngineError::ProviderMismatch { .. } => "P3019",
             EngineError::AlreadyApplied { .. } => "P3008",
@@ -174,6 +233,11 @@ impl EngineError {
             | EngineError::NormalisationMismatch { .. }
             | EngineError::NoMigrationsTable
             | EngineError::PreflightBlocked { .. }
+            | EngineError::DeadlineCancelled { .. }
+            | EngineError::StatementLocked { .. }
+            | EngineError::UnsupportedStatement { .. }
+            | EngineError::SqliteFile { .. }
+            | EngineError::RowMissing { .. }
             | EngineError::Database { .. } => return None,
         })
     }
@@ -192,13 +256,16 @@ impl EngineError {
             | EngineError::MissingScript { .. }
             | EngineError::NormalisationMismatch { .. }
             | EngineError::MigrationNotFound { .. }
+            | EngineError::UnsupportedStatement { .. }
             | EngineError::SystemDatabase { .. } => Status::Rejected,
+            EngineError::DeadlineCancelled { .. } => Status::Incomplete,
             EngineError::LockTimeout { .. }
             | EngineError::SchemaNotEmpty { .. }
             | EngineError::FailedMigrations { .. }
             | EngineError::AlreadyApplied { .. }
             | EngineError::NeverApplied { .. }
             | EngineError::NotFailed { .. }
+            | EngineError::StatementLocked { .. }
             | EngineError::NoMigrationsTable
             | EngineError::PreflightBlocked { .. } => Status::Blocked,
             EngineError::ArtifactUnavailable {
@@ -210,6 +277,9 @@ impl EngineError {
             | EngineError::Credentials { .. }
             | EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
+            | EngineError::Bookkeeping { .. }
+            | EngineError::SqliteFile { .. }
+            | EngineError::RowMissing { .. }
             | EngineError::Database { .. } => Status::Failed,
         }
     }
@@ -229,9 +299,25 @@ impl EngineError {
                     "Repair the database by hand, then run `migrator resolve --rolled-back {name}` (to apply it again) or `migrator resolve --applied {name}` (if you finished it by hand)."
                 )
             }),
-            EngineError::ApplyFailed { migration, .. } => Some(format!(
-                "Fix the migration, then run `migrator resolve --rolled-back {migration}` and deploy again."
+            EngineError::ApplyFailed { migration, state, .. } => Some(state.hint(migration)),
+            EngineError::Bookkeeping { rolled_back: true, .. } => Some(
+                "A migration must not drop, move, truncate or delete from `_prisma_migrations`, nor end the migrator's transaction: fix the migration and deploy again.".into(),
+            ),
+            EngineError::Bookkeeping { migration, .. } => Some(format!(
+                "Check what the migration committed; repair `_prisma_migrations` by hand, then `migrator resolve --applied {migration}` if all of it is in place or `migrator resolve --rolled-back {migration}` after undoing it."
             )),
+            EngineError::DeadlineCancelled { .. } => Some(
+                "Give the run more time: a longer MAX_DURATION (or --max-duration), or run it as the ECS task, which has no 15-minute limit.".into(),
+            ),
+            EngineError::StatementLocked { .. } => Some(
+                "Find the session holding the lock (a long transaction, `LOCK TABLES`), let it finish, and deploy again; or raise the statement lock timeout.".into(),
+            ),
+            EngineError::UnsupportedStatement { .. } => Some(
+                "Load data with INSERT statements or a server-side file, or run that step outside the migrator.".into(),
+            ),
+            EngineError::SqliteFile { .. } => Some(
+                "The SQLite URL must name a database file (file:./dev.db) in a folder the migrator can write.".into(),
+            ),
             EngineError::MissingScript { migration } => Some(format!(
                 "Restore {migration}/migration.sql in the artifact or delete the folder."
             )),
@@ -249,17 +335,94 @@ impl EngineError {
             EngineError::MigrationNotFound { .. } | EngineError::NeverApplied { .. } => {
                 Some("Pass the whole folder name, e.g. 20201207184859_initial_migration.".into())
             }
+            EngineError::Connect { code: "P1003", .. } => Some("Create the database, or check its name in the database URL (deploy creates a missing database).".into()),
+            EngineError::Connect { code: "P1000", .. } => Some("Check the user name and password (or IAM token) of the database URL.".into()),
             EngineError::Connect { .. } => Some("Check the host, port, credentials and TLS settings of the database URL.".into()),
             _ => None,
         }
     }
 }
 
+/// What of a failed migration stayed applied: the hint depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedState {
+    /// Ran in one transaction, rolled back: nothing of it is applied.
+    RolledBack,
+    /// Ran statement by statement; these statements (1-based) were committed before the
+    /// failure (none: nothing of it is applied).
+    Committed(Vec<usize>),
+    /// The script committed part of itself (its own `COMMIT`): which statements took
+    /// effect is not known statement by statement.
+    PartlyCommitted,
+    /// The failure could not be recorded (the connection was lost): no failed row.
+    NotRecorded,
+}
+
+impl FailedState {
+    fn hint(&self, migration: &str) -> String {
+        match self {
+            FailedState::RolledBack => format!(
+                "Nothing of the migration was applied. Fix it, then run `migrator resolve --rolled-back {migration}` and deploy again."
+            ),
+            FailedState::Committed(done) if done.is_empty() => format!(
+                "No statement of the migration was committed. Fix it, then run `migrator resolve --rolled-back {migration}` and deploy again."
+            ),
+            FailedState::Committed(done) => format!(
+                "Statements {} of the migration are committed and stay applied. Either undo them by hand, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the remaining statements by hand and run `migrator resolve --applied {migration}`.",
+                numbers(done)
+            ),
+            FailedState::PartlyCommitted => format!(
+                "The script committed part of itself before failing: check which of its statements took effect. Undo them, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the rest by hand and run `migrator resolve --applied {migration}`."
+            ),
+            FailedState::NotRecorded => {
+                "The failure was not recorded in `_prisma_migrations`: no resolve is needed. Fix the cause and deploy again.".into()
+            }
+        }
+    }
+}
+
+/// `1-3, 5` style.
+pub(crate) fn numbers(items: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = items.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    parts.join(", ")
+}
+
+/// Prisma's wording for a connection failure, by code: a database that does not exist or a
+/// refused login was an answer from the server, not a server out of reach.
+fn connect_message(code: &str, target: &str, reason: &str) -> String {
+    match code {
+        "P1003" => {
+            format!("Database does not exist on the database server at `{target}`: {reason}")
+        }
+        "P1000" => {
+            format!("Authentication failed against the database server at `{target}`: {reason}")
+        }
+        _ => format!("Can't reach database server at `{target}`: {reason}"),
+    }
+}
+
 /// A database error as people read it: the server's code and message, without sqlx's
-/// "at line N" (a line of the server's own source code).
+/// "at line N" (a line of the server's own source code). SQLite's codes are result codes,
+/// not SQLSTATEs.
 pub fn describe_sqlx(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Database(db) => match db.code() {
+            Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                format!("{} (SQLite result code {code})", db.message())
+            }
             Some(code) => format!("{} (SQLSTATE {code})", db.message()),
             None => db.message().to_string(),
         },
@@ -279,4 +442,71 @@ fn preview(items: &[String]) -> String {
         text.push_str(&format!(" and {} more", items.len() - SHOWN));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_errors_say_what_the_server_answered() {
+        let error = |code| EngineError::Connect {
+            target: "db:5432".into(),
+            reason: "database `app` does not exist".into(),
+            code,
+        };
+        assert!(
+            error("P1003")
+                .to_string()
+                .starts_with("Database does not exist")
+        );
+        assert!(!error("P1003").hint().unwrap_or_default().contains("TLS"));
+        assert!(
+            error("P1000")
+                .to_string()
+                .starts_with("Authentication failed")
+        );
+        assert!(
+            error("P1001")
+                .to_string()
+                .starts_with("Can't reach database server")
+        );
+    }
+
+    #[test]
+    fn failure_hints_fit_what_was_committed() {
+        let hint = |state| {
+            EngineError::ApplyFailed {
+                migration: "m".into(),
+                logs: String::new(),
+                state,
+            }
+            .hint()
+            .unwrap_or_default()
+        };
+        assert!(hint(FailedState::RolledBack).contains("resolve --rolled-back m"));
+        let committed = hint(FailedState::Committed(vec![1, 2, 4]));
+        assert!(
+            committed.contains("Statements 1-2, 4") && committed.contains("resolve --applied m")
+        );
+        assert!(!hint(FailedState::NotRecorded).contains("resolve --"));
+        assert!(hint(FailedState::PartlyCommitted).contains("resolve --applied m"));
+    }
+
+    #[test]
+    fn our_own_interruptions_are_not_failed_migrations() {
+        let deadline = EngineError::DeadlineCancelled {
+            migration: "m".into(),
+            what: "x".into(),
+        };
+        assert_eq!(deadline.status(), Status::Incomplete);
+        assert_eq!(deadline.code(), None);
+        let locked = EngineError::StatementLocked {
+            migration: "m".into(),
+            code: "1205".into(),
+            attempts: 4,
+        };
+        assert_eq!(locked.status(), Status::Blocked);
+        assert_ne!(locked.code(), Some("P3018"));
+    }
 }

@@ -327,3 +327,4 @@ pub fn text(output: &Output) -> String {
     )
 }
 pub mod local_aws;
+pub mod mariadb;

@@ -16,10 +16,11 @@ use migrator_engine::preflight::{BlockOn, PreflightSettings};
 
 use anyhow::Context;
 
-use crate::aws::Clients;
-use crate::aws::rds_token::{self, TokenRequest};
+use crate::aws::AwsCredentials;
 use crate::config::StageConfig;
+use crate::duration::parse_duration;
 use crate::handler::{Handler, Invocation};
+use crate::ports::TokenFor;
 use crate::{invoke, render};
 
 /// Applies Prisma migrations with `prisma migrate deploy` semantics.
@@ -52,9 +53,14 @@ struct EngineArgs {
     #[arg(long)]
     json: bool,
     /// How long to wait for the migration lock (SQLite: for the database file): `10s`,
-    /// `500ms`, `2m` or seconds.
+    /// `1.5s`, `500ms`, `2m` or seconds.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
+    /// How long one migration statement may wait for a table lock (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout`) before the migration is rolled back and
+    /// tried again; unset, the server's own limit applies.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    statement_lock_timeout: Option<Duration>,
     /// Zip safety: at most this many entries.
     #[arg(long, default_value_t = Limits::default().max_entries, value_name = "N")]
     max_entries: usize,
@@ -306,7 +312,8 @@ async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
     // Read strictly inside the handler; refused here only when it is no JSON at all.
     serde_json::from_str::<serde::de::IgnoredAny>(&text).context("the event is not JSON")?;
     let config = StageConfig::from_env()?;
-    let handler = Handler::new(config, Clients::new(crate::aws::sdk_config().await))?;
+    let edges = crate::aws::edges(&crate::aws::sdk_config().await, &config);
+    let handler = Handler::new(config, edges)?;
     let response = handler.handle(&text, &Invocation::default()).await;
     println!("{}", serde_json::to_string_pretty(&response.body)?);
     Ok(response.publish_errors.is_empty() && response.outcomes.iter().all(|o| o.is_success()))
@@ -336,28 +343,17 @@ async fn run_invoke(args: &InvokeCommand, json: bool) -> anyhow::Result<bool> {
 }
 
 async fn auth_token(args: &AuthTokenArgs) -> anyhow::Result<bool> {
-    use aws_credential_types::provider::ProvideCredentials;
     let sdk = crate::aws::sdk_config().await;
-    let region = args
-        .region
-        .clone()
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .context("no region: pass --region or set AWS_REGION")?;
-    let credentials = sdk
-        .credentials_provider()
-        .context("no AWS credentials provider")?
-        .provide_credentials()
-        .await
-        .context("no AWS credentials")?;
-    let request = TokenRequest {
-        host: &args.host,
+    let token = TokenFor {
+        host: args.host.clone(),
         port: args.port,
-        user: &args.user,
-        region: &region,
+        user: args.user.clone(),
     };
     println!(
         "{}",
-        rds_token::generate(&request, &credentials, std::time::SystemTime::now())?
+        AwsCredentials::new(&sdk, args.region.clone())
+            .iam_token(&token)
+            .await?
     );
     Ok(true)
 }
@@ -380,6 +376,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
     let settings = Settings {
         lock_wait: engine.lock_timeout,
         preflight: preflight(command),
+        statement_lock_timeout: engine.statement_lock_timeout,
         ..Settings::default()
     }
     .with_prisma_env();
@@ -477,29 +474,6 @@ pub fn init_logs(json: bool) {
             .without_time()
             .try_init()
     };
-}
-
-/// `10s`, `500ms`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10s or 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}` (use ms, s or m)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
 /// Masking credentials in text that may quote what the user typed (clap's usage errors).
@@ -621,16 +595,6 @@ mod redact {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
-    }
 
     #[test]
     fn resolve_needs_exactly_one_flag() {

@@ -5,6 +5,8 @@ use migrator_engine::preflight::BlockOn;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::duration::parse_duration;
+
 /// Which database engine the stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbEngine {
@@ -58,7 +60,8 @@ pub struct StageConfig {
     pub auto_apply: bool,
     /// `BLOCK_ON`: the preflight severity that stops a deploy (default `error`).
     pub block_on: BlockOn,
-    /// Cap on the migration-lock wait; `None`: up to the deadline's margin.
+    /// Cap on the migration-lock wait; `None`: [`crate::handler::FUNCTION_LOCK_WAIT`]. Never
+    /// past the deadline's margin either way.
     pub lock_timeout: Option<Duration>,
     pub statement_lock_timeout: Option<Duration>,
     pub statement_lock_retries: u32,
@@ -295,9 +298,9 @@ const VARIABLES: [&str; 23] = [
 /// `statement_timeout` take at most 2,147,483,647 ms (a longer one fails every run with 22023).
 pub const MAX_LIMIT: Duration = Duration::from_millis(2_147_483_647);
 
-/// A duration within [`MAX_LIMIT`].
+/// A duration (`crate::duration`'s form) within [`MAX_LIMIT`].
 fn parse_limit(text: &str) -> Option<Duration> {
-    parse_duration(text).filter(|d| *d <= MAX_LIMIT)
+    parse_duration(text).ok().filter(|d| *d <= MAX_LIMIT)
 }
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
@@ -349,23 +352,6 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-/// `30`, `30s`, `500ms`, `5m`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
-}
-
 /// Whether `key` matches the configured key or pattern: `*` stands for one or more
 /// characters other than `/`, so it never matches an empty segment (`deploy/CODE//prisma.zip`
 /// does not match `deploy/CODE/*/prisma.zip`). Linear in the key for a given pattern (a set
@@ -397,12 +383,12 @@ pub fn key_matches(pattern: &str, key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Result<StageConfig, ConfigError> {
+    pub(crate) fn config(vars: &[(&str, &str)]) -> Result<StageConfig, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -410,7 +396,8 @@ mod tests {
         StageConfig::from_lookup(|name| map.get(name).cloned())
     }
 
-    const BASE: [(&str, &str); 7] = [
+    /// A valid IAM stage (the handler's tests start from it too).
+    pub(crate) const BASE: [(&str, &str); 7] = [
         ("STAGE", "PROD"),
         ("DB_HOST", "db.example"),
         ("DB_NAME", "app"),
@@ -628,14 +615,5 @@ mod tests {
             let key = format!("deploy/{}/prisma.zip", "a-".repeat(dashes));
             assert!(key_matches(pattern, &key));
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("600"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("2h"), None);
     }
 }

@@ -2,21 +2,19 @@
 //! → outcomes → SNS → the response. Lambda and ECS call [`Handler::handle`].
 
 use migrator_engine::preflight::PreflightSettings;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::provider::ProvideCredentials;
-use migrator_engine::artifact::{self, Limits};
+use migrator_engine::artifact::{self, Artifact, Limits};
 use migrator_engine::clock::SystemClock;
-use migrator_engine::dialect::{DatabaseTarget, parse_database_url, postgres};
+use migrator_engine::dialect::{DatabaseTarget, mysql, parse_database_url, postgres};
 use migrator_engine::engine::{self, Request, Settings, StagePolicy};
 use migrator_engine::error::EngineError;
-use migrator_engine::outcome::{Action, Outcome, Status};
+use migrator_engine::outcome::{Action, ArtifactInfo, Outcome, Status};
 use serde_json::{Value, json};
 
-use crate::aws::rds_token::{self, TokenRequest};
-use crate::aws::{Clients, s3, secrets, sns};
 use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
 use crate::payload::ManualPayload;
+use crate::ports::{ArtifactSource, Credentials, Notifier, PublishError, TokenFor};
 use crate::trigger::{self, Envelope, Item, ObjectRef};
 use crate::{render, tls};
 
@@ -28,9 +26,16 @@ pub struct Invocation {
     pub deadline: Option<Instant>,
 }
 
-pub struct Handler {
+/// What the handler reads from, publishes to and gets credentials from (see `ports`).
+pub struct Edges<S, N, C> {
+    pub artifacts: S,
+    pub notifier: N,
+    pub credentials: C,
+}
+
+pub struct Handler<S, N, C> {
     pub config: StageConfig,
-    pub clients: Clients,
+    edges: Edges<S, N, C>,
     ca_bundle: Vec<u8>,
 }
 
@@ -38,7 +43,7 @@ pub struct Handler {
 pub struct Response {
     pub body: Value,
     pub outcomes: Vec<Outcome>,
-    pub publish_errors: Vec<sns::PublishError>,
+    pub publish_errors: Vec<PublishError>,
     /// A direct invocation whose outcome could not be published fails as a whole (the
     /// outcome is in the log). In an SQS batch only that record is retried.
     pub fails_invocation: bool,
@@ -55,12 +60,64 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The least an outside call is given, even at the deadline (publishing the outcome).
 const CALL_FLOOR: Duration = Duration::from_secs(1);
 
-impl Handler {
-    pub fn new(config: StageConfig, clients: Clients) -> Result<Handler, tls::TlsError> {
+/// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
+/// serialise on the lock, so the second waits far longer than Prisma's 10 s
+/// (`dialect::DEFAULT_LOCK_WAIT`, the CLI's default): 15 minutes, Lambda's longest run. The
+/// engine never waits past the deadline's margin, so on Lambda the deadline is what ends the
+/// wait; this bounds ECS runs without `MAX_DURATION`.
+pub const FUNCTION_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Why an item stopped before the engine ran: the request (as far as it was read), the
+/// error, and the artifact when it had been read.
+struct Early {
+    request: Request,
+    error: EngineError,
+    artifact: Option<ArtifactInfo>,
+}
+
+impl Early {
+    fn new(request: &Request, error: EngineError) -> Early {
+        Early {
+            request: request.clone(),
+            error,
+            artifact: None,
+        }
+    }
+
+    /// Something we will not act on.
+    fn refused(action: Action, reason: String) -> Early {
+        Early::new(
+            &Request::refused(action),
+            EngineError::InvalidRequest {
+                reason: format!("received {reason}"),
+            },
+        )
+    }
+
+    fn outcome(self) -> Outcome {
+        let mut outcome = engine::failed_before_start(&self.request, &self.error, &SystemClock);
+        outcome.artifact = self.artifact;
+        outcome
+    }
+}
+
+/// An item ready for the engine.
+struct Ready {
+    request: Request,
+    artifact: Artifact,
+    target: DatabaseTarget,
+    /// What a confirmation of this plan names: the version the store served.
+    served: ObjectRef,
+    /// Preflight findings (`rule@migration`) the person accepts.
+    accept: Vec<String>,
+}
+
+impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
+    pub fn new(config: StageConfig, edges: Edges<S, N, C>) -> Result<Self, tls::TlsError> {
         let ca_bundle = tls::ca_bundle(config.db.ca_bundle.as_deref())?;
         Ok(Handler {
             config,
-            clients,
+            edges,
             ca_bundle,
         })
     }
@@ -101,11 +158,15 @@ impl Handler {
                     }
                 }
                 if over > 0 {
-                    let outcome = self.refused(
-                        Action::Deploy,
-                        format!(
-                            "{over} more record(s) in this event: at most {MAX_ITEMS_PER_INVOCATION} deploys run per invocation; send them again in another event"
-                        ),
+                    let outcome = self.finish(
+                        Early::refused(
+                            Action::Deploy,
+                            format!(
+                                "{over} more record(s) in this event: at most {MAX_ITEMS_PER_INVOCATION} deploys run per invocation; send them again in another event"
+                            ),
+                        )
+                        .outcome(),
+                        None,
                     );
                     if let Err(e) = self.publish(&outcome, deadline).await {
                         publish_errors.push(e);
@@ -176,133 +237,106 @@ impl Handler {
         }
     }
 
-    /// The outcome of something we will not act on.
-    fn refused(&self, action: Action, reason: String) -> Outcome {
-        let error = EngineError::InvalidRequest {
-            reason: format!("received {reason}"),
-        };
-        self.finish(
-            engine::failed_before_start(&Request::refused(action), &error, &SystemClock),
-            None,
-        )
-    }
-
     /// Runs one item; `None` for what is only acknowledged.
     async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
-        let clock = SystemClock;
-        let policy = StagePolicy {
-            auto_apply: self.config.auto_apply,
-        };
-        let mut accept = Vec::new();
-        let (request, object) =
-            match item {
-                Item::TestEvent => {
-                    tracing::info!("acknowledged s3:TestEvent");
-                    return None;
-                }
-                Item::Invalid { action, reason } => return Some(self.refused(action, reason)),
-                Item::Upload(object) => (Request::upload(policy), object),
-                Item::Manual(manual) => {
-                    accept = manual.accept;
-                    let request = match Request::manual(
-                        policy,
-                        manual.action,
-                        manual.confirm,
-                        manual.resolve,
-                        manual.plan_hash,
-                    ) {
-                        Ok(request) => request,
-                        Err(error) => {
-                            let request = Request::refused(manual.action);
-                            return Some(self.finish(
-                                engine::failed_before_start(&request, &error, &clock),
-                                None,
-                            ));
-                        }
-                    };
-                    match manual.artifact.map_or_else(|| self.default_artifact(), Ok) {
-                        Ok(object) => (request, object),
-                        Err(error) => {
-                            return Some(self.finish(
-                                engine::failed_before_start(&request, &error, &clock),
-                                None,
-                            ));
-                        }
-                    }
-                }
-            };
-        if let Err(error) = self.check_allowed(&object) {
-            return Some(self.finish(engine::failed_before_start(&request, &error, &clock), None));
-        }
-        let location = format!("s3://{}/{}", object.bucket, object.key);
-        let fetched = match bounded(
-            deadline,
-            s3::fetch(&self.clients.s3, &object, self.config.max_artifact_bytes),
-        )
-        .await
-        {
-            Ok(Ok(fetched)) => fetched,
-            Ok(Err(error)) => {
-                return Some(
-                    self.finish(engine::failed_before_start(&request, &error, &clock), None),
-                );
-            }
-            Err(waited) => {
-                let error = EngineError::ArtifactUnavailable {
-                    location,
-                    reason: format!("S3 did not answer within {} s", waited.as_secs()),
-                    transient: true,
-                };
-                return Some(
-                    self.finish(engine::failed_before_start(&request, &error, &clock), None),
-                );
-            }
-        };
-        // What a confirmation of this plan names: the version S3 served.
-        let served = ObjectRef {
-            version_id: fetched.version_id.clone(),
-            etag: None,
-            ..object
-        };
-        // An unusable artifact is rejected before any credential is fetched or minted.
-        let artifact =
-            match artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default()) {
-                Ok(artifact) => artifact,
-                Err(error) => {
-                    let error = EngineError::from(error);
-                    return Some(
-                        self.finish(engine::failed_before_start(&request, &error, &clock), None),
-                    );
-                }
-            };
-        let target = match self.target(deadline).await {
-            Ok(target) => target,
-            Err(error) => {
-                let mut outcome = engine::failed_before_start(&request, &error, &clock);
-                outcome.artifact = Some(engine::artifact_info(&artifact));
-                return Some(self.finish(outcome, None));
-            }
+        let ready = match self.prepare(item, deadline).await {
+            Ok(None) => return None,
+            Ok(Some(ready)) => ready,
+            Err(early) => return Some(self.finish(early.outcome(), None)),
         };
         let settings = Settings {
-            // Two invocations serialise on the lock: wait up to the deadline, not Prisma's 10 s.
-            lock_wait: self
-                .config
-                .lock_timeout
-                .unwrap_or(Duration::from_secs(15 * 60)),
+            lock_wait: self.config.lock_timeout.unwrap_or(FUNCTION_LOCK_WAIT),
             deadline,
             deadline_margin: self.config.deadline_margin,
             statement_lock_timeout: self.config.statement_lock_timeout,
             statement_lock_retries: self.config.statement_lock_retries,
             preflight: Some(PreflightSettings {
                 block_on: self.config.block_on,
-                accept,
+                accept: ready.accept.clone(),
                 ..PreflightSettings::default()
             }),
             ..Settings::default()
         }
         .with_prisma_env();
-        let outcome = engine::run(&request, Ok(artifact), &target, &settings, &clock).await;
-        Some(self.finish(outcome, Some(&served)))
+        let outcome = engine::run(
+            &ready.request,
+            Ok(ready.artifact),
+            &ready.target,
+            &settings,
+            &SystemClock,
+        )
+        .await;
+        Some(self.finish(outcome, Some(&ready.served)))
+    }
+
+    /// Everything before the engine: the request, the allowed object, its bytes, the
+    /// artifact and the database with fresh credentials. `Ok(None)`: only acknowledged.
+    async fn prepare(&self, item: Item, deadline: Option<Instant>) -> Result<Option<Ready>, Early> {
+        let policy = StagePolicy {
+            auto_apply: self.config.auto_apply,
+        };
+        let mut accept = Vec::new();
+        let (request, object) = match item {
+            Item::TestEvent => {
+                tracing::info!("acknowledged s3:TestEvent");
+                return Ok(None);
+            }
+            Item::Invalid { action, reason } => return Err(Early::refused(action, reason)),
+            Item::Upload(object) => (Request::upload(policy), object),
+            Item::Manual(manual) => {
+                accept = manual.accept;
+                let request = Request::manual(
+                    policy,
+                    manual.action,
+                    manual.confirm,
+                    manual.resolve,
+                    manual.plan_hash,
+                )
+                .map_err(|error| Early::new(&Request::refused(manual.action), error))?;
+                let object = match manual.artifact {
+                    Some(object) => object,
+                    None => self
+                        .default_artifact()
+                        .map_err(|error| Early::new(&request, error))?,
+                };
+                (request, object)
+            }
+        };
+        let early = |error: EngineError| Early::new(&request, error);
+        self.check_allowed(&object).map_err(early)?;
+        let fetched = bounded(
+            deadline,
+            self.edges
+                .artifacts
+                .fetch(&object, self.config.max_artifact_bytes),
+        )
+        .await
+        .map_err(|waited| EngineError::ArtifactUnavailable {
+            location: format!("s3://{}/{}", object.bucket, object.key),
+            reason: format!("S3 did not answer within {} s", waited.as_secs()),
+            transient: true,
+        })
+        .and_then(|fetched| fetched)
+        .map_err(early)?;
+        let served = ObjectRef {
+            version_id: fetched.version_id.clone(),
+            etag: None,
+            ..object
+        };
+        // An unusable artifact is rejected before any credential is fetched or minted.
+        let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
+            .map_err(|error| early(EngineError::from(error)))?;
+        let target = self.target(deadline).await.map_err(|error| Early {
+            artifact: Some(engine::artifact_info(&artifact)),
+            ..early(error)
+        })?;
+        Ok(Some(Ready {
+            request,
+            artifact,
+            target,
+            served,
+            accept,
+        }))
     }
 
     /// The stage, the plan's confirmation payload, the function's wording of hints; then the
@@ -330,24 +364,16 @@ impl Handler {
         &self,
         outcome: &Outcome,
         deadline: Option<Instant>,
-    ) -> Result<(), sns::PublishError> {
-        let result = match bounded(
-            deadline,
-            sns::publish(
-                &self.clients.sns,
-                &self.config.topic_arn,
-                outcome,
-                self.config.function_name.as_deref(),
-            ),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(waited) => Err(sns::PublishError {
-                topic: self.config.topic_arn.clone(),
-                reason: format!("SNS did not answer within {} s", waited.as_secs()),
-            }),
-        };
+    ) -> Result<(), PublishError> {
+        let notifier = &self.edges.notifier;
+        let result = bounded(deadline, notifier.publish(outcome))
+            .await
+            .unwrap_or_else(|waited| {
+                Err(PublishError {
+                    topic: notifier.topic().to_string(),
+                    reason: format!("SNS did not answer within {} s", waited.as_secs()),
+                })
+            });
         match result {
             Ok(id) => {
                 tracing::info!(message_id = %id, "published the outcome");
@@ -413,30 +439,37 @@ impl Handler {
     /// The database, with fresh credentials: an IAM token is minted for every connection.
     async fn target(&self, deadline: Option<Instant>) -> Result<DatabaseTarget, EngineError> {
         let db = &self.config.db;
-        if let DbAuth::Url { url } = &db.auth {
-            return parse_database_url(url);
-        }
-        let (user, password, host, port, name) = match &db.auth {
-            DbAuth::Iam => (
-                db.user.clone(),
-                self.iam_token(deadline).await?,
-                db.host.clone(),
-                db.port_or_default(),
-                db.name.clone(),
-            ),
+        let credentials = &self.edges.credentials;
+        let login = match &db.auth {
+            DbAuth::Url { url } => return parse_database_url(url),
+            DbAuth::Iam => {
+                let token = TokenFor {
+                    host: db.host.clone(),
+                    port: db.port_or_default(),
+                    user: db.user.clone(),
+                };
+                let password = asking(
+                    deadline,
+                    "the AWS credentials provider",
+                    credentials.iam_token(&token),
+                )
+                .await?;
+                Login {
+                    host: token.host,
+                    port: token.port,
+                    user: token.user,
+                    password,
+                    name: db.name.clone(),
+                }
+            }
             DbAuth::Secret { arn } => {
                 // The stage's variables win; what they leave out comes from the secret.
-                let secret = bounded(
+                let secret = asking(
                     deadline,
-                    secrets::database_secret(&self.clients.secrets, arn),
+                    "Secrets Manager",
+                    credentials.database_secret(arn),
                 )
-                .await
-                .map_err(|waited| EngineError::Credentials {
-                    reason: format!(
-                        "Secrets Manager did not answer within {} s",
-                        waited.as_secs()
-                    ),
-                })??;
+                .await?;
                 let pick = |configured: &str, from_secret: Option<String>, what: &str| {
                     if configured.is_empty() {
                         from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -451,78 +484,55 @@ impl Handler {
                         Ok(configured.to_string())
                     }
                 };
-                let user = pick(&db.user, Some(secret.username.clone()), "user")?;
-                let host = pick(&db.host, secret.host.clone(), "host")?;
-                let name = pick(&db.name, secret.dbname.clone(), "dbname")?;
-                let port = db
-                    .port
-                    .or(secret.port)
-                    .unwrap_or_else(|| db.port_or_default());
-                (user, secret.password, host, port, name)
+                Login {
+                    user: pick(&db.user, Some(secret.username.clone()), "user")?,
+                    host: pick(&db.host, secret.host.clone(), "host")?,
+                    name: pick(&db.name, secret.dbname.clone(), "dbname")?,
+                    port: db
+                        .port
+                        .or(secret.port)
+                        .unwrap_or_else(|| db.port_or_default()),
+                    password: secret.password,
+                }
             }
-            DbAuth::Url { .. } => unreachable!("handled above"),
         };
-        if db.engine == DbEngine::Mysql {
-            // TLS VerifyIdentity with the CA bundle; the cleartext plugin carries an IAM token.
-            return Ok(DatabaseTarget::MySql(Box::new(
-                migrator_engine::dialect::mysql::Target::from_parts(
-                    &host,
-                    port,
-                    &user,
-                    &password,
-                    &name,
-                    &self.ca_bundle,
-                )?,
-            )));
-        }
-        Ok(DatabaseTarget::Postgres(Box::new(
-            postgres::Target::from_parts(
-                &host,
-                port,
-                &user,
-                &password,
-                &name,
-                db.schema.as_deref(),
-                &self.ca_bundle,
-            ),
-        )))
+        login.target(db.engine, db.schema.as_deref(), &self.ca_bundle)
     }
+}
 
-    async fn iam_token(&self, deadline: Option<Instant>) -> Result<String, EngineError> {
-        let fail = |reason: String| EngineError::Credentials { reason };
-        let region = self
-            .config
-            .region
-            .clone()
-            .or_else(|| self.clients.sdk.region().map(|r| r.to_string()))
-            .ok_or_else(|| {
-                fail("no AWS region (AWS_REGION) to sign the IAM auth token for".into())
-            })?;
-        let provider = self
-            .clients
-            .sdk
-            .credentials_provider()
-            .ok_or_else(|| fail("no AWS credentials provider".into()))?;
-        let credentials = bounded(deadline, provider.provide_credentials())
-            .await
-            .map_err(|waited| {
-                fail(format!(
-                    "the AWS credentials provider did not answer within {} s",
-                    waited.as_secs()
-                ))
-            })?
-            .map_err(|e| fail(format!("no AWS credentials: {e}")))?;
-        let db = &self.config.db;
-        let request = TokenRequest {
-            host: &db.host,
-            port: db.port_or_default(),
-            user: &db.user,
-            region: &region,
-        };
-        let token = rds_token::generate(&request, &credentials, SystemTime::now())
-            .map_err(|e| fail(e.to_string()))?;
-        tracing::debug!(token = %rds_token::describe(&token), "minted an IAM auth token");
-        Ok(token)
+/// Where and as whom the function logs in (the password may be an IAM auth token).
+struct Login {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    name: String,
+}
+
+impl Login {
+    /// The stage's database over verified TLS, `ca_pem` the only trusted roots: PostgreSQL
+    /// `verify-full`; MySQL `VerifyIdentity` with the cleartext plugin an IAM token needs.
+    fn target(
+        &self,
+        engine: DbEngine,
+        schema: Option<&str>,
+        ca_pem: &[u8],
+    ) -> Result<DatabaseTarget, EngineError> {
+        let Login {
+            host,
+            port,
+            user,
+            password,
+            name,
+        } = self;
+        Ok(match engine {
+            DbEngine::Mysql => DatabaseTarget::MySql(Box::new(mysql::Target::from_parts(
+                host, *port, user, password, name, ca_pem,
+            )?)),
+            DbEngine::Postgresql => DatabaseTarget::Postgres(Box::new(
+                postgres::Target::from_parts(host, *port, user, password, name, schema, ca_pem),
+            )),
+        })
     }
 }
 
@@ -537,6 +547,19 @@ async fn bounded<T>(
         .map_or(CALL_TIMEOUT, |left| left.min(CALL_TIMEOUT))
         .max(CALL_FLOOR);
     tokio::time::timeout(limit, call).await.map_err(|_| limit)
+}
+
+/// A credentials call, [`bounded`]; `who` is named when it does not answer in time.
+async fn asking<T>(
+    deadline: Option<Instant>,
+    who: &str,
+    call: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
+    bounded(deadline, call)
+        .await
+        .map_err(|waited| EngineError::Credentials {
+            reason: format!("{who} did not answer within {} s", waited.as_secs()),
+        })?
 }
 
 /// What one invocation runs: each object version once, at most
@@ -579,3 +602,6 @@ fn worth_retrying(outcome: &Outcome) -> bool {
     matches!(outcome.status, Status::Failed | Status::Incomplete)
         || outcome.error.as_ref().and_then(|e| e.code.as_deref()) == Some("P1002")
 }
+
+#[cfg(test)]
+mod tests;

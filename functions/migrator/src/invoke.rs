@@ -116,6 +116,7 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
 mod tests {
     use super::*;
 
+    use migrator_engine::chrono;
     use migrator_engine::outcome::ResolveKind;
     use serde_json::json;
 

@@ -7,9 +7,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
-use crate::handler::{Handler, Invocation};
+use crate::aws::AwsHandler;
+use crate::handler::Invocation;
 
-pub async fn run(handler: Handler) -> Result<(), Error> {
+pub async fn run(handler: AwsHandler) -> Result<(), Error> {
     let handler = &handler;
     // The raw event: the handler reads it strictly (a duplicated key is refused, not "last wins").
     lambda_runtime::run(service_fn(

@@ -4,12 +4,14 @@
 mod aws;
 mod cli;
 mod config;
+mod duration;
 mod handler;
 mod invoke;
 mod json;
 mod lambda;
 mod lint;
 mod payload;
+mod ports;
 mod render;
 mod tls;
 mod trigger;
@@ -44,8 +46,8 @@ async fn lambda_main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let clients = aws::Clients::new(aws::sdk_config().await);
-    let handler = match handler::Handler::new(config, clients) {
+    let edges = aws::edges(&aws::sdk_config().await, &config);
+    let handler = match handler::Handler::new(config, edges) {
         Ok(handler) => handler,
         Err(e) => {
             tracing::error!("{e}");

@@ -602,6 +602,7 @@ pub fn email(o: &Outcome, function: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use migrator_engine::chrono;
     use migrator_engine::outcome::{ErrorInfo, Resolved};
 
     use super::*;

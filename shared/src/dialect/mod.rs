@@ -21,7 +21,7 @@ use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 
 pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
-pub use script_error::{FailedStatement, ScriptFailure};
+pub use script_error::{FailedStatement, Interruption, ScriptFailure};
 
 /// The name Prisma gives its bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "_prisma_migrations";
@@ -159,6 +159,25 @@ pub trait Dialect: Send {
         at: DateTime<Utc>,
     ) -> Result<(), EngineError>;
 
+    /// A statement of `script` the migrator refuses to run (it would hang waiting for a
+    /// client-side data stream, …), checked for every pending migration before any is applied.
+    fn unsupported(&self, _script: &str) -> Option<Unsupported> {
+        None
+    }
+
+    /// Deletes the row with this id (a statement-by-statement migration interrupted by our
+    /// own limit before any of its statements was committed leaves no row behind).
+    async fn delete_row(&mut self, _id: &str) -> Result<(), EngineError> {
+        Err(EngineError::InvalidRequest {
+            reason: format!("{} cannot delete a _prisma_migrations row", self.provider()),
+        })
+    }
+
+    /// Warnings the last apply produced (a script that committed our transaction itself …).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Makes everything committed so far durable, before an outcome reports it. Dialects that
     /// commit migrations asynchronously (PostgreSQL) flush here; others have nothing to do.
     async fn flush(&mut self) -> Result<(), EngineError> {
@@ -167,6 +186,87 @@ pub trait Dialect: Send {
 
     /// Closes the connection (which also frees the lock).
     async fn close(self: Box<Self>);
+}
+
+/// A statement the migrator will not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    pub line: usize,
+    pub statement: String,
+    pub reason: String,
+}
+
+/// Which statements of a script run one by one are committed, following the script's own
+/// `BEGIN` / `START TRANSACTION` / `COMMIT` / `ROLLBACK` and, on MySQL, the implicit commit
+/// of DDL (`implicit_ddl_commit`).
+#[derive(Debug, Default)]
+pub(crate) struct Commits {
+    pub(crate) committed: Vec<usize>,
+    /// Statements run inside a transaction the script opened and has not ended yet.
+    pub(crate) open: Option<Vec<usize>>,
+    implicit_ddl_commit: bool,
+}
+
+impl Commits {
+    pub(crate) fn new(implicit_ddl_commit: bool) -> Commits {
+        Commits {
+            implicit_ddl_commit,
+            ..Commits::default()
+        }
+    }
+
+    /// Statement `number`, whose first words are `words`, ran without error.
+    pub(crate) fn ran(&mut self, number: usize, words: &[String]) {
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["START", "TRANSACTION", ..] | ["BEGIN", ..] => {
+                // MySQL commits an open transaction on BEGIN; PostgreSQL only warns.
+                if self.implicit_ddl_commit || self.open.is_none() {
+                    self.commit_open();
+                    self.open = Some(Vec::new());
+                }
+                self.committed.push(number);
+            }
+            ["COMMIT" | "END", ..] => {
+                self.commit_open();
+                self.committed.push(number);
+            }
+            ["ROLLBACK" | "ABORT", ..] if !w.contains(&"TO") => {
+                self.open = None;
+                self.committed.push(number);
+            }
+            // Statements that commit implicitly (before and after themselves).
+            [
+                "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "LOCK" | "UNLOCK",
+                ..,
+            ] if self.implicit_ddl_commit => {
+                self.commit_open();
+                self.committed.push(number);
+            }
+            _ => match &mut self.open {
+                Some(open) => open.push(number),
+                None => self.committed.push(number),
+            },
+        }
+    }
+
+    fn commit_open(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.committed.extend(open);
+            self.committed.sort_unstable();
+        }
+    }
+}
+
+/// What to say when a script leaves a transaction of its own open at its end (`BEGIN`
+/// without `COMMIT`): the migrator rolls it back rather than commit it unasked.
+pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
+    ScriptFailure {
+        code: None,
+        message: "The migration script left a transaction of its own open (a `BEGIN` or `START TRANSACTION` without `COMMIT`). The migrator rolled that transaction back: the statements after that `BEGIN` were not applied.".into(),
+        committed,
+        ..ScriptFailure::default()
+    }
 }
 
 /// Why a transactional apply failed.
@@ -193,3 +293,45 @@ pub(crate) fn transaction_control_reason(words: &[String]) -> Option<String> {
 
 /// Default wait for the migration lock, as Prisma's.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn postgres_commits_keep_a_scripts_transaction_together() {
+        let mut c = Commits::new(false);
+        c.ran(1, &words("CREATE TABLE"));
+        c.ran(2, &words("BEGIN"));
+        c.ran(3, &words("CREATE TABLE"));
+        // Without an implicit DDL commit, the block is still open: 3 is not committed.
+        assert_eq!(c.committed, [1, 2]);
+        c.ran(4, &words("SAVEPOINT s"));
+        c.ran(5, &words("ROLLBACK TO"));
+        // ROLLBACK TO SAVEPOINT does not end the block.
+        assert!(c.open.is_some());
+        c.ran(6, &words("COMMIT"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6]);
+        c.ran(7, &words("BEGIN"));
+        c.ran(8, &words("INSERT INTO"));
+        c.ran(9, &words("ROLLBACK"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 7, 9]);
+        assert!(c.open.is_none());
+    }
+
+    #[test]
+    fn a_transaction_left_open_names_what_stays() {
+        let failure = left_open_failure(vec![1]);
+        assert!(
+            failure
+                .message
+                .contains("left a transaction of its own open")
+        );
+        assert_eq!(failure.committed, [1]);
+        assert!(!failure.rolled_back);
+    }
+}

@@ -12,8 +12,8 @@ use url::Url;
 
 use super::connect_error::{ConnectError, describe_tls};
 use super::{
-    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
-    Tables,
+    ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
+    ScriptFailure, StatementLimits, Tables, left_open_failure,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -35,14 +35,20 @@ pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
     applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
 ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"#;
 
-const SELECT_ROWS: &str = "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at ASC";
-
 /// Databases Prisma refuses to migrate (P3004).
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 /// MySQL's `ER_EMPTY_QUERY`: what Prisma's MySQL connector gets for an empty script.
 pub const ER_EMPTY_QUERY: u16 = 1065;
 const ER_BAD_DB_ERROR: u16 = 1049;
+const ER_DB_CREATE_EXISTS: u16 = 1007;
+const ER_NO_SUCH_TABLE: u16 = 1146;
+/// A lock wait (row or metadata lock) that hit `lock_wait_timeout` / `innodb_lock_wait_timeout`.
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// MariaDB's `max_statement_time` exceeded.
+const ER_STATEMENT_TIMEOUT: u16 = 1969;
+/// MySQL's `max_execution_time` exceeded.
+const ER_QUERY_TIMEOUT: u16 = 3024;
 const ER_ACCESS_DENIED_ERROR: u16 = 1045;
 const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
 /// MariaDB's access denied for a user without a password / unknown plugin user.
@@ -224,6 +230,7 @@ impl Target {
             target: self.clone(),
             locked: false,
             mariadb: false,
+            table: format!("{}.`_prisma_migrations`", quote_ident(&self.info.name)),
         };
         let version: String = sqlx::query_scalar("SELECT VERSION()")
             .fetch_one(&mut mysql.conn)
@@ -264,12 +271,18 @@ impl Target {
             .await
             .map_err(|e| e.into_engine(&self.info, 3306))?;
         let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .map_err(EngineError::database("creating the database"))?;
+        let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
         let _ = conn.close().await;
-        Ok(())
+        match result {
+            Ok(_) => Ok(()),
+            // Another deploy created it at the same moment.
+            Err(sqlx::Error::Database(e))
+                if error_number(e.as_ref()) == Some(ER_DB_CREATE_EXISTS) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(EngineError::database("creating the database")(e)),
+        }
     }
 }
 
@@ -336,6 +349,8 @@ pub struct MySql {
     target: Target,
     locked: bool,
     mariadb: bool,
+    /// `` `database`.`_prisma_migrations` ``: a script's `USE` does not move the bookkeeping.
+    table: String,
 }
 
 impl MySql {
@@ -361,7 +376,11 @@ impl MySql {
         (!parts.is_empty()).then(|| format!("SET SESSION {}", parts.join(", ")))
     }
 
-    async fn run_each(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+    async fn run_each(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
         let statements: Vec<_> = split(script, Flavor::MySql)
             .into_iter()
             .filter(|s| !s.is_blank())
@@ -375,10 +394,12 @@ impl MySql {
                 statement: None,
                 committed: Vec::new(),
                 rolled_back: false,
+                ..ScriptFailure::default()
             });
         }
         let mut number = 0;
-        let mut commits = Commits::default();
+        let mut commits = Commits::new(true);
+        let mut opened = None;
         for statement in statements {
             number += 1;
             if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
@@ -388,7 +409,7 @@ impl MySql {
                 // A script that opened its own transaction would otherwise swallow the
                 // bookkeeping UPDATE that follows: end it (what it held is not committed).
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = script_failure(&e);
+                let mut failure = script_failure(&e, limits);
                 failure.statement = Some(FailedStatement {
                     number,
                     line: statement.line,
@@ -397,9 +418,61 @@ impl MySql {
                 failure.committed = commits.committed;
                 return Err(failure);
             }
-            commits.ran(number, &statement.keywords(2));
+            let words = statement.keywords(2);
+            if matches!(words.first().map(String::as_str), Some("BEGIN" | "START")) {
+                opened = Some(FailedStatement {
+                    number,
+                    line: statement.line,
+                    text: shorten(statement.trimmed()),
+                });
+            }
+            commits.ran(number, &words);
+        }
+        if self.transaction_open(&commits).await {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            let mut failure = left_open_failure(commits.committed);
+            failure.statement = opened;
+            return Err(failure);
         }
         Ok(number)
+    }
+
+    /// Whether the script left a transaction open: MariaDB says so (`@@in_transaction`);
+    /// on MySQL the script's own `START TRANSACTION` / `COMMIT` tell.
+    async fn transaction_open(&mut self, commits: &Commits) -> bool {
+        if !self.mariadb {
+            return commits.open.is_some();
+        }
+        sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_or(commits.open.is_some(), |open| open != 0)
+    }
+
+    /// One row written, or the script removed the row or the table.
+    fn one_row(
+        &self,
+        done: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
+        context: &'static str,
+    ) -> Result<(), EngineError> {
+        match done {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(EngineError::RowMissing {
+                what: format!(
+                    "its row is gone from {} (the script deleted it or emptied the table)",
+                    self.table
+                ),
+            }),
+            Err(sqlx::Error::Database(e)) if error_number(e.as_ref()) == Some(ER_NO_SUCH_TABLE) => {
+                Err(EngineError::RowMissing {
+                    what: format!(
+                        "{} no longer exists (the script dropped or renamed it)",
+                        self.table
+                    ),
+                })
+            }
+            Err(e) => Err(EngineError::database(context)(e)),
+        }
     }
 }
 
@@ -459,8 +532,9 @@ impl Dialect for MySql {
     async fn tables(&mut self) -> Result<Tables, EngineError> {
         // Prisma's notion of a table: `BASE TABLE` in the current database (views do not count).
         let names: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT BINARY table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY BINARY table_name",
+            "SELECT BINARY table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY BINARY table_name",
         )
+        .bind(&self.target.info.name)
         .fetch_all(&mut self.conn)
         .await
         .map_err(EngineError::database("listing tables"))?;
@@ -472,7 +546,8 @@ impl Dialect for MySql {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", &self.table, 1);
+        sqlx::raw_sql(AssertSqlSafe(ddl))
             .execute(&mut self.conn)
             .await
             .map_err(EngineError::database("creating _prisma_migrations"))?;
@@ -480,7 +555,11 @@ impl Dialect for MySql {
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let rows = sqlx::query(SELECT_ROWS)
+        let select = format!(
+            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM {} ORDER BY started_at ASC",
+            self.table
+        );
+        let rows = sqlx::query(AssertSqlSafe(select))
             .fetch_all(&mut self.conn)
             .await
             .map_err(EngineError::database("reading _prisma_migrations"))?;
@@ -521,9 +600,10 @@ impl Dialect for MySql {
     }
 
     async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES (?, ?, ?, ?)",
-        )
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (id, checksum, started_at, migration_name) VALUES (?, ?, ?, ?)",
+            self.table
+        )))
         .bind(&row.id)
         .bind(&row.checksum)
         .bind(row.started_at.naive_utc())
@@ -545,45 +625,47 @@ impl Dialect for MySql {
                 .execute(&mut self.conn)
                 .await
         {
-            return Err(script_failure(&e));
+            return Err(script_failure(&e, limits));
         }
-        let result = self.run_each(script).await;
-        if set.is_some() {
-            let reset = if self.mariadb {
-                "SET SESSION lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
-            } else {
-                "SET SESSION lock_wait_timeout = DEFAULT"
-            };
-            let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
-        }
+        let result = self.run_each(script, limits).await;
+        // Our bookkeeping runs under our settings: autocommit on (a script's
+        // `SET autocommit = 0` would leave our rows uncommitted) and no statement limits,
+        // whatever the script or our limits set.
+        let reset = if self.mariadb {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
+        } else {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT"
+        };
+        let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
         result
     }
 
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        sqlx::query(
-            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = ? WHERE id = ?",
-        )
-        .bind(at.naive_utc())
-        .bind(id)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration end"))?;
-        Ok(())
+        let sql = format!(
+            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = ? WHERE id = ?",
+            self.table
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(at.naive_utc())
+            .bind(id)
+            .execute(&mut self.conn)
+            .await;
+        self.one_row(done, "recording the migration end")
     }
 
     async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        sqlx::query("UPDATE _prisma_migrations SET logs = ? WHERE id = ?")
+        let sql = format!("UPDATE {} SET logs = ? WHERE id = ?", self.table);
+        let done = sqlx::query(AssertSqlSafe(sql))
             .bind(logs)
             .bind(id)
             .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
+            .await;
+        self.one_row(done, "recording the failure")
     }
 
     async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
         sqlx::query(
-            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, logs) VALUES (?, ?, ?, ?, ?)",
+            AssertSqlSafe(format!("INSERT INTO {} (id, checksum, started_at, migration_name, logs) VALUES (?, ?, ?, ?, ?)", self.table)),
         )
         .bind(&row.id)
         .bind(&row.checksum)
@@ -598,7 +680,7 @@ impl Dialect for MySql {
 
     async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
         sqlx::query(
-            "INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?, ?, '', ?, ?, ?)",
+            AssertSqlSafe(format!("INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?, ?, '', ?, ?, ?)", self.table)),
         )
         .bind(&row.id)
         .bind(&row.checksum)
@@ -621,7 +703,8 @@ impl Dialect for MySql {
         }
         let placeholders = vec!["?"; ids.len()].join(", ");
         let sql = format!(
-            "UPDATE _prisma_migrations SET rolled_back_at = ? WHERE id IN ({placeholders})"
+            "UPDATE {} SET rolled_back_at = ? WHERE id IN ({placeholders})",
+            self.table
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(at.naive_utc());
         for id in ids {
@@ -636,6 +719,16 @@ impl Dialect for MySql {
         Ok(())
     }
 
+    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
+        let sql = format!("DELETE FROM {} WHERE id = ?", self.table);
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("removing the migration's row"))?;
+        Ok(())
+    }
+
     async fn close(self: Box<Self>) {
         let _ = self.conn.close().await;
     }
@@ -646,8 +739,19 @@ fn error_number(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<u16> {
         .map(MySqlDatabaseError::number)
 }
 
-/// The MySQL error number as the code and the server's message, as Prisma reports them.
-fn script_failure(error: &sqlx::Error) -> ScriptFailure {
+/// The MySQL error number as the code and the server's message, as Prisma reports them,
+/// and whether it was one of our limits taking effect.
+fn script_failure(error: &sqlx::Error, limits: StatementLimits) -> ScriptFailure {
+    let interruption = match error {
+        sqlx::Error::Database(db) => match error_number(db.as_ref()) {
+            Some(ER_LOCK_WAIT_TIMEOUT) => Some(Interruption::LockTimeout),
+            Some(ER_STATEMENT_TIMEOUT | ER_QUERY_TIMEOUT) if limits.statement_timeout.is_some() => {
+                Some(Interruption::StatementTimeout)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let (code, message) = match error {
         sqlx::Error::Database(db) => (
             error_number(db.as_ref())
@@ -663,58 +767,8 @@ fn script_failure(error: &sqlx::Error) -> ScriptFailure {
     ScriptFailure {
         code,
         message,
-        statement: None,
-        committed: Vec::new(),
-        rolled_back: false,
-    }
-}
-
-/// Which statements of a script are committed, following MySQL's autocommit, the script's
-/// own `START TRANSACTION` / `COMMIT` / `ROLLBACK`, and the implicit commit of DDL.
-#[derive(Debug, Default)]
-struct Commits {
-    committed: Vec<usize>,
-    /// Statements run inside a transaction the script opened and has not ended yet.
-    open: Option<Vec<usize>>,
-}
-
-impl Commits {
-    fn ran(&mut self, number: usize, words: &[String]) {
-        let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        match w.as_slice() {
-            ["START", "TRANSACTION"] | ["BEGIN", ..] => {
-                self.commit_open();
-                self.committed.push(number);
-                self.open = Some(Vec::new());
-            }
-            ["COMMIT", ..] => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            ["ROLLBACK", ..] => {
-                self.open = None;
-                self.committed.push(number);
-            }
-            // Statements that commit implicitly (before and after themselves).
-            [
-                "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "LOCK" | "UNLOCK",
-                ..,
-            ] => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            _ => match &mut self.open {
-                Some(open) => open.push(number),
-                None => self.committed.push(number),
-            },
-        }
-    }
-
-    fn commit_open(&mut self) {
-        if let Some(open) = self.open.take() {
-            self.committed.extend(open);
-            self.committed.sort_unstable();
-        }
+        interruption,
+        ..ScriptFailure::default()
     }
 }
 
@@ -815,7 +869,7 @@ mod tests {
 
     #[test]
     fn commits_follow_autocommit_transactions_and_implicit_commits() {
-        let mut c = Commits::default();
+        let mut c = Commits::new(true);
         let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
         c.ran(1, &w("CREATE TABLE"));
         c.ran(2, &w("START TRANSACTION"));

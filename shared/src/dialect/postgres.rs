@@ -14,13 +14,14 @@ use url::Url;
 
 use super::connect_error::{ConnectError, describe_tls};
 use super::{
-    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
-    Tables, transaction_control_reason,
+    ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
+    ScriptFailure, StatementLimits, Tables, Unsupported, left_open_failure,
+    transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
-use crate::sql::{Flavor, split};
+use crate::sql::{Statement, split_pg};
 
 /// Prisma's advisory lock key (`72707369`, "prisma" on a phone keypad, more or less).
 pub const ADVISORY_LOCK_KEY: i64 = 72707369;
@@ -37,7 +38,17 @@ pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
     applied_steps_count     INTEGER NOT NULL DEFAULT 0
 );"#;
 
-const SELECT_ROWS: &str = "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at ASC";
+/// How often the server checks that our connection is still there while a statement runs
+/// (PostgreSQL 14+): a killed deploy's backend is cancelled within this, freeing the lock.
+const CONNECTION_CHECK_INTERVAL_MS: u32 = 2000;
+
+/// SQLSTATEs our own finishing block raises (class `MG` is not used by PostgreSQL).
+const ENDED_BY_SCRIPT: &str = "MGR01";
+const LEFT_OPEN_BY_SCRIPT: &str = "MGR02";
+const ROW_GONE: &str = "MGR03";
+const UNDEFINED_TABLE: &str = "42P01";
+const QUERY_CANCELED: &str = "57014";
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// PostGIS tables that do not make a schema "non-empty" for Prisma.
 const IGNORED_TABLES: [&str; 5] = [
@@ -54,8 +65,6 @@ pub struct Target {
     options: PgConnectOptions,
     /// Prisma's notion of the schema: `?schema=` or `public`.
     schema: String,
-    /// Whether `?schema=` was given (Prisma then sets `search_path`).
-    schema_in_url: bool,
     connect_timeout: Duration,
     info: DatabaseInfo,
 }
@@ -138,6 +147,9 @@ impl Target {
         }
         let schema_in_url = schema.is_some();
         let schema = schema.unwrap_or_else(|| "public".to_string());
+        if schema_in_url {
+            options = with_search_path(options, &schema);
+        }
         let name = if database.is_empty() {
             user.clone()
         } else {
@@ -153,7 +165,6 @@ impl Target {
         Ok(Target {
             options,
             schema,
-            schema_in_url,
             connect_timeout,
             info,
         })
@@ -185,6 +196,11 @@ impl Target {
             .ssl_root_cert_from_pem(ca_pem.to_vec());
         let schema_in_url = schema.is_some();
         let schema = schema.unwrap_or("public").to_string();
+        let options = if schema_in_url {
+            with_search_path(options, &schema)
+        } else {
+            options
+        };
         let info = DatabaseInfo {
             engine: "postgresql".into(),
             host: Some(host.to_string()),
@@ -195,7 +211,6 @@ impl Target {
         Target {
             options,
             schema,
-            schema_in_url,
             connect_timeout: Duration::from_secs(10),
             info,
         }
@@ -233,31 +248,21 @@ impl Target {
             target: self.clone(),
             locked: false,
             unflushed: false,
+            table: format!("{}.\"_prisma_migrations\"", quote_ident(&self.schema)),
+            standard_strings: true,
+            session_defaults: String::new(),
+            warnings: Vec::new(),
         };
-        if self.schema_in_url {
-            let set = format!("SET search_path = {}", quote_ident(&self.schema));
-            sqlx::raw_sql(AssertSqlSafe(set))
-                .execute(&mut pg.conn)
-                .await
-                .map_err(EngineError::database("setting search_path"))?;
-        }
+        pg.setup_session().await?;
         Ok((pg, created))
     }
 
-    /// A plain connection with the same `search_path`, for preflight's read-only probes.
+    /// A plain connection with the same options (and so the same `search_path`), for
+    /// preflight's read-only probes.
     pub async fn read_connection(&self) -> Result<PgConnection, EngineError> {
-        let mut conn = self
-            .open(&self.options)
+        self.open(&self.options)
             .await
-            .map_err(|e| e.into_engine(&self.info, 5432))?;
-        if self.schema_in_url {
-            let set = format!("SET search_path = {}", quote_ident(&self.schema));
-            sqlx::raw_sql(AssertSqlSafe(set))
-                .execute(&mut conn)
-                .await
-                .map_err(EngineError::database("setting search_path"))?;
-        }
-        Ok(conn)
+            .map_err(|e| e.into_engine(&self.info, 5432))
     }
 
     async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
@@ -287,12 +292,19 @@ impl Target {
             .await
             .map_err(|e| e.into_engine(&self.info, 5432))?;
         let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .map_err(EngineError::database("creating the database"))?;
+        let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
         let _ = conn.close().await;
-        Ok(())
+        match result {
+            Ok(_) => Ok(()),
+            // Another deploy created it at the same moment: 42P04, or 23505 on
+            // `pg_database_datname_index` when both inserts raced in the catalog.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04" | "23505")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(EngineError::database("creating the database")(e)),
+        }
     }
 }
 
@@ -334,6 +346,12 @@ fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
     Ok(pem)
 }
 
+/// `-c search_path="schema"` in the startup packet: the session's own default, which
+/// `RESET` and `RESET ALL` in a script return to (Prisma's `?schema=`).
+fn with_search_path(options: PgConnectOptions, schema: &str) -> PgConnectOptions {
+    options.options([("search_path", quote_ident(schema))])
+}
+
 /// One PostgreSQL session.
 pub struct Postgres {
     conn: PgConnection,
@@ -341,17 +359,89 @@ pub struct Postgres {
     locked: bool,
     /// Migrations were committed with `synchronous_commit = off` and not flushed since.
     unflushed: bool,
+    /// `"schema"."_prisma_migrations"`: the bookkeeping never depends on `search_path`.
+    table: String,
+    /// The server's `standard_conforming_strings` for this session (how `'\'` lexes).
+    standard_strings: bool,
+    /// Our session settings, applied at connect and after every `RESET ALL`.
+    session_defaults: String,
+    /// What the last apply found worth telling (see [`Dialect::take_warnings`]).
+    warnings: Vec<String>,
 }
 
 impl Postgres {
-    /// Ends a failed transaction; the connection may already be gone, which ends it too.
-    async fn rollback(&mut self) {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+    /// Reads how the server lexes strings and sets our session defaults: the connection
+    /// check lets the server cancel the statement of a deploy that was killed (14+).
+    async fn setup_session(&mut self) -> Result<(), EngineError> {
+        let (standard, checks): (bool, bool) = sqlx::query_as(
+            "SELECT current_setting('standard_conforming_strings') = 'on', current_setting('server_version_num')::int >= 140000",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(EngineError::database("reading the session settings"))?;
+        self.standard_strings = standard;
+        if checks {
+            let set =
+                format!("SET client_connection_check_interval = {CONNECTION_CHECK_INTERVAL_MS}; ");
+            match sqlx::raw_sql(AssertSqlSafe(set.clone()))
+                .execute(&mut self.conn)
+                .await
+            {
+                Ok(_) => self.session_defaults = set,
+                // A server (or a compatible one) without it: killed deploys then keep their
+                // backend until its statement ends, as with Prisma.
+                Err(e) => tracing::debug!("client_connection_check_interval not set: {e}"),
+            }
+        }
+        Ok(())
     }
 
-    async fn run_each(&mut self, script: &str) -> Result<usize, ScriptFailure> {
+    /// `RESET ALL` and our defaults: what one migration's script set for the session
+    /// (`statement_timeout`, `search_path`, `role` …) does not reach the next migration.
+    fn reset_sql(&self) -> String {
+        format!("RESET ALL; {}", self.session_defaults)
+    }
+
+    /// Ends a failed transaction and resets the session; the connection may already be
+    /// gone, which ends it too.
+    async fn rollback(&mut self) {
+        let sql = format!("ROLLBACK; {}", self.reset_sql());
+        let _ = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await;
+    }
+
+    fn statements<'s>(&self, script: &'s str) -> Vec<Statement<'s>> {
+        split_pg(script, self.standard_strings)
+    }
+
+    /// Whether a transaction block is open: `SAVEPOINT` is refused outside one (25P01).
+    async fn transaction_open(&mut self) -> bool {
+        sqlx::raw_sql("SAVEPOINT migrator_probe")
+            .execute(&mut self.conn)
+            .await
+            .is_ok()
+    }
+
+    /// Whether the row with this id is committed (after a rollback: the script committed it).
+    async fn row_committed(&mut self, id: &str) -> bool {
+        let sql = format!("SELECT EXISTS(SELECT 1 FROM {} WHERE id = $1)", self.table);
+        sqlx::query_scalar::<_, bool>(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&mut self.conn)
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn run_each(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
         let mut number = 0;
-        for statement in split(script, Flavor::Postgres) {
+        let mut commits = Commits::new(false);
+        let mut opened = None;
+        for statement in self.statements(script) {
             if statement.is_blank() {
                 continue;
             }
@@ -363,17 +453,174 @@ impl Postgres {
                 // A script that opened its own transaction leaves it aborted: end it, so the
                 // bookkeeping that follows can run (a no-op warning when none is open).
                 self.rollback().await;
-                let mut failure = script_failure(&e, statement.text);
-                failure.statement = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-                failure.committed = (1..number).collect();
+                let mut failure = script_failure(&e, statement.text, limits);
+                failure.statement = Some(failed_statement(number, &statement));
+                failure.committed = commits.committed;
                 return Err(failure);
             }
+            let words = statement.keywords(2);
+            if matches!(words.first().map(String::as_str), Some("BEGIN" | "START"))
+                && commits.open.is_none()
+            {
+                opened = Some(failed_statement(number, &statement));
+            }
+            commits.ran(number, &words);
+        }
+        if self.transaction_open().await {
+            self.rollback().await;
+            let mut failure = left_open_failure(commits.committed);
+            failure.statement = opened;
+            return Err(failure);
         }
         Ok(number)
+    }
+}
+
+/// What the logs say when a script committed the migrator's transaction itself.
+const ENDED_NOTE: &str = "The script ended the migrator's transaction itself (a COMMIT inside it that the migrator could not see as one): what ran up to that COMMIT is committed, together with this migration's row.";
+
+impl Postgres {
+    /// One row written, or the script removed the row or the table.
+    fn one_row(
+        &self,
+        done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+        context: &'static str,
+    ) -> Result<(), EngineError> {
+        match done {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(EngineError::RowMissing {
+                what: format!(
+                    "its row is gone from {} (the script deleted it or emptied the table)",
+                    self.table
+                ),
+            }),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDEFINED_TABLE) => {
+                Err(EngineError::RowMissing {
+                    what: format!(
+                        "{} no longer exists (the script dropped, renamed or moved it)",
+                        self.table
+                    ),
+                })
+            }
+            Err(e) => Err(EngineError::database(context)(e)),
+        }
+    }
+}
+
+/// Why a script cannot run in the migrator's one transaction.
+enum Leaves {
+    /// A statement PostgreSQL refuses in a transaction block (`CREATE INDEX CONCURRENTLY` …).
+    Statement(String),
+    /// Only the script's own `BEGIN` / `COMMIT` / `ROLLBACK`.
+    OwnTransactions(String),
+}
+
+impl Postgres {
+    fn leaves_transaction(&self, script: &str) -> Option<Leaves> {
+        let mut own = None;
+        for statement in self.statements(script) {
+            if statement.is_blank() {
+                continue;
+            }
+            let words = statement.keywords(6);
+            let Some(reason) = non_transactional_reason(&words, statement.trimmed()) else {
+                continue;
+            };
+            let plain_control = matches!(
+                words.first().map(String::as_str),
+                Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
+            );
+            if !plain_control {
+                return Some(Leaves::Statement(reason));
+            }
+            own.get_or_insert(reason);
+        }
+        own.map(Leaves::OwnTransactions)
+    }
+
+    /// A script whose only transaction statements are its own, run the way Prisma's single
+    /// simple-query message runs it: statements before its `BEGIN` belong to that
+    /// transaction, everything up to a `COMMIT` stands or falls together, and statements
+    /// after its last `COMMIT` are one more all-or-nothing group. Run one by one inside such
+    /// groups, a failure names its statement and exactly what was committed.
+    async fn run_in_blocks(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let mut number = 0;
+        let mut committed: Vec<usize> = Vec::new();
+        let mut group: Vec<usize> = Vec::new();
+        let mut opened: Option<FailedStatement> = None;
+        let mut group_open = false;
+        for statement in self.statements(script) {
+            if statement.is_blank() {
+                continue;
+            }
+            number += 1;
+            let words = statement.keywords(2);
+            let first = words.first().map(String::as_str);
+            let to_savepoint = words.get(1).map(String::as_str) == Some("TO");
+            if !group_open {
+                // The group a single message would run in (a script's BEGIN inside it only
+                // warns that a transaction is already open, as it does there).
+                if let Err(e) = sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
+                    let mut failure = script_failure(&e, script, limits);
+                    failure.committed = committed;
+                    return Err(failure);
+                }
+                group_open = true;
+            }
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
+                self.rollback().await;
+                let mut failure = script_failure(&e, statement.text, limits);
+                failure.statement = Some(failed_statement(number, &statement));
+                failure.committed = committed;
+                return Err(failure);
+            }
+            group.push(number);
+            match first {
+                Some("BEGIN" | "START") if opened.is_none() => {
+                    opened = Some(failed_statement(number, &statement));
+                }
+                Some("COMMIT" | "END") => {
+                    committed.append(&mut group);
+                    opened = None;
+                    group_open = false;
+                }
+                Some("ROLLBACK" | "ABORT") if !to_savepoint => {
+                    group.clear();
+                    committed.push(number);
+                    opened = None;
+                    group_open = false;
+                }
+                _ => {}
+            }
+        }
+        if let Some(begin) = opened {
+            self.rollback().await;
+            let mut failure = left_open_failure(committed);
+            failure.statement = Some(begin);
+            return Err(failure);
+        }
+        if group_open && let Err(e) = sqlx::raw_sql("COMMIT").execute(&mut self.conn).await {
+            self.rollback().await;
+            let mut failure = script_failure(&e, script, limits);
+            failure.committed = committed;
+            return Err(failure);
+        }
+        Ok(number)
+    }
+}
+
+fn failed_statement(number: usize, statement: &Statement<'_>) -> FailedStatement {
+    FailedStatement {
+        number,
+        line: statement.line,
+        text: statement.trimmed().to_string(),
     }
 }
 
@@ -472,7 +719,8 @@ impl Dialect for Postgres {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", &self.table, 1);
+        sqlx::raw_sql(AssertSqlSafe(ddl))
             .execute(&mut self.conn)
             .await
             .map_err(EngineError::database("creating _prisma_migrations"))?;
@@ -480,7 +728,11 @@ impl Dialect for Postgres {
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let rows = sqlx::query(SELECT_ROWS)
+        let select = format!(
+            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM {} ORDER BY started_at ASC",
+            self.table
+        );
+        let rows = sqlx::query(AssertSqlSafe(select))
             .fetch_all(&mut self.conn)
             .await
             .map_err(EngineError::database("reading _prisma_migrations"))?;
@@ -502,16 +754,37 @@ impl Dialect for Postgres {
     }
 
     fn execution(&self, script: &str) -> Execution {
-        for statement in split(script, Flavor::Postgres) {
-            if statement.is_blank() {
-                continue;
-            }
-            let words = statement.keywords(6);
-            if let Some(reason) = non_transactional_reason(&words, statement.trimmed()) {
-                return Execution::StatementByStatement { reason };
-            }
+        match self.leaves_transaction(script) {
+            None => Execution::Transaction,
+            Some(Leaves::Statement(reason)) => Execution::StatementByStatement { reason },
+            Some(Leaves::OwnTransactions(reason)) => Execution::StatementByStatement {
+                reason: format!(
+                    "{reason}; they are committed where its own COMMITs are, as Prisma's single-message execution commits them"
+                ),
+            },
         }
-        Execution::Transaction
+    }
+
+    fn unsupported(&self, script: &str) -> Option<Unsupported> {
+        self.statements(script).iter().find_map(|statement| {
+            let text = statement.trimmed();
+            let words = statement.keywords(1);
+            if words.first().map(String::as_str) != Some("COPY") {
+                return None;
+            }
+            let reason = if contains_word(text, "STDIN") {
+                "which waits for data the client sends after the statement; the migrator has none to send and the deploy would hang holding the migration lock"
+            } else if contains_word(text, "STDOUT") {
+                "which streams rows to the client, and a migration has nowhere to put them"
+            } else {
+                return None;
+            };
+            Some(Unsupported {
+                line: statement.line,
+                statement: text.chars().take(200).collect(),
+                reason: reason.into(),
+            })
+        })
     }
 
     async fn apply_in_transaction(
@@ -526,53 +799,140 @@ impl Dialect for Postgres {
         // The commit does not wait for the WAL flush: the migration and its row stand or fall
         // together, and `flush` makes them durable before any outcome reports them.
         let begin = format!(
-            "BEGIN; SET LOCAL synchronous_commit = off; {}INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {});",
+            "BEGIN; SET LOCAL synchronous_commit = off; {}INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {}); SELECT txid_current();",
             set_limits("SET LOCAL", limits),
+            self.table,
             literal(&row.id),
             literal(&row.checksum),
             timestamp(row.started_at),
             literal(&row.migration_name),
         );
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin))
-            .execute(&mut self.conn)
+        let xid: i64 = match sqlx::raw_sql(AssertSqlSafe(begin))
+            .fetch_all(&mut self.conn)
             .await
-        {
-            self.rollback().await;
-            return Err(ApplyError::Bookkeeping(EngineError::database(
-                "recording the migration start",
-            )(e)));
-        }
+            .and_then(|rows| match rows.last() {
+                Some(row) => row.try_get(0),
+                None => Err(sqlx::Error::RowNotFound),
+            }) {
+            Ok(xid) => xid,
+            Err(e) => {
+                self.rollback().await;
+                return Err(ApplyError::Bookkeeping(EngineError::database(
+                    "recording the migration start",
+                )(e)));
+            }
+        };
         if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
             .execute(&mut self.conn)
             .await
         {
             self.rollback().await;
-            let mut failure = script_failure(&e, script);
-            failure.rolled_back = true;
+            let mut failure = script_failure(&e, script, limits);
+            if self.row_committed(&row.id).await {
+                // The script committed our transaction itself (a COMMIT the splitter did
+                // not see as one): what ran before it stays, as it would with Prisma.
+                failure.row_recorded = true;
+                failure.note = Some(ENDED_NOTE.into());
+            } else {
+                failure.rolled_back = true;
+            }
             return Err(ApplyError::Script(failure));
         }
-        let finish = format!(
-            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}; COMMIT;",
+        // Finish only if the transaction is still the one we opened and our row is still
+        // there; all under our own settings, whatever the script set.
+        let body = format!(
+            "BEGIN IF txid_current_if_assigned() IS DISTINCT FROM {xid} THEN IF now() = statement_timestamp() THEN RAISE EXCEPTION 'the script ended the transaction' USING ERRCODE = '{ENDED_BY_SCRIPT}'; END IF; RAISE EXCEPTION 'the script left a transaction open' USING ERRCODE = '{LEFT_OPEN_BY_SCRIPT}'; END IF; UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}; IF NOT FOUND THEN RAISE EXCEPTION 'the row is gone' USING ERRCODE = '{ROW_GONE}'; END IF; END",
+            self.table,
             timestamp(clock.now()),
             literal(&row.id),
         );
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(finish))
+        let finish = format!(
+            "{}SET LOCAL synchronous_commit = off; {}DO {}; COMMIT;",
+            self.reset_sql(),
+            set_limits("SET LOCAL", limits),
+            literal(&body)
+        );
+        match sqlx::raw_sql(AssertSqlSafe(finish))
             .execute(&mut self.conn)
             .await
         {
-            self.rollback().await;
-            return Err(ApplyError::Bookkeeping(EngineError::database(
-                "committing the migration",
-            )(e)));
+            Ok(_) => {
+                self.unflushed = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback().await;
+                let code = match &e {
+                    sqlx::Error::Database(db) => db.code().map(|c| c.to_string()),
+                    _ => None,
+                };
+                match code.as_deref() {
+                    Some(ENDED_BY_SCRIPT) => {
+                        // Every statement ran and is committed (the part after the script's
+                        // COMMIT in an implicit transaction of its own): record it as
+                        // applied, as Prisma does, and say it was not atomic.
+                        self.mark_finished(&row.id, clock.now())
+                            .await
+                            .map_err(|e| {
+                                ApplyError::Bookkeeping(match e {
+                                    // Its statements are committed: nothing was rolled back.
+                                    EngineError::RowMissing { what } => EngineError::Bookkeeping {
+                                        migration: row.migration_name.clone(),
+                                        what,
+                                        rolled_back: false,
+                                    },
+                                    other => other,
+                                })
+                            })?;
+                        self.warnings.push(format!(
+                            "Migration `{}` ended the migrator's transaction itself (a COMMIT inside the script): all its statements ran and are committed, but not as one transaction.",
+                            row.migration_name
+                        ));
+                        Ok(())
+                    }
+                    Some(LEFT_OPEN_BY_SCRIPT) => Err(ApplyError::Script(ScriptFailure {
+                        row_recorded: true,
+                        note: Some(format!(
+                            "{ENDED_NOTE} After it, the script opened a transaction it never committed; the migrator rolled that one back."
+                        )),
+                        ..left_open_failure(Vec::new())
+                    })),
+                    Some(ROW_GONE) => Err(ApplyError::Bookkeeping(EngineError::RowMissing {
+                        what: format!(
+                            "it deleted its own row from {} (DELETE or TRUNCATE)",
+                            self.table
+                        ),
+                    })),
+                    Some(UNDEFINED_TABLE) => {
+                        Err(ApplyError::Bookkeeping(EngineError::RowMissing {
+                            what: format!(
+                                "{} no longer exists (the script dropped, renamed or moved it)",
+                                self.table
+                            ),
+                        }))
+                    }
+                    _ => Err(ApplyError::Bookkeeping(EngineError::database(
+                        "committing the migration",
+                    )(e))),
+                }
+            }
         }
-        self.unflushed = true;
-        Ok(())
     }
 
     async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        insert_started(&mut self.conn, row)
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ($1, $2, $3, $4)",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&row.id)
+            .bind(&row.checksum)
+            .bind(row.started_at)
+            .bind(&row.migration_name)
+            .execute(&mut self.conn)
             .await
-            .map_err(EngineError::database("recording the migration start"))
+            .map_err(EngineError::database("recording the migration start"))?;
+        Ok(())
     }
 
     async fn run_statements(
@@ -586,32 +946,52 @@ impl Dialect for Postgres {
                 .execute(&mut self.conn)
                 .await
         {
-            return Err(script_failure(&e, script));
+            return Err(script_failure(&e, script, limits));
         }
-        let result = self.run_each(script).await;
-        if limits != StatementLimits::default() {
-            let _ = sqlx::raw_sql("RESET statement_timeout; RESET lock_timeout;")
-                .execute(&mut self.conn)
-                .await;
-        }
+        let result = match self.leaves_transaction(script) {
+            Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
+            _ => self.run_each(script, limits).await,
+        };
+        // Our limits off, and whatever the script set for the session with them.
+        let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
+            .execute(&mut self.conn)
+            .await;
         result
     }
 
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        sqlx::query(
-            "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration end"))?;
-        Ok(())
+        let sql = format!(
+            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
+            self.table
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(at)
+            .execute(&mut self.conn)
+            .await;
+        self.one_row(done, "recording the migration end")
     }
 
     async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        sqlx::query("UPDATE _prisma_migrations SET logs = $2 WHERE id = $1")
+        let sql = format!("UPDATE {} SET logs = $2 WHERE id = $1", self.table);
+        let done = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
+            .bind(logs)
+            .execute(&mut self.conn)
+            .await;
+        self.one_row(done, "recording the failure")
+    }
+
+    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, started_at, migration_name, logs) VALUES ($1, $2, $3, $4, $5)",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&row.id)
+            .bind(&row.checksum)
+            .bind(row.started_at)
+            .bind(&row.migration_name)
             .bind(logs)
             .execute(&mut self.conn)
             .await
@@ -619,32 +999,19 @@ impl Dialect for Postgres {
         Ok(())
     }
 
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, logs) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at)
-        .bind(&row.migration_name)
-        .bind(logs)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
-    }
-
     async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name) VALUES ($1, $2, '', $3, $3, $4)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at)
-        .bind(&row.migration_name)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration as applied"))?;
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name) VALUES ($1, $2, '', $3, $3, $4)",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&row.id)
+            .bind(&row.checksum)
+            .bind(row.started_at)
+            .bind(&row.migration_name)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("recording the migration as applied"))?;
         Ok(())
     }
 
@@ -653,7 +1020,11 @@ impl Dialect for Postgres {
         ids: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        sqlx::query("UPDATE _prisma_migrations SET rolled_back_at = $1 WHERE id = ANY($2)")
+        let sql = format!(
+            "UPDATE {} SET rolled_back_at = $1 WHERE id = ANY($2)",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
             .bind(at)
             .bind(ids)
             .execute(&mut self.conn)
@@ -662,6 +1033,20 @@ impl Dialect for Postgres {
                 "marking the migration as rolled back",
             ))?;
         Ok(())
+    }
+
+    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.table);
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::database("removing the migration's row"))?;
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     async fn flush(&mut self) -> Result<(), EngineError> {
@@ -680,19 +1065,6 @@ impl Dialect for Postgres {
     async fn close(self: Box<Self>) {
         let _ = self.conn.close().await;
     }
-}
-
-async fn insert_started(conn: &mut PgConnection, row: &NewRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&row.id)
-    .bind(&row.checksum)
-    .bind(row.started_at)
-    .bind(&row.migration_name)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// `SET [LOCAL] statement_timeout …; SET [LOCAL] lock_timeout …;` for the limits given.
@@ -769,8 +1141,22 @@ fn contains_word(text: &str, word: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(word))
 }
 
-/// Renders a database error the way psql does, with the position turned into a line.
-fn script_failure(error: &sqlx::Error, script: &str) -> ScriptFailure {
+/// Renders a database error the way psql does, with the position turned into a line, and
+/// says whether it was one of our limits taking effect.
+fn script_failure(error: &sqlx::Error, script: &str, limits: StatementLimits) -> ScriptFailure {
+    let interruption = match error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(LOCK_NOT_AVAILABLE) => Some(Interruption::LockTimeout),
+            Some(QUERY_CANCELED)
+                if limits.statement_timeout.is_some()
+                    && db.message().contains("statement timeout") =>
+            {
+                Some(Interruption::StatementTimeout)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let (code, message) = match error {
         sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
             Some(pg) => (Some(pg.code().to_string()), render_pg_error(pg, script)),
@@ -784,9 +1170,8 @@ fn script_failure(error: &sqlx::Error, script: &str) -> ScriptFailure {
     ScriptFailure {
         code,
         message,
-        statement: None,
-        committed: Vec::new(),
-        rolled_back: false,
+        interruption,
+        ..ScriptFailure::default()
     }
 }
 
@@ -895,7 +1280,7 @@ mod tests {
         let url = Url::parse("postgresql://u:s%40cret@db.example:6543/app?schema=tenant&connection_limit=1&sslmode=require").unwrap();
         let target = Target::from_url(&url).unwrap();
         assert_eq!(target.schema, "tenant");
-        assert!(target.schema_in_url);
+        assert!(format!("{:?}", target.options).contains("search_path"));
         assert_eq!(target.info.port, Some(6543));
         assert_eq!(target.info.name, "app");
         assert!(!format!("{:?}", target.info).contains("cret"));

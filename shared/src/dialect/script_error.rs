@@ -10,7 +10,18 @@ pub struct FailedStatement {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failure the database caused on our behalf, not the script's own error: the engine
+/// decides what it means (retry, incomplete) without knowing the database's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// A lock wait hit the statement lock timeout we set (PostgreSQL 55P03, MySQL 1205).
+    LockTimeout,
+    /// A statement ran into the statement timeout we set for the deadline (PostgreSQL
+    /// 57014 from `statement_timeout`, MariaDB `max_statement_time`).
+    StatementTimeout,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScriptFailure {
     /// SQLSTATE, MySQL error number or SQLite extended code, when the database gave one.
     pub code: Option<String>,
@@ -21,6 +32,13 @@ pub struct ScriptFailure {
     pub committed: Vec<usize>,
     /// True when the whole script ran in a transaction that was rolled back.
     pub rolled_back: bool,
+    /// Set when the failure is a limit of ours taking effect (see [`Interruption`]).
+    pub interruption: Option<Interruption>,
+    /// The migration's started row is already committed (the script committed it itself),
+    /// so the failure is written into it rather than inserted.
+    pub row_recorded: bool,
+    /// What else a person must know (the script ended our transaction, left one open …).
+    pub note: Option<String>,
 }
 
 impl ScriptFailure {
@@ -38,6 +56,9 @@ impl ScriptFailure {
                 statement.number, statement.line, statement.text
             ));
         }
+        if let Some(note) = &self.note {
+            text.push_str(&format!("\n{note}\n"));
+        }
         if self.rolled_back {
             text.push_str("\nThe migration ran in one transaction, which was rolled back: none of its statements were applied.\n");
         } else if self.statement.is_some() {
@@ -46,31 +67,12 @@ impl ScriptFailure {
             } else {
                 text.push_str(&format!(
                     "\nStatements committed before the failure (they stay applied): {}.\n",
-                    numbers(&self.committed)
+                    crate::error::numbers(&self.committed)
                 ));
             }
         }
         text
     }
-}
-
-/// `1-3, 5` style.
-fn numbers(items: &[usize]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut iter = items.iter().copied().peekable();
-    while let Some(start) = iter.next() {
-        let mut end = start;
-        while iter.peek() == Some(&(end + 1)) {
-            end += 1;
-            iter.next();
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-    }
-    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -85,6 +87,7 @@ mod tests {
             statement: None,
             committed: vec![],
             rolled_back: true,
+            ..ScriptFailure::default()
         };
         let logs = failure.logs("20240101000000_init");
         assert!(logs.starts_with("A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: 20240101000000_init\n\nDatabase error code: 42P01\n\nDatabase error:\nERROR: relation \"x\" does not exist\n"));
@@ -103,6 +106,7 @@ mod tests {
             }),
             committed: vec![1, 2, 3, 5],
             rolled_back: false,
+            ..ScriptFailure::default()
         };
         let logs = failure.logs("m");
         assert!(logs.contains("Database error code: none"));

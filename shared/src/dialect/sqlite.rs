@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::{
-    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
-    Tables, transaction_control_reason,
+    ApplyError, Commits, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure,
+    StatementLimits, Tables, left_open_failure, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -98,6 +98,12 @@ impl Target {
         create: bool,
         lock_wait: Duration,
     ) -> Result<(Sqlite, Option<String>), EngineError> {
+        if self.path.is_dir() {
+            return Err(EngineError::SqliteFile {
+                path: self.path.display().to_string(),
+                reason: "it is a directory, not a database file".into(),
+            });
+        }
         let exists = self.path.exists();
         let options = if exists || create {
             SqliteConnectOptions::new()
@@ -109,10 +115,12 @@ impl Target {
         .busy_timeout(lock_wait);
         let conn = SqliteConnection::connect_with(&options)
             .await
-            .map_err(|e| EngineError::Connect {
-                target: self.path.display().to_string(),
-                reason: e.to_string(),
-                code: "P1001",
+            .map_err(|e| EngineError::SqliteFile {
+                path: self.path.display().to_string(),
+                reason: match &e {
+                    sqlx::Error::Database(db) => db.message().to_string(),
+                    other => other.to_string(),
+                },
             })?;
         let created =
             (!exists && create).then(|| format!("SQLite database {} created", self.path.display()));
@@ -248,9 +256,8 @@ impl Dialect for Sqlite {
             failure.rolled_back = true;
             return Err(ApplyError::Script(failure));
         }
-        mark_finished(&mut tx, &row.id, clock.now())
-            .await
-            .map_err(bookkeeping("recording the migration end"))?;
+        let done = mark_finished(&mut tx, &row.id, clock.now()).await;
+        one_row(done, "recording the migration end").map_err(ApplyError::Bookkeeping)?;
         tx.commit()
             .await
             .map_err(bookkeeping("committing the migration"))?;
@@ -269,6 +276,8 @@ impl Dialect for Sqlite {
         _limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
         let mut number = 0;
+        let mut commits = Commits::new(false);
+        let mut opened = None;
         for statement in split(script, Flavor::Sqlite) {
             if statement.is_blank() {
                 continue;
@@ -286,7 +295,29 @@ impl Dialect for Sqlite {
                     line: statement.line,
                     text: statement.trimmed().to_string(),
                 });
-                failure.committed = (1..number).collect();
+                failure.committed = commits.committed;
+                return Err(failure);
+            }
+            let words = statement.keywords(2);
+            if words.first().map(String::as_str) == Some("BEGIN") && commits.open.is_none() {
+                opened = Some(FailedStatement {
+                    number,
+                    line: statement.line,
+                    text: statement.trimmed().to_string(),
+                });
+            }
+            commits.ran(number, &words);
+        }
+        // SQLite refuses BEGIN inside a transaction: the probe tells whether the script left
+        // one open (and ends its own when it did not).
+        match sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
+            Ok(_) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            }
+            Err(_) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                let mut failure = left_open_failure(commits.committed);
+                failure.statement = opened;
                 return Err(failure);
             }
         }
@@ -294,19 +325,26 @@ impl Dialect for Sqlite {
     }
 
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        mark_finished(&mut self.conn, id, at)
+        let done = mark_finished(&mut self.conn, id, at).await;
+        one_row(done, "recording the migration end")
+    }
+
+    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
+        sqlx::query("DELETE FROM `_prisma_migrations` WHERE id = ?1")
+            .bind(id)
+            .execute(&mut self.conn)
             .await
-            .map_err(EngineError::database("recording the migration end"))
+            .map_err(EngineError::database("removing the migration's row"))?;
+        Ok(())
     }
 
     async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        sqlx::query("UPDATE `_prisma_migrations` SET logs = ?2 WHERE id = ?1")
+        let done = sqlx::query("UPDATE `_prisma_migrations` SET logs = ?2 WHERE id = ?1")
             .bind(id)
             .bind(logs)
             .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
+            .await;
+        one_row(done, "recording the failure")
     }
 
     async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
@@ -372,19 +410,38 @@ async fn insert_started(conn: &mut SqliteConnection, row: &NewRow) -> Result<(),
     Ok(())
 }
 
+/// One row written, or the script removed the row or the table.
+fn one_row(
+    done: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    context: &'static str,
+) -> Result<(), EngineError> {
+    match done {
+        Ok(r) if r.rows_affected() == 1 => Ok(()),
+        Ok(_) => Err(EngineError::RowMissing {
+            what: "its row is gone from `_prisma_migrations` (the script deleted it)".into(),
+        }),
+        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
+            Err(EngineError::RowMissing {
+                what: "`_prisma_migrations` no longer exists (the script dropped or renamed it)"
+                    .into(),
+            })
+        }
+        Err(e) => Err(EngineError::database(context)(e)),
+    }
+}
+
 async fn mark_finished(
     conn: &mut SqliteConnection,
     id: &str,
     at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
     sqlx::query(
         "UPDATE `_prisma_migrations` SET applied_steps_count = applied_steps_count + 1, finished_at = ?2 WHERE id = ?1",
     )
     .bind(id)
     .bind(at.timestamp_millis())
     .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 fn read_row(row: &SqliteRow) -> Result<MigrationRow, EngineError> {
@@ -456,7 +513,10 @@ fn script_failure(error: &sqlx::Error) -> ScriptFailure {
     let (code, message) = match error {
         sqlx::Error::Database(db) => (
             db.code().map(|c| c.to_string()),
-            format!("SQLite error: {}", db.message()),
+            match db.code() {
+                Some(code) => format!("SQLite error: {} (result code {code})", db.message()),
+                None => format!("SQLite error: {}", db.message()),
+            },
         ),
         other => (None, other.to_string()),
     };
@@ -466,6 +526,7 @@ fn script_failure(error: &sqlx::Error) -> ScriptFailure {
         statement: None,
         committed: Vec::new(),
         rolled_back: false,
+        ..ScriptFailure::default()
     }
 }
 

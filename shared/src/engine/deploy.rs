@@ -10,11 +10,8 @@ use super::{
     Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
 };
 use crate::clock::Clock;
-use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits};
-
-/// PostgreSQL's SQLSTATE for a lock wait that hit `lock_timeout`.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-use crate::error::EngineError;
+use crate::dialect::{ApplyError, Dialect, Interruption, NewRow, ScriptFailure, StatementLimits};
+use crate::error::{EngineError, FailedState};
 use crate::migration::{Migration, MigrationSet};
 use crate::outcome::{AppliedMigration, Execution, FailedMigration, Outcome, Status};
 
@@ -41,6 +38,8 @@ pub(super) async fn deploy(
         super::plan_hash::check(expected, artifact.unwrap_or_default(), &pending)?;
     }
     if !tables.has_migrations_table {
+        // Every migration is pending: refuse what cannot run before creating anything.
+        refuse_unsupported(set.migrations.iter(), dialect)?;
         if !tables.others.is_empty() {
             return Err(EngineError::SchemaNotEmpty {
                 tables: tables.others,
@@ -59,6 +58,7 @@ pub(super) async fn deploy(
     outcome.pending = pending_list(&comparison, dialect);
     refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
+    refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), dialect)?;
 
     for (migration, _) in &comparison.pending {
         let statement_timeout = match settings.time_left() {
@@ -122,8 +122,30 @@ fn note_statement_runs(outcome: &mut Outcome) {
     outcome.warnings.extend(notes);
 }
 
-/// A migration that ran in a transaction and gave up waiting for a table lock (55P03) left
-/// nothing behind: try it again, a few times, with a growing pause.
+/// A pending migration holding a statement that would hang (`COPY … FROM STDIN`) is
+/// refused before anything is applied.
+fn refuse_unsupported<'m>(
+    migrations: impl Iterator<Item = &'m Migration>,
+    dialect: &dyn Dialect,
+) -> Result<(), EngineError> {
+    for migration in migrations {
+        if let Some(script) = &migration.script
+            && let Some(found) = dialect.unsupported(script)
+        {
+            return Err(EngineError::UnsupportedStatement {
+                migration: migration.name.clone(),
+                line: found.line,
+                statement: found.statement,
+                reason: found.reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A migration that gave up waiting for a table lock (55P03, MySQL 1205) and left nothing
+/// behind is tried again, a few times, with a growing pause; after that it is `blocked`,
+/// with no failed row.
 async fn apply_with_retries(
     migration: &Migration,
     dialect: &mut dyn Dialect,
@@ -134,14 +156,20 @@ async fn apply_with_retries(
 ) -> Result<(), EngineError> {
     let mut attempt = 0;
     loop {
-        let may_retry = attempt < settings.statement_lock_retries;
-        match apply(migration, dialect, limits, may_retry, clock, outcome).await? {
+        match apply(migration, dialect, limits, settings, clock, outcome).await? {
             Applied::Done => return Ok(()),
-            Applied::LockTimedOut => {
+            Applied::LockTimedOut { code } => {
                 attempt += 1;
+                if attempt > settings.statement_lock_retries {
+                    return Err(EngineError::StatementLocked {
+                        migration: migration.name.clone(),
+                        code,
+                        attempts: attempt,
+                    });
+                }
                 let pause = Duration::from_millis(250 << attempt.min(6));
                 outcome.warnings.push(format!(
-                    "Migration `{}` timed out waiting for a table lock (55P03) and was rolled back; trying again in {} ms (attempt {} of {}).",
+                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).",
                     migration.name,
                     pause.as_millis(),
                     attempt + 1,
@@ -155,15 +183,51 @@ async fn apply_with_retries(
 
 enum Applied {
     Done,
-    /// Rolled back after a lock timeout, nothing recorded: may be tried again.
-    LockTimedOut,
+    /// Gave up on a table lock, nothing applied or recorded: may be tried again.
+    LockTimedOut {
+        code: String,
+    },
+}
+
+/// What a failure that left nothing behind means: our limit, not the migration's fault.
+fn interrupted(
+    failure: &ScriptFailure,
+    migration: &Migration,
+    limits: StatementLimits,
+    settings: &Settings,
+) -> Option<Result<Applied, EngineError>> {
+    match failure.interruption? {
+        Interruption::LockTimeout => Some(Ok(Applied::LockTimedOut {
+            code: failure
+                .code
+                .clone()
+                .unwrap_or_else(|| "lock timeout".into()),
+        })),
+        // Our statement timeout is the time that was left: it is the deadline only when
+        // (almost) nothing is left now, not when the script set a shorter one itself.
+        Interruption::StatementTimeout
+            if limits.statement_timeout.is_some()
+                && settings
+                    .time_left()
+                    .is_some_and(|left| left < Duration::from_secs(1)) =>
+        {
+            Some(Err(EngineError::DeadlineCancelled {
+                migration: migration.name.clone(),
+                what: format!(
+                    "{} s before the end of the run's time",
+                    settings.deadline_margin.as_secs()
+                ),
+            }))
+        }
+        Interruption::StatementTimeout => None,
+    }
 }
 
 async fn apply(
     migration: &Migration,
     dialect: &mut dyn Dialect,
     limits: StatementLimits,
-    may_retry: bool,
+    settings: &Settings,
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<Applied, EngineError> {
@@ -181,6 +245,14 @@ async fn apply(
     let execution = dialect.execution(script);
     let timer = Instant::now();
     tracing::info!("Applying migration `{}`", migration.name);
+    let tampered = |e: EngineError, rolled_back: bool| match e {
+        EngineError::RowMissing { what } => EngineError::Bookkeeping {
+            migration: migration.name.clone(),
+            what,
+            rolled_back,
+        },
+        other => other,
+    };
 
     let result = match &execution {
         Execution::Transaction => match dialect
@@ -188,21 +260,32 @@ async fn apply(
             .await
         {
             Ok(()) => Ok(()),
-            Err(ApplyError::Bookkeeping(e)) => return Err(e),
-            Err(ApplyError::Script(failure))
-                if may_retry && failure.code.as_deref() == Some(LOCK_NOT_AVAILABLE) =>
-            {
-                return Ok(Applied::LockTimedOut);
-            }
+            Err(ApplyError::Bookkeeping(e)) => return Err(tampered(e, true)),
             Err(ApplyError::Script(failure)) => {
-                // The transaction is gone; record the failure the way Prisma leaves it.
-                let logs = failure.logs(&migration.name);
-                if let Err(e) = dialect.insert_failed_row(&row, &logs).await {
-                    outcome.warnings.push(format!(
-                        "The failure could not be recorded in _prisma_migrations ({e}); nothing of the migration was applied, so the next deploy will try it again."
-                    ));
+                if failure.rolled_back
+                    && let Some(result) = interrupted(&failure, migration, limits, settings)
+                {
+                    return result;
                 }
-                Err((failure, logs))
+                let logs = failure.logs(&migration.name);
+                let recorded = if failure.row_recorded {
+                    // The script committed the row itself: write the failure into it.
+                    dialect.set_logs(&row.id, &logs).await
+                } else {
+                    // The transaction is gone; record the failure the way Prisma leaves it.
+                    dialect.insert_failed_row(&row, &logs).await
+                };
+                let state = match recorded {
+                    Err(e) => {
+                        outcome.warnings.push(format!(
+                            "The failure could not be recorded in _prisma_migrations ({e}); nothing of the migration was applied, so the next deploy will try it again."
+                        ));
+                        FailedState::NotRecorded
+                    }
+                    Ok(()) if failure.rolled_back => FailedState::RolledBack,
+                    Ok(()) => FailedState::PartlyCommitted,
+                };
+                Err((failure, logs, state))
             }
         },
         Execution::StatementByStatement { reason } => {
@@ -210,21 +293,33 @@ async fn apply(
             dialect.insert_started_row(&row).await?;
             match dialect.run_statements(script, limits).await {
                 Ok(_) => {
-                    dialect.mark_finished(&row.id, clock.now()).await?;
+                    dialect
+                        .mark_finished(&row.id, clock.now())
+                        .await
+                        .map_err(|e| tampered(e, false))?;
                     Ok(())
                 }
                 Err(failure) => {
+                    if failure.committed.is_empty()
+                        && let Some(result) = interrupted(&failure, migration, limits, settings)
+                    {
+                        // None of its statements was committed: leave no row behind.
+                        dialect.delete_row(&row.id).await?;
+                        return result;
+                    }
                     let logs = failure.logs(&migration.name);
                     if let Err(e) = dialect.set_logs(&row.id, &logs).await {
                         outcome
                             .warnings
                             .push(format!("The failure's logs could not be recorded ({e})."));
                     }
-                    Err((failure, logs))
+                    let state = FailedState::Committed(failure.committed.clone());
+                    Err((failure, logs, state))
                 }
             }
         }
     };
+    outcome.warnings.extend(dialect.take_warnings());
 
     match result {
         Ok(()) => {
@@ -236,7 +331,7 @@ async fn apply(
             });
             Ok(Applied::Done)
         }
-        Err((failure, logs)) => {
+        Err((failure, logs, state)) => {
             outcome
                 .failed
                 .push(failed_now(&migration.name, &row, &failure, &logs));
@@ -244,6 +339,7 @@ async fn apply(
             Err(EngineError::ApplyFailed {
                 migration: migration.name.clone(),
                 logs,
+                state,
             })
         }
     }

@@ -2,4 +2,4 @@
 
 pub mod split;
 
-pub use split::{Flavor, SqlToken, Statement, TokenKind, split};
+pub use split::{Flavor, SqlToken, Statement, TokenKind, split, split_pg};

@@ -211,12 +211,25 @@ pub struct SqlToken<'a> {
 /// with only whitespace/comments is returned as a final (blank) statement so nothing is
 /// lost; an empty script gives no statements.
 pub fn split(script: &str, flavor: Flavor) -> Vec<Statement<'_>> {
+    split_lexed(script, flavor, flavor == Flavor::MySql)
+}
+
+/// [`split`] for PostgreSQL, following the session's `standard_conforming_strings`: when it
+/// is off, a backslash escapes the next character in every `'…'` string (as in `E'…'`), so
+/// `'\''` is one string and a `;` or `COMMIT` after it is seen where the server sees it.
+pub fn split_pg(script: &str, standard_conforming_strings: bool) -> Vec<Statement<'_>> {
+    split_lexed(script, Flavor::Postgres, !standard_conforming_strings)
+}
+
+fn split_lexed(script: &str, flavor: Flavor, backslash_strings: bool) -> Vec<Statement<'_>> {
     let mut statements = Vec::new();
     let mut lines = LineCounter::default();
     let mut start = 0;
     let mut first_significant = None;
     let mut tracker = Tracker::new(flavor);
-    for token in Lexer::new(script, flavor) {
+    let mut lexer = Lexer::new(script, flavor);
+    lexer.backslash_strings = backslash_strings;
+    for token in lexer {
         if token.kind.is_trivia() {
             continue;
         }
@@ -322,6 +335,9 @@ struct Lexer<'a> {
     bytes: &'a [u8],
     pos: usize,
     flavor: Flavor,
+    /// A backslash escapes the next byte in `'…'` strings (MySQL; PostgreSQL with
+    /// `standard_conforming_strings` off).
+    backslash_strings: bool,
 }
 
 fn is_word_start(b: u8) -> bool {
@@ -344,6 +360,7 @@ impl<'a> Lexer<'a> {
             bytes: src.as_bytes(),
             pos: 0,
             flavor,
+            backslash_strings: flavor == Flavor::MySql,
         }
     }
 
@@ -371,7 +388,7 @@ impl<'a> Lexer<'a> {
                 Kind::Semi
             }
             b'\'' => {
-                self.quoted(b'\'', flavor == Flavor::MySql);
+                self.quoted(b'\'', self.backslash_strings);
                 Kind::Str
             }
             b'"' if flavor == Flavor::MySql => {
@@ -830,7 +847,7 @@ impl MyTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Statement, lead_len, split};
+    use super::{Flavor, Statement, lead_len, split, split_pg};
 
     const PG: Flavor = Flavor::Postgres;
     const MY: Flavor = Flavor::MySql;
@@ -1095,6 +1112,29 @@ mod tests {
         assert_eq!(
             stmts("SELECT '\\'; SELECT 2;", PG),
             ["SELECT '\\';", "SELECT 2;"]
+        );
+    }
+
+    #[test]
+    fn pg_backslash_escapes_without_standard_conforming_strings() {
+        let script = "SELECT '\\''; COMMIT; SELECT 2;";
+        let texts = |v: Vec<Statement<'_>>| {
+            v.iter()
+                .map(|s| s.trimmed().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            texts(split_pg(script, false)),
+            ["SELECT '\\'';", "COMMIT;", "SELECT 2;"]
+        );
+        assert_eq!(
+            texts(split_pg(script, true)),
+            ["SELECT '\\''; COMMIT; SELECT 2;"]
+        );
+        // E'' strings and dollar quotes are unchanged by the setting.
+        assert_eq!(
+            texts(split_pg("SELECT $$\\$$; SELECT 2;", false)),
+            ["SELECT $$\\$$;", "SELECT 2;"]
         );
     }
 

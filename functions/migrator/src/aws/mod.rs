@@ -1,6 +1,7 @@
-//! The AWS edges: S3 artifacts, the SNS outcome, Secrets Manager credentials, RDS IAM tokens.
-//! Nothing in the engine imports these.
+//! The AWS edges, implementing the handler's ports (`crate::ports`): S3 artifacts, the SNS
+//! outcome, Secrets Manager credentials, RDS IAM tokens. Nothing in the engine imports these.
 
+pub mod credentials;
 pub mod rds_token;
 pub mod s3;
 pub mod secrets;
@@ -11,6 +12,11 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+
+pub use credentials::AwsCredentials;
+
+use crate::config::StageConfig;
+use crate::handler::{Edges, Handler};
 
 /// The shared SDK configuration: the default credential chain (Lambda role, ECS task role,
 /// environment, profile), `AWS_ENDPOINT_URL` honoured (moto in tests), throttling and 5xx
@@ -31,30 +37,26 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Clients for one runtime.
-#[derive(Clone)]
-pub struct Clients {
-    pub sdk: aws_config::SdkConfig,
-    pub s3: aws_sdk_s3::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-}
+/// The handler's edges on AWS, for one stage.
+pub type AwsEdges = Edges<s3::S3Source, sns::SnsNotifier, AwsCredentials>;
+pub type AwsHandler = Handler<s3::S3Source, sns::SnsNotifier, AwsCredentials>;
 
-impl Clients {
-    pub fn new(sdk: aws_config::SdkConfig) -> Clients {
-        // A custom endpoint (moto, MinIO) wants path-style bucket addressing.
-        let custom_endpoint = sdk.endpoint_url().is_some();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(custom_endpoint)
-                .build(),
-        );
-        Clients {
-            s3,
-            sns: aws_sdk_sns::Client::new(&sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-            sdk,
-        }
+pub fn edges(sdk: &aws_config::SdkConfig, config: &StageConfig) -> AwsEdges {
+    // A custom endpoint (moto, MinIO) wants path-style bucket addressing.
+    let custom_endpoint = sdk.endpoint_url().is_some();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(custom_endpoint)
+            .build(),
+    );
+    Edges {
+        artifacts: s3::S3Source::new(s3),
+        notifier: sns::SnsNotifier::new(
+            aws_sdk_sns::Client::new(sdk),
+            config.topic_arn.clone(),
+            config.function_name.clone(),
+        ),
+        credentials: AwsCredentials::new(sdk, config.region.clone()),
     }
 }
 

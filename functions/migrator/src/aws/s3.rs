@@ -3,21 +3,30 @@
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use migrator_engine::error::EngineError;
 
+use crate::ports::{ArtifactSource, Fetched};
 use crate::trigger::ObjectRef;
 
-/// An artifact's bytes and what S3 said about them.
-pub struct Fetched {
-    pub bytes: Vec<u8>,
-    /// `s3://bucket/key?versionId=…` when S3 reports a version.
-    pub location: String,
-    /// The version S3 served (none for an unversioned bucket).
-    pub version_id: Option<String>,
+/// The stage's artifact bucket(s), read through one client.
+pub struct S3Source {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Source {
+    pub fn new(client: aws_sdk_s3::Client) -> S3Source {
+        S3Source { client }
+    }
+}
+
+impl ArtifactSource for S3Source {
+    async fn fetch(&self, object: &ObjectRef, max_bytes: u64) -> Result<Fetched, EngineError> {
+        fetch(&self.client, object, max_bytes).await
+    }
 }
 
 /// Gets `object`: the version the event names, else (no versioning) the object whose ETag
 /// the event saw (`If-Match`), else the latest. At most `max_bytes`, checked before and
 /// while reading.
-pub async fn fetch(
+async fn fetch(
     client: &aws_sdk_s3::Client,
     object: &ObjectRef,
     max_bytes: u64,

@@ -4,13 +4,38 @@
 use aws_sdk_sns::types::MessageAttributeValue;
 use migrator_engine::outcome::Outcome;
 
+use crate::ports::{Notifier, PublishError};
 use crate::render;
 
-#[derive(Debug, thiserror::Error)]
-#[error("publishing the outcome to {topic} failed: {reason}")]
-pub struct PublishError {
-    pub topic: String,
-    pub reason: String,
+/// The stage's topic; messages word hints for `function` (the function's own name).
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic: String,
+    function: Option<String>,
+}
+
+impl SnsNotifier {
+    pub fn new(
+        client: aws_sdk_sns::Client,
+        topic: String,
+        function: Option<String>,
+    ) -> SnsNotifier {
+        SnsNotifier {
+            client,
+            topic,
+            function,
+        }
+    }
+}
+
+impl Notifier for SnsNotifier {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    async fn publish(&self, outcome: &Outcome) -> Result<String, PublishError> {
+        publish(&self.client, &self.topic, outcome, self.function.as_deref()).await
+    }
 }
 
 /// SNS refuses a message (with its attributes) over 256 KiB; ours stays below this, with
@@ -100,7 +125,7 @@ fn shortened(outcome: &Outcome, keep: usize) -> Outcome {
     short
 }
 
-pub async fn publish(
+async fn publish(
     client: &aws_sdk_sns::Client,
     topic: &str,
     outcome: &Outcome,
@@ -142,6 +167,7 @@ pub async fn publish(
 
 #[cfg(test)]
 mod tests {
+    use migrator_engine::chrono;
     use migrator_engine::outcome::{
         Action, AppliedMigration, ArtifactInfo, ErrorInfo, Execution, FailedMigration, Status,
     };

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::dialect::{
-    ApplyError, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure, StatementLimits,
-    Tables,
+    ApplyError, Dialect, FailedStatement, Interruption, MigrationRow, NewRow, ScriptFailure,
+    StatementLimits, Tables,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
@@ -132,6 +132,9 @@ pub fn failure(code: &str, message: &str) -> ScriptFailure {
         statement: None,
         committed: vec![],
         rolled_back: true,
+        // As the real dialects classify it: the engine sees the meaning, not the code.
+        interruption: (code == "55P03").then_some(Interruption::LockTimeout),
+        ..ScriptFailure::default()
     }
 }
 
@@ -147,6 +150,7 @@ pub fn statement_failure(number: usize, committed: Vec<usize>) -> ScriptFailure 
         }),
         committed,
         rolled_back: false,
+        ..ScriptFailure::default()
     }
 }
 

@@ -1,0 +1,528 @@
+//! The handler's rules over in-memory edges: which objects are fetched, what an SQS batch
+//! answers, how publish failures count, what reaches the credentials. The moto + emulator
+//! suite (`tests/tests/function.rs`) is the end-to-end proof over the AWS edges.
+
+use std::sync::Mutex;
+
+use migrator_engine::error::EngineError;
+use migrator_engine::outcome::{Outcome, Status};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::{self, tests::BASE};
+use crate::ports::{DbSecret, Fetched};
+
+/// Serves `bytes` for every object (the version `version`), except keys in `unavailable`
+/// (a transient fault); records every fetch.
+#[derive(Default)]
+struct FakeStore {
+    bytes: Vec<u8>,
+    version: Option<String>,
+    unavailable: Vec<String>,
+    fetched: Mutex<Vec<ObjectRef>>,
+}
+
+impl ArtifactSource for FakeStore {
+    async fn fetch(&self, object: &ObjectRef, _max_bytes: u64) -> Result<Fetched, EngineError> {
+        self.fetched.lock().unwrap().push(object.clone());
+        if self.unavailable.contains(&object.key) {
+            return Err(EngineError::ArtifactUnavailable {
+                location: format!("s3://{}/{}", object.bucket, object.key),
+                reason: "S3 could not be reached".into(),
+                transient: true,
+            });
+        }
+        Ok(Fetched {
+            bytes: self.bytes.clone(),
+            location: format!("s3://{}/{}", object.bucket, object.key),
+            version_id: self.version.clone(),
+        })
+    }
+}
+
+/// Records what it publishes; fails every publish when `down`.
+#[derive(Default)]
+struct FakeTopic {
+    down: bool,
+    published: Mutex<Vec<Outcome>>,
+}
+
+impl Notifier for FakeTopic {
+    fn topic(&self) -> &str {
+        "arn:aws:sns:eu-west-1:123456789012:migrations"
+    }
+
+    async fn publish(&self, outcome: &Outcome) -> Result<String, PublishError> {
+        if self.down {
+            return Err(PublishError {
+                topic: self.topic().into(),
+                reason: "SNS could not be reached".into(),
+            });
+        }
+        self.published.lock().unwrap().push(outcome.clone());
+        Ok("message-1".into())
+    }
+}
+
+/// Mints `token-N` tokens (or refuses, with `no_credentials`) and serves `secret`; records
+/// every request.
+#[derive(Default)]
+struct FakeCredentials {
+    no_credentials: bool,
+    secret: Option<(&'static str, Option<&'static str>, Option<u16>)>,
+    tokens: Mutex<Vec<TokenFor>>,
+    secrets: Mutex<Vec<String>>,
+}
+
+impl Credentials for FakeCredentials {
+    async fn iam_token(&self, token: &TokenFor) -> Result<String, EngineError> {
+        self.tokens.lock().unwrap().push(token.clone());
+        if self.no_credentials {
+            return Err(EngineError::Credentials {
+                reason: "no AWS credentials: none in the environment".into(),
+            });
+        }
+        Ok(format!("token-{}", self.tokens.lock().unwrap().len()))
+    }
+
+    async fn database_secret(&self, arn: &str) -> Result<DbSecret, EngineError> {
+        self.secrets.lock().unwrap().push(arn.to_string());
+        let (username, host, port) = self.secret.ok_or_else(|| EngineError::Credentials {
+            reason: format!("reading secret {arn} failed: ResourceNotFoundException"),
+        })?;
+        Ok(DbSecret {
+            username: username.into(),
+            password: "from-the-secret".into(),
+            host: host.map(str::to_string),
+            port,
+            dbname: Some("app_from_secret".into()),
+        })
+    }
+}
+
+type TestHandler = Handler<FakeStore, FakeTopic, FakeCredentials>;
+
+/// BASE with `extra` set (replacing BASE's values) and `unset` left out.
+fn stage(
+    extra: &[(&'static str, &'static str)],
+    unset: &[&str],
+) -> Vec<(&'static str, &'static str)> {
+    BASE.iter()
+        .filter(|(k, _)| !unset.contains(k) && !extra.iter().any(|(e, _)| e == k))
+        .chain(extra)
+        .copied()
+        .collect()
+}
+
+/// A handler for BASE with `extra` variables over the given edges.
+fn handler(
+    extra: &[(&'static str, &'static str)],
+    store: FakeStore,
+    topic: FakeTopic,
+    credentials: FakeCredentials,
+) -> TestHandler {
+    handler_for(&stage(extra, &[]), store, topic, credentials)
+}
+
+fn handler_for(
+    vars: &[(&str, &str)],
+    store: FakeStore,
+    topic: FakeTopic,
+    credentials: FakeCredentials,
+) -> TestHandler {
+    let config = config::tests::config(vars).expect("config");
+    Handler::new(
+        config,
+        Edges {
+            artifacts: store,
+            notifier: topic,
+            credentials,
+        },
+    )
+    .expect("handler")
+}
+
+fn plain() -> TestHandler {
+    handler(
+        &[],
+        FakeStore::default(),
+        FakeTopic::default(),
+        FakeCredentials::default(),
+    )
+}
+
+fn over_store(store: FakeStore) -> TestHandler {
+    handler(&[], store, FakeTopic::default(), FakeCredentials::default())
+}
+
+/// A store that cannot be reached for `key`.
+fn unreachable_for(key: &str) -> FakeStore {
+    FakeStore {
+        unavailable: vec![key.into()],
+        ..FakeStore::default()
+    }
+}
+
+fn with_sns_down() -> TestHandler {
+    let topic = FakeTopic {
+        down: true,
+        ..FakeTopic::default()
+    };
+    handler(&[], FakeStore::default(), topic, FakeCredentials::default())
+}
+
+fn s3_record(bucket: &str, key: &str, version: &str) -> Value {
+    json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+           "s3":{"bucket":{"name":bucket},"object":{"key":key,"versionId":version}}})
+}
+
+fn direct(records: &[Value]) -> String {
+    json!({ "Records": records }).to_string()
+}
+
+/// An SQS batch: `(messageId, S3 record)` per message.
+fn sqs(messages: &[(&str, Value)]) -> String {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, record)| {
+            json!({"messageId": id, "eventSource": "aws:sqs",
+                   "body": json!({ "Records": [record] }).to_string()})
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+/// The message ids an SQS answer asks to have redelivered.
+fn retried(response: &Response) -> Vec<String> {
+    response.body["batchItemFailures"]
+        .as_array()
+        .expect("an SQS answer")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn handle(handler: &TestHandler, event: &str) -> Response {
+    handler.handle(event, &Invocation::default()).await
+}
+
+fn fetched(handler: &TestHandler) -> Vec<String> {
+    let fetched = handler.edges.artifacts.fetched.lock().unwrap();
+    fetched.iter().map(|o| o.key.clone()).collect()
+}
+
+fn error_text(outcome: &Outcome) -> String {
+    outcome
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+/// `outcome` has `status` and an error saying `says`.
+fn assert_failed(outcome: &Outcome, status: Status, says: &str) {
+    assert_eq!(outcome.status, status, "{}", error_text(outcome));
+    assert!(
+        error_text(outcome).contains(says),
+        "{}",
+        error_text(outcome)
+    );
+}
+
+const KEY: &str = "deploy/PROD/app/prisma.zip";
+
+#[tokio::test]
+async fn objects_outside_the_stage_bucket_or_key_are_refused_before_any_fetch() {
+    let handler = plain();
+    for (bucket, key, says) in [
+        ("other-bucket", KEY, "not this stage's artifact bucket"),
+        ("artifacts", "deploy/CODE/app/prisma.zip", "does not match"),
+        (
+            "artifacts",
+            "deploy/PROD/../prisma.zip",
+            "`.`/`..` segments",
+        ),
+        (
+            "artifacts",
+            "deploy/PROD/a\u{7}/prisma.zip",
+            "control characters",
+        ),
+    ] {
+        let response = handle(&handler, &direct(&[s3_record(bucket, key, "v1")])).await;
+        let [outcome] = response.outcomes.as_slice() else {
+            panic!("one outcome: {:#}", response.body);
+        };
+        assert_eq!(outcome.status, Status::Rejected, "{key}");
+        assert!(
+            error_text(outcome).contains(says),
+            "{key}: {}",
+            error_text(outcome)
+        );
+    }
+    assert_eq!(
+        fetched(&handler),
+        Vec::<String>::new(),
+        "nothing downloaded"
+    );
+    assert_eq!(handler.edges.notifier.published.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn an_unusable_artifact_is_rejected_before_any_credential_is_minted() {
+    let handler = over_store(FakeStore {
+        bytes: b"not a zip".to_vec(),
+        ..FakeStore::default()
+    });
+    let response = handle(&handler, &direct(&[s3_record("artifacts", KEY, "v1")])).await;
+    assert_eq!(response.outcomes[0].status, Status::Rejected);
+    assert_eq!(fetched(&handler), [KEY]);
+    assert!(handler.edges.credentials.tokens.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn in_an_sqs_batch_only_the_records_worth_retrying_are_redelivered() {
+    let handler = over_store(unreachable_for("deploy/PROD/down/prisma.zip"));
+    let response = handle(
+        &handler,
+        &sqs(&[
+            ("refused", s3_record("other-bucket", KEY, "v1")),
+            (
+                "unreachable",
+                s3_record("artifacts", "deploy/PROD/down/prisma.zip", "v1"),
+            ),
+        ]),
+    )
+    .await;
+    let statuses: Vec<Status> = response.outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [Status::Rejected, Status::Failed]);
+    // A refusal cannot change on redelivery; a transient S3 fault can.
+    assert_eq!(retried(&response), ["unreachable"]);
+    assert!(!response.fails_invocation);
+}
+
+#[tokio::test]
+async fn a_record_whose_outcome_was_not_published_is_redelivered() {
+    let handler = with_sns_down();
+    let response = handle(
+        &handler,
+        &sqs(&[("refused", s3_record("other-bucket", KEY, "v1"))]),
+    )
+    .await;
+    assert_eq!(response.outcomes[0].status, Status::Rejected);
+    assert_eq!(retried(&response), ["refused"]);
+    assert_eq!(response.publish_errors.len(), 1);
+    assert!(
+        !response.fails_invocation,
+        "in a batch only the record is retried"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_invocation_whose_outcome_was_not_published_fails() {
+    let handler = with_sns_down();
+    let response = handle(&handler, &direct(&[s3_record("other-bucket", KEY, "v1")])).await;
+    assert!(response.fails_invocation);
+    let [error] = response.publish_errors.as_slice() else {
+        panic!("one publish error");
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("arn:aws:sns:eu-west-1:123456789012:migrations")
+    );
+    // The outcome is still answered (and logged).
+    assert_eq!(response.body["status"], "rejected");
+}
+
+#[tokio::test]
+async fn records_naming_one_object_version_are_one_deploy_sharing_one_answer() {
+    let handler = over_store(unreachable_for(KEY));
+    let response = handle(
+        &handler,
+        &sqs(&[
+            ("first", s3_record("artifacts", KEY, "v1")),
+            ("again", s3_record("artifacts", KEY, "v1")),
+            ("newer", s3_record("artifacts", KEY, "v2")),
+        ]),
+    )
+    .await;
+    assert_eq!(fetched(&handler), [KEY, KEY], "v1 once, v2 once");
+    assert_eq!(response.outcomes.len(), 2);
+    // The duplicate shares the first record's answer: worth retrying, so both are redelivered.
+    assert_eq!(retried(&response), ["first", "again", "newer"]);
+}
+
+#[tokio::test]
+async fn more_records_than_the_limit_are_left_for_redelivery_or_reported() {
+    let handler = plain();
+    let records: Vec<(String, Value)> = (0..MAX_ITEMS_PER_INVOCATION + 2)
+        .map(|i| {
+            (
+                format!("m{i}"),
+                s3_record("artifacts", &format!("deploy/PROD/app{i}/prisma.zip"), "v1"),
+            )
+        })
+        .collect();
+    let messages: Vec<(&str, Value)> = records
+        .iter()
+        .map(|(id, r)| (id.as_str(), r.clone()))
+        .collect();
+    let response = handle(&handler, &sqs(&messages)).await;
+    assert_eq!(fetched(&handler).len(), MAX_ITEMS_PER_INVOCATION);
+    assert_eq!(
+        retried(&response),
+        [
+            format!("m{MAX_ITEMS_PER_INVOCATION}"),
+            format!("m{}", MAX_ITEMS_PER_INVOCATION + 1)
+        ]
+    );
+
+    let handler = plain();
+    let direct_records: Vec<Value> = records.into_iter().map(|(_, r)| r).collect();
+    let response = handle(&handler, &direct(&direct_records)).await;
+    assert_eq!(fetched(&handler).len(), MAX_ITEMS_PER_INVOCATION);
+    let last = response.outcomes.last().expect("outcomes");
+    assert_failed(last, Status::Rejected, "2 more record(s) in this event");
+    assert_eq!(response.outcomes.len(), MAX_ITEMS_PER_INVOCATION + 1);
+}
+
+#[tokio::test]
+async fn a_test_event_is_acknowledged_and_nothing_is_published() {
+    let handler = plain();
+    let response = handle(
+        &handler,
+        &json!({"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"artifacts"}).to_string(),
+    )
+    .await;
+    assert_eq!(response.body, json!({ "ignored": ["s3:TestEvent"] }));
+    assert!(handler.edges.notifier.published.lock().unwrap().is_empty());
+    assert!(response.outcomes.is_empty() && !response.fails_invocation);
+}
+
+#[tokio::test]
+async fn a_manual_request_without_an_artifact_needs_an_exact_key() {
+    let handler = plain();
+    let response = handle(&handler, &json!({"action": "deploy"}).to_string()).await;
+    assert_failed(
+        &response.outcomes[0],
+        Status::Rejected,
+        "ARTIFACT_KEY is a pattern",
+    );
+    assert!(fetched(&handler).is_empty());
+
+    let handler = handler_with_exact_key();
+    handle(&handler, &json!({"action": "status"}).to_string()).await;
+    assert_eq!(
+        fetched(&handler),
+        [KEY],
+        "the configured key, latest version"
+    );
+    assert_eq!(
+        handler.edges.artifacts.fetched.lock().unwrap()[0].version_id,
+        None
+    );
+}
+
+fn handler_with_exact_key() -> TestHandler {
+    handler(
+        &[("ARTIFACT_KEY", KEY)],
+        FakeStore {
+            bytes: b"not a zip".to_vec(),
+            ..FakeStore::default()
+        },
+        FakeTopic::default(),
+        FakeCredentials::default(),
+    )
+}
+
+#[tokio::test]
+async fn iam_tokens_are_minted_for_the_configured_endpoint() {
+    let handler = handler(
+        &[("DB_PORT", "6543")],
+        FakeStore::default(),
+        FakeTopic::default(),
+        FakeCredentials::default(),
+    );
+    let target = handler.target(None).await.expect("target");
+    let info = target.info();
+    assert_eq!(
+        (info.host.as_deref(), info.port, info.name.as_str()),
+        (Some("db.example"), Some(6543), "app")
+    );
+    let tokens = handler.edges.credentials.tokens.lock().unwrap();
+    assert_eq!(
+        *tokens,
+        [TokenFor {
+            host: "db.example".into(),
+            port: 6543,
+            user: "migrator".into(),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing() {
+    let secret = |host, port| FakeCredentials {
+        secret: Some(("secret_user", host, port)),
+        ..FakeCredentials::default()
+    };
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db";
+    let vars = [("DB_AUTH", "secret"), ("DB_SECRET_ARN", arn)];
+    let handler = handler(
+        &vars,
+        FakeStore::default(),
+        FakeTopic::default(),
+        secret(Some("secret.host"), Some(5433)),
+    );
+    let info = handler.target(None).await.expect("target").info();
+    assert_eq!(
+        (info.host.as_deref(), info.port, info.name.as_str()),
+        (Some("db.example"), Some(5433), "app"),
+        "DB_HOST and DB_NAME win; the port comes from the secret"
+    );
+    assert_eq!(*handler.edges.credentials.secrets.lock().unwrap(), [arn]);
+    assert!(handler.edges.credentials.tokens.lock().unwrap().is_empty());
+
+    let handler = handler_for(
+        &stage(&vars, &["DB_HOST"]),
+        FakeStore::default(),
+        FakeTopic::default(),
+        secret(None, None),
+    );
+    let error = handler.target(None).await.expect_err("no host anywhere");
+    assert!(
+        error
+            .to_string()
+            .contains("set DB_HOST or put `host` in the secret"),
+        "{error}"
+    );
+}
+
+/// A real deploy artifact (the PostgreSQL example's).
+const EXAMPLE_ZIP: &[u8] = include_bytes!("../../../../examples/postgres/prisma.zip");
+
+#[tokio::test]
+async fn without_credentials_the_outcome_still_names_the_artifact_read_and_is_retried() {
+    let store = FakeStore {
+        bytes: EXAMPLE_ZIP.to_vec(),
+        version: Some("v7".into()),
+        ..FakeStore::default()
+    };
+    let credentials = FakeCredentials {
+        no_credentials: true,
+        ..FakeCredentials::default()
+    };
+    let handler = handler(&[], store, FakeTopic::default(), credentials);
+    let response = handle(&handler, &sqs(&[("m", s3_record("artifacts", KEY, "v7"))])).await;
+    let outcome = &response.outcomes[0];
+    assert_failed(outcome, Status::Failed, "no AWS credentials");
+    let artifact = outcome
+        .artifact
+        .as_ref()
+        .expect("the artifact that was read");
+    assert_eq!(artifact.location, format!("s3://artifacts/{KEY}"));
+    assert!(artifact.migration_count > 0);
+    assert_eq!(retried(&response), ["m"]);
+    let published = handler.edges.notifier.published.lock().unwrap();
+    assert_eq!(published[0].stage.as_deref(), Some("PROD"));
+}
