@@ -1,6 +1,6 @@
 use std::future;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use rustls::{
@@ -91,22 +91,68 @@ pub async fn handshake<S>(socket: S, tls_config: TlsConfig<'_>) -> Result<Rustls
 where
     S: Socket,
 {
-    #[cfg(all(
-        feature = "_tls-rustls-aws-lc-rs",
-        not(feature = "_tls-rustls-ring-webpki"),
-        not(feature = "_tls-rustls-ring-native-roots")
-    ))]
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    #[cfg(any(
-        feature = "_tls-rustls-ring-webpki",
-        feature = "_tls-rustls-ring-native-roots"
-    ))]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = client_config(&tls_config).await?;
 
-    // Unwrapping is safe here because we use a default provider.
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
+    let host = ServerName::try_from(tls_config.hostname.to_owned()).map_err(Error::tls)?;
+
+    let mut socket = RustlsSocket {
+        inner: StdSocket::new(socket),
+        state: ClientConnection::new(config, host).map_err(Error::tls)?,
+        close_notify_sent: false,
+    };
+
+    // Performs the TLS handshake or bails
+    socket.complete_io().await?;
+
+    Ok(socket)
+}
+
+// Patched (see PATCHES.md): the client configuration is built once per distinct setting and
+// reused, instead of once per connection (building the root store parses every CA certificate);
+// and the crypto provider is the process default when the application installed one
+// (`CryptoProvider::install_default`), so that it can choose, e.g., the key-exchange groups.
+
+/// What a cached configuration was built from. Configurations with a client certificate are
+/// not cached (no key material is kept in a process-wide cache).
+#[derive(PartialEq, Eq)]
+struct ConfigKey {
+    provider: usize,
+    accept_invalid_certs: bool,
+    accept_invalid_hostnames: bool,
+    root_certs: Option<Vec<u8>>,
+}
+
+/// At most this many configurations are kept (one per CA bundle and mode in practice).
+const CONFIG_CACHE_SIZE: usize = 8;
+
+static CONFIG_CACHE: Mutex<Vec<(ConfigKey, Arc<ClientConfig>)>> = Mutex::new(Vec::new());
+
+/// The process-default provider, else the one of the enabled feature (made once).
+fn provider() -> Arc<CryptoProvider> {
+    static FEATURE_DEFAULT: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    if let Some(installed) = CryptoProvider::get_default() {
+        return installed.clone();
+    }
+    FEATURE_DEFAULT
+        .get_or_init(|| {
+            #[cfg(all(
+                feature = "_tls-rustls-aws-lc-rs",
+                not(feature = "_tls-rustls-ring-webpki"),
+                not(feature = "_tls-rustls-ring-native-roots")
+            ))]
+            let provider = rustls::crypto::aws_lc_rs::default_provider();
+            #[cfg(any(
+                feature = "_tls-rustls-ring-webpki",
+                feature = "_tls-rustls-ring-native-roots"
+            ))]
+            let provider = rustls::crypto::ring::default_provider();
+            Arc::new(provider)
+        })
+        .clone()
+}
+
+async fn client_config(tls_config: &TlsConfig<'_>) -> Result<Arc<ClientConfig>, Error> {
+    let provider = provider();
 
     // authentication using user's key and its associated certificate
     let user_auth = match (tls_config.client_cert_path, tls_config.client_key_path) {
@@ -122,6 +168,47 @@ where
             ))
         }
     };
+    let root_certs = match tls_config.root_cert_path {
+        Some(ca) if !tls_config.accept_invalid_certs => Some(ca.data().await?),
+        _ => None,
+    };
+    if user_auth.is_some() {
+        return build_config(provider, tls_config, root_certs.as_deref(), user_auth).map(Arc::new);
+    }
+
+    let key = ConfigKey {
+        provider: Arc::as_ptr(&provider) as usize,
+        accept_invalid_certs: tls_config.accept_invalid_certs,
+        accept_invalid_hostnames: tls_config.accept_invalid_hostnames,
+        root_certs,
+    };
+    let cache = || CONFIG_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, config)) = cache().iter().find(|(k, _)| *k == key) {
+        return Ok(config.clone());
+    }
+    let config = Arc::new(build_config(
+        provider,
+        tls_config,
+        key.root_certs.as_deref(),
+        None,
+    )?);
+    let mut cached = cache();
+    if cached.len() >= CONFIG_CACHE_SIZE {
+        cached.remove(0);
+    }
+    cached.push((key, config.clone()));
+    Ok(config)
+}
+
+fn build_config(
+    provider: Arc<CryptoProvider>,
+    tls_config: &TlsConfig<'_>,
+    root_certs: Option<&[u8]>,
+    user_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, Error> {
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::tls)?;
 
     let config = if tls_config.accept_invalid_certs {
         if let Some(user_auth) = user_auth {
@@ -139,10 +226,8 @@ where
     } else {
         let mut cert_store = import_root_certs();
 
-        if let Some(ca) = tls_config.root_cert_path {
-            let data = ca.data().await?;
-
-            for result in CertificateDer::pem_slice_iter(&data) {
+        if let (Some(data), Some(ca)) = (root_certs, tls_config.root_cert_path) {
+            for result in CertificateDer::pem_slice_iter(data) {
                 let Ok(cert) = result else {
                     return Err(Error::Tls(format!("Invalid certificate {ca}").into()));
                 };
@@ -152,9 +237,12 @@ where
         }
 
         if tls_config.accept_invalid_hostnames {
-            let verifier = WebPkiServerVerifier::builder(Arc::new(cert_store))
-                .build()
-                .map_err(|err| Error::Tls(err.into()))?;
+            let verifier = WebPkiServerVerifier::builder_with_provider(
+                Arc::new(cert_store),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|err| Error::Tls(err.into()))?;
 
             if let Some(user_auth) = user_auth {
                 config
@@ -179,19 +267,7 @@ where
                 .with_no_client_auth()
         }
     };
-
-    let host = ServerName::try_from(tls_config.hostname.to_owned()).map_err(Error::tls)?;
-
-    let mut socket = RustlsSocket {
-        inner: StdSocket::new(socket),
-        state: ClientConnection::new(Arc::new(config), host).map_err(Error::tls)?,
-        close_notify_sent: false,
-    };
-
-    // Performs the TLS handshake or bails
-    socket.complete_io().await?;
-
-    Ok(socket)
+    Ok(config)
 }
 
 fn certs_from_pem(pem: Vec<u8>) -> Result<Vec<CertificateDer<'static>>, Error> {
