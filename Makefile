@@ -4,8 +4,13 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 DEMO_DB := target/demo/demo.db
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# The local servers `make setup` starts (trust or the test password: both work).
+SAMPLE_PG ?= postgresql://postgres:postgres@127.0.0.1:5432/migrator_sample
+SAMPLE_MYSQL ?= mysql://root@127.0.0.1:3306/migrator_sample
 
-.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package reliability
+.PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package reliability \
+	examples example-postgres example-mysql try-function
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
 demo: examples/prisma.zip
@@ -18,12 +23,31 @@ clean-demo:
 examples/prisma.zip: $(shell find examples/prisma -type f) examples/build_zip.py
 	python3 examples/build_zip.py examples/prisma $@
 
-## Install what is missing, then run every test (unit, end-to-end, Prisma compatibility, infra).
-test: setup lint build package unit e2e infra-test
+## The samples' zips, rebuilt reproducibly from their folders (examples/*/prisma/).
+examples: examples/prisma.zip examples/postgres/prisma.zip examples/mysql/prisma.zip
+
+examples/postgres/prisma.zip: $(shell find examples/postgres/prisma -type f) examples/build_zip.py
+	python3 examples/build_zip.py examples/postgres/prisma $@
+
+examples/mysql/prisma.zip: $(shell find examples/mysql/prisma -type f) examples/build_zip.py
+	python3 examples/build_zip.py examples/mysql/prisma $@
+
+## Deploy the PostgreSQL / MySQL sample to the local server (SAMPLE_PG / SAMPLE_MYSQL).
+example-postgres: examples/postgres/prisma.zip
+	$(CARGO) run -q -p migrator -- deploy --artifact examples/postgres/prisma.zip --database-url "$(SAMPLE_PG)"
+
+example-mysql: examples/mysql/prisma.zip
+	$(CARGO) run -q -p migrator -- deploy --artifact examples/mysql/prisma.zip --database-url "$(SAMPLE_MYSQL)"
+
+## Install what is missing, then run every test (unit, end-to-end, Prisma compatibility, the
+## function under the Lambda emulator, infra). The release zip is `make package`'s job.
+test: setup lint build unit e2e infra-test
 
 setup:
 	bash tests/scripts/setup.sh
 
+# Every cargo command of `make test` selects the whole workspace, so features resolve once and
+# nothing is compiled twice.
 build:
 	$(CARGO) build --workspace --all-targets
 
@@ -34,8 +58,15 @@ lint:
 unit:
 	$(CARGO) test --workspace --lib --bins
 
+# The function suite runs the debug `migrator` (just built) as the Lambda bootstrap under the
+# emulator: the same code and runtime protocol as the release zip, without a 15-minute build.
 e2e: build
-	$(CARGO) test -p migrator-e2e --tests
+	MIGRATOR_LAMBDA_BIN="$(TARGET_DIR)/debug/migrator" $(CARGO) test --workspace --test '*'
+
+## The function end to end on this machine: moto (S3, SNS, SQS) and the Lambda emulator, the
+## PostgreSQL sample uploaded and delivered as an S3 event, then `migrator invoke`.
+try-function: setup build examples/postgres/prisma.zip
+	MIGRATOR_LAMBDA_BIN="$(TARGET_DIR)/debug/migrator" "$(TARGET_DIR)/debug/try_function"
 
 ## The Lambda zip (bootstrap) for provided.al2023, x86_64: target/lambda/migrator/bootstrap.zip
 package: setup

@@ -16,6 +16,30 @@ pub enum Action {
     Resolve,
 }
 
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::Deploy,
+        Action::Plan,
+        Action::Status,
+        Action::Resolve,
+    ];
+
+    /// The action as written in the document and the manual payload (`deploy` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Plan => "plan",
+            Action::Status => "status",
+            Action::Resolve => "resolve",
+        }
+    }
+
+    /// The one reading of an action's name (payload, `migrator invoke --action`).
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
@@ -87,6 +111,14 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// A planned deploy: the hash of what confirming it applies (the artifact's SHA-256 and
+    /// the pending migrations' names and checksums; `engine::plan_hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
+    /// A planned deploy in the function: the manual payload that applies this plan and
+    /// nothing else (action, confirm, artifact, versionId, planHash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_payload: Option<serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
 }
@@ -256,6 +288,8 @@ impl Outcome {
             migrations: Vec::new(),
             warnings: Vec::new(),
             error: None,
+            plan_hash: None,
+            confirm_payload: None,
             started_at,
             duration_ms: 0,
         }
@@ -298,5 +332,14 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
+    }
+
+    #[test]
+    fn action_names_match_serde() {
+        for action in Action::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(Action::parse("drop"), None);
     }
 }

@@ -13,15 +13,15 @@ log=target/reliability/run.log
 : >"$log"
 start=$(date +%s)
 
-$CARGO build -p migrator || exit 1
+$CARGO build --workspace --all-targets || exit 1
 status=0
 for suite in reliability bad_inputs properties tls; do
   echo "== $suite" | tee -a "$log"
-  $CARGO test -p migrator-e2e --test "$suite" -- --nocapture 2>&1 | tee -a "$log"
+  $CARGO test --workspace --test "$suite" -- --nocapture 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 echo "== event/payload parser properties" | tee -a "$log"
-$CARGO test -p migrator --bin migrator properties -- --nocapture 2>&1 | tee -a "$log"
+$CARGO test --workspace --bin migrator properties -- --nocapture 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 sum() { grep -o "^reliability: .*" "$log" | grep -o "\b$1=[0-9]*" | cut -d= -f2 | awk '{s+=$1} END {print s+0}'; }

@@ -62,19 +62,9 @@ if ! "$VENV/bin/python3" -c 'import botocore, moto' >/dev/null 2>&1 || [ ! -x "$
 fi
 say "python tools: $("$VENV/bin/python3" -c 'import botocore, moto; print("botocore", botocore.__version__, "moto", moto.__version__)')"
 
-# The Prisma CLI oracle (npm only), installed once before tests call it in parallel.
-ORACLE="$ROOT/../shared/tools/prisma-oracle"
-if [ -f "$ORACLE/setup.sh" ]; then
-  dir="${PRISMA_ORACLE_DIR:-/tmp/prisma-oracle}"
-  if [ ! -f "$dir/node_modules/prisma/build/index.js" ] || [ ! -x "$dir/schema-engine-shim" ]; then
-    say "installing the Prisma CLI oracle into $dir"
-    bash "$ORACLE/setup.sh" "$dir" >/dev/null
-  fi
-  say "Prisma oracle: $dir"
-else
-  echo "the Prisma oracle is missing at $ORACLE (../shared beside the checkout)" >&2
-  exit 1
-fi
+# The Prisma CLI oracle (tests/oracle: the pinned Prisma CLI from npm), installed once before
+# the tests call it in parallel. PRISMA_ORACLE_DIR chooses where (default target/prisma-oracle).
+bash "$ROOT/tests/oracle/install.sh" | sed 's/^/[setup] /'
 
 # MariaDB for tests/tests/mysql.rs (MIGRATOR_TEST_MYSQL, default mysql://root@127.0.0.1:3306,
 # root without a password over TCP): Debian's mariadb-server, listening on loopback only.

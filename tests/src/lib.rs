@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -12,6 +13,31 @@ use serde_json::Value;
 pub fn pg_server() -> String {
     std::env::var("MIGRATOR_TEST_PG")
         .unwrap_or_else(|_| "postgresql://postgres:postgres@127.0.0.1:5432".into())
+}
+
+/// How long a test waits for something that must happen (a process reaching a state, a lock
+/// being granted) before it fails. Generous on purpose: on a loaded 2-core machine a step can
+/// take tens of seconds, and only a broken run ever waits this long, so the length costs a
+/// passing run nothing. `MIGRATOR_TEST_PATIENCE` (seconds) overrides the default 180.
+pub fn patience() -> Duration {
+    std::env::var("MIGRATOR_TEST_PATIENCE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(180))
+}
+
+/// Polls `ready` every 50 ms until it is true; fails naming `what` after [`patience`].
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    let limit = patience();
+    while !ready() {
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The workspace root.
@@ -273,13 +299,18 @@ pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
     Run { output, json }
 }
 
+/// The Prisma CLI oracle's wrapper: `PRISMA_ORACLE`, else `tests/oracle/prisma.sh` (which
+/// installs the pinned CLI on its first call).
+pub fn prisma_script() -> PathBuf {
+    std::env::var("PRISMA_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("tests/oracle/prisma.sh"))
+}
+
 /// The real Prisma CLI (offline oracle) with the migrations folder `dir`.
 pub fn prisma(args: &[&str], dir: &Path, url: &str) -> Output {
-    let script = std::env::var("PRISMA_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("../shared/tools/prisma-oracle/prisma.sh"));
     Command::new("bash")
-        .arg(script)
+        .arg(prisma_script())
         .arg("--migrations")
         .arg(dir)
         .args(args)

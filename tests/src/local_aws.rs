@@ -727,6 +727,33 @@ pub fn sns_event(topic_arn: &str, message: &Value) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A hung peer
+
+/// A TCP endpoint on 127.0.0.1 that accepts every connection and never answers: a service
+/// that hangs (point `AWS_ENDPOINT_URL_SNS` at it). Connections are held open until the test
+/// process ends.
+pub struct SilentEndpoint {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl SilentEndpoint {
+    pub fn start() -> SilentEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a silent endpoint");
+        let port = listener.local_addr().expect("its address").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        SilentEndpoint {
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The Lambda emulator
 
 /// The function binary run under the emulator: `MIGRATOR_LAMBDA_BIN`, else the packaged

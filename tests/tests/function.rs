@@ -14,8 +14,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::local_aws::{
-    Aws, Emulator, Invoked, Moto, Put, REGION, eventbridge_event, s3_event, s3_event_key,
-    s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
+    Aws, Emulator, Invoked, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event,
+    s3_event_key, s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
 };
 use migrator_e2e::{Migrations, PgDb, migrator_bin, pg_server, psql};
 use serde_json::{Value, json};
@@ -580,7 +580,13 @@ fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
     assert_eq!(listed(&o, "pending"), names(&ALL[..2]));
     assert_eq!(o["applied"], json!([]));
     assert_eq!(o["artifact"]["location"], st.location(&v1).as_str());
-    assert!(warnings(&o).contains("Nothing was applied"), "{o:#}");
+    assert!(warnings(&o).contains("nothing was applied"), "{o:#}");
+    assert_eq!(
+        o["confirmPayload"],
+        json!({"action": "deploy", "confirm": true, "artifact": format!("s3://{}/{}", v1.bucket, v1.key),
+               "versionId": v1.version_id, "planHash": o["planHash"]}),
+        "{o:#}"
+    );
     assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     let message = st.one_published();
     assert_eq!(message.attribute("status"), "planned");
@@ -594,8 +600,8 @@ fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
     assert!(text.contains(USERS.0) && text.contains(POSTS.0), "{text}");
     assert!(
         text.contains(&format!(
-            "To apply: migrator invoke --function {} --confirm",
-            emulator.function_name
+            "To apply exactly this plan: migrator invoke --function {} --object s3://{}/{} --version-id {} --plan-hash ",
+            emulator.function_name, v1.bucket, v1.key, v1.version_id
         )),
         "{text}"
     );
@@ -638,43 +644,96 @@ fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
 }
 
 #[test]
-fn with_auto_apply_off_an_upload_only_plans() {
+fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
     let st = Stage::new(
         "autooff",
         "PROD",
         "deploy/PROD/*/prisma.zip",
         "deploy/PROD/app/prisma.zip",
     );
-    let (put, _) = st.put(&migrations(2));
-    let emulator = Emulator::start(st.env_with(&[("AUTO_APPLY", "false")]));
+    let function = "migrator-e2e-PROD";
+    let (v1, _) = st.put(&migrations(1));
+    let emulator = Emulator::start(st.env_with(&[
+        ("AUTO_APPLY", "false"),
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+    ]));
 
-    let o = st.invoke_ok(&emulator, &s3_event(&put), "planned");
+    // An upload plans; the plan names the payload that applies it, and nothing else.
+    let o = st.invoke_ok(&emulator, &s3_event(&v1), "planned");
     assert_eq!(o["confirmed"], false);
-    assert_eq!(listed(&o, "pending"), names(&ALL[..2]));
+    assert_eq!(listed(&o, "pending"), names(&ALL[..1]));
     assert_eq!(o["applied"], json!([]));
-    let w = warnings(&o);
-    assert!(w.contains("AUTO_APPLY=false"), "{w}");
-    assert!(
-        w.contains("migrator invoke --function <name> --confirm"),
-        "{w}"
+    let plan1 = o["confirmPayload"].clone();
+    assert_eq!(
+        plan1,
+        json!({"action": "deploy", "confirm": true, "artifact": format!("s3://{}/{}", v1.bucket, v1.key),
+               "versionId": v1.version_id, "planHash": o["planHash"]}),
+        "{o:#}"
     );
-    assert!(w.contains(r#"{"action":"deploy","confirm":true}"#), "{w}");
+    assert_eq!(o["planHash"].as_str().map(str::len), Some(64));
     assert_eq!(st.db.tables(), Vec::<String>::new());
     let message = st.one_published();
     assert_eq!(message.attribute("stage"), "PROD");
     assert_eq!(message.attribute("status"), "planned");
     assert_eq!(message.attribute("severity"), "warning");
     assert_eq!(message.outcome, o);
+    // (The Chatbot and e-mail renderings, which an SQS subscriber does not receive, are
+    // checked in render.rs.)
+    assert!(!warnings(&o).contains("<name>"), "{o:#}");
 
-    // A person confirms that exact version.
+    // A second upload (it drops a table) plans too.
+    let drop = ("20240109000000_drop_posts", "DROP TABLE \"Post\";\n");
+    let (v2, _) = st.put(&with(&[USERS, POSTS, drop]));
+    let o2 = st.invoke_ok(&emulator, &s3_event(&v2), "planned");
+    assert_eq!(listed(&o2, "pending"), names(&[USERS, POSTS, drop]));
+    let plan2 = o2["confirmPayload"].clone();
+    assert_ne!(plan2["planHash"], plan1["planHash"]);
+    st.published(1);
+
+    // A bare confirm applies nothing on this stage: it names no reviewed plan.
     let o = st.invoke_ok(
         &emulator,
-        &json!({"action": "deploy", "confirm": true,
-                "artifact": format!("s3://{}/{}", put.bucket, put.key), "versionId": put.version_id}),
-        "applied",
+        &json!({"action": "deploy", "confirm": true}),
+        "rejected",
     );
-    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
-    assert_eq!(o["artifact"]["location"], st.location(&put).as_str());
+    assert!(error_message(&o).contains("planHash"), "{o:#}");
+    st.published(1);
+    // The newer artifact under the first plan's hash: refused with the difference, under the
+    // lock, before anything was written (not even `_prisma_migrations`).
+    let mut mixed = plan2.clone();
+    mixed["planHash"] = plan1["planHash"].clone();
+    let o = st.invoke_ok(&emulator, &mixed, "rejected");
+    let e = error_message(&o);
+    assert!(e.contains("is not what would be applied now"), "{e}");
+    assert!(e.contains(drop.0), "what would be applied instead: {e}");
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    st.published(1);
+
+    // The first plan's payload applies that plan: one migration, v1's.
+    let o = st.invoke_ok(&emulator, &plan1, "applied");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..1]));
+    assert_eq!(o["artifact"]["location"], st.location(&v1).as_str());
+    st.published(1);
+    // The second plan is stale now (USERS is applied): refused, nothing more applied.
+    let o = st.invoke_ok(&emulator, &plan2, "rejected");
+    assert!(
+        error_message(&o).contains("is not what would be applied now"),
+        "{o:#}"
+    );
+    assert_eq!(st.db.rows().len(), 1);
+    st.published(1);
+
+    // A new plan of v2, confirmed as it says, applies what it listed.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "artifact": format!("s3://{}/{}", v2.bucket, v2.key), "versionId": v2.version_id}),
+        "planned",
+    );
+    assert_eq!(listed(&o, "pending"), names(&[POSTS, drop]));
+    st.published(1);
+    let o = st.invoke_ok(&emulator, &o["confirmPayload"], "applied");
+    assert_eq!(listed(&o, "applied"), names(&[POSTS, drop]));
+    assert_eq!(st.db.rows().len(), 3);
     st.published(1);
     st.finish(&[&emulator]);
 }
@@ -1428,4 +1487,342 @@ fn the_secrets_check_catches_a_leak() {
         Some("X-Amz-Signature")
     );
     assert_eq!(leaked("postgresql://migrator_e2e@127.0.0.1:5432/db"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The edge: who may ask for what, strict payloads, bounded calls and records, messages that fit
+
+#[test]
+fn manual_payloads_through_a_queue_or_topic_are_rejected() {
+    // A stage that does not auto-apply: a queue or topic that could approve would be a hole.
+    let key = "deploy/PROD/prisma.zip";
+    let st = Stage::new("queued_manual", "PROD", key, key);
+    let (put, _) = st.put(&migrations(2));
+    let emulator = Emulator::start(st.env_with(&[("AUTO_APPLY", "false")]));
+    let artifact = format!("s3://{}/{}", put.bucket, put.key);
+    let deploy = json!({"action": "deploy", "confirm": true, "artifact": artifact});
+    let resolve = json!({"action": "resolve", "confirm": true, "resolve": {"applied": USERS.0}});
+
+    // SQS carrying a deploy; SNS-in-SQS carrying a resolve: rejected, not retried.
+    for (event, action) in [
+        (sqs_event(std::slice::from_ref(&deploy)), "deploy"),
+        (
+            sqs_event(&[sns_envelope(&st.topic_arn, &resolve)]),
+            "resolve",
+        ),
+    ] {
+        let response = st.invoke(&emulator, &event);
+        assert_eq!(response.status, 200, "{}", response.raw);
+        assert_eq!(response.body, json!({"batchItemFailures": []}));
+        let o = st.one_published().outcome;
+        assert_eq!(o["status"], "rejected", "{o:#}");
+        assert_eq!(o["action"], action, "{o:#}");
+        assert_eq!(o["confirmed"], false);
+        assert!(
+            error_message(&o).contains("accepted only as a direct invocation"),
+            "{o:#}"
+        );
+    }
+    // SNS straight to the function.
+    let o = st.invoke_ok(&emulator, &sns_event(&st.topic_arn, &deploy), "rejected");
+    assert!(error_message(&o).contains("queues and topics carry upload events only"));
+    st.published(1);
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+
+    // An upload event through the same queue still plans (it asks for nothing more).
+    let response = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
+    assert_eq!(response.body, json!({"batchItemFailures": []}));
+    assert_eq!(st.one_published().outcome["status"], "planned");
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn payloads_are_read_strictly() {
+    let key = "deploy/CODE/prisma.zip";
+    let st = Stage::new("strict", "CODE", key, key);
+    let (put, _) = st.put(&migrations(1));
+    // CODE auto-applies: a confirmed deploy would write, so a misread payload would show.
+    let emulator = st.emulator();
+
+    // Duplicate keys: "last one wins" would read a confirmed deploy.
+    for raw in [
+        r#"{"action":"plan","confirm":false,"action":"deploy","confirm":true}"#,
+        r#"{"action":"deploy","confirm":false,"confirm":true}"#,
+    ] {
+        let invoked = emulator.invoke_raw(raw.as_bytes(), Duration::from_secs(120));
+        st.see("a strict-JSON response", invoked.raw.clone());
+        assert_eq!(invoked.status, 200, "{}", invoked.raw);
+        assert_eq!(
+            invoked.body["status"], "rejected",
+            "{raw}: {:#}",
+            invoked.body
+        );
+        assert!(
+            error_message(&invoked.body).contains("appears twice"),
+            "{:#}",
+            invoked.body
+        );
+        st.published(1);
+        // The ECS command reads its event as strictly.
+        let out = st.run(&["handle-event", "--event-json", raw], &st.env);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+        assert_eq!(o["status"], "rejected");
+        assert!(error_message(&o).contains("appears twice"), "{o:#}");
+        st.published(1);
+    }
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+
+    // `"versionId": "null"` is refused rather than read as "the latest version".
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true, "artifact": format!("s3://{}/{}", put.bucket, put.key), "versionId": "null"}),
+        "rejected",
+    );
+    assert!(error_message(&o).contains("names no version"), "{o:#}");
+    st.published(1);
+    // An invalid resolve is reported as the resolve it was.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "resolve", "confirm": true, "resolve": {"applied": USERS.0, "rolledBack": USERS.0}}),
+        "rejected",
+    );
+    assert_eq!(o["action"], "resolve", "{o:#}");
+    st.published(1);
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    st.finish(&[&emulator]);
+}
+
+/// `migrator ARGS` as the ECS task, killed (and the test failed) if it is still running
+/// after `limit`: the bound of a test that guards a hang, generous for a loaded machine.
+fn run_bounded(args: &[&str], env: &[(String, String)], limit: Duration) -> Output {
+    let mut child = Command::new(migrator_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("migrator runs");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("its output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("its output");
+            panic!(
+                "migrator {} still ran after {limit:?} (killed):\n{}{}",
+                args.join(" "),
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_sns_endpoint_that_never_answers_cannot_hold_the_run() {
+    let st = Stage::new(
+        "hungsns",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(1));
+    let silent = SilentEndpoint::start();
+    let env = st.env_with(&[
+        ("AWS_ENDPOINT_URL_SNS", &silent.url),
+        ("MAX_DURATION", "20s"),
+        ("DEADLINE_MARGIN", "5s"),
+    ]);
+    // 20 s of budget; the bound leaves room for a loaded machine, far below a hang.
+    let out = run_bounded(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+        Duration::from_secs(90),
+    );
+    st.see(
+        "the hung-SNS run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // The work was done, and the whole outcome was logged before publishing was tried.
+    assert_eq!(st.db.rows().len(), 1);
+    let lines: Vec<Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let logged = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "outcome")
+        .unwrap_or_else(|| panic!("no outcome line in\n{}", stderr(&out)));
+    let document: Value =
+        serde_json::from_str(logged["fields"]["document"].as_str().unwrap_or_default())
+            .expect("the whole outcome in the log");
+    assert_eq!(document["status"], "applied");
+    assert_eq!(listed(&document, "applied"), names(&ALL[..1]));
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("SNS did not answer within"))),
+        "{}",
+        stderr(&out)
+    );
+    st.finish(&[]);
+}
+
+#[test]
+fn records_naming_one_object_version_are_one_deploy_and_records_are_bounded() {
+    let st = Stage::new(
+        "records",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let (put, _) = st.put(&migrations(2));
+    let emulator = st.emulator();
+
+    // 2,000 records of one object version in one event: one deploy, one message.
+    let record = s3_event(&put)["Records"][0].clone();
+    let event = json!({"Records": vec![record; 2000]});
+    let o = st.invoke_ok(&emulator, &event, "applied");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    st.published(1);
+    // The same in an SQS batch of 10: each record answered (none to retry), one deploy.
+    let (v2, _) = st.put(&migrations(3));
+    let bodies = vec![s3_event(&v2); 10];
+    let response = st.invoke(&emulator, &sqs_event(&bodies));
+    assert_eq!(response.body, json!({"batchItemFailures": []}));
+    let o = st.one_published().outcome;
+    assert_eq!(listed(&o, "applied"), names(&ALL[2..3]));
+
+    // Twelve different versions: ten deploys run, the rest are reported in one outcome.
+    let puts: Vec<Put> = (0..12).map(|_| st.put(&migrations(3)).0).collect();
+    let records: Vec<Value> = puts
+        .iter()
+        .map(|p| s3_event(p)["Records"][0].clone())
+        .collect();
+    let invoked = st.invoke(&emulator, &json!({"Records": records}));
+    assert_eq!(invoked.status, 200, "{}", invoked.raw);
+    let outcomes = invoked.body["outcomes"].as_array().expect("many outcomes");
+    assert_eq!(outcomes.len(), 11, "{:#}", invoked.body);
+    assert!(outcomes[..10].iter().all(|o| o["status"] == "up-to-date"));
+    assert_eq!(outcomes[10]["status"], "rejected");
+    assert!(
+        error_message(&outcomes[10]).contains("2 more record(s)"),
+        "{:#}",
+        outcomes[10]
+    );
+    st.published(11);
+    assert_eq!(st.db.rows().len(), 3);
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn twelve_hundred_pending_migrations_fit_in_the_published_message() {
+    let st = Stage::new(
+        "bigplan",
+        "PROD",
+        "deploy/PROD/*/prisma.zip",
+        "deploy/PROD/app/prisma.zip",
+    );
+    let m = Migrations::new().with_lock("postgresql");
+    for i in 0..1200 {
+        m.add(
+            &format!("2024{i:010}_add_the_column_number_{i:04}_to_the_orders_table"),
+            "SELECT 1;\n",
+        );
+    }
+    let (put, _) = st.put(&m);
+    let emulator = Emulator::start(st.env_with(&[("AUTO_APPLY", "false")]));
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "planned");
+    assert_eq!(listed(&o, "pending").len(), 1200, "the response is whole");
+    // Published (moto, like SNS, refuses a message over 256 KiB), shortened with counts.
+    let message = st.one_published();
+    let published = &message.outcome;
+    assert_eq!(published["status"], "planned");
+    assert_eq!(published["planHash"], o["planHash"]);
+    assert_eq!(published["confirmPayload"], o["confirmPayload"]);
+    assert!(listed(published, "pending").len() < 1200);
+    assert!(
+        warnings(published).contains("of 1200 pending"),
+        "{}",
+        warnings(published)
+    );
+    st.finish(&[&emulator]);
+}
+
+#[test]
+fn a_failed_migration_in_the_function_says_how_to_resolve_it_there() {
+    let st = Stage::new(
+        "failhint",
+        "CODE",
+        "deploy/CODE/*/prisma.zip",
+        "deploy/CODE/app/prisma.zip",
+    );
+    let bad = (
+        "20240102000000_bad",
+        "CREATE TABLE \"Ok\" (id int);\nINSERT INTO \"Missing\" VALUES (1);\n",
+    );
+    let (put, _) = st.put(&with(&[USERS, bad]));
+    let function = "migrator-e2e-CODE";
+    let emulator = Emulator::start(st.env_with(&[("AWS_LAMBDA_FUNCTION_NAME", function)]));
+    let o = st.invoke_ok(&emulator, &s3_event(&put), "failed");
+    let hint = o["error"]["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "`migrator invoke --function {function} --action resolve --rolled-back {} --confirm`",
+            bad.0
+        )),
+        "{hint}"
+    );
+    assert!(hint.contains(r#""resolve":{"rolledBack":"#), "{hint}");
+    for never in ["`migrator resolve", "<name>"] {
+        assert!(!hint.contains(never), "{never}: {hint}");
+    }
+    assert_eq!(st.one_published().outcome["error"]["hint"], hint);
+
+    // `migrator invoke --action resolve` without --confirm plans the resolve and says how
+    // to record it, not how to deploy.
+    let object = format!("s3://{}/{}", put.bucket, put.key);
+    let out = st.cli_invoke(
+        &emulator,
+        &[
+            "--action",
+            "resolve",
+            "--rolled-back",
+            bad.0,
+            "--object",
+            &object,
+        ],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "To record it: migrator invoke --function {} --action resolve --rolled-back {} --object {object} --confirm",
+            emulator.function_name, bad.0
+        )),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(!text.contains("To apply"), "{text}");
+    st.published(1);
+    st.finish(&[&emulator]);
 }

@@ -377,17 +377,15 @@ fn a_held_get_lock_times_out_with_p1002_and_applies_nothing() {
     let mut holder: Child = client()
         .args([
             "-e",
-            "SELECT GET_LOCK('prisma_migrate', 0); SELECT SLEEP(30);",
+            "SELECT GET_LOCK('prisma_migrate', 0); SELECT SLEEP(3600);",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while db.sql("SELECT IS_USED_LOCK('prisma_migrate') IS NOT NULL") != "1" {
-        assert!(Instant::now() < deadline, "the holder never got the lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    migrator_e2e::wait_until("the holder's lock", || {
+        db.sql("SELECT IS_USED_LOCK('prisma_migrate') IS NOT NULL") == "1"
+    });
     let started = Instant::now();
     let run = migrator(
         &["deploy", "--lock-timeout", "1s"],
@@ -405,7 +403,16 @@ fn a_held_get_lock_times_out_with_p1002_and_applies_nothing() {
             .unwrap()
             .contains("GET_LOCK('prisma_migrate', 1)")
     );
-    assert!(waited < Duration::from_secs(8), "waited {waited:?}");
+    // The holder sleeps an hour: P1002 at all means the wait ended by itself, and the message
+    // names the 1 s asked for (not the 10 s default). The bound only catches a hang.
+    assert!(
+        run.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Timeout: 1000ms")),
+        "{}",
+        run.stdout()
+    );
+    assert!(waited < Duration::from_secs(600), "waited {waited:?}");
     assert!(!db.tables().contains(&"User".to_string()));
 }
 
@@ -469,7 +476,9 @@ fn a_thousand_migration_history_applies_and_then_is_a_fast_no_op() {
     let again = migrator(&["deploy"], m.path(), &db.url);
     let took = started.elapsed();
     assert_eq!(again.status(), "up-to-date");
-    assert!(took < Duration::from_secs(5), "the no-op took {took:?}");
+    // Speed is `make bench`'s; with room for a loaded machine, this only catches a no-op that
+    // hangs or does something far heavier than reading the table.
+    assert!(took < Duration::from_secs(60), "the no-op took {took:?}");
     assert_eq!(
         db.sql("SELECT COUNT(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL"),
         "1000"

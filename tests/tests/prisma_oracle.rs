@@ -1,9 +1,9 @@
-//! Compatibility with the real Prisma CLI (the offline oracle, `../shared/tools/prisma-oracle`):
+//! Compatibility with the real Prisma CLI (the oracle of `tests/oracle/`, pinned in its lockfile):
 //! a database migrated by one tool must read, and be written, identically by the other.
 //!
 //! The oracle runs Prisma's own CLI and engine (compiled to WebAssembly) in `simple` mode, like
 //! the native engine. Its error wording (no P3018 code) and its timestamps (ms precision) differ
-//! from the native CLI, so neither is compared byte for byte (see `prisma-observed.md`).
+//! from the native CLI, so neither is compared byte for byte (see `docs/prisma-observed.md`).
 //!
 //! Every test uses its own database; every assertion message carries the transcript of both
 //! tools' runs. If the oracle cannot be installed (no node/npm, no registry), the tests FAIL.
@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use migrator_e2e::{Migrations, PgDb, Run, migrator, prisma, text, workspace};
+use migrator_e2e::{Migrations, PgDb, Run, migrator, prisma, prisma_script, text};
 use serde_json::Value;
 
 /// Prisma's PostgreSQL advisory lock key.
@@ -84,52 +84,32 @@ fn good_then_failing() -> Migrations {
 // The oracle
 // ---------------------------------------------------------------------------------------------
 
-fn oracle_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("PRISMA_ORACLE_DIR").unwrap_or_else(|_| "/tmp/prisma-oracle".into()),
-    )
-}
-
-fn oracle_script() -> PathBuf {
-    std::env::var("PRISMA_ORACLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("../shared/tools/prisma-oracle/prisma.sh"))
-}
-
-fn oracle_installed() -> bool {
-    let dir = oracle_dir();
-    dir.join("node_modules/prisma/build/index.js").is_file()
-        && dir.join("schema-engine-shim").is_file()
-}
-
 /// Installs the oracle once per process (prisma.sh does it on its first call, under a flock)
 /// and panics with a clear message when that is impossible.
 fn ensure_oracle() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
-        let script = oracle_script();
+        let script = prisma_script();
         if !script.is_file() {
             return Err(format!(
                 "the Prisma oracle script {} does not exist",
                 script.display()
             ));
         }
-        if oracle_installed() {
-            return Ok(());
-        }
-        // `prisma --version` exits 1 here (no native query engine), but installs the oracle.
+        // `prisma --version` exits 1 here (no native query engine), but it installs the oracle
+        // when needed and names the wasm schema engine it runs.
         let empty = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = prisma(
             &["--version"],
             empty.path(),
             &format!("{}/postgres", migrator_e2e::pg_server()),
         );
-        if oracle_installed() && text(&out).contains("Schema Engine") {
+        if text(&out).contains("Schema Engine") {
             Ok(())
         } else {
             Err(format!(
-                "`prisma.sh --version` did not leave an installed oracle in {} (exit {:?}):\n{}",
-                oracle_dir().display(),
+                "`{} --version` did not run the Prisma CLI (exit {:?}):\n{}",
+                script.display(),
                 out.status.code(),
                 text(&out)
             ))
@@ -138,7 +118,7 @@ fn ensure_oracle() {
     if let Err(why) = ready {
         panic!(
             "The Prisma CLI oracle cannot be installed, so Prisma compatibility cannot be proven. \
-             It needs node, npm and the npm registry (see shared/tools/prisma-oracle/setup.sh).\n{why}"
+             It needs node, npm and the npm registry or npm's cache (see tests/oracle/install.sh).\n{why}"
         );
     }
 }
@@ -378,7 +358,7 @@ fn table_structure(db: &PgDb) -> String {
     format!("columns:\n{columns}\nconstraints:\n{constraints}\nindexes:\n{indexes}")
 }
 
-/// What Prisma's `\d _prisma_migrations` shows (prisma-observed.md §4), as `table_structure` renders it.
+/// What Prisma's `\d _prisma_migrations` shows (docs/prisma-observed.md §3), as `table_structure` renders it.
 const PRISMA_TABLE_STRUCTURE: &str = "columns:
 1|id|character varying|36|NO|-|-
 2|checksum|character varying|64|NO|-|-
@@ -580,7 +560,7 @@ fn both_tools_write_the_same_rows_and_the_same_table() {
     );
     assert_eq!(
         their_table, PRISMA_TABLE_STRUCTURE,
-        "Prisma's table is not what prisma-observed.md describes{t}"
+        "Prisma's table is not what docs/prisma-observed.md describes{t}"
     );
 
     // And the migrated schema as a whole (tables, enum, FK, indexes, the bookkeeping table).

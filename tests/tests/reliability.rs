@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrator_e2e::{Migrations, PgDb, Run, migrator, migrator_bin, pg_server};
+use migrator_e2e::{
+    Migrations, PgDb, Run, migrator, migrator_bin, patience, pg_server, wait_until,
+};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
@@ -106,19 +108,13 @@ fn finish(child: Child) -> Run {
 /// Waits until no session of the migrator is left on `db` (a killed client's backend lives
 /// on until it notices, and may still be finishing a statement).
 fn wait_for_no_migrator_backend(db: &PgDb) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     let query = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator'",
         db.name
     );
-    while db.sql(&query) != "0" {
-        assert!(
-            Instant::now() < deadline,
-            "a migrator backend lingers on {}",
-            db.name
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&format!("no migrator backend left on {}", db.name), || {
+        db.sql(&query) == "0"
+    });
 }
 
 fn has_migrations_table(db: &PgDb) -> bool {
@@ -328,11 +324,75 @@ fn sigkill_at_random_points_never_leaves_a_partial_migration() {
 // ---------------------------------------------------------------------------------------------
 // 2. Connection faults
 
+/// Waits for `ready`: at least `timeout`, and never less than the suite's patience, so a
+/// loaded machine cannot fail a test that is only slow (see `migrator_e2e::patience`).
 fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
+    let limit = timeout.max(patience());
+    let started = Instant::now();
     while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A lock the test holds (advisory key 4242 on one database, from a psql session) that a
+/// migration waits on with [`GATE_SQL`]: the migration stays exactly there, for as long as the
+/// test needs, however slow the machine, until [`Gate::open`].
+struct Gate<'a> {
+    db: &'a PgDb,
+    psql: Child,
+}
+
+/// What a migration runs to wait at the gate (released with its transaction).
+const GATE_SQL: &str = "SELECT pg_advisory_xact_lock(4242);";
+
+impl<'a> Gate<'a> {
+    fn close(db: &'a PgDb) -> Gate<'a> {
+        let psql = Command::new("psql")
+            .args([
+                db.url.as_str(),
+                "-qAtX",
+                "-c",
+                "SELECT pg_advisory_lock(4242)",
+                "-c",
+                "SELECT pg_sleep(3600)",
+            ])
+            .env("PGAPPNAME", "reliability_gate")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        wait_until("the gate's lock", || {
+            db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted") == "1"
+        });
+        Gate { db, psql }
+    }
+
+    /// A migrator session of the database waiting at the gate.
+    fn waiter_pid(&self) -> String {
+        self.db.sql(&format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND wait_event_type = 'Lock' AND query LIKE '%4242%'",
+            self.db.name
+        ))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.db.sql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'reliability_gate'",
+            self.db.name
+        )) == "1"
+    }
+
+    fn open(mut self) {
+        self.db.sql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'reliability_gate'",
+            self.db.name
+        ));
+        let _ = self.psql.kill();
+        let _ = self.psql.wait();
     }
 }
 
@@ -343,24 +403,22 @@ fn a_terminated_backend_mid_migration_fails_clearly_and_the_next_deploy_recovers
     m.add("20240101000000_fast", "CREATE TABLE fast (id int);");
     m.add(
         "20240102000000_slow",
-        "CREATE TABLE slow1 (id int);\nSELECT pg_sleep(5);\nCREATE TABLE slow2 (id int);\n",
+        &format!("CREATE TABLE slow1 (id int);\n{GATE_SQL}\nCREATE TABLE slow2 (id int);\n"),
     );
     m.add("20240103000000_after", "CREATE TABLE after (id int);");
+    let gate = Gate::close(&db);
     let child = spawn_deploy(m.path(), &db.url, &[]);
-    let sleeping = format!(
-        "SELECT pid FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND query LIKE '%pg_sleep(5)%' AND state = 'active'",
-        db.name
-    );
     let mut pid = String::new();
     wait_for("the slow migration", Duration::from_secs(20), || {
-        pid = db.sql(&sleeping);
+        pid = gate.waiter_pid();
         !pid.is_empty()
     });
-    let started = Instant::now();
     assert_eq!(db.sql(&format!("SELECT pg_terminate_backend({pid})")), "t");
     let run = finish(child);
     no_panic(&run);
-    assert!(started.elapsed() < Duration::from_secs(4), "not promptly");
+    // It ended because of the termination: the migration it was in still waits at the gate.
+    assert!(gate.is_closed(), "not promptly: the gate was opened first");
+    gate.open();
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(run.status(), "failed", "{}", run.stdout());
     assert_eq!(run.names("applied"), ["20240101000000_fast"]);
@@ -407,7 +465,7 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
             "-c",
             "SELECT pg_advisory_lock(72707369)",
             "-c",
-            "SELECT pg_sleep(60)",
+            "SELECT pg_sleep(3600)",
         ])
         .env("PGAPPNAME", "rel_lock_holder")
         .stdout(Stdio::null())
@@ -417,7 +475,9 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
     wait_for("the holder's lock", Duration::from_secs(10), || {
         db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") == "1"
     });
-    let waiter = spawn_deploy(m.path(), &db.url, &["--lock-timeout", "30s"]);
+    // The holder sleeps far longer than the waiter's lock timeout: the deploy can only succeed
+    // because the holder was terminated.
+    let waiter = spawn_deploy(m.path(), &db.url, &["--lock-timeout", "600s"]);
     wait_for("the deploy to wait", Duration::from_secs(10), || {
         db.sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND wait_event_type = 'Lock'", db.name)) == "1"
     });
@@ -428,7 +488,7 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
     let _ = holder.wait();
     assert!(run.ok(), "{}", run.stdout());
     assert_eq!(run.names("applied"), ["20240101000000_init"]);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(600));
     println!("reliability: test=lock-holder-terminated trials=1 faults=1 failures=0");
 }
 
@@ -439,19 +499,23 @@ fn a_migrator_killed_while_holding_the_lock_lets_the_waiting_one_finish_the_job(
     m.add("20240101000000_init", "CREATE TABLE t (id int);");
     m.add(
         "20240102000000_slow",
-        "CREATE TABLE s1 (id int);\nSELECT pg_sleep(1);\nCREATE TABLE s2 (id int);\n",
+        &format!("CREATE TABLE s1 (id int);\n{GATE_SQL}\nCREATE TABLE s2 (id int);\n"),
     );
     m.add("20240103000000_last", "CREATE TABLE last (id int);");
+    let gate = Gate::close(&db);
     let mut first = spawn_deploy(m.path(), &db.url, &[]);
     wait_for("the slow migration", Duration::from_secs(20), || {
-        db.sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND query LIKE '%pg_sleep(1)%'", db.name)) == "1"
+        !gate.waiter_pid().is_empty()
     });
-    let second = spawn_deploy(m.path(), &db.url, &["--lock-timeout", "30s"]);
+    let second = spawn_deploy(m.path(), &db.url, &["--lock-timeout", "600s"]);
     wait_for("the second deploy to wait", Duration::from_secs(10), || {
-        db.sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND wait_event_type = 'Lock'", db.name)) == "1"
+        db.sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'migrator' AND wait_event_type = 'Lock' AND query LIKE '%72707369%'", db.name)) == "1"
     });
     first.kill().unwrap();
     let _ = first.wait();
+    // The killed deploy's backend finishes the statement it was in (the gate) and then notices
+    // its client is gone: its transaction rolls back and the lock is free.
+    gate.open();
     let run = finish(second);
     no_panic(&run);
     assert!(run.ok(), "{}", run.stdout());

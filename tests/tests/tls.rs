@@ -237,7 +237,18 @@ fn a_server_restart_mid_run_fails_clearly_and_the_next_deploy_finishes(s: &Serve
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("migrator runs");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Restart while the migrator is inside the slow migration (as the server sees it), however
+    // long a loaded machine takes to get there.
+    let admin = format!(
+        "postgresql://postgres@localhost:{}/postgres?sslmode=disable",
+        s.plain.port
+    );
+    migrator_e2e::wait_until("the slow migration to run", || {
+        psql(
+            &admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator' AND query LIKE '%pg_sleep(5)%' AND state = 'active'",
+        ) == "1"
+    });
     s.plain.restart();
     let out = child.wait_with_output().expect("migrator ends");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();

@@ -64,6 +64,8 @@ pub struct StageConfig {
     pub max_duration: Option<Duration>,
     pub max_artifact_bytes: u64,
     pub region: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the function hints tell people to invoke.
+    pub function_name: Option<String>,
 }
 
 /// Everything wrong with the environment, one line per variable.
@@ -83,6 +85,17 @@ impl StageConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<StageConfig, ConfigError> {
         let mut problems = Vec::new();
+        // Set but empty is a mistake, never "the default": an empty AUTO_APPLY must not apply.
+        let empty: Vec<&str> = VARIABLES
+            .iter()
+            .copied()
+            .filter(|name| lookup(name).is_some_and(|v| v.trim().is_empty()))
+            .collect();
+        for name in &empty {
+            problems.push(format!(
+                "{name}: set but empty (unset it for the default, or give a value)"
+            ));
+        }
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_string())
@@ -90,7 +103,9 @@ impl StageConfig {
         };
         let required = |name: &'static str, problems: &mut Vec<String>| {
             get(name).unwrap_or_else(|| {
-                problems.push(format!("{name}: required"));
+                if !empty.contains(&name) {
+                    problems.push(format!("{name}: required"));
+                }
                 String::new()
             })
         };
@@ -103,7 +118,8 @@ impl StageConfig {
         {
             problems.push(format!("STAGE: `{stage}` must be letters, digits, - or _"));
         }
-        let engine = match get("DB_ENGINE").as_deref() {
+        let engine_set = get("DB_ENGINE");
+        let engine = match engine_set.as_deref() {
             None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
             Some("mysql") => DbEngine::Mysql,
             Some(other) => {
@@ -112,26 +128,27 @@ impl StageConfig {
             }
         };
         let auth = match get("DB_AUTH").as_deref() {
-            None | Some("iam") => DbAuth::Iam,
-            Some("secret") => DbAuth::Secret {
+            None | Some("iam") => Some(DbAuth::Iam),
+            Some("secret") => Some(DbAuth::Secret {
                 arn: required("DB_SECRET_ARN", &mut problems),
-            },
-            Some("url") => DbAuth::Url {
+            }),
+            Some("url") => Some(DbAuth::Url {
                 url: required("DATABASE_URL", &mut problems),
-            },
+            }),
             Some(other) => {
                 problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
-                DbAuth::Iam
+                None
             }
         };
-        // With a URL, the URL says where; with a secret, the secret may; with IAM, the variables must.
-        let (host, name, user) = match auth {
-            DbAuth::Url { .. } | DbAuth::Secret { .. } => (
+        // With a URL, the URL says where; with a secret, the secret may; with IAM, the
+        // variables must. An unknown DB_AUTH asks for nothing more.
+        let (host, name, user) = match &auth {
+            Some(DbAuth::Url { .. } | DbAuth::Secret { .. }) | None => (
                 get("DB_HOST").unwrap_or_default(),
                 get("DB_NAME").unwrap_or_default(),
                 get("DB_USER").unwrap_or_default(),
             ),
-            DbAuth::Iam => (
+            Some(DbAuth::Iam) => (
                 required("DB_HOST", &mut problems),
                 required("DB_NAME", &mut problems),
                 required("DB_USER", &mut problems),
@@ -140,6 +157,35 @@ impl StageConfig {
         let port = parse(&get, "DB_PORT", &mut problems, |v| {
             v.parse::<u16>().ok().filter(|p| *p > 0)
         });
+        let schema = get("DB_SCHEMA");
+        if let Some(DbAuth::Url { url }) = &auth {
+            // The URL is the whole truth: what the variables say beside it would be ignored.
+            for variable in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SCHEMA"] {
+                if get(variable).is_some() {
+                    let instead = if variable == "DB_SCHEMA" {
+                        " (put ?schema= in DATABASE_URL)"
+                    } else {
+                        ""
+                    };
+                    problems.push(format!(
+                        "{variable}: not used with DB_AUTH=url, where DATABASE_URL says everything{instead}; unset it"
+                    ));
+                }
+            }
+            let scheme_engine = url.split_once(':').map(|(scheme, _)| scheme);
+            let url_engine = match scheme_engine {
+                Some("postgresql" | "postgres") => Some(DbEngine::Postgresql),
+                Some("mysql" | "mariadb") => Some(DbEngine::Mysql),
+                _ => None,
+            };
+            if engine_set.is_some() && url_engine.is_some_and(|e| e != engine) {
+                problems.push(format!(
+                    "DB_ENGINE: `{}` contradicts DATABASE_URL, which is a {} URL; unset DB_ENGINE or fix one of them",
+                    engine_set.as_deref().unwrap_or_default(),
+                    scheme_engine.unwrap_or_default()
+                ));
+            }
+        }
 
         let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
         let artifact_key = required("ARTIFACT_KEY", &mut problems);
@@ -147,24 +193,33 @@ impl StageConfig {
             problems.push("ARTIFACT_KEY: must not start with /".into());
         }
         let topic_arn = required("TOPIC_ARN", &mut problems);
-        if !topic_arn.is_empty() && !topic_arn.starts_with("arn:") {
-            problems.push(format!("TOPIC_ARN: `{topic_arn}` is not an ARN"));
+        if !topic_arn.is_empty() && !is_sns_topic_arn(&topic_arn) {
+            problems.push(format!(
+                "TOPIC_ARN: `{topic_arn}` is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)"
+            ));
         }
         let auto_apply = parse(&get, "AUTO_APPLY", &mut problems, parse_bool).unwrap_or(true);
-        let lock_timeout = parse(&get, "LOCK_TIMEOUT", &mut problems, parse_duration);
-        let statement_lock_timeout = parse(
-            &get,
-            "STATEMENT_LOCK_TIMEOUT",
-            &mut problems,
-            parse_duration,
-        );
+        let lock_timeout = parse(&get, "LOCK_TIMEOUT", &mut problems, parse_limit);
+        let statement_lock_timeout =
+            parse(&get, "STATEMENT_LOCK_TIMEOUT", &mut problems, parse_limit);
         let statement_lock_retries = parse(&get, "STATEMENT_LOCK_RETRIES", &mut problems, |v| {
             v.parse::<u32>().ok().filter(|n| *n <= 20)
         })
         .unwrap_or(3);
-        let deadline_margin = parse(&get, "DEADLINE_MARGIN", &mut problems, parse_duration)
+        let deadline_margin = parse(&get, "DEADLINE_MARGIN", &mut problems, parse_limit)
             .unwrap_or(Duration::from_secs(30));
-        let max_duration = parse(&get, "MAX_DURATION", &mut problems, parse_duration);
+        let max_duration = parse(&get, "MAX_DURATION", &mut problems, |v| {
+            parse_limit(v).filter(|d| !d.is_zero())
+        });
+        if let Some(max) = max_duration
+            && deadline_margin >= max
+        {
+            problems.push(format!(
+                "DEADLINE_MARGIN: {} s leaves nothing of MAX_DURATION ({} s): no migration could ever start; make it smaller than MAX_DURATION",
+                deadline_margin.as_secs_f64(),
+                max.as_secs_f64()
+            ));
+        }
         let max_artifact_bytes = parse(&get, "MAX_ARTIFACT_BYTES", &mut problems, |v| {
             v.parse::<u64>().ok().filter(|n| *n > 0)
         })
@@ -178,8 +233,8 @@ impl StageConfig {
                 port,
                 name,
                 user,
-                schema: get("DB_SCHEMA"),
-                auth,
+                schema,
+                auth: auth.unwrap_or(DbAuth::Iam),
                 ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
             },
             artifact_bucket,
@@ -193,6 +248,7 @@ impl StageConfig {
             max_duration,
             max_artifact_bytes,
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
         };
         if problems.is_empty() {
             Ok(config)
@@ -200,6 +256,54 @@ impl StageConfig {
             Err(ConfigError { problems })
         }
     }
+}
+
+/// The variables the stage reads (an empty one is refused).
+const VARIABLES: [&str; 23] = [
+    "STAGE",
+    "DB_ENGINE",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_USER",
+    "DB_SCHEMA",
+    "DB_AUTH",
+    "DB_SECRET_ARN",
+    "DATABASE_URL",
+    "DB_CA_BUNDLE",
+    "ARTIFACT_BUCKET",
+    "ARTIFACT_KEY",
+    "TOPIC_ARN",
+    "AUTO_APPLY",
+    "LOCK_TIMEOUT",
+    "STATEMENT_LOCK_TIMEOUT",
+    "STATEMENT_LOCK_RETRIES",
+    "DEADLINE_MARGIN",
+    "MAX_DURATION",
+    "MAX_ARTIFACT_BYTES",
+    "AWS_REGION",
+    "AWS_LAMBDA_FUNCTION_NAME",
+];
+
+/// The longest duration any of them may be: PostgreSQL's `lock_timeout` and
+/// `statement_timeout` take at most 2,147,483,647 ms (a longer one fails every run with 22023).
+pub const MAX_LIMIT: Duration = Duration::from_millis(2_147_483_647);
+
+/// A duration within [`MAX_LIMIT`].
+fn parse_limit(text: &str) -> Option<Duration> {
+    parse_duration(text).filter(|d| *d <= MAX_LIMIT)
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
+        if !partition.is_empty()
+            && !region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
 }
 
 /// Parses an optional variable; a present but malformed value is a problem naming it.
@@ -212,7 +316,21 @@ fn parse<T>(
     let value = get(name)?;
     let parsed = parse(&value);
     if parsed.is_none() {
-        problems.push(format!("{name}: `{value}` is not valid"));
+        let expected = match name {
+            "AUTO_APPLY" => "true or false",
+            "LOCK_TIMEOUT" | "STATEMENT_LOCK_TIMEOUT" | "DEADLINE_MARGIN" => {
+                "a duration like 600, 30s, 500ms or 5m, at most 2147483647ms (PostgreSQL's limit)"
+            }
+            "MAX_DURATION" => {
+                "a duration above zero like 600, 30s or 5m, at most 2147483647ms (PostgreSQL's limit)"
+            }
+            "DB_PORT" => "a port, 1 to 65535",
+            "STATEMENT_LOCK_RETRIES" => "a number from 0 to 20",
+            _ => "a positive number",
+        };
+        problems.push(format!(
+            "{name}: `{value}` is not valid: expected {expected}"
+        ));
     }
     parsed
 }
@@ -242,18 +360,34 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
-/// Whether `key` matches the configured key or pattern (`*` = any characters but `/`).
+/// Whether `key` matches the configured key or pattern: `*` stands for one or more
+/// characters other than `/`, so it never matches an empty segment (`deploy/CODE//prisma.zip`
+/// does not match `deploy/CODE/*/prisma.zip`). Linear in the key for a given pattern (a set
+/// of pattern positions is advanced per key byte; no backtracking).
 pub fn key_matches(pattern: &str, key: &str) -> bool {
-    fn matches(p: &[u8], k: &[u8]) -> bool {
-        match p.split_first() {
-            None => k.is_empty(),
-            Some((b'*', rest)) => (0..=k.len())
-                .take_while(|&i| i == 0 || k[i - 1] != b'/')
-                .any(|i| matches(rest, &k[i..])),
-            Some((c, rest)) => k.first() == Some(c) && matches(rest, &k[1..]),
+    let p = pattern.as_bytes();
+    // states[i]: the first i pattern bytes match the key read so far. A star at i is in
+    // state i+1 once it has consumed at least one byte, and may consume more.
+    let mut states = vec![false; p.len() + 1];
+    states[0] = true;
+    let mut next = vec![false; p.len() + 1];
+    for &byte in key.as_bytes() {
+        next.iter_mut().for_each(|s| *s = false);
+        for i in 0..p.len() {
+            match p[i] {
+                // Start the star (from i) or continue it (from i + 1).
+                b'*' if byte != b'/' && (states[i] || states[i + 1]) => next[i + 1] = true,
+                b'*' => {}
+                c if states[i] && c == byte => next[i + 1] = true,
+                _ => {}
+            }
+        }
+        std::mem::swap(&mut states, &mut next);
+        if !states.iter().any(|s| *s) {
+            return false;
         }
     }
-    matches(pattern.as_bytes(), key.as_bytes())
+    states[p.len()]
 }
 
 #[cfg(test)]
@@ -346,9 +480,92 @@ mod tests {
             ("DATABASE_URL", "postgresql://localhost/x"),
             ("ARTIFACT_BUCKET", "b"),
             ("ARTIFACT_KEY", "k"),
-            ("TOPIC_ARN", "arn:aws:sns:x"),
+            ("TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:t"),
         ];
         assert!(config(&url_only).is_ok());
+    }
+
+    /// BASE with `extra` set (an existing variable replaced).
+    fn base_with(extra: &[(&'static str, &'static str)]) -> Result<StageConfig, ConfigError> {
+        let mut vars: Vec<(&str, &str)> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .collect();
+        vars.extend_from_slice(extra);
+        config(&vars)
+    }
+
+    /// The one problem line of `extra`, which must name `variable`.
+    fn problem(extra: &[(&'static str, &'static str)], variable: &str) -> String {
+        let error = base_with(extra).expect_err("must be refused");
+        assert_eq!(error.problems.len(), 1, "one line: {:?}", error.problems);
+        let line = error.problems[0].clone();
+        assert!(line.starts_with(&format!("{variable}: ")), "{line}");
+        line
+    }
+
+    #[test]
+    fn empty_out_of_range_and_contradictory_settings_fail_at_start() {
+        assert!(problem(&[("AUTO_APPLY", "")], "AUTO_APPLY").contains("empty"));
+        assert!(problem(&[("AUTO_APPLY", "  ")], "AUTO_APPLY").contains("empty"));
+        assert!(problem(&[("STAGE", "")], "STAGE").contains("empty"));
+        for (variable, value) in [
+            ("MAX_DURATION", "10000000000000000000"),
+            ("MAX_DURATION", "3000000"),
+            ("MAX_DURATION", "0"),
+            ("LOCK_TIMEOUT", "3000000"),
+            ("STATEMENT_LOCK_TIMEOUT", "99999999"),
+            ("DEADLINE_MARGIN", "99999999"),
+        ] {
+            let line = problem(&[(variable, value)], variable);
+            assert!(line.contains("2147483647ms"), "{line}");
+        }
+        assert!(base_with(&[("LOCK_TIMEOUT", "2147483s")]).is_ok());
+        let line = problem(
+            &[("MAX_DURATION", "20s"), ("DEADLINE_MARGIN", "20s")],
+            "DEADLINE_MARGIN",
+        );
+        assert!(line.contains("smaller than MAX_DURATION"), "{line}");
+        assert!(base_with(&[("MAX_DURATION", "20s"), ("DEADLINE_MARGIN", "5s")]).is_ok());
+        for arn in [
+            "arn:",
+            "arn:aws:sns",
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:1:t",
+        ] {
+            let line = problem(&[("TOPIC_ARN", arn)], "TOPIC_ARN");
+            assert!(line.contains("not an SNS topic ARN"), "{line}");
+        }
+        let line = problem(&[("DB_AUTH", "unknown")], "DB_AUTH");
+        assert!(!line.contains("required"), "{line}");
+    }
+
+    #[test]
+    fn a_database_url_is_the_whole_truth() {
+        let url = [
+            ("STAGE", "CODE"),
+            ("DB_AUTH", "url"),
+            ("DATABASE_URL", "postgresql://localhost/x"),
+            ("ARTIFACT_BUCKET", "b"),
+            ("ARTIFACT_KEY", "k"),
+            ("TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:t"),
+        ];
+        let with = |extra: (&str, &str)| {
+            let mut vars = url.to_vec();
+            vars.push(extra);
+            config(&vars).map(|_| ()).map_err(|e| e.problems)
+        };
+        let problems = with(("DB_ENGINE", "mysql")).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("DB_ENGINE: ")
+                && problems[0].contains("contradicts DATABASE_URL")
+        );
+        assert!(with(("DB_ENGINE", "postgresql")).is_ok());
+        let problems = with(("DB_SCHEMA", "app")).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("DB_SCHEMA: ") && problems[0].contains("?schema="));
     }
 
     #[test]
@@ -381,6 +598,30 @@ mod tests {
             "deploy/PROD/app/prisma.zip.bak"
         ));
         assert!(key_matches("*", "x.zip") && !key_matches("*", "a/x.zip"));
+        assert!(key_matches("deploy/*-*.zip", "deploy/a-b-c.zip"));
+        assert!(!key_matches("deploy/*-*.zip", "deploy/a-.zip"));
+        assert!(key_matches("**", "ab") && !key_matches("**", "a"));
+    }
+
+    #[test]
+    fn a_star_never_matches_an_empty_segment() {
+        let pattern = "deploy/CODE/*/prisma.zip";
+        assert!(!key_matches(pattern, "deploy/CODE//prisma.zip"));
+        assert!(key_matches(pattern, "deploy/CODE/x/prisma.zip"));
+        assert!(!key_matches("deploy/*", "deploy/"));
+    }
+
+    #[test]
+    fn key_patterns_match_in_linear_time() {
+        // Backtracking takes exponential time here (160 dashes took over 25 s); the state
+        // set answers at once. Asserted by the answer, not by a clock.
+        let pattern = "deploy/*-*-*-*-*-*/prisma.zip";
+        for dashes in [160, 900, 5000] {
+            let key = format!("deploy/{}/prisma.zip.bak", "-".repeat(dashes));
+            assert!(!key_matches(pattern, &key));
+            let key = format!("deploy/{}/prisma.zip", "a-".repeat(dashes));
+            assert!(key_matches(pattern, &key));
+        }
     }
 
     #[test]

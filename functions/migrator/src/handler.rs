@@ -7,7 +7,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::{DatabaseTarget, parse_database_url, postgres};
-use migrator_engine::engine::{self, Request, Settings};
+use migrator_engine::engine::{self, Request, Settings, StagePolicy};
 use migrator_engine::error::EngineError;
 use migrator_engine::outcome::{Action, Outcome, Status};
 use serde_json::{Value, json};
@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use crate::aws::rds_token::{self, TokenRequest};
 use crate::aws::{Clients, s3, secrets, sns};
 use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
-use crate::tls;
+use crate::payload::ManualPayload;
 use crate::trigger::{self, Envelope, Item, ObjectRef};
+use crate::{render, tls};
 
 /// What the runtime knows about this invocation.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +43,17 @@ pub struct Response {
     pub fails_invocation: bool,
 }
 
+/// At most this many deploys (distinct objects, and manual requests) run in one invocation;
+/// more records are not run: an SQS batch answers them as failures (SQS redelivers them),
+/// a direct invocation reports them in one `rejected` outcome.
+pub const MAX_ITEMS_PER_INVOCATION: usize = 10;
+
+/// An outside call (S3, SNS, Secrets Manager, credentials) never waits longer than this,
+/// nor past the deadline.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The least an outside call is given, even at the deadline (publishing the outcome).
+const CALL_FLOOR: Duration = Duration::from_secs(1);
+
 impl Handler {
     pub fn new(config: StageConfig, clients: Clients) -> Result<Handler, tls::TlsError> {
         let ca_bundle = tls::ca_bundle(config.db.ca_bundle.as_deref())?;
@@ -52,20 +64,33 @@ impl Handler {
         })
     }
 
-    pub async fn handle(&self, event: &Value, invocation: &Invocation) -> Response {
-        let deadline = invocation
-            .deadline
-            .or_else(|| self.config.max_duration.map(|d| Instant::now() + d));
+    /// Handles the invocation's raw event (read strictly: duplicate keys are refused).
+    pub async fn handle(&self, event: &str, invocation: &Invocation) -> Response {
+        let deadline = invocation.deadline.or_else(|| {
+            self.config
+                .max_duration
+                .and_then(|d| Instant::now().checked_add(d))
+        });
         let mut outcomes = Vec::new();
         let mut publish_errors = Vec::new();
         let mut fails_invocation = false;
-        let body = match trigger::parse(event) {
+        let mut budget = Budget::default();
+        let body = match trigger::parse_text(event) {
             Envelope::Direct(items) => {
                 let mut ignored = Vec::new();
+                let mut over = 0;
                 for item in items {
+                    let item = match budget.admit(item) {
+                        Admit::Run(item) => item,
+                        Admit::Duplicate(_) => continue,
+                        Admit::OverLimit => {
+                            over += 1;
+                            continue;
+                        }
+                    };
                     match self.run(item, deadline).await {
                         Some(outcome) => {
-                            if let Err(e) = self.publish(&outcome).await {
+                            if let Err(e) = self.publish(&outcome, deadline).await {
                                 publish_errors.push(e);
                                 fails_invocation = true;
                             }
@@ -73,6 +98,19 @@ impl Handler {
                         }
                         None => ignored.push("s3:TestEvent"),
                     }
+                }
+                if over > 0 {
+                    let outcome = self.refused(
+                        Action::Deploy,
+                        format!(
+                            "{over} more record(s) in this event: at most {MAX_ITEMS_PER_INVOCATION} deploys run per invocation; send them again in another event"
+                        ),
+                    );
+                    if let Err(e) = self.publish(&outcome, deadline).await {
+                        publish_errors.push(e);
+                        fails_invocation = true;
+                    }
+                    outcomes.push(outcome);
                 }
                 match outcomes.as_slice() {
                     [] => json!({ "ignored": ignored }),
@@ -83,17 +121,43 @@ impl Handler {
             Envelope::Sqs(batch) => {
                 // One record's failure never hides another's: each is answered on its own.
                 let mut failures = Vec::new();
+                // Whether the deploy of an object (by version) is worth retrying.
+                let mut answered: Vec<(ObjectRef, bool)> = Vec::new();
                 for (message_id, items) in batch {
                     let mut retry = false;
                     for item in items {
+                        let item = match budget.admit(item) {
+                            Admit::Run(item) => item,
+                            Admit::Duplicate(object) => {
+                                // The same object version is one deploy: this record shares its answer.
+                                retry |= answered.iter().any(|(o, worth)| *o == object && *worth);
+                                continue;
+                            }
+                            Admit::OverLimit => {
+                                tracing::warn!(
+                                    message_id = %message_id,
+                                    "more than {MAX_ITEMS_PER_INVOCATION} deploys in one batch: this record is left for redelivery"
+                                );
+                                retry = true;
+                                continue;
+                            }
+                        };
+                        let object = match &item {
+                            Item::Upload(object) => Some(object.clone()),
+                            _ => None,
+                        };
                         let Some(outcome) = self.run(item, deadline).await else {
                             continue;
                         };
-                        if let Err(e) = self.publish(&outcome).await {
+                        let mut worth = worth_retrying(&outcome);
+                        if let Err(e) = self.publish(&outcome, deadline).await {
                             publish_errors.push(e);
-                            retry = true;
+                            worth = true;
                         }
-                        retry |= worth_retrying(&outcome);
+                        if let Some(object) = object {
+                            answered.push((object, worth));
+                        }
+                        retry |= worth;
                         outcomes.push(outcome);
                     }
                     if retry {
@@ -111,57 +175,91 @@ impl Handler {
         }
     }
 
+    /// The outcome of something we will not act on.
+    fn refused(&self, action: Action, reason: String) -> Outcome {
+        let error = EngineError::InvalidRequest {
+            reason: format!("received {reason}"),
+        };
+        self.finish(
+            engine::failed_before_start(&Request::refused(action), &error, &SystemClock),
+            None,
+        )
+    }
+
     /// Runs one item; `None` for what is only acknowledged.
     async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
         let clock = SystemClock;
-        let (request, object) = match item {
-            Item::TestEvent => {
-                tracing::info!("acknowledged s3:TestEvent");
-                return None;
-            }
-            Item::Invalid(reason) => {
-                let request = Request {
-                    confirm: false,
-                    ..Request::new(Action::Deploy)
-                };
-                let error = EngineError::InvalidRequest {
-                    reason: format!("received {reason}"),
-                };
-                return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
-            }
-            Item::Upload(object) => {
-                let request = Request {
-                    confirm: self.config.auto_apply,
-                    ..Request::new(Action::Deploy)
-                };
-                (request, object)
-            }
-            Item::Manual(manual) => {
-                let request = Request {
-                    action: manual.action,
-                    confirm: manual.confirm,
-                    resolve: manual.resolve,
-                };
-                match manual.artifact.map_or_else(|| self.default_artifact(), Ok) {
-                    Ok(object) => (request, object),
-                    Err(error) => {
-                        return Some(
-                            self.finish(engine::failed_before_start(&request, &error, &clock)),
-                        );
+        let policy = StagePolicy {
+            auto_apply: self.config.auto_apply,
+        };
+        let (request, object) =
+            match item {
+                Item::TestEvent => {
+                    tracing::info!("acknowledged s3:TestEvent");
+                    return None;
+                }
+                Item::Invalid { action, reason } => return Some(self.refused(action, reason)),
+                Item::Upload(object) => (Request::upload(policy), object),
+                Item::Manual(manual) => {
+                    let request = match Request::manual(
+                        policy,
+                        manual.action,
+                        manual.confirm,
+                        manual.resolve,
+                        manual.plan_hash,
+                    ) {
+                        Ok(request) => request,
+                        Err(error) => {
+                            let request = Request::refused(manual.action);
+                            return Some(self.finish(
+                                engine::failed_before_start(&request, &error, &clock),
+                                None,
+                            ));
+                        }
+                    };
+                    match manual.artifact.map_or_else(|| self.default_artifact(), Ok) {
+                        Ok(object) => (request, object),
+                        Err(error) => {
+                            return Some(self.finish(
+                                engine::failed_before_start(&request, &error, &clock),
+                                None,
+                            ));
+                        }
                     }
                 }
+            };
+        if let Err(error) = self.check_allowed(&object) {
+            return Some(self.finish(engine::failed_before_start(&request, &error, &clock), None));
+        }
+        let location = format!("s3://{}/{}", object.bucket, object.key);
+        let fetched = match bounded(
+            deadline,
+            s3::fetch(&self.clients.s3, &object, self.config.max_artifact_bytes),
+        )
+        .await
+        {
+            Ok(Ok(fetched)) => fetched,
+            Ok(Err(error)) => {
+                return Some(
+                    self.finish(engine::failed_before_start(&request, &error, &clock), None),
+                );
+            }
+            Err(waited) => {
+                let error = EngineError::ArtifactUnavailable {
+                    location,
+                    reason: format!("S3 did not answer within {} s", waited.as_secs()),
+                    transient: true,
+                };
+                return Some(
+                    self.finish(engine::failed_before_start(&request, &error, &clock), None),
+                );
             }
         };
-        if let Err(error) = self.check_allowed(&object) {
-            return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
-        }
-        let fetched = match s3::fetch(&self.clients.s3, &object, self.config.max_artifact_bytes)
-            .await
-        {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                return Some(self.finish(engine::failed_before_start(&request, &error, &clock)));
-            }
+        // What a confirmation of this plan names: the version S3 served.
+        let served = ObjectRef {
+            version_id: fetched.version_id.clone(),
+            etag: None,
+            ..object
         };
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact =
@@ -170,16 +268,16 @@ impl Handler {
                 Err(error) => {
                     let error = EngineError::from(error);
                     return Some(
-                        self.finish(engine::failed_before_start(&request, &error, &clock)),
+                        self.finish(engine::failed_before_start(&request, &error, &clock), None),
                     );
                 }
             };
-        let target = match self.target().await {
+        let target = match self.target(deadline).await {
             Ok(target) => target,
             Err(error) => {
                 let mut outcome = engine::failed_before_start(&request, &error, &clock);
                 outcome.artifact = Some(engine::artifact_info(&artifact));
-                return Some(self.finish(outcome));
+                return Some(self.finish(outcome, None));
             }
         };
         let settings = Settings {
@@ -196,19 +294,17 @@ impl Handler {
         }
         .with_prisma_env();
         let outcome = engine::run(&request, Ok(artifact), &target, &settings, &clock).await;
-        Some(self.finish(outcome))
+        Some(self.finish(outcome, Some(&served)))
     }
 
-    fn finish(&self, mut outcome: Outcome) -> Outcome {
+    /// The stage, the plan's confirmation payload, the function's wording of hints; then the
+    /// whole outcome goes to the log (before anything is published).
+    fn finish(&self, mut outcome: Outcome, served: Option<&ObjectRef>) -> Outcome {
         outcome.stage = Some(self.config.stage.clone());
-        if outcome.status == Status::Planned
-            && outcome.action == Action::Deploy
-            && !outcome.confirmed
-        {
-            outcome.warnings.push(
-                "Nothing was applied: this stage plans uploads (AUTO_APPLY=false) or the request was not confirmed. Apply with `migrator invoke --function <name> --confirm` or the payload {\"action\":\"deploy\",\"confirm\":true}.".into(),
-            );
+        if let (Some(hash), Some(object)) = (&outcome.plan_hash, served) {
+            outcome.confirm_payload = Some(ManualPayload::confirming(object, hash).to_value());
         }
+        render::for_function(&mut outcome, self.config.function_name.as_deref());
         tracing::info!(
             stage = %self.config.stage,
             status = outcome.status_text(),
@@ -216,13 +312,35 @@ impl Handler {
             applied = outcome.applied.len(),
             pending = outcome.pending.len(),
             error = outcome.error.as_ref().and_then(|e| e.code.as_deref()).unwrap_or(""),
+            document = %serde_json::to_string(&outcome).unwrap_or_default(),
             "outcome"
         );
         outcome
     }
 
-    async fn publish(&self, outcome: &Outcome) -> Result<(), sns::PublishError> {
-        match sns::publish(&self.clients.sns, &self.config.topic_arn, outcome).await {
+    async fn publish(
+        &self,
+        outcome: &Outcome,
+        deadline: Option<Instant>,
+    ) -> Result<(), sns::PublishError> {
+        let result = match bounded(
+            deadline,
+            sns::publish(
+                &self.clients.sns,
+                &self.config.topic_arn,
+                outcome,
+                self.config.function_name.as_deref(),
+            ),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(waited) => Err(sns::PublishError {
+                topic: self.config.topic_arn.clone(),
+                reason: format!("SNS did not answer within {} s", waited.as_secs()),
+            }),
+        };
+        match result {
             Ok(id) => {
                 tracing::info!(message_id = %id, "published the outcome");
                 Ok(())
@@ -285,7 +403,7 @@ impl Handler {
     }
 
     /// The database, with fresh credentials: an IAM token is minted for every connection.
-    async fn target(&self) -> Result<DatabaseTarget, EngineError> {
+    async fn target(&self, deadline: Option<Instant>) -> Result<DatabaseTarget, EngineError> {
         let db = &self.config.db;
         if let DbAuth::Url { url } = &db.auth {
             return parse_database_url(url);
@@ -293,14 +411,24 @@ impl Handler {
         let (user, password, host, port, name) = match &db.auth {
             DbAuth::Iam => (
                 db.user.clone(),
-                self.iam_token().await?,
+                self.iam_token(deadline).await?,
                 db.host.clone(),
                 db.port_or_default(),
                 db.name.clone(),
             ),
             DbAuth::Secret { arn } => {
                 // The stage's variables win; what they leave out comes from the secret.
-                let secret = secrets::database_secret(&self.clients.secrets, arn).await?;
+                let secret = bounded(
+                    deadline,
+                    secrets::database_secret(&self.clients.secrets, arn),
+                )
+                .await
+                .map_err(|waited| EngineError::Credentials {
+                    reason: format!(
+                        "Secrets Manager did not answer within {} s",
+                        waited.as_secs()
+                    ),
+                })??;
                 let pick = |configured: &str, from_secret: Option<String>, what: &str| {
                     if configured.is_empty() {
                         from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -352,7 +480,7 @@ impl Handler {
         )))
     }
 
-    async fn iam_token(&self) -> Result<String, EngineError> {
+    async fn iam_token(&self, deadline: Option<Instant>) -> Result<String, EngineError> {
         let fail = |reason: String| EngineError::Credentials { reason };
         let region = self
             .config
@@ -367,9 +495,14 @@ impl Handler {
             .sdk
             .credentials_provider()
             .ok_or_else(|| fail("no AWS credentials provider".into()))?;
-        let credentials = provider
-            .provide_credentials()
+        let credentials = bounded(deadline, provider.provide_credentials())
             .await
+            .map_err(|waited| {
+                fail(format!(
+                    "the AWS credentials provider did not answer within {} s",
+                    waited.as_secs()
+                ))
+            })?
             .map_err(|e| fail(format!("no AWS credentials: {e}")))?;
         let db = &self.config.db;
         let request = TokenRequest {
@@ -382,6 +515,54 @@ impl Handler {
             .map_err(|e| fail(e.to_string()))?;
         tracing::debug!(token = %rds_token::describe(&token), "minted an IAM auth token");
         Ok(token)
+    }
+}
+
+/// `call`, given at most [`CALL_TIMEOUT`] and never past the deadline (at least
+/// [`CALL_FLOOR`]); `Err(waited)` when it did not answer in time.
+async fn bounded<T>(
+    deadline: Option<Instant>,
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, Duration> {
+    let limit = deadline
+        .map(|d| d.saturating_duration_since(Instant::now()))
+        .map_or(CALL_TIMEOUT, |left| left.min(CALL_TIMEOUT))
+        .max(CALL_FLOOR);
+    tokio::time::timeout(limit, call).await.map_err(|_| limit)
+}
+
+/// What one invocation runs: each object version once, at most
+/// [`MAX_ITEMS_PER_INVOCATION`] deploys.
+#[derive(Default)]
+struct Budget {
+    seen: Vec<ObjectRef>,
+    ran: usize,
+}
+
+enum Admit {
+    Run(Item),
+    /// An upload of an object version this invocation already handles.
+    Duplicate(ObjectRef),
+    OverLimit,
+}
+
+impl Budget {
+    fn admit(&mut self, item: Item) -> Admit {
+        if let Item::Upload(object) = &item
+            && self.seen.contains(object)
+        {
+            return Admit::Duplicate(object.clone());
+        }
+        if !matches!(item, Item::TestEvent) {
+            if self.ran >= MAX_ITEMS_PER_INVOCATION {
+                return Admit::OverLimit;
+            }
+            self.ran += 1;
+        }
+        if let Item::Upload(object) = &item {
+            self.seen.push(object.clone());
+        }
+        Admit::Run(item)
     }
 }
 

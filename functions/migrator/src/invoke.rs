@@ -2,9 +2,11 @@
 //! outcome it returns (the old `migrate --stage PROD --confirm`, without a second tool).
 
 use aws_sdk_lambda::primitives::Blob;
+use migrator_engine::engine::ResolveTarget;
 use migrator_engine::outcome::{Action, Outcome, Status};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::payload::ManualPayload;
 use crate::render;
 
 pub struct InvokeArgs {
@@ -13,34 +15,47 @@ pub struct InvokeArgs {
     pub confirm: bool,
     pub object: Option<String>,
     pub version_id: Option<String>,
-    pub resolve: Option<(String, bool)>,
+    pub resolve: Option<ResolveTarget>,
+    /// The `planHash` of the plan this confirms.
+    pub plan_hash: Option<String>,
     pub endpoint_url: Option<String>,
     pub json: bool,
 }
 
 /// The manual payload for these arguments.
 pub fn payload(args: &InvokeArgs) -> Value {
-    let mut payload = json!({ "action": action_name(args.action), "confirm": args.confirm });
-    if let Some(object) = &args.object {
-        payload["artifact"] = json!(object);
+    ManualPayload {
+        artifact: args.object.clone(),
+        version_id: args.version_id.clone(),
+        plan_hash: args.plan_hash.clone(),
+        ..ManualPayload::new(args.action, args.confirm).with_resolve(args.resolve.as_ref())
     }
-    if let Some(version) = &args.version_id {
-        payload["versionId"] = json!(version);
-    }
-    if let Some((name, applied)) = &args.resolve {
-        let key = if *applied { "applied" } else { "rolledBack" };
-        payload["resolve"] = json!({ key: name });
-    }
-    payload
+    .to_value()
 }
 
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Deploy => "deploy",
-        Action::Plan => "plan",
-        Action::Status => "status",
-        Action::Resolve => "resolve",
+/// What to run to go on from an unconfirmed outcome: the resolve it planned, or exactly
+/// the plan it showed.
+pub fn next_step(args: &InvokeArgs, outcome: &Outcome) -> Option<String> {
+    if outcome.status != Status::Planned || args.confirm {
+        return None;
     }
+    if args.action == Action::Resolve {
+        let confirmed = ManualPayload {
+            artifact: args.object.clone(),
+            version_id: args.version_id.clone(),
+            ..ManualPayload::new(Action::Resolve, true).with_resolve(args.resolve.as_ref())
+        }
+        .to_value();
+        return Some(format!(
+            "Nothing was recorded. To record it: {}",
+            render::invoke_command(&confirmed, &args.function).trim_matches('`')
+        ));
+    }
+    let payload = outcome.confirm_payload.as_ref()?;
+    Some(format!(
+        "Nothing was applied. To apply exactly this plan: {}",
+        render::invoke_command(payload, &args.function).trim_matches('`')
+    ))
 }
 
 /// Returns whether the function reported success.
@@ -88,15 +103,10 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
             print!("{}", render::text(outcome));
         }
         ok &= outcome.is_success();
-        if outcome.status == Status::Planned && !args.confirm && !args.json {
-            println!(
-                "\nNothing was applied. To apply: migrator invoke --function {} --confirm{}",
-                args.function,
-                args.object
-                    .as_deref()
-                    .map(|o| format!(" --object {o}"))
-                    .unwrap_or_default()
-            );
+        if let Some(step) = next_step(&args, outcome)
+            && !args.json
+        {
+            println!("\n{step}");
         }
     }
     Ok(ok)
@@ -106,6 +116,9 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
 mod tests {
     use super::*;
 
+    use migrator_engine::outcome::ResolveKind;
+    use serde_json::json;
+
     fn args(confirm: bool) -> InvokeArgs {
         InvokeArgs {
             function: "f".into(),
@@ -114,6 +127,7 @@ mod tests {
             object: None,
             version_id: None,
             resolve: None,
+            plan_hash: None,
             endpoint_url: None,
             json: false,
         }
@@ -127,12 +141,48 @@ mod tests {
         );
         let mut a = args(true);
         a.action = Action::Resolve;
-        a.resolve = Some(("20240101_x".into(), false));
+        a.resolve = Some(ResolveTarget {
+            name: "20240101_x".into(),
+            kind: ResolveKind::RolledBack,
+        });
         a.object = Some("s3://b/k.zip".into());
         a.version_id = Some("v1".into());
         assert_eq!(
             payload(&a),
             json!({"action":"resolve","confirm":true,"artifact":"s3://b/k.zip","versionId":"v1","resolve":{"rolledBack":"20240101_x"}})
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_resolve_suggests_the_resolve_and_a_plan_its_payload() {
+        let mut a = args(false);
+        a.function = "migrator-PROD".into();
+        a.action = Action::Resolve;
+        a.resolve = Some(ResolveTarget {
+            name: "20240101_x".into(),
+            kind: ResolveKind::Applied,
+        });
+        let mut outcome = Outcome::new(Action::Resolve, chrono::Utc::now());
+        outcome.status = Status::Planned;
+        let step = next_step(&a, &outcome).unwrap();
+        assert_eq!(
+            step,
+            "Nothing was recorded. To record it: migrator invoke --function migrator-PROD --action resolve --applied 20240101_x --confirm"
+        );
+        let mut a = args(false);
+        a.function = "migrator-PROD".into();
+        let mut outcome = Outcome::new(Action::Deploy, chrono::Utc::now());
+        outcome.status = Status::Planned;
+        let hash = "ab".repeat(32);
+        outcome.confirm_payload = Some(
+            json!({"action":"deploy","confirm":true,"artifact":"s3://b/k.zip","versionId":"v1","planHash": hash}),
+        );
+        let step = next_step(&a, &outcome).unwrap();
+        assert_eq!(
+            step,
+            format!(
+                "Nothing was applied. To apply exactly this plan: migrator invoke --function migrator-PROD --object s3://b/k.zip --version-id v1 --plan-hash {hash} --confirm"
+            )
         );
     }
 }

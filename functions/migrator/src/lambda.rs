@@ -4,36 +4,40 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use crate::handler::{Handler, Invocation};
 
 pub async fn run(handler: Handler) -> Result<(), Error> {
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let invocation = Invocation {
-            request_id: event.context.request_id.clone(),
-            deadline: deadline(event.context.deadline),
-        };
-        let span = tracing::info_span!("invocation", request_id = %invocation.request_id);
-        let response = handler
-            .handle(&event.payload, &invocation)
-            .instrument(span)
-            .await;
-        if response.fails_invocation {
-            // The outcome is in the log (see Handler::publish); the invocation reports the error.
-            let message: Vec<String> = response
-                .publish_errors
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            return Err(Diagnostic {
-                error_type: "OutcomeNotPublished".into(),
-                error_message: message.join("; "),
-            });
-        }
-        Ok::<Value, Diagnostic>(response.body)
-    }))
+    // The raw event: the handler reads it strictly (a duplicated key is refused, not "last wins").
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let invocation = Invocation {
+                request_id: event.context.request_id.clone(),
+                deadline: deadline(event.context.deadline),
+            };
+            let span = tracing::info_span!("invocation", request_id = %invocation.request_id);
+            let response = handler
+                .handle(event.payload.get(), &invocation)
+                .instrument(span)
+                .await;
+            if response.fails_invocation {
+                // The outcome is in the log (see Handler::publish); the invocation reports the error.
+                let message: Vec<String> = response
+                    .publish_errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                return Err(Diagnostic {
+                    error_type: "OutcomeNotPublished".into(),
+                    error_message: message.join("; "),
+                });
+            }
+            Ok::<Value, Diagnostic>(response.body)
+        },
+    ))
     .await
 }
 

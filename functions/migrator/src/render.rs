@@ -1,8 +1,12 @@
-//! Outcome → short human text for the terminal.
+//! Outcome → human renderings: text (terminal, e-mail), the AWS Chatbot notification, and
+//! the function's wording of hints (`for_function`).
 
 use std::fmt::Write;
 
-use migrator_engine::outcome::{Action, Execution, Outcome, State, Status};
+use migrator_engine::engine::ResolveTarget;
+use migrator_engine::outcome::{Action, Execution, Outcome, ResolveKind, State, Status};
+
+use crate::payload::ManualPayload;
 
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
@@ -103,10 +107,17 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
         }
     }
     if let Some(r) = &o.resolved {
-        writeln!(out, "Resolve: {} as {:?}", r.name, r.kind)?;
+        writeln!(out, "Resolve: {} as {}", r.name, resolved_as(r.kind))?;
     }
     for w in &o.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    if let Some(payload) = &o.confirm_payload {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "To apply exactly this plan, invoke the function with: {payload}"
+        )?;
     }
     if let Some(e) = &o.error {
         writeln!(out)?;
@@ -147,6 +158,13 @@ fn summary(o: &Outcome) -> String {
     format!("{headline} ({} ms)", o.duration_ms)
 }
 
+fn resolved_as(kind: ResolveKind) -> &'static str {
+    match kind {
+        ResolveKind::Applied => "applied",
+        ResolveKind::RolledBack => "rolled back",
+    }
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -174,7 +192,17 @@ fn emoji(status: Status) -> &'static str {
 
 fn headline(o: &Outcome) -> String {
     let stage = o.stage.as_deref().unwrap_or("migrator");
-    let what = match o.status {
+    let what = match (o.status, &o.resolved) {
+        (Status::Applied, Some(r)) if o.action == Action::Resolve => {
+            format!("resolved {} as {}", r.name, resolved_as(r.kind))
+        }
+        _ => headline_status(o),
+    };
+    format!("{stage}: {what}")
+}
+
+fn headline_status(o: &Outcome) -> String {
+    match o.status {
         Status::Applied if o.action == Action::Resolve => "resolved".to_string(),
         Status::Applied => format!(
             "applied {} migration{}",
@@ -195,8 +223,7 @@ fn headline(o: &Outcome) -> String {
         Status::Blocked => "blocked".into(),
         Status::Rejected => "rejected".into(),
         Status::Failed => "FAILED".into(),
-    };
-    format!("{stage}: {what}")
+    }
 }
 
 /// The SNS subject: ASCII, one line, at most 100 characters.
@@ -214,10 +241,43 @@ pub fn subject(o: &Outcome) -> String {
     text.chars().take(100).collect()
 }
 
-/// An AWS Chatbot custom notification (Slack reads it with no code of ours).
-pub fn chatbot(o: &Outcome) -> serde_json::Value {
+/// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
+/// and the failures first (the database's message, the failing statement and line, what
+/// was committed), then the lists, cut with counts.
+pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
     const LIMIT: usize = 3500;
+    const ERROR_LIMIT: usize = 1500;
     let mut lines = Vec::new();
+    if let Some(e) = &o.error {
+        lines.push(format!(
+            "*Error {}:*\n```{}```",
+            e.code.as_deref().unwrap_or(""),
+            clip(e.message.trim_end(), ERROR_LIMIT)
+        ));
+    }
+    for m in &o.failed {
+        let mut line = format!("*Failed:* `{}`", m.name);
+        if let Some(n) = m.failed_statement {
+            line.push_str(&format!(", at statement {n}"));
+        }
+        match m.committed_statements.as_deref() {
+            Some([]) | None => {
+                line.push_str(" — none of its statements were committed");
+            }
+            Some(committed) => line.push_str(&format!(
+                " — committed before the failure: statement(s) {}",
+                list_numbers(committed)
+            )),
+        }
+        lines.push(line);
+    }
+    if let Some(r) = &o.resolved {
+        lines.push(format!(
+            "*Resolved:* `{}` as {}",
+            r.name,
+            resolved_as(r.kind)
+        ));
+    }
     if let Some(a) = &o.artifact {
         lines.push(format!("*Artifact:* `{}`", a.location));
     }
@@ -226,7 +286,7 @@ pub fn chatbot(o: &Outcome) -> serde_json::Value {
     }
     let list = |title: &str, names: Vec<String>, lines: &mut Vec<String>| {
         if !names.is_empty() {
-            lines.push(format!("*{title}:*"));
+            lines.push(format!("*{title} ({}):*", names.len()));
             lines.extend(names.iter().take(20).map(|n| format!("• `{n}`")));
             if names.len() > 20 {
                 lines.push(format!("… and {} more", names.len() - 20));
@@ -243,36 +303,22 @@ pub fn chatbot(o: &Outcome) -> serde_json::Value {
         o.pending.iter().map(|m| m.name.clone()).collect(),
         &mut lines,
     );
-    list(
-        "Failed",
-        o.failed.iter().map(|m| m.name.clone()).collect(),
-        &mut lines,
-    );
     for w in o.warnings.iter().take(5) {
-        lines.push(format!(":warning: {w}"));
+        lines.push(format!(":warning: {}", clip(w, 400)));
     }
-    if let Some(e) = &o.error {
-        let first = e.message.lines().next().unwrap_or_default();
-        lines.push(format!(
-            "*Error {}:* {first}",
-            e.code.as_deref().unwrap_or("")
-        ));
+    if o.warnings.len() > 5 {
+        lines.push(format!("… and {} more warnings", o.warnings.len() - 5));
     }
     let mut description = lines.join("\n");
     if description.len() > LIMIT {
-        let mut end = LIMIT;
-        while !description.is_char_boundary(end) {
-            end -= 1;
-        }
-        description.truncate(end);
-        description.push_str("\n…");
+        description = format!("{}\n…", clip(&description, LIMIT));
     }
     let mut next_steps: Vec<String> = Vec::new();
     if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.clone()) {
         next_steps.push(hint);
     }
-    if o.status == Status::Planned && o.action == Action::Deploy {
-        next_steps.push("Apply with `migrator invoke --function <name> --confirm`.".into());
+    if let Some(payload) = &o.confirm_payload {
+        next_steps.push(apply_step(payload, function));
     }
     serde_json::json!({
         "version": "1.0",
@@ -291,7 +337,248 @@ pub fn chatbot(o: &Outcome) -> serde_json::Value {
     })
 }
 
-/// Plain text for e-mail subscribers: the terminal rendering.
-pub fn email(o: &Outcome) -> String {
-    format!("{}\n\n{}", headline(o), text(o))
+/// How to apply a plan's `confirmPayload`, and nothing else.
+pub fn apply_step(payload: &serde_json::Value, function: Option<&str>) -> String {
+    match function {
+        Some(function) => format!(
+            "To apply exactly this plan: {}, or invoke the function with the payload `{payload}`.",
+            invoke_command(payload, function)
+        ),
+        None => format!(
+            "To apply exactly this plan, invoke the stage's function (or run its ECS task) with the payload `{payload}`."
+        ),
+    }
+}
+
+/// `migrator invoke --function F …`: the command that sends `payload`.
+pub fn invoke_command(payload: &serde_json::Value, function: &str) -> String {
+    let mut command = format!("`migrator invoke --function {function}");
+    let get = |field: &str| payload.get(field).and_then(serde_json::Value::as_str);
+    if let Some(action) = get("action").filter(|a| *a != "deploy") {
+        command.push_str(&format!(" --action {action}"));
+    }
+    if let Some(resolve) = payload.get("resolve") {
+        for (field, flag) in [("applied", "--applied"), ("rolledBack", "--rolled-back")] {
+            if let Some(name) = resolve.get(field).and_then(serde_json::Value::as_str) {
+                command.push_str(&format!(" {flag} {name}"));
+            }
+        }
+    }
+    if let Some(artifact) = get("artifact") {
+        command.push_str(&format!(" --object {artifact}"));
+    }
+    if let Some(version) = get("versionId") {
+        command.push_str(&format!(" --version-id {version}"));
+    }
+    if let Some(hash) = get("planHash") {
+        command.push_str(&format!(" --plan-hash {hash}"));
+    }
+    if payload.get("confirm") == Some(&serde_json::Value::Bool(true)) {
+        command.push_str(" --confirm");
+    }
+    command.push('`');
+    command
+}
+
+/// In the function, hints name what a person can do there: `migrator invoke` of this
+/// function with the payload, never a CLI command that needs direct database access, never
+/// a CLI-only option.
+pub fn for_function(o: &mut Outcome, function: Option<&str>) {
+    if let Some(error) = &mut o.error
+        && let Some(hint) = &error.hint
+    {
+        error.hint = Some(function_wording(hint, function));
+    }
+    for warning in &mut o.warnings {
+        if warning.contains("`migrator ") || warning.contains("--lock-timeout") {
+            *warning = function_wording(warning, function);
+        }
+    }
+}
+
+fn function_wording(text: &str, function: Option<&str>) -> String {
+    const RESOLVE: &str = "`migrator resolve --";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(RESOLVE) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + RESOLVE.len()..];
+        let Some(end) = after.find('`') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        // `--applied NAME` / `--rolled-back NAME` (NAME may be a placeholder of several words).
+        let (flag, name) = after[..end].split_once(' ').unwrap_or((&after[..end], ""));
+        let name = name.trim().to_string();
+        let target = match flag {
+            "applied" => ResolveTarget::from_flags(Some(name), None),
+            "rolled-back" => ResolveTarget::from_flags(None, Some(name)),
+            _ => Ok(None),
+        };
+        match target {
+            Ok(Some(target)) => {
+                let payload = ManualPayload::new(Action::Resolve, true)
+                    .with_resolve(Some(&target))
+                    .to_value();
+                match function {
+                    Some(function) => out.push_str(&format!(
+                        "{} (the payload `{payload}`)",
+                        invoke_command(&payload, function)
+                    )),
+                    None => out.push_str(&format!(
+                        "a direct invocation of the stage's function with the payload `{payload}`"
+                    )),
+                }
+            }
+            _ => out.push_str(&rest[start..start + RESOLVE.len() + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    let mut out = out
+        .replace("raise --lock-timeout", "raise LOCK_TIMEOUT")
+        .replace("--lock-timeout", "LOCK_TIMEOUT");
+    // The other commands that need the database: their function form.
+    for action in [Action::Deploy, Action::Plan, Action::Status] {
+        let cli = format!("`migrator {}`", action.as_str());
+        if out.contains(&cli) {
+            let payload = ManualPayload::new(action, false).to_value();
+            let instead = match function {
+                Some(function) => invoke_command(&payload, function),
+                None => format!("a direct invocation with the payload `{payload}`"),
+            };
+            out = out.replace(&cli, &instead);
+        }
+    }
+    out
+}
+
+fn list_numbers(numbers: &[usize]) -> String {
+    let shown: Vec<String> = numbers.iter().take(20).map(ToString::to_string).collect();
+    let more = if numbers.len() > 20 {
+        format!(" and {} more", numbers.len() - 20)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// At most `limit` bytes of `text`, on a character boundary.
+pub fn clip(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Plain text for e-mail subscribers: the error first, then the terminal rendering.
+pub fn email(o: &Outcome, function: Option<&str>) -> String {
+    let mut out = format!("{}\n\n", headline(o));
+    if let Some(e) = &o.error {
+        let code = e
+            .code
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!("Error{code}: {}\n\n", e.message.trim_end()));
+    }
+    if let Some(payload) = &o.confirm_payload {
+        out.push_str(&apply_step(payload, function));
+        out.push_str("\n\n");
+    }
+    out.push_str(&text(o));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use migrator_engine::outcome::{ErrorInfo, Resolved};
+
+    use super::*;
+
+    #[test]
+    fn in_the_function_hints_name_the_function_and_the_payload() {
+        let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
+        o.error = Some(ErrorInfo {
+            code: Some("P3009".into()),
+            message: "failed".into(),
+            hint: Some("Repair the database by hand, then run `migrator resolve --rolled-back 20240101_x` (to apply it again) or `migrator resolve --applied 20240101_x` (if you finished it by hand). Or raise --lock-timeout.".into()),
+        });
+        let mut in_lambda = o.clone();
+        for_function(&mut in_lambda, Some("migrator-PROD"));
+        let hint = in_lambda.error.unwrap().hint.unwrap();
+        assert!(
+            hint.contains("`migrator invoke --function migrator-PROD --action resolve --rolled-back 20240101_x --confirm` (the payload `{\"action\":\"resolve\",\"confirm\":true,\"resolve\":{\"rolledBack\":\"20240101_x\"}}`)"),
+            "{hint}"
+        );
+        assert!(hint.contains("--applied 20240101_x --confirm"), "{hint}");
+        let mut baseline = Outcome::new(Action::Deploy, chrono::Utc::now());
+        baseline.warnings = vec!["Baseline it: `migrator resolve --applied <first migration>` once the schema matches, then `migrator deploy`.".into()];
+        for_function(&mut baseline, Some("migrator-PROD"));
+        assert!(
+            baseline.warnings[0].contains("`migrator invoke --function migrator-PROD --action resolve --applied <first migration> --confirm`"),
+            "{:?}",
+            baseline.warnings
+        );
+        assert!(
+            baseline.warnings[0].contains("then `migrator invoke --function migrator-PROD`."),
+            "{:?}",
+            baseline.warnings
+        );
+        assert!(hint.contains("raise LOCK_TIMEOUT"), "{hint}");
+        for never in ["`migrator resolve", "<name>", "--lock-timeout"] {
+            assert!(!hint.contains(never), "{never}: {hint}");
+        }
+        // Outside Lambda (ECS) the function is not known: the payload alone.
+        for_function(&mut o, None);
+        let hint = o.error.unwrap().hint.unwrap();
+        assert!(
+            hint.contains("a direct invocation of the stage's function with the payload"),
+            "{hint}"
+        );
+        assert!(!hint.contains("`migrator resolve"), "{hint}");
+    }
+
+    #[test]
+    fn a_resolved_message_names_the_migration_and_how() {
+        let mut o = Outcome::new(Action::Resolve, chrono::Utc::now());
+        o.status = Status::Applied;
+        o.stage = Some("PROD".into());
+        o.resolved = Some(Resolved {
+            name: "20240101_x".into(),
+            kind: ResolveKind::RolledBack,
+        });
+        let chatbot = chatbot(&o, Some("migrator-PROD"));
+        assert_eq!(
+            chatbot["content"]["title"],
+            ":white_check_mark: PROD: resolved 20240101_x as rolled back"
+        );
+        assert!(
+            chatbot["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("*Resolved:* `20240101_x` as rolled back")
+        );
+    }
+
+    #[test]
+    fn a_plan_shows_its_confirm_payload_everywhere() {
+        let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
+        o.status = Status::Planned;
+        let payload = serde_json::json!({"action":"deploy","confirm":true,"artifact":"s3://b/k.zip","versionId":"v1","planHash":"ab"});
+        o.confirm_payload = Some(payload.clone());
+        assert!(text(&o).contains(&payload.to_string()));
+        let steps = chatbot(&o, Some("migrator-PROD"))["content"]["nextSteps"].to_string();
+        assert!(
+            steps.contains("migrator invoke --function migrator-PROD --object s3://b/k.zip --version-id v1 --plan-hash ab --confirm"),
+            "{steps}"
+        );
+        assert!(!steps.contains("<name>"), "{steps}");
+        assert!(email(&o, Some("migrator-PROD")).contains("--plan-hash ab --confirm"));
+    }
 }

@@ -2,13 +2,16 @@
 //!
 //! Recognised: S3 event notifications (`ObjectCreated:*`; `s3:TestEvent` is acknowledged),
 //! EventBridge `Object Created` events from S3, SQS messages carrying either (or an SNS
-//! envelope of them), SNS-wrapped S3 notifications, and the manual payload. Anything else is
-//! an [`Item::Invalid`] that says what was received.
+//! envelope of them), SNS-wrapped S3 notifications, and the manual payload — the last only as
+//! the invocation itself: inside an SQS message or an SNS notification only upload events
+//! count, so that whoever may publish to a queue or topic cannot approve anything. Anything
+//! else is an [`Item::Invalid`] that says what was received.
 
-use migrator_engine::engine::ResolveTarget;
-use migrator_engine::outcome::{Action, ResolveKind};
-use serde::Deserialize;
+use migrator_engine::outcome::Action;
 use serde_json::Value;
+
+use crate::json;
+pub use crate::payload::Manual;
 
 /// Longest string we accept from a payload (names, keys, versions).
 const MAX_FIELD: usize = 1024;
@@ -33,17 +36,16 @@ pub enum Item {
     Manual(Manual),
     /// S3's notification test message: acknowledged, nothing to do.
     TestEvent,
-    /// Not something we act on; says what it was.
-    Invalid(String),
+    /// Not something we act on: the action it asked for (deploy unless a payload said
+    /// otherwise) and what it was.
+    Invalid { action: Action, reason: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manual {
-    pub action: Action,
-    pub confirm: bool,
-    /// `None`: the configured key's latest version.
-    pub artifact: Option<ObjectRef>,
-    pub resolve: Option<ResolveTarget>,
+fn invalid(reason: impl Into<String>) -> Item {
+    Item::Invalid {
+        action: Action::Deploy,
+        reason: reason.into(),
+    }
 }
 
 /// How the event arrived: SQS batches answer with partial batch failures.
@@ -52,6 +54,17 @@ pub enum Envelope {
     Direct(Vec<Item>),
     /// `(messageId, items)` per SQS record.
     Sqs(Vec<(String, Vec<Item>)>),
+}
+
+/// The invocation's raw text, read strictly (duplicate keys are refused).
+pub fn parse_text(text: &str) -> Envelope {
+    match json::parse(text) {
+        Ok(event) => parse(&event),
+        Err(e) => Envelope::Direct(vec![invalid(format!(
+            "an event that is not strict JSON: {}",
+            clip(&e)
+        ))]),
+    }
 }
 
 pub fn parse(event: &Value) -> Envelope {
@@ -73,13 +86,15 @@ pub fn parse(event: &Value) -> Envelope {
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("record-{i}"));
                 let items = match record.get("body").and_then(Value::as_str) {
-                    Some(body) => match serde_json::from_str::<Value>(body) {
+                    Some(body) => match json::parse(body) {
                         Ok(inner) => items(&inner, 1),
-                        Err(e) => vec![Item::Invalid(format!(
-                            "SQS message {id}: the body is not JSON ({e})"
+                        Err(e) => vec![invalid(format!(
+                            "SQS message {}: the body is not JSON ({})",
+                            clip(&id),
+                            clip(&e)
                         ))],
                     },
-                    None => vec![Item::Invalid(format!("SQS message {id} has no body"))],
+                    None => vec![invalid(format!("SQS message {} has no body", clip(&id)))],
                 };
                 (id, items)
             })
@@ -91,10 +106,10 @@ pub fn parse(event: &Value) -> Envelope {
 
 fn items(event: &Value, depth: usize) -> Vec<Item> {
     if depth > MAX_DEPTH {
-        return vec![Item::Invalid("events nested too deeply".into())];
+        return vec![invalid("events nested too deeply")];
     }
     let Some(object) = event.as_object() else {
-        return vec![Item::Invalid(format!(
+        return vec![invalid(format!(
             "expected a JSON object, received {}",
             describe(event)
         ))];
@@ -107,17 +122,15 @@ fn items(event: &Value, depth: usize) -> Vec<Item> {
         return match object
             .get("Message")
             .and_then(Value::as_str)
-            .map(serde_json::from_str::<Value>)
+            .map(json::parse)
         {
             Some(Ok(inner)) => items(&inner, depth + 1),
-            _ => vec![Item::Invalid(
-                "an SNS notification whose Message is not JSON".into(),
-            )],
+            _ => vec![invalid("an SNS notification whose Message is not JSON")],
         };
     }
     if let Some(records) = object.get("Records").and_then(Value::as_array) {
         if records.is_empty() {
-            return vec![Item::Invalid("an event with no Records".into())];
+            return vec![invalid("an event with no Records")];
         }
         return records
             .iter()
@@ -128,9 +141,27 @@ fn items(event: &Value, depth: usize) -> Vec<Item> {
         return vec![eventbridge(object)];
     }
     if object.contains_key("action") {
-        return vec![manual(event)];
+        if depth > 0 {
+            // A queue or topic is not a person: only uploads count there.
+            let action = object
+                .get("action")
+                .and_then(Value::as_str)
+                .and_then(Action::parse)
+                .unwrap_or(Action::Deploy);
+            return vec![Item::Invalid {
+                action,
+                reason: "a manual payload inside an SQS message or SNS notification: manual requests are accepted only as a direct invocation of the function (lambda:InvokeFunction) or as the ECS task's own event; queues and topics carry upload events only".into(),
+            }];
+        }
+        return vec![match crate::payload::read(event) {
+            Ok(manual) => Item::Manual(manual),
+            Err(refused) => Item::Invalid {
+                action: refused.action,
+                reason: refused.reason,
+            },
+        }];
     }
-    vec![Item::Invalid(format!(
+    vec![invalid(format!(
         "an event we do not recognise: {}",
         describe(event)
     ))]
@@ -142,16 +173,14 @@ fn record_items(record: &Value, depth: usize) -> Vec<Item> {
         return match record
             .pointer("/Sns/Message")
             .and_then(Value::as_str)
-            .map(serde_json::from_str::<Value>)
+            .map(json::parse)
         {
             Some(Ok(inner)) => items(&inner, depth + 1),
-            _ => vec![Item::Invalid(
-                "an SNS record whose Message is not JSON".into(),
-            )],
+            _ => vec![invalid("an SNS record whose Message is not JSON")],
         };
     }
     if record.get("eventSource").and_then(Value::as_str) != Some("aws:s3") {
-        return vec![Item::Invalid(format!(
+        return vec![invalid(format!(
             "a record we do not recognise: {}",
             describe(record)
         ))];
@@ -161,7 +190,7 @@ fn record_items(record: &Value, depth: usize) -> Vec<Item> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     if !event_name.starts_with("ObjectCreated:") {
-        return vec![Item::Invalid(format!(
+        return vec![invalid(format!(
             "an S3 `{}` event; only ObjectCreated events deploy",
             clip(event_name)
         ))];
@@ -169,16 +198,16 @@ fn record_items(record: &Value, depth: usize) -> Vec<Item> {
     let bucket = record.pointer("/s3/bucket/name").and_then(Value::as_str);
     let key = record.pointer("/s3/object/key").and_then(Value::as_str);
     let (Some(bucket), Some(key)) = (bucket, key) else {
-        return vec![Item::Invalid(
-            "an S3 notification without bucket name or object key".into(),
+        return vec![invalid(
+            "an S3 notification without bucket name or object key",
         )];
     };
     // Notification keys are form-URL-encoded: `+` is a space, then %XX.
     let key = match decode_key(key) {
         Ok(key) => key,
-        Err(reason) => return vec![Item::Invalid(reason)],
+        Err(reason) => return vec![invalid(reason)],
     };
-    vec![upload(
+    vec![upload_item(
         bucket,
         key,
         record
@@ -194,7 +223,7 @@ fn eventbridge(object: &serde_json::Map<String, Value>) -> Item {
         .and_then(Value::as_str)
         .unwrap_or_default();
     if detail_type != "Object Created" {
-        return Item::Invalid(format!(
+        return invalid(format!(
             "an EventBridge `{}` event from S3; only Object Created deploys",
             clip(detail_type)
         ));
@@ -207,25 +236,39 @@ fn eventbridge(object: &serde_json::Map<String, Value>) -> Item {
     };
     match (get("/bucket/name"), get("/object/key")) {
         // EventBridge keys are not URL-encoded.
-        (Some(bucket), Some(key)) => upload(
+        (Some(bucket), Some(key)) => upload_item(
             bucket,
             key.to_string(),
             get("/object/version-id"),
             get("/object/etag"),
         ),
-        _ => Item::Invalid("an EventBridge S3 event without bucket name or object key".into()),
+        _ => invalid("an EventBridge S3 event without bucket name or object key"),
     }
 }
 
-fn upload(bucket: &str, key: String, version_id: Option<&str>, etag: Option<&str>) -> Item {
+fn upload_item(bucket: &str, key: String, version_id: Option<&str>, etag: Option<&str>) -> Item {
+    match object_ref(bucket, key, version_id, etag) {
+        Ok(object) => Item::Upload(object),
+        Err(reason) => invalid(reason),
+    }
+}
+
+/// An object named by an event or a payload, its fields bounded (S3 writes "null" for an
+/// unversioned object's version).
+pub fn object_ref(
+    bucket: &str,
+    key: String,
+    version_id: Option<&str>,
+    etag: Option<&str>,
+) -> Result<ObjectRef, String> {
     for (what, value) in [("bucket", bucket), ("key", key.as_str())] {
         if value.is_empty() || value.len() > MAX_FIELD {
-            return Item::Invalid(format!(
+            return Err(format!(
                 "the S3 {what} is empty or longer than {MAX_FIELD} bytes"
             ));
         }
     }
-    Item::Upload(ObjectRef {
+    Ok(ObjectRef {
         bucket: bucket.to_string(),
         key,
         version_id: version_id
@@ -246,125 +289,6 @@ pub fn decode_key(key: &str) -> Result<String, String> {
         .map_err(|_| format!("the S3 key `{}` does not decode to UTF-8", clip(key)))
 }
 
-/// The manual payload, strictly: unknown fields and wrong types are refused, with the reason.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Payload {
-    action: String,
-    #[serde(default)]
-    confirm: Option<bool>,
-    #[serde(default)]
-    artifact: Option<String>,
-    #[serde(default, rename = "versionId")]
-    version_id: Option<String>,
-    #[serde(default)]
-    resolve: Option<ResolvePayload>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResolvePayload {
-    #[serde(default)]
-    applied: Option<String>,
-    #[serde(default, rename = "rolledBack")]
-    rolled_back: Option<String>,
-}
-
-fn manual(event: &Value) -> Item {
-    let payload: Payload = match serde_json::from_value(event.clone()) {
-        Ok(payload) => payload,
-        Err(e) => {
-            return Item::Invalid(format!(
-                "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve}}: {}",
-                clip(&e.to_string())
-            ));
-        }
-    };
-    let action = match payload.action.as_str() {
-        "deploy" => Action::Deploy,
-        "plan" => Action::Plan,
-        "status" => Action::Status,
-        "resolve" => Action::Resolve,
-        other => {
-            return Item::Invalid(format!(
-                "unknown action `{}`: use deploy, plan, status or resolve",
-                clip(other)
-            ));
-        }
-    };
-    let resolve = match (action, payload.resolve) {
-        (
-            Action::Resolve,
-            Some(ResolvePayload {
-                applied: Some(name),
-                rolled_back: None,
-            }),
-        ) => Some(ResolveTarget {
-            name,
-            kind: ResolveKind::Applied,
-        }),
-        (
-            Action::Resolve,
-            Some(ResolvePayload {
-                applied: None,
-                rolled_back: Some(name),
-            }),
-        ) => Some(ResolveTarget {
-            name,
-            kind: ResolveKind::RolledBack,
-        }),
-        (Action::Resolve, _) => {
-            return Item::Invalid("resolve needs exactly one of {\"resolve\": {\"applied\": NAME}} or {\"resolve\": {\"rolledBack\": NAME}}".into());
-        }
-        (_, Some(_)) => return Item::Invalid("`resolve` is only for the resolve action".into()),
-        (_, None) => None,
-    };
-    if let Some(target) = &resolve
-        && (target.name.is_empty() || target.name.len() > 255)
-    {
-        return Item::Invalid(
-            "the migration name to resolve is empty or longer than 255 bytes".into(),
-        );
-    }
-    let artifact = match payload.artifact {
-        None => {
-            if payload.version_id.is_some() {
-                return Item::Invalid("`versionId` needs `artifact` (s3://bucket/key)".into());
-            }
-            None
-        }
-        Some(url) => match parse_s3_url(&url) {
-            Ok((bucket, key)) => match upload(&bucket, key, payload.version_id.as_deref(), None) {
-                Item::Upload(object) => Some(object),
-                other => return other,
-            },
-            Err(reason) => return Item::Invalid(reason),
-        },
-    };
-    Item::Manual(Manual {
-        action,
-        confirm: payload.confirm.unwrap_or(false),
-        artifact,
-        resolve,
-    })
-}
-
-/// `s3://bucket/key` (the key as written, not URL-decoded).
-pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| format!("`artifact` must be s3://bucket/key, got `{}`", clip(url)))?;
-    match rest.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-            Ok((bucket.to_string(), key.to_string()))
-        }
-        _ => Err(format!(
-            "`artifact` must be s3://bucket/key, got `{}`",
-            clip(url)
-        )),
-    }
-}
-
 /// A short description of what was received, never the whole (possibly huge) value.
 fn describe(value: &Value) -> String {
     match value {
@@ -380,7 +304,7 @@ fn describe(value: &Value) -> String {
     }
 }
 
-fn clip(text: &str) -> &str {
+pub fn clip(text: &str) -> &str {
     const SHOWN: usize = 200;
     if text.len() <= SHOWN {
         return text;
@@ -394,6 +318,8 @@ fn clip(text: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use migrator_engine::engine::ResolveTarget;
+    use migrator_engine::outcome::ResolveKind;
     use serde_json::json;
 
     use super::*;
@@ -443,7 +369,7 @@ mod tests {
         let mut record = s3_record("k");
         record["eventName"] = json!("ObjectRemoved:Delete");
         assert!(
-            matches!(&direct(json!({"Records":[record]}))[0], Item::Invalid(r) if r.contains("ObjectRemoved"))
+            matches!(&direct(json!({"Records":[record]}))[0], Item::Invalid { reason: r, .. } if r.contains("ObjectRemoved"))
         );
     }
 
@@ -477,13 +403,66 @@ mod tests {
         assert!(matches!(&batch[0].1[0], Item::Upload(o) if o.key == "k1"));
         assert!(matches!(&batch[1].1[0], Item::Upload(o) if o.key == "k2"));
         assert_eq!(batch[2].0, "c");
-        assert!(matches!(&batch[2].1[0], Item::Invalid(r) if r.contains("not JSON")));
+        assert!(
+            matches!(&batch[2].1[0], Item::Invalid { reason: r, .. } if r.contains("not JSON"))
+        );
     }
 
     #[test]
     fn sns_records_for_a_subscribed_lambda() {
         let event = json!({"Records":[{"EventSource":"aws:sns","Sns":{"Message": json!({"Records":[s3_record("k")]}).to_string()}}]});
         assert!(matches!(&direct(event)[0], Item::Upload(_)));
+    }
+
+    #[test]
+    fn manual_payloads_inside_queues_and_topics_are_refused() {
+        let deploy = json!({"action":"deploy","confirm":true,"artifact":"s3://b/deploy/x.zip"});
+        let resolve = json!({"action":"resolve","confirm":true,"resolve":{"applied":"m"}});
+        let sqs = |body: &Value| json!({"Records":[{"messageId":"a","eventSource":"aws:sqs","body": body.to_string()}]});
+        let sns_in_sqs = |message: &Value| {
+            sqs(&json!({"Type":"Notification","TopicArn":"arn","Message": message.to_string()}))
+        };
+        for (event, action) in [
+            (sqs(&deploy), Action::Deploy),
+            (sns_in_sqs(&resolve), Action::Resolve),
+        ] {
+            let Envelope::Sqs(batch) = parse(&event) else {
+                panic!("not sqs")
+            };
+            assert!(
+                matches!(&batch[0].1[0], Item::Invalid { action: a, reason } if *a == action && reason.contains("only as a direct invocation")),
+                "{batch:?}"
+            );
+        }
+        let sns =
+            json!({"Records":[{"EventSource":"aws:sns","Sns":{"Message": deploy.to_string()}}]});
+        assert!(
+            matches!(&direct(sns)[0], Item::Invalid { reason, .. } if reason.contains("only as a direct invocation"))
+        );
+        // The same payload as the invocation itself is a person's request.
+        assert!(matches!(&direct(deploy)[0], Item::Manual(_)));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_in_the_event_and_in_bodies() {
+        let Envelope::Direct(items) =
+            parse_text(r#"{"action":"plan","confirm":false,"action":"deploy","confirm":true}"#)
+        else {
+            panic!("not direct")
+        };
+        assert!(
+            matches!(&items[0], Item::Invalid { reason, .. } if reason.contains("appears twice")),
+            "{items:?}"
+        );
+        let body = r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k","key":"other"}}}]}"#;
+        let event = json!({"Records":[{"messageId":"a","eventSource":"aws:sqs","body": body}]});
+        let Envelope::Sqs(batch) = parse_text(&event.to_string()) else {
+            panic!("not sqs")
+        };
+        assert!(
+            matches!(&batch[0].1[0], Item::Invalid { reason, .. } if reason.contains("appears twice")),
+            "{batch:?}"
+        );
     }
 
     #[test]
@@ -494,7 +473,8 @@ mod tests {
                 action: Action::Deploy,
                 confirm: false,
                 artifact: None,
-                resolve: None
+                resolve: None,
+                plan_hash: None,
             })]
         );
         let items = direct(
@@ -549,7 +529,7 @@ mod tests {
         ] {
             let items = direct(payload.clone());
             assert!(
-                matches!(&items[0], Item::Invalid(r) if r.contains(fragment)),
+                matches!(&items[0], Item::Invalid { reason: r, .. } if r.contains(fragment)),
                 "{payload}: {items:?}"
             );
         }
@@ -558,7 +538,7 @@ mod tests {
     #[test]
     fn huge_inputs_are_clipped_in_messages() {
         let items = direct(json!({"action": "x".repeat(100_000)}));
-        let Item::Invalid(reason) = &items[0] else {
+        let Item::Invalid { reason, .. } = &items[0] else {
             panic!()
         };
         assert!(reason.len() < 400);
@@ -679,7 +659,7 @@ mod properties {
                 "seed {seed} case {case}: no item for {event}"
             );
             for item in items {
-                if let Item::Invalid(reason) = item {
+                if let Item::Invalid { reason, .. } = item {
                     assert!(
                         !reason.is_empty() && reason.len() < 2_000,
                         "seed {seed} case {case}: {reason}"

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::history::compare;
-use super::{Settings, pending_list, refuse_failed, refuse_missing_script, report_drift};
+use super::{
+    Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
+};
 use crate::clock::Clock;
 use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits};
 
@@ -21,12 +23,23 @@ pub(super) async fn deploy(
     dialect: &mut dyn Dialect,
     settings: &Settings,
     clock: &dyn Clock,
+    expected_plan: Option<&str>,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     if settings.use_lock {
         dialect.lock(settings.effective_lock_wait()).await?;
     }
     let tables = dialect.tables().await?;
+    if let Some(expected) = expected_plan {
+        // Under the lock, before anything is written: only the confirmed plan is applied.
+        let rows = match tables.has_migrations_table {
+            true => dialect.rows().await?,
+            false => Vec::new(),
+        };
+        let pending = pending_list(&compare(set, &rows), dialect);
+        let artifact = outcome.artifact.as_ref().map(|a| a.sha256.as_str());
+        super::plan_hash::check(expected, artifact.unwrap_or_default(), &pending)?;
+    }
     if !tables.has_migrations_table {
         if !tables.others.is_empty() {
             return Err(EngineError::SchemaNotEmpty {
@@ -44,6 +57,7 @@ pub(super) async fn deploy(
 
     refuse_failed(&comparison, outcome)?;
     outcome.pending = pending_list(&comparison, dialect);
+    refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
 
     for (migration, _) in &comparison.pending {

@@ -156,7 +156,7 @@ fn config() -> Res<Config> {
     } else {
         let script = std::env::var("PRISMA_ORACLE")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace().join("../shared/tools/prisma-oracle/prisma.sh"));
+            .unwrap_or_else(|_| workspace().join("tests/oracle/prisma.sh"));
         if !script.is_file() {
             return Err(format!(
                 "the Prisma oracle {} is missing: set PRISMA_ORACLE, or BENCH_SKIP_ORACLE=1 to skip it",

@@ -7,14 +7,26 @@ pub mod secrets;
 pub mod sns;
 
 use aws_config::BehaviorVersion;
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 
 /// The shared SDK configuration: the default credential chain (Lambda role, ECS task role,
 /// environment, profile), `AWS_ENDPOINT_URL` honoured (moto in tests), throttling and 5xx
 /// retried with backoff.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    // A peer that accepts and never answers must not hold a run: every attempt is bounded
+    // (the handler also bounds each call by the deadline).
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(20))
+        .operation_attempt_timeout(Duration::from_secs(25))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(timeouts)
         .load()
         .await
 }

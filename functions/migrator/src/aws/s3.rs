@@ -10,6 +10,8 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// `s3://bucket/key?versionId=…` when S3 reports a version.
     pub location: String,
+    /// The version S3 served (none for an unversioned bucket).
+    pub version_id: Option<String>,
 }
 
 /// Gets `object`: the version the event names, else (no versioning) the object whose ETag
@@ -59,11 +61,16 @@ pub async fn fetch(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let location = match version.filter(|v| v != "null") {
+    let version_id = version.filter(|v| v != "null");
+    let location = match &version_id {
         Some(version) => format!("{location}?versionId={version}"),
         None => location.clone(),
     };
-    Ok(Fetched { bytes, location })
+    Ok(Fetched {
+        bytes,
+        location,
+        version_id,
+    })
 }
 
 fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R>(error: &SdkError<E, R>) -> String {
