@@ -2,9 +2,9 @@ import { App, AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { APP_CONTEXT } from './context';
 import { MigratorExampleStack } from './example-stack';
-import { MigratorStage, STAGES } from './prisma-migrator';
+import { MigratorStage, STAGES } from './types';
 
-/** An App with the shared feature flags and cdk-nag AwsSolutions checks (a finding fails synth). */
+/** An App with cdk.json's feature flags and cdk-nag AwsSolutions checks (a finding fails synth). */
 export function newMigratorApp(props: AppProps = {}): App {
   const app = new App({
     analyticsReporting: false,
@@ -18,7 +18,7 @@ export function newMigratorApp(props: AppProps = {}): App {
 /**
  * The example stacks, one per stage: `PrismaMigrator-CODE`, `PrismaMigrator-PROD`.
  * Context (`cdk synth -c k=v`): slackWorkspaceId + slackChannelId add the Slack
- * channel configuration; longMigrations=true adds the ECS task to PROD.
+ * channel configuration; longMigrations=true adds the long-migration task to PROD.
  */
 export function addExampleStacks(app: App): Record<MigratorStage, MigratorExampleStack> {
   const workspaceId = app.node.tryGetContext('slackWorkspaceId') as string | undefined;

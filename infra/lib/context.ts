@@ -1,13 +1,11 @@
 /**
- * Feature flags shared by `bin/app.ts` and the tests, so that what the tests
- * assert is exactly what `cdk synth` produces (tests build their own `App`
- * and would not read cdk.json).
+ * The app's context (CDK feature flags) is cdk.json's `context`: the flags `cdk init` gives a
+ * new app of this aws-cdk-lib version. The tests build their own `App` (which would not read
+ * cdk.json), so they take it from here and assert exactly what `cdk synth` produces.
  */
-export const APP_CONTEXT: Record<string, unknown> = {
-  '@aws-cdk/core:checkSecretUsage': true,
-  '@aws-cdk/aws-lambda:recognizeLayerVersion': true,
-  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
-  '@aws-cdk/aws-ecs:arnFormatIncludesClusterName': true,
-  '@aws-cdk/aws-events:eventsTargetQueueSameAccount': true,
-  '@aws-cdk/aws-rds:preventRenderingDeprecatedCredentials': true,
-};
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const CDK_JSON = path.resolve(__dirname, '..', 'cdk.json');
+
+export const APP_CONTEXT: Record<string, unknown> = JSON.parse(fs.readFileSync(CDK_JSON, 'utf8')).context;

@@ -1,6 +1,7 @@
 /**
- * Variant stacks used by the tests (cdk-nag and cfn-lint run over them too):
- * every optional feature of the construct in at least one synthesized template.
+ * Variant stacks used by the tests (cdk-nag and cfn-lint run over them too): every
+ * optional feature of the construct in at least one synthesized template, each wired so it
+ * would work as written (a route to S3 and SNS from the function's subnets).
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -9,8 +10,11 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { migratorLambdaCode } from './code';
+import { MigratorVpcEndpoints } from './endpoints';
 import { MigratorExampleStack } from './example-stack';
 import { PrismaMigrator } from './prisma-migrator';
+import { BlockOn, MigratorEngine, MigratorTrigger } from './types';
 
 export interface Variants {
   readonly mysql: MigratorExampleStack;
@@ -22,11 +26,11 @@ export interface Variants {
 }
 
 export function addVariantStacks(app: App): Variants {
-  const mysql = new MigratorExampleStack(app, 'Variant-MySQL', { stage: 'CODE', engine: 'mysql' });
+  const mysql = new MigratorExampleStack(app, 'Variant-MySQL', { stage: 'CODE', engine: MigratorEngine.MYSQL });
 
   const s3Notification = new MigratorExampleStack(app, 'Variant-S3Notification', {
     stage: 'CODE',
-    migrator: { trigger: 's3-notification', tracing: true },
+    migrator: { trigger: MigratorTrigger.S3_NOTIFICATION, tracing: true, blockOn: BlockOn.WARNING },
   });
 
   const slackAndLong = new MigratorExampleStack(app, 'Variant-SlackLong', {
@@ -35,17 +39,20 @@ export function addVariantStacks(app: App): Variants {
       slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
       longMigrations: true,
       statementLockTimeout: Duration.seconds(30),
+      taskCpu: 1024,
+      taskMemoryMiB: 4096,
+      taskTimeout: Duration.hours(4),
     },
   });
 
   // Secret auth: the database secret lives in this stack, encrypted with a CMK.
-  const secretAuth = new MigratorExampleStack(app, 'Variant-SecretAuth', { stage: 'CODE' });
+  const secretAuth = new MigratorExampleStack(app, 'Variant-SecretAuth', { stage: 'CODE', secretsManagerEndpoint: true });
   const secretKey = new kms.Key(secretAuth, 'SecretKey', { enableKeyRotation: true });
   const secret = secretsmanager.Secret.fromSecretAttributes(secretAuth, 'DbSecret', {
     secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
     encryptionKey: secretKey,
   });
-  new PrismaMigrator(secretAuth, 'SecretMigrator', {
+  const secretMigrator = new PrismaMigrator(secretAuth, 'SecretMigrator', {
     stage: 'CODE',
     artifactKey: 'deploy/CODE/other-app/prisma.zip',
     database: secretAuth.database,
@@ -53,15 +60,25 @@ export function addVariantStacks(app: App): Variants {
     databaseName: 'app',
     databaseSecret: secret,
     vpc: secretAuth.vpc,
+    vpcSubnets: { subnetGroupName: 'app' },
+    endpoints: secretAuth.endpoints,
+    uploaders: [secretAuth.uploaderRole],
+    code: migratorLambdaCode(),
   });
+  secretMigrator.grantConfirm(secretAuth.operatorRole);
 
-  // Existing bucket (KMS-encrypted), topic, and an imported PostgreSQL instance.
+  // Existing bucket (KMS), topic (KMS) and an imported PostgreSQL instance, in isolated
+  // subnets reached through endpoints.
   const existingResources = new Stack(app, 'Variant-Existing');
   const vpc = new ec2.Vpc(existingResources, 'Vpc', {
     maxAzs: 2,
     natGateways: 0,
     subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
     flowLogs: { all: {} },
+  });
+  const endpoints = new MigratorVpcEndpoints(existingResources, 'Endpoints', {
+    vpc,
+    subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
   });
   const bucketKey = kms.Key.fromKeyArn(
     existingResources,
@@ -72,7 +89,10 @@ export function addVariantStacks(app: App): Variants {
     bucketName: 'acme-prisma-artifacts',
     encryptionKey: bucketKey,
   });
-  const topic = sns.Topic.fromTopicArn(existingResources, 'Topic', 'arn:aws:sns:eu-west-1:123456789012:deployments');
+  const topic = sns.Topic.fromTopicAttributes(existingResources, 'Topic', {
+    topicArn: 'arn:aws:sns:eu-west-1:123456789012:deployments',
+    keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000',
+  });
   const dbSg = ec2.SecurityGroup.fromSecurityGroupId(existingResources, 'DbSg', 'sg-0123456789abcdef0');
   const imported = rds.DatabaseInstance.fromDatabaseInstanceAttributes(existingResources, 'Db', {
     instanceIdentifier: 'acme-prod',
@@ -86,6 +106,7 @@ export function addVariantStacks(app: App): Variants {
     stage: 'PROD',
     artifactBucket: bucket,
     artifactKey: 'deploy/PROD/*/prisma.zip',
+    allowKeyPattern: true,
     topic,
     database: imported,
     databaseUser: 'migrator',
@@ -93,12 +114,15 @@ export function addVariantStacks(app: App): Variants {
     schema: 'app',
     vpc,
     vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    endpoints,
     autoApply: false,
     timeout: Duration.minutes(15),
     memorySize: 512,
+    code: migratorLambdaCode(),
   });
 
-  // Aurora MySQL cluster (engine and port inferred; cluster resource id).
+  // Aurora MySQL cluster (engine and port inferred; cluster resource id), private subnets
+  // with a NAT gateway: HTTPS egress goes out through NAT.
   const aurora = new Stack(app, 'Variant-Aurora');
   const avpc = new ec2.Vpc(aurora, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { all: {} } });
   const cluster = new rds.DatabaseCluster(aurora, 'Cluster', {
@@ -121,6 +145,7 @@ export function addVariantStacks(app: App): Variants {
     databaseUser: 'migrator',
     databaseName: 'app',
     vpc: avpc,
+    code: migratorLambdaCode(),
   });
 
   return { mysql, s3Notification, slackAndLong, secretAuth, existingResources, aurora };

@@ -15,10 +15,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PLACEHOLDER_DIR, migratorLambdaCode } from '../lib/code';
+import { MigratorTrigger } from '../lib/types';
 import { MigratorExampleStack } from '../lib/example-stack';
-import { PrismaMigrator, PrismaMigratorProps, engineFamily, notificationFilter } from '../lib/prisma-migrator';
+import { PrismaMigrator, engineFamily, notificationFilter } from '../lib/prisma-migrator';
 import { addVariantStacks } from '../lib/variants';
-import { exampleStack, policyStatements, resource, template, testApp } from './support/helpers';
+import { exampleStack, migratorFunction, outputs, policyStatements, resource, template, testApp } from './support/helpers';
 
 const ids = (stack: MigratorExampleStack) => {
   const m = stack.migrator;
@@ -52,18 +53,18 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
   const i = ids(stack);
   return [
     { Sid: 'Logs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt(i.logGroup, 'Arn') },
+    { Sid: 'DescribeNetwork', Effect: 'Allow', Action: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], Resource: '*' },
     {
-      Sid: 'VpcNetworkInterfaces',
+      Sid: 'ManageNetworkInterfaces',
       Effect: 'Allow',
-      Action: [
-        'ec2:CreateNetworkInterface',
-        'ec2:DescribeNetworkInterfaces',
-        'ec2:DescribeSubnets',
-        'ec2:DeleteNetworkInterface',
-        'ec2:AssignPrivateIpAddresses',
-        'ec2:UnassignPrivateIpAddresses',
+      Action: ['ec2:AssignPrivateIpAddresses', 'ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:UnassignPrivateIpAddresses'],
+      Resource: [
+        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':network-interface/*'),
+        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':security-group/', getAtt(i.sg, 'GroupId')),
+        ...stack.vpc
+          .selectSubnets({ subnetGroupName: 'app' })
+          .subnets.map((s) => join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':subnet/', { Ref: stack.getLogicalId(s.node.defaultChild as any) })),
       ],
-      Resource: '*',
     },
     {
       Sid: 'ReadArtifact',
@@ -76,6 +77,7 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
       Sid: 'EncryptNotifications',
       Effect: 'Allow',
       Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Condition: { StringEquals: { 'kms:ViaService': join('sns.', { Ref: 'AWS::Region' }, '.amazonaws.com') } },
       Resource: getAtt(i.topicKey, 'Arn'),
     },
     {
@@ -96,7 +98,7 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
     },
     {
       Effect: 'Allow',
-      Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+      Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
       Resource: getAtt(i.dlq, 'Arn'),
     },
   ];
@@ -105,7 +107,8 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
 describe('example stacks (CODE and PROD)', () => {
   it('has the whole flow and nothing optional', () => {
     for (const t of [tCode, tProd]) {
-      t.resourceCountIs('AWS::Lambda::Function', 1);
+      // The migrator, and CDK's handlers of the VPC default-SG restriction and the bucket notifications.
+      t.resourceCountIs('AWS::Lambda::Function', 3);
       t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
       t.resourceCountIs('AWS::Events::Rule', 1);
       t.resourceCountIs('AWS::SQS::Queue', 1);
@@ -115,14 +118,16 @@ describe('example stacks (CODE and PROD)', () => {
       t.resourceCountIs('AWS::S3::Bucket', 2); // artifacts + their access logs
       t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
       t.resourceCountIs('AWS::ECS::TaskDefinition', 0);
-      t.resourceCountIs('Custom::S3BucketNotifications', 0);
+      t.resourceCountIs('Custom::S3BucketNotifications', 1); // keeps EventBridge on
+      t.resourceCountIs('AWS::EC2::NatGateway', 0);
+      t.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
       t.resourceCountIs('Custom::LogRetention', 0);
     }
   });
 
   it('runs provided.al2023 x86_64 in the VPC with reserved concurrency 1', () => {
     const i = ids(prod);
-    const fn = resource(tProd, 'AWS::Lambda::Function').props;
+    const fn = migratorFunction(tProd).props;
     assert.equal(fn.Runtime, 'provided.al2023');
     assert.deepEqual(fn.Architectures, ['x86_64']);
     assert.equal(fn.Handler, 'bootstrap');
@@ -132,7 +137,7 @@ describe('example stacks (CODE and PROD)', () => {
     assert.equal(fn.FunctionName, 'prisma-migrator-my-app-PROD');
     assert.deepEqual(fn.Role, getAtt(i.role, 'Arn'));
     assert.deepEqual(fn.VpcConfig.SecurityGroupIds, [getAtt(i.sg, 'GroupId')]);
-    const appSubnets = prod.vpc.privateSubnets.map((s) => ({ Ref: prod.getLogicalId(s.node.defaultChild as any) }));
+    const appSubnets = prod.vpc.selectSubnets({ subnetGroupName: 'app' }).subnets.map((s) => ({ Ref: prod.getLogicalId(s.node.defaultChild as any) }));
     assert.deepEqual(fn.VpcConfig.SubnetIds, appSubnets);
     assert.deepEqual(fn.LoggingConfig, { LogFormat: 'JSON', LogGroup: { Ref: i.logGroup } });
     assert.equal(fn.TracingConfig, undefined);
@@ -140,7 +145,7 @@ describe('example stacks (CODE and PROD)', () => {
 
   it('sets the environment exactly (PROD: AUTO_APPLY=false)', () => {
     const i = ids(prod);
-    const fn = resource(tProd, 'AWS::Lambda::Function').props;
+    const fn = migratorFunction(tProd).props;
     assert.deepEqual(fn.Environment.Variables, {
       STAGE: 'PROD',
       DB_ENGINE: 'postgresql',
@@ -154,10 +159,11 @@ describe('example stacks (CODE and PROD)', () => {
       ARTIFACT_KEY: 'deploy/PROD/my-app/prisma.zip',
       TOPIC_ARN: { Ref: i.topic },
       AUTO_APPLY: 'false',
-      LOCK_TIMEOUT: '600',
+      BLOCK_ON: 'error',
+      LOCK_TIMEOUT: '240',
       RUST_LOG: 'info',
     });
-    const codeEnv = resource(tCode, 'AWS::Lambda::Function').props.Environment.Variables;
+    const codeEnv = migratorFunction(tCode).props.Environment.Variables;
     assert.equal(codeEnv.AUTO_APPLY, 'true');
     assert.equal(codeEnv.STAGE, 'CODE');
     assert.equal(codeEnv.ARTIFACT_KEY, 'deploy/CODE/my-app/prisma.zip');
@@ -230,7 +236,10 @@ describe('example stacks (CODE and PROD)', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
-    assert.deepEqual(b.NotificationConfiguration, { EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    tProd.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: i.bucket },
+      NotificationConfiguration: { EventBridgeConfiguration: {} },
+    });
     assert.deepEqual(b.LifecycleConfiguration.Rules[0], {
       Id: 'expire-old-artifact-versions',
       Status: 'Enabled',
@@ -287,9 +296,7 @@ describe('example stacks (CODE and PROD)', () => {
       FromPort: getAtt(i.db, 'Endpoint.Port'),
     });
     const sg = tProd.toJSON().Resources[i.sg].Properties;
-    assert.deepEqual(sg.SecurityGroupEgress, [
-      { CidrIp: '0.0.0.0/0', Description: 'HTTPS to AWS APIs', FromPort: 443, IpProtocol: 'tcp', ToPort: 443 },
-    ]);
+    assert.equal(sg.SecurityGroupEgress, undefined, 'no inline egress (no 0.0.0.0/0): only the rules to the database and the endpoints');
     assert.equal(sg.SecurityGroupIngress, undefined);
   });
 
@@ -313,31 +320,38 @@ describe('example stacks (CODE and PROD)', () => {
     assert.equal(tProd.toJSON().Resources[ids(prod).logGroup].Properties.RetentionInDays, 90);
   });
 
-  it('outputs the function, topic and the exact invoke commands', () => {
+  it('outputs under stable logical ids and export names, with the exact invoke commands', () => {
     const i = ids(prod);
-    const outputs = tProd.toJSON().Outputs as Record<string, { Value: unknown }>;
-    const byPrefix = (p: string) => {
-      const hit = Object.entries(outputs).filter(([k]) => k.startsWith(`Migrator${p}`));
-      assert.equal(hit.length, 1, p);
-      return hit[0][1].Value;
-    };
+    const out = outputs(tProd);
     const fn = { Ref: i.fn };
-    assert.deepEqual(byPrefix('FunctionName'), fn);
-    assert.deepEqual(byPrefix('TopicArn'), { Ref: i.topic });
+    assert.deepEqual(Object.keys(out).sort(), [
+      'MigratorApplyCommand',
+      'MigratorArtifactBucketName',
+      'MigratorArtifactKey',
+      'MigratorCliApplyCommand',
+      'MigratorCliPlanCommand',
+      'MigratorDeadLetterQueueUrl',
+      'MigratorFunctionName',
+      'MigratorPlanCommand',
+      'MigratorTopicArn',
+    ]);
+    for (const [id, o] of Object.entries(out)) assert.deepEqual(o.Export, { Name: `${prod.stackName}-${id}` });
+    assert.deepEqual(out.MigratorFunctionName.Value, fn);
+    assert.deepEqual(out.MigratorTopicArn.Value, { Ref: i.topic });
     assert.deepEqual(
-      byPrefix('PlanCommand'),
-      join('aws lambda invoke --function-name ', fn, ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy"}' out.json`),
+      out.MigratorPlanCommand.Value,
+      join('aws lambda invoke --cli-read-timeout 900 --function-name ', fn, ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy"}' out.json`),
     );
     assert.deepEqual(
-      byPrefix('ApplyCommand'),
+      out.MigratorApplyCommand.Value,
       join(
-        'aws lambda invoke --function-name ',
+        'aws lambda invoke --cli-read-timeout 900 --function-name ',
         fn,
         ` --cli-binary-format raw-in-base64-out --payload '{"action":"deploy","confirm":true}' out.json`,
       ),
     );
-    assert.deepEqual(byPrefix('MigratorPlanCommand'), join('migrator invoke --function ', fn));
-    assert.deepEqual(byPrefix('MigratorApplyCommand'), join('migrator invoke --function ', fn, ' --confirm'));
+    assert.deepEqual(out.MigratorCliPlanCommand.Value, join('migrator invoke --function ', fn));
+    assert.deepEqual(out.MigratorCliApplyCommand.Value, join('migrator invoke --function ', fn, ' --confirm'));
   });
 
   it('is environment-agnostic (no account/region, no lookups)', () => {
@@ -348,61 +362,9 @@ describe('example stacks (CODE and PROD)', () => {
   });
 });
 
-describe('props validation', () => {
-  const base = (): { stack: MigratorExampleStack; props: PrismaMigratorProps } => {
-    const stack = exampleStack({ stage: 'CODE' }, 'Validation');
-    return {
-      stack,
-      props: {
-        stage: 'CODE',
-        artifactKey: 'deploy/CODE/x/prisma.zip',
-        database: stack.database,
-        databaseUser: 'migrator',
-        databaseName: 'app',
-        vpc: stack.vpc,
-      },
-    };
-  };
-  const throws = (patch: Partial<PrismaMigratorProps> | ((p: PrismaMigratorProps) => PrismaMigratorProps), re: RegExp) => {
-    const { stack, props } = base();
-    const p = typeof patch === 'function' ? patch(props) : { ...props, ...patch };
-    assert.throws(() => new PrismaMigrator(stack, 'Other', p), re);
-  };
-
-  it('rejects a timeout over 15 minutes', () => throws({ timeout: Duration.minutes(16) }, /timeout must be between/));
-  it('accepts exactly 15 minutes', () => {
-    const { stack, props } = base();
-    new PrismaMigrator(stack, 'Max', { ...props, timeout: Duration.minutes(15) });
-    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', { Timeout: 900 });
-  });
-  it('rejects a bad stage', () => throws({ stage: 'STAGING' as any }, /stage must be one of CODE, PROD/));
-  it('rejects a bad memory size', () => throws({ memorySize: 64 }, /memorySize/));
-  it('rejects an absolute or odd key', () => {
-    throws({ artifactKey: '/deploy/CODE/x/prisma.zip' }, /artifactKey/);
-    throws({ artifactKey: 'deploy/CODE/x/pri"sma.zip' }, /artifactKey/);
-  });
-  it('rejects longMigrations with the s3-notification trigger', () =>
-    throws({ longMigrations: true, trigger: 's3-notification' }, /longMigrations needs trigger: 'eventbridge'/));
-  it('rejects an engine that contradicts the instance', () => throws({ engine: 'mysql' }, /does not match/));
-  it('needs a resource id for IAM auth on an imported instance', () =>
-    throws(
-      (p) => ({
-        ...p,
-        database: rds.DatabaseInstance.fromDatabaseInstanceAttributes(Stack.of(p.vpc), 'Imp', {
-          instanceIdentifier: 'x',
-          instanceEndpointAddress: 'x.example.com',
-          port: 5432,
-          securityGroups: [],
-        }),
-      }),
-      /resource id/,
-    ));
-  it('rejects a non-identifier database user', () => throws({ databaseUser: 'mig rator' }, /databaseUser/));
-});
-
 describe('trigger modes', () => {
   it("'s3-notification' uses a bucket notification filtered on the key, and no rule", () => {
-    const stack = exampleStack({ stage: 'CODE', migrator: { trigger: 's3-notification' } }, 'S3N');
+    const stack = exampleStack({ stage: 'CODE', migrator: { trigger: MigratorTrigger.S3_NOTIFICATION } }, 'S3N');
     const t = template(stack);
     const i = ids(stack);
     t.resourceCountIs('AWS::Events::Rule', 0);
@@ -463,85 +425,8 @@ describe('optional features', () => {
     tProd.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
   });
 
-  it('longMigrations adds a Fargate task running `migrator handle-event` as the rule target', () => {
-    const stack = exampleStack({ stage: 'PROD', migrator: { longMigrations: true } }, 'Long');
-    const t = template(stack);
-    const i = ids(stack);
-    const m = stack.migrator;
-    t.resourceCountIs('AWS::ECS::Cluster', 1);
-    t.resourceCountIs('AWS::ECS::TaskDefinition', 1);
-    const td = resource(t, 'AWS::ECS::TaskDefinition').props;
-    assert.deepEqual(td.RequiresCompatibilities, ['FARGATE']);
-    assert.equal(td.NetworkMode, 'awsvpc');
-    assert.deepEqual(td.RuntimePlatform, { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' });
-    const container = td.ContainerDefinitions[0];
-    assert.equal(container.Name, 'migrator');
-    assert.deepEqual(container.Command, ['migrator', 'handle-event']);
-    const fnEnv = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
-    assert.deepEqual(
-      container.Environment,
-      Object.entries(fnEnv).map(([Name, Value]) => ({ Name, Value })),
-    );
-    assert.equal(container.LogConfiguration.LogDriver, 'awslogs');
-    // The image is an ECR asset (staged, not built, at synth).
-    assert.match(JSON.stringify(container.Image), /container-assets/);
-
-    const rule = resource(t, 'AWS::Events::Rule').props;
-    assert.equal(rule.Targets.length, 1, 'the ECS task replaces the function as the upload target');
-    const target = rule.Targets[0];
-    assert.deepEqual(target.Arn, getAtt(stack.getLogicalId(m.cluster!.node.defaultChild as any), 'Arn'));
-    assert.equal(target.EcsParameters.LaunchType, 'FARGATE');
-    assert.equal(target.EcsParameters.NetworkConfiguration.AwsVpcConfiguration.AssignPublicIp, 'DISABLED');
-    assert.deepEqual(target.EcsParameters.NetworkConfiguration.AwsVpcConfiguration.SecurityGroups, [getAtt(i.sg, 'GroupId')]);
-    assert.deepEqual(target.InputTransformer.InputPathsMap, {
-      id: '$.id',
-      account: '$.account',
-      time: '$.time',
-      region: '$.region',
-      'detail-bucket-name': '$.detail.bucket.name',
-      'detail-object-key': '$.detail.object.key',
-      'detail-object-version-id': '$.detail.object.version-id',
-      'detail-object-etag': '$.detail.object.etag',
-    });
-    // What EventBridge sends to RunTask once the placeholders are filled in.
-    const filled = (target.InputTransformer.InputTemplate as string)
-      .replace('<id>', 'e-1')
-      .replace('<account>', '123456789012')
-      .replace('<time>', '2026-11-21T00:00:00Z')
-      .replace('<region>', 'eu-west-1')
-      .replace('<detail-bucket-name>', 'bucket')
-      .replace('<detail-object-key>', 'deploy/PROD/my-app/prisma.zip')
-      .replace('<detail-object-version-id>', 'v1')
-      .replace('<detail-object-etag>', 'abc');
-    const overrides = JSON.parse(filled);
-    assert.equal(overrides.containerOverrides[0].name, 'migrator');
-    const env = overrides.containerOverrides[0].environment;
-    assert.equal(env.length, 1);
-    assert.equal(env[0].name, 'MIGRATOR_EVENT');
-    assert.equal(typeof env[0].value, 'string');
-    assert.deepEqual(JSON.parse(env[0].value), {
-      version: '0',
-      id: 'e-1',
-      'detail-type': 'Object Created',
-      source: 'aws.s3',
-      account: '123456789012',
-      time: '2026-11-21T00:00:00Z',
-      region: 'eu-west-1',
-      detail: { bucket: { name: 'bucket' }, object: { key: 'deploy/PROD/my-app/prisma.zip', 'version-id': 'v1', etag: 'abc' } },
-    });
-
-    // The task role has the same data-plane grants as the function (no logs / ENI / DLQ).
-    const taskRole = stack.getLogicalId(m.taskDefinition!.taskRole.node.defaultChild as any);
-    const expected = expectedFunctionStatements(stack, 'deploy/PROD/my-app/prisma.zip').filter(
-      (s) => s.Sid && s.Sid !== 'Logs' && s.Sid !== 'VpcNetworkInterfaces',
-    );
-    assert.deepEqual(policyStatements(t, taskRole), expected);
-    // The function stays, for manual plan / confirm.
-    t.resourceCountIs('AWS::Lambda::Function', 1);
-  });
-
   it('secret auth adds exactly the secretsmanager:GetSecretValue grant (and the key decrypt)', () => {
-    const stack = exampleStack({ stage: 'CODE' }, 'Secret');
+    const stack = exampleStack({ stage: 'CODE', secretsManagerEndpoint: true }, 'Secret');
     const key = new kms.Key(stack, 'SecretKey', { enableKeyRotation: true });
     const secret = secretsmanager.Secret.fromSecretAttributes(stack, 'S', {
       secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
@@ -555,6 +440,9 @@ describe('optional features', () => {
       databaseName: 'app',
       databaseSecret: secret,
       vpc: stack.vpc,
+      vpcSubnets: { subnetGroupName: 'app' },
+      endpoints: stack.endpoints,
+      code: migratorLambdaCode(),
     });
     const t = template(stack);
     const role = stack.getLogicalId(m.role.node.defaultChild as any);
@@ -569,12 +457,23 @@ describe('optional features', () => {
       },
     ]);
     assert.deepEqual(bySid('DecryptDatabaseSecret'), [
-      { Sid: 'DecryptDatabaseSecret', Effect: 'Allow', Action: 'kms:Decrypt', Resource: getAtt(stack.getLogicalId(key.node.defaultChild as any), 'Arn') },
+      {
+        Sid: 'DecryptDatabaseSecret',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': join('secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com'),
+            'kms:EncryptionContext:SecretARN': 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:migrator/code/db-AbCdEf',
+          },
+        },
+        Resource: getAtt(stack.getLogicalId(key.node.defaultChild as any), 'Arn'),
+      },
     ]);
     assert.equal(bySid('ConnectAsDatabaseUser').length, 0, 'no rds-db:connect with secret auth');
     assert.deepEqual(
       statements.map((s) => s.Sid ?? '(dlq)'),
-      ['Logs', 'VpcNetworkInterfaces', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
+      ['Logs', 'DescribeNetwork', 'ManageNetworkInterfaces', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
     );
     const env = m.function.node.defaultChild as lambda.CfnFunction;
     const vars = stack.resolve(env.environment) as any;
@@ -590,7 +489,7 @@ describe('optional features', () => {
     const t = template(stack);
     t.hasResourceProperties('AWS::Lambda::Function', { TracingConfig: { Mode: 'Active' } });
     const statements = policyStatements(t, ids(stack).role);
-    assert.ok(statements.some((s) => JSON.stringify(s.Action) === JSON.stringify(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']) && s.Resource === '*'));
+    assert.ok(statements.some((s) => JSON.stringify(s.Action) === JSON.stringify(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']) && s.Resource === '*'));
   });
 
   it('statementLockTimeout / lockTimeout / logLevel reach the environment', () => {
@@ -612,7 +511,7 @@ describe('engines and databases', () => {
     const stack = v.mysql;
     const t = template(stack);
     const i = ids(stack);
-    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    const env = migratorFunction(t).props.Environment.Variables;
     assert.equal(env.DB_ENGINE, 'mysql');
     assert.deepEqual(env.DB_PORT, getAtt(i.db, 'Endpoint.Port'));
     assert.deepEqual(env.DB_HOST, getAtt(i.db, 'Endpoint.Address'));
@@ -634,7 +533,7 @@ describe('engines and databases', () => {
       connect.Resource,
       join('arn:', partition, ':rds-db:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':dbuser:', getAtt(clusterId, 'DBClusterResourceId'), '/migrator'),
     );
-    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    const env = migratorFunction(t).props.Environment.Variables;
     assert.equal(env.DB_ENGINE, 'mysql');
     assert.deepEqual(env.DB_PORT, getAtt(clusterId, 'Endpoint.Port'));
     assert.deepEqual(env.DB_HOST, getAtt(clusterId, 'Endpoint.Address'));
@@ -659,10 +558,19 @@ describe('engines and databases', () => {
       Sid: 'DecryptArtifact',
       Effect: 'Allow',
       Action: 'kms:Decrypt',
+      Condition: {
+        StringEquals: { 'kms:ViaService': join('s3.', { Ref: 'AWS::Region' }, '.amazonaws.com') },
+        StringLike: {
+          'kms:EncryptionContext:aws:s3:arn': [
+            join('arn:', partition, ':s3:::acme-prisma-artifacts'),
+            join('arn:', partition, ':s3:::acme-prisma-artifacts/deploy/PROD/*/prisma.zip'),
+          ],
+        },
+      },
       Resource: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
     });
     assert.deepEqual(sid('PublishNotifications')!.Resource, 'arn:aws:sns:eu-west-1:123456789012:deployments');
-    assert.equal(sid('EncryptNotifications'), undefined, 'no KMS grant for an unencrypted existing topic');
+    assert.deepEqual(sid('EncryptNotifications')!.Resource, 'arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000', "the existing topic's key gets the grant");
     assert.deepEqual(
       sid('ConnectAsDatabaseUser')!.Resource,
       join('arn:', partition, ':rds-db:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/migrator'),
@@ -679,7 +587,7 @@ describe('engines and databases', () => {
       ToPort: 5432,
       SourceSecurityGroupId: getAtt(stack.getLogicalId(m.securityGroup.node.defaultChild as any), 'GroupId'),
     });
-    const env = resource(t, 'AWS::Lambda::Function').props.Environment.Variables;
+    const env = migratorFunction(t).props.Environment.Variables;
     assert.equal(env.DB_PORT, '5432');
     assert.equal(env.DB_SCHEMA, 'app');
     assert.equal(env.ARTIFACT_KEY, 'deploy/PROD/*/prisma.zip');

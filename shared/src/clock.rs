@@ -16,3 +16,14 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// A clock that always says the same instant: tests pin `started_at`, `finished_at` and
+/// `rolled_back_at` with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}

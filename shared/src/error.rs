@@ -83,6 +83,17 @@ pub enum EngineError {
     )]
     MissingScript { migration: String },
 
+    /// A pending migration whose name differs from a recorded one only by Unicode normalisation
+    /// (NFC vs NFD): Prisma would apply it a second time. `local`/`recorded` are spelled out.
+    #[error(
+        "Migration {local} in the artifact and {recorded} recorded in _prisma_migrations differ only by Unicode normalisation: they look the same but are different names, so deploying would apply the migration a second time."
+    )]
+    NormalisationMismatch {
+        name: String,
+        local: String,
+        recorded: String,
+    },
+
     /// P3019: `migration_lock.toml` names another provider.
     #[error(
         "The datasource provider `{provider}` specified in your schema does not match the one specified in the migration_lock.toml, `{expected}`. Please remove your current migration directory and start a new migration history with prisma migrate dev. Read more: https://pris.ly/d/migrate-provider-switch"
@@ -156,6 +167,7 @@ impl EngineError {
             | EngineError::Credentials { .. }
             | EngineError::InvalidRequest { .. }
             | EngineError::SchemaProviderMismatch { .. }
+            | EngineError::NormalisationMismatch { .. }
             | EngineError::NoMigrationsTable
             | EngineError::Database { .. } => return None,
         })
@@ -173,6 +185,7 @@ impl EngineError {
             | EngineError::ProviderMismatch { .. }
             | EngineError::SchemaProviderMismatch { .. }
             | EngineError::MissingScript { .. }
+            | EngineError::NormalisationMismatch { .. }
             | EngineError::MigrationNotFound { .. }
             | EngineError::SystemDatabase { .. } => Status::Rejected,
             EngineError::LockTimeout { .. }
@@ -215,6 +228,9 @@ impl EngineError {
             )),
             EngineError::MissingScript { migration } => Some(format!(
                 "Restore {migration}/migration.sql in the artifact or delete the folder."
+            )),
+            EngineError::NormalisationMismatch { name, recorded, .. } => Some(format!(
+                "Rename the folder `{name}` in the artifact to the recorded name {recorded}, byte for byte (archivers on macOS often store names decomposed, NFD)."
             )),
             EngineError::ProviderMismatch { .. } | EngineError::SchemaProviderMismatch { .. } => {
                 Some("Point the migrator at a database of the provider the migrations were written for.".into())

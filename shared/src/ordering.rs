@@ -18,7 +18,13 @@
 //!   decides, lowercase before uppercase.
 //! - **Tie-break**: byte order, so that the order is total and only equal strings compare equal.
 
+//!
+//! Names are compared byte for byte, as Prisma does; [`nfc`] and [`spelled_out`] serve to find
+//! and show names that differ only by Unicode normalisation (NFC vs NFD), which look the same.
+
 use std::cmp::Ordering;
+
+use unicode_normalization::{UnicodeNormalization, is_nfc, is_nfd};
 
 /// ICU root order of ASCII punctuation and symbols.
 const PUNCTUATION: &str = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
@@ -76,6 +82,34 @@ fn primary_weight(c: char) -> Option<u32> {
 /// An index into one of the short character tables above as `u32`.
 fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// `name` in Unicode Normalization Form C.
+pub fn nfc(name: &str) -> String {
+    name.nfc().collect()
+}
+
+/// A name as a person can tell it from its twin: non-ASCII characters as code points, with the
+/// form it is in (`caf\u{e9}` (NFC), `cafe\u{301}` (NFD)).
+pub fn spelled_out(name: &str) -> String {
+    let spelled: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+        })
+        .collect();
+    let form = if is_nfc(name) {
+        "NFC"
+    } else if is_nfd(name) {
+        "NFD"
+    } else {
+        "neither NFC nor NFD"
+    };
+    format!("`{spelled}` ({form})")
 }
 
 #[cfg(test)]
@@ -182,5 +216,24 @@ mod tests {
     fn only_equal_strings_compare_equal() {
         assert_eq!(prisma_cmp("x", "x"), Ordering::Equal);
         assert_ne!(prisma_cmp("a\u{1}", "a"), Ordering::Equal);
+    }
+}
+
+#[cfg(test)]
+mod normalisation_tests {
+    use super::*;
+
+    #[test]
+    fn nfc_joins_what_nfd_splits() {
+        assert_eq!(nfc("cafe\u{301}"), "caf\u{e9}");
+        assert_eq!(nfc("caf\u{e9}"), "caf\u{e9}");
+        assert_ne!("cafe\u{301}", "caf\u{e9}");
+    }
+
+    #[test]
+    fn spelled_out_tells_the_twins_apart() {
+        assert_eq!(spelled_out("1_caf\u{e9}"), "`1_caf\\u{e9}` (NFC)");
+        assert_eq!(spelled_out("1_cafe\u{301}"), "`1_cafe\\u{301}` (NFD)");
+        assert_eq!(spelled_out("1_init"), "`1_init` (NFC)");
     }
 }

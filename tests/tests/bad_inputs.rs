@@ -25,7 +25,8 @@
 //! `stored PATH CONTENT` (no compression), `dir PATH`, `symlink PATH TARGET`,
 //! `zeros PATH BYTES` (deflated zeros), `many N` (N tiny entries), `raw CONTENT` (the whole file,
 //! not a zip), and edits of the finished zip: `truncate N` (keep N bytes; negative: drop -N),
-//! `flip OFFSET` (negative: from the end), `patch FROM TO` (same-length byte replacement).
+//! `flip OFFSET` (negative: from the end), `patch FROM TO` (same-length byte replacement),
+//! `patch1 FROM TO` (the first occurrence only: in a local header, not the central directory).
 //! An event body is the event's JSON text; `{{HUGE}}` becomes 100,000 `a`s.
 
 use std::io::Write;
@@ -220,7 +221,7 @@ fn build_artifact(case: &Case, dir: &Path) -> PathBuf {
             "dir" => zip.add_directory(w[1], deflated).unwrap(),
             "symlink" => zip.add_symlink(w[1], w[2], deflated).unwrap(),
             "raw" => raw = Some(unescape(w.get(1).copied().unwrap_or(""))),
-            "truncate" | "flip" | "patch" => edits.push(w),
+            "truncate" | "flip" | "patch" | "patch1" => edits.push(w),
             other => panic!("{}: unknown directive `{other}`", case.file),
         }
     }
@@ -243,7 +244,8 @@ fn build_artifact(case: &Case, dir: &Path) -> PathBuf {
                 let i = at(edit[1]);
                 bytes[i] ^= 0xFF;
             }
-            "patch" => {
+            "patch" | "patch1" => {
+                let first_only = edit[0] == "patch1";
                 let (from, to) = (unescape(edit[1]), unescape(edit[2]));
                 assert_eq!(from.len(), to.len(), "{}: patch lengths", case.file);
                 let mut hits = 0;
@@ -253,6 +255,9 @@ fn build_artifact(case: &Case, dir: &Path) -> PathBuf {
                         bytes[i..i + from.len()].copy_from_slice(&to);
                         hits += 1;
                         i += from.len();
+                        if first_only {
+                            break;
+                        }
                     } else {
                         i += 1;
                     }

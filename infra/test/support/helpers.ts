@@ -1,12 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { ALLOW_PLACEHOLDER_CONTEXT } from '../../lib/code';
 import { APP_CONTEXT } from '../../lib/context';
 import { MigratorExampleStack, MigratorExampleStackProps } from '../../lib/example-stack';
 
-/** A plain App (no cdk-nag plugin: nag has its own test) with the shared flags. */
+/** A plain App (no cdk-nag plugin: nag has its own test) with cdk.json's flags; the placeholder code is allowed. */
 export function testApp(): App {
-  return new App({ context: APP_CONTEXT, analyticsReporting: false });
+  return new App({ context: { ...APP_CONTEXT, [ALLOW_PLACEHOLDER_CONTEXT]: 'true' }, analyticsReporting: false });
 }
 
 export function exampleStack(props: MigratorExampleStackProps, id = `Test-${props.stage}`): MigratorExampleStack {
@@ -43,4 +44,14 @@ export function typeCounts(t: Template): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const r of Object.values(t.toJSON().Resources ?? {}) as any[]) counts[r.Type] = (counts[r.Type] ?? 0) + 1;
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** The migrator's function (the stacks also hold CDK's custom-resource handlers). */
+export function migratorFunction(t: Template, prefix = 'MigratorFunction'): { id: string; props: any; raw: any } {
+  return resource(t, 'AWS::Lambda::Function', prefix);
+}
+
+/** Outputs of a template by logical id. */
+export function outputs(t: Template): Record<string, { Value: unknown; Export?: { Name: unknown }; Description?: string }> {
+  return t.toJSON().Outputs ?? {};
 }

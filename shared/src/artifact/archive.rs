@@ -1,14 +1,15 @@
 //! A zip held in memory as a [`FileTree`].
 //!
-//! Opening the zip checks every entry before anything is read: names must stay inside the
-//! artifact, symbolic links and encrypted entries are refused, and the entry count, the declared
+//! Opening the zip checks every entry before anything is read: its two headers must agree and
+//! entries must not overlap ([`headers`]), names must stay inside the artifact, symbolic links
+//! and encrypted entries are refused, and the entry count, the declared
 //! uncompressed total and each entry's compression ratio must be within [`Limits`]. Declared sizes
 //! can lie, so reads are capped as well. Folders may exist only as prefixes of file names.
 //! Entries under `__MACOSX/` and `.DS_Store` files are left out (their names are still checked).
 
-use super::Limits;
 use super::error::ArtifactError;
 use super::tree::{Entry, EntryKind, FileTree, parent};
+use super::{Limits, headers};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Cursor, Read};
 use zip::ZipArchive;
@@ -51,6 +52,7 @@ impl<'a> ZipTree<'a> {
         if archive.len() > limits.max_entries {
             return Err(too_many(location, archive.len() as u64, limits));
         }
+        headers::check(location, bytes, &archive)?;
         if archive.has_duplicate_names() {
             let entry = first_duplicate_name(bytes, archive.central_directory_start())
                 .unwrap_or_else(|| "(name unknown)".to_owned());
@@ -93,9 +95,6 @@ impl<'a> ZipTree<'a> {
                 .is_some_and(|mode| mode & S_IFMT == S_IFLNK)
             {
                 return Err(ArtifactError::SymlinkEntry { entry: raw_name });
-            }
-            if entry.encrypted() {
-                return Err(ArtifactError::EncryptedEntry { entry: raw_name });
             }
             if name.is_dir {
                 self.add_folder(&name.path)?;

@@ -13,8 +13,9 @@ use super::tree::{Entry, EntryKind, FileTree, display, join, parent};
 use crate::checksum::sha256_hex;
 use crate::lockfile;
 use crate::migration::{Lockfile, Migration, MigrationSet};
-use crate::ordering::prisma_cmp;
+use crate::ordering::{nfc, prisma_cmp, spelled_out};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 const SCHEMA_FILE: &str = "schema.prisma";
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -37,6 +38,21 @@ enum Purpose {
 /// The longest migration name `_prisma_migrations.migration_name` (VARCHAR(255)) holds.
 const MAX_NAME_BYTES: usize = 255;
 
+/// Two folders whose names differ only by Unicode normalisation look like one migration but
+/// would be applied as two (a folder copied between macOS and elsewhere, both kept).
+fn refuse_normalisation_twins(dirs: &[&Entry]) -> Result<(), ArtifactError> {
+    let mut seen: HashMap<String, &str> = HashMap::with_capacity(dirs.len());
+    for dir in dirs {
+        if let Some(first) = seen.insert(nfc(&dir.name), &dir.name) {
+            return Err(ArtifactError::NormalisationTwins {
+                first: spelled_out(first),
+                second: spelled_out(&dir.name),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Find the migrations folder of `tree` and read its migrations.
 pub(super) fn build(
     tree: &mut dyn FileTree,
@@ -54,6 +70,7 @@ pub(super) fn build(
         .filter(|e| e.kind == EntryKind::Dir && e.name != "__MACOSX")
         .collect();
     migration_dirs.sort_by(|a, b| prisma_cmp(&a.name, &b.name));
+    refuse_normalisation_twins(&migration_dirs)?;
     for dir in migration_dirs {
         let dir_path = join(&folder.path, &dir.name);
         if dir.lossy_name {

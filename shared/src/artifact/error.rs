@@ -56,6 +56,29 @@ pub enum ArtifactError {
     #[error("zip entry `{entry}` is rejected: it is encrypted")]
     EncryptedEntry { entry: String },
 
+    #[error(
+        "zip entry `{entry}` is rejected: its local header and the central directory disagree on the {field} (central directory: {central}; local: {local}), so different tools would read different files"
+    )]
+    HeaderMismatch {
+        entry: String,
+        field: &'static str,
+        central: String,
+        local: String,
+    },
+
+    #[error("zip entry `{entry}` is rejected: {reason}")]
+    CorruptHeader { entry: String, reason: String },
+
+    #[error(
+        "zip entries `{first}` and `{second}` are rejected: they overlap (share bytes of the zip), so one part of the file would be read as two"
+    )]
+    OverlappingEntries { first: String, second: String },
+
+    #[error(
+        "zip entry `{entry}` is rejected: its data runs to byte {end}, past the start of the central directory at byte {limit}"
+    )]
+    DataPastEnd { entry: String, end: u64, limit: u64 },
+
     #[error("the zip `{location}` has {count} entries, more than the limit of {max}")]
     TooManyEntries {
         location: String,
@@ -92,6 +115,11 @@ pub enum ArtifactError {
 
     #[error("the zip holds `{entry}` more than once")]
     DuplicateEntry { entry: String },
+
+    #[error(
+        "the migration folders {first} and {second} differ only by Unicode normalisation: they look the same but would be applied as two migrations; keep one"
+    )]
+    NormalisationTwins { first: String, second: String },
 
     #[error("the zip holds `{entry}` both as a file and as a folder")]
     FileAndFolder { entry: String },

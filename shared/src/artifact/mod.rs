@@ -10,6 +10,7 @@ mod build;
 mod directory;
 mod discover;
 mod error;
+mod headers;
 mod schema;
 mod tree;
 

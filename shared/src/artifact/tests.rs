@@ -919,3 +919,260 @@ fn long_histories_read_ahead_in_parallel_and_equal_the_zip() {
         "{err}"
     );
 }
+
+// ---- the two headers of every entry must agree ----
+
+/// Two deflated entries, `m/1/migration.sql` then `m/1/notes.txt`, with the offsets of their
+/// local headers and central directory headers (in that order).
+fn two_entries() -> (Vec<u8>, Vec<usize>, Vec<usize>) {
+    let bytes = zip_of(&[
+        ("m/1/migration.sql", b"SELECT 1;"),
+        ("m/1/notes.txt", b"DROP TABLE users;"),
+    ]);
+    let local = headers(&bytes, b"PK\x03\x04");
+    let central = headers(&bytes, b"PK\x01\x02");
+    assert_eq!((local.len(), central.len()), (2, 2));
+    (bytes, local, central)
+}
+
+fn set_u16(bytes: &mut [u8], at: usize, value: u16) {
+    bytes[at..at + 2].copy_from_slice(&value.to_le_bytes());
+}
+
+fn set_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+fn u32_of(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+fn mismatch_field(bytes: &[u8]) -> (&'static str, String) {
+    let err = read_zip("x.zip", bytes, &Limits::default()).unwrap_err();
+    match &err {
+        ArtifactError::HeaderMismatch { field, .. } => (field, err.to_string()),
+        other => panic!("expected a header mismatch, got {other:?}: {other}"),
+    }
+}
+
+#[test]
+fn central_entry_pointing_at_another_files_local_header_is_refused() {
+    // The central directory lists `migration.sql`, but its offset leads to the local header of
+    // `notes.txt`: a tool that streams local headers sees other SQL than one that lists.
+    let (mut bytes, local, central) = two_entries();
+    set_u32(&mut bytes, central[0] + 42, local[1] as u32);
+    let (field, message) = mismatch_field(&bytes);
+    assert_eq!(field, "name");
+    assert!(message.contains("`m/1/migration.sql`"), "{message}");
+    assert!(message.contains("`m/1/notes.txt`"), "{message}");
+}
+
+#[test]
+fn local_name_that_differs_from_the_central_name_is_refused() {
+    let (mut bytes, local, _) = two_entries();
+    // Last byte of the local header's name: `migration.sql` becomes `migration.sqx` there only.
+    let name_end = local[0] + 30 + "m/1/migration.sql".len() - 1;
+    bytes[name_end] = b'x';
+    let (field, message) = mismatch_field(&bytes);
+    assert_eq!(field, "name");
+    assert!(message.contains("`m/1/migration.sqx`"), "{message}");
+}
+
+#[test]
+fn local_sizes_that_differ_from_the_central_ones_are_refused() {
+    for (offset, field) in [(22, "uncompressed size"), (18, "compressed size")] {
+        let (mut bytes, local, _) = two_entries();
+        let declared = u32_of(&bytes, local[0] + offset);
+        set_u32(&mut bytes, local[0] + offset, declared + 7);
+        let (found, message) = mismatch_field(&bytes);
+        assert_eq!(found, field);
+        assert!(message.contains("(local header)"), "{message}");
+    }
+}
+
+#[test]
+fn local_crc_that_differs_from_the_central_one_is_refused() {
+    let (mut bytes, local, _) = two_entries();
+    let crc = u32_of(&bytes, local[1] + 14);
+    set_u32(&mut bytes, local[1] + 14, crc ^ 1);
+    let (field, message) = mismatch_field(&bytes);
+    assert_eq!(field, "CRC-32");
+    assert!(message.contains("`m/1/notes.txt`"), "{message}");
+}
+
+#[test]
+fn local_flags_and_method_that_differ_are_refused() {
+    let (mut bytes, local, _) = two_entries();
+    bytes[local[0] + 7] ^= 0x08; // bit 11 (UTF-8 names) in the local header only
+    assert_eq!(mismatch_field(&bytes).0, "general-purpose flags");
+
+    let (mut bytes, local, _) = two_entries();
+    set_u16(&mut bytes, local[0] + 8, 0); // stored, while the central directory says deflated
+    assert_eq!(mismatch_field(&bytes).0, "compression method");
+}
+
+#[test]
+fn encrypted_flag_in_either_header_alone_is_refused() {
+    for (signature, flags_at) in [(b"PK\x03\x04", 6), (b"PK\x01\x02", 8)] {
+        let (mut bytes, _, _) = two_entries();
+        let at = headers(&bytes, signature)[1];
+        bytes[at + flags_at] |= 1;
+        let err = read_zip("x.zip", &bytes, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(&err, ArtifactError::EncryptedEntry { entry } if entry == "m/1/notes.txt"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("it is encrypted"), "{err}");
+    }
+}
+
+#[test]
+fn central_offset_without_a_local_header_is_refused() {
+    let (mut bytes, local, central) = two_entries();
+    set_u32(&mut bytes, central[1] + 42, local[1] as u32 + 1);
+    let err = read_zip("x.zip", &bytes, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(&err, ArtifactError::CorruptHeader { entry, .. } if entry == "m/1/notes.txt"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("no complete local file header"),
+        "{err}"
+    );
+}
+
+/// Two stored entries: their sizes can be grown without recompressing.
+fn two_stored_entries() -> (Vec<u8>, Vec<usize>, Vec<usize>) {
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    writer.start_file("m/1/migration.sql", stored).unwrap();
+    writer.write_all(b"SELECT 1;").unwrap();
+    writer.start_file("m/2/migration.sql", stored).unwrap();
+    writer.write_all(b"SELECT 2;").unwrap();
+    let bytes = writer.finish().unwrap().into_inner();
+    let local = headers(&bytes, b"PK\x03\x04");
+    let central = headers(&bytes, b"PK\x01\x02");
+    (bytes, local, central)
+}
+
+/// Declare `size` as both sizes of entry `i`, in both of its headers.
+fn declare_size(bytes: &mut [u8], local: &[usize], central: &[usize], i: usize, size: u32) {
+    for offset in [18, 22] {
+        set_u32(bytes, local[i] + offset, size);
+    }
+    for offset in [20, 24] {
+        set_u32(bytes, central[i] + offset, size);
+    }
+}
+
+#[test]
+fn entry_whose_data_covers_the_next_local_header_is_refused() {
+    // Both headers agree that the first entry's data runs through the second entry's local
+    // header: the second script would also be read as the tail of the first.
+    let (mut bytes, local, central) = two_stored_entries();
+    let covering = (local[1] - local[0]) as u32; // data start is after the header: this covers it
+    declare_size(&mut bytes, &local, &central, 0, covering);
+    let err = read_zip("x.zip", &bytes, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(&err, ArtifactError::OverlappingEntries { first, second }
+            if first == "m/1/migration.sql" && second == "m/2/migration.sql"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn entry_whose_data_runs_into_the_central_directory_is_refused() {
+    let (mut bytes, local, central) = two_stored_entries();
+    let into_directory = (central[0] - local[1]) as u32;
+    declare_size(&mut bytes, &local, &central, 1, into_directory);
+    let err = read_zip("x.zip", &bytes, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(&err, ArtifactError::DataPastEnd { entry, limit, .. }
+            if entry == "m/2/migration.sql" && *limit == central[0] as u64),
+        "{err:?}"
+    );
+}
+
+/// A zip written as a stream: bit 3 set, CRC and sizes in a data descriptor after the data.
+fn streamed_zip() -> Vec<u8> {
+    let mut writer = ZipWriter::new_stream(Vec::new());
+    writer
+        .start_file("prisma/migrations/1_a/migration.sql", options())
+        .unwrap();
+    writer.write_all(INIT_SQL.as_bytes()).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn streamed_zip_with_data_descriptors_is_read() {
+    let bytes = streamed_zip();
+    let local = headers(&bytes, b"PK\x03\x04")[0];
+    assert_ne!(bytes[local + 6] & 0x08, 0, "the writer set bit 3");
+    let artifact = read_zip("x.zip", &bytes, &Limits::default()).unwrap();
+    assert_eq!(artifact.set.migrations[0].script.as_deref(), Some(INIT_SQL));
+}
+
+#[test]
+fn data_descriptor_that_differs_from_the_central_directory_is_refused() {
+    let mut bytes = streamed_zip();
+    let descriptor = headers(&bytes, b"PK\x07\x08")[0];
+    let size = u32_of(&bytes, descriptor + 12);
+    set_u32(&mut bytes, descriptor + 12, size + 1);
+    let (field, message) = mismatch_field(&bytes);
+    assert!(
+        field == "uncompressed size" || field == "compressed size",
+        "{field}"
+    );
+    assert!(message.contains("(data descriptor)"), "{message}");
+}
+
+#[test]
+fn folders_that_differ_only_by_unicode_normalisation_are_refused() {
+    let (dir, zip) = fail_both(&[
+        ("m/20240101000000_caf\u{e9}/migration.sql", b"SELECT 1;"),
+        ("m/20240101000000_cafe\u{301}/migration.sql", b"SELECT 1;"),
+    ]);
+    for err in [dir, zip] {
+        assert!(
+            matches!(&err, ArtifactError::NormalisationTwins { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("`20240101000000_caf\\u{e9}` (NFC)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`20240101000000_cafe\\u{301}` (NFD)"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn distinct_non_ascii_folder_names_are_kept() {
+    let set = read_both(&[
+        ("m/20240101000000_caf\u{e9}/migration.sql", b"SELECT 1;"),
+        ("m/20240102000000_na\u{ef}ve/migration.sql", b"SELECT 1;"),
+    ]);
+    assert_eq!(
+        names(&set),
+        ["20240101000000_caf\u{e9}", "20240102000000_na\u{ef}ve"]
+    );
+}
+
+#[test]
+fn streamed_zip_may_leave_local_values_zero_or_state_them_but_not_wrongly() {
+    let bytes = streamed_zip();
+    let local = headers(&bytes, b"PK\x03\x04")[0];
+    assert_eq!(u32_of(&bytes, local + 14), 0, "the writer left the CRC unknown");
+    // Info-ZIP's `zip -fd` writes the uncompressed size and leaves the CRC zero.
+    let mut known = bytes.clone();
+    set_u32(&mut known, local + 22, INIT_SQL.len() as u32);
+    assert!(read_zip("x.zip", &known, &Limits::default()).is_ok());
+    let mut wrong = bytes;
+    set_u32(&mut wrong, local + 22, INIT_SQL.len() as u32 + 1);
+    let (field, message) = mismatch_field(&wrong);
+    assert_eq!(field, "uncompressed size");
+    assert!(message.contains("(local header)"), "{message}");
+}

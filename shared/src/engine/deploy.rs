@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::history::compare;
-use super::{Settings, pending_list, refuse_failed, refuse_missing_script, report_drift};
+use super::{
+    Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
+};
 use crate::clock::Clock;
 use crate::dialect::{ApplyError, Dialect, NewRow, ScriptFailure, StatementLimits};
 
@@ -44,6 +46,7 @@ pub(super) async fn deploy(
 
     refuse_failed(&comparison, outcome)?;
     outcome.pending = pending_list(&comparison, dialect);
+    refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
 
     for (migration, _) in &comparison.pending {

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use crate::checksum::script_matches_checksum;
 use crate::dialect::MigrationRow;
 use crate::migration::{Migration, MigrationSet};
+use crate::ordering::nfc;
 
 /// What the rows say about the artifact's migrations.
 #[derive(Debug, Default)]
@@ -17,6 +18,10 @@ pub struct Comparison<'a> {
     pub missing_locally: Vec<String>,
     /// Applied migrations whose file no longer matches the recorded checksum.
     pub edited: Vec<String>,
+    /// Pending migrations whose name equals a recorded one (missing locally) once both are in
+    /// Unicode NFC: `(local, recorded)`. They look the same, but Prisma compares bytes and would
+    /// apply the migration a second time.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// Prisma's deploy rule: a migration is pending when no row with its name has
@@ -30,7 +35,7 @@ pub fn compare<'a>(set: &'a MigrationSet, rows: &'a [MigrationRow]) -> Compariso
         .migrations
         .iter()
         .rposition(|m| live_names.contains(m.name.as_str()));
-    let pending = set
+    let pending: Vec<(&Migration, bool)> = set
         .migrations
         .iter()
         .enumerate()
@@ -66,12 +71,31 @@ pub fn compare<'a>(set: &'a MigrationSet, rows: &'a [MigrationRow]) -> Compariso
         }
     }
 
+    let renamed = normalisation_twins(&pending, &missing_locally);
     Comparison {
         pending,
         failed: rows.iter().filter(|r| r.is_failed()).collect(),
         missing_locally,
         edited,
+        renamed,
     }
+}
+
+/// The pending migrations that a recorded name equals once both are NFC.
+fn normalisation_twins(
+    pending: &[(&Migration, bool)],
+    missing_locally: &[String],
+) -> Vec<(String, String)> {
+    pending
+        .iter()
+        .filter_map(|(m, _)| {
+            let local = nfc(&m.name);
+            missing_locally
+                .iter()
+                .find(|recorded| nfc(recorded) == local)
+                .map(|recorded| (m.name.clone(), recorded.clone()))
+        })
+        .collect()
 }
 
 /// Prisma's P3009 details: one line per failed row; unlike Prisma we include the logs.

@@ -2,7 +2,7 @@
 
 use super::history::Comparison;
 use super::history::compare;
-use super::{pending_list, refuse_failed, refuse_missing_script, report_drift};
+use super::{pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift};
 use crate::dialect::Dialect;
 use crate::dialect::MigrationRow;
 use crate::error::EngineError;
@@ -38,6 +38,7 @@ pub(super) async fn inspect(
     }
     outcome.pending = pending_list(&comparison, dialect);
     refuse_failed(&comparison, outcome)?;
+    refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
     if action == Action::Deploy && !outcome.pending.is_empty() {
         outcome.warnings.push(

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Action, ArtifactInfo, Outcome, PendingMigration, ResolveKind};
+use crate::outcome::{Action, ArtifactInfo, Execution, Outcome, PendingMigration, ResolveKind};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,26 +167,9 @@ async fn run_with_artifact(
     clock: &dyn Clock,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    if let Some(schema) = &set.schema_provider
-        && schema != target.provider()
-        && !(schema == "cockroachdb" && target.provider() == "postgresql")
-    {
-        return Err(EngineError::SchemaProviderMismatch {
-            schema: schema.clone(),
-            database: target.provider().into(),
-        });
-    }
-
-    // Prisma's P3019 (every command but `resolve --rolled-back`), before connecting: a
-    // rejected artifact never opens, let alone creates, the database.
-    let rolls_back = request
-        .resolve
-        .as_ref()
-        .is_some_and(|r| r.kind == ResolveKind::RolledBack);
-    if !(request.action == Action::Resolve && rolls_back) {
-        check_lockfile(set, target.provider())?;
-    }
+    check_providers(request, set, target.provider())?;
     let purpose = if request.writes() && request.action == Action::Deploy {
+        refuse_before_creating(set, target, settings, outcome).await?;
         ConnectPurpose::Write
     } else {
         ConnectPurpose::Read
@@ -194,7 +177,49 @@ async fn run_with_artifact(
     let (mut dialect, created) =
         dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
     outcome.warnings.extend(created);
-    let result = dispatch(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    let result = run_connected(request, set, dialect.as_mut(), settings, clock, outcome).await;
+    dialect.close().await;
+    result
+}
+
+/// The artifact's providers against the database's, before connecting: a rejected artifact
+/// never opens, let alone creates, the database.
+fn check_providers(
+    request: &Request,
+    set: &MigrationSet,
+    provider: &str,
+) -> Result<(), EngineError> {
+    if let Some(schema) = &set.schema_provider
+        && schema != provider
+        && !(schema == "cockroachdb" && provider == "postgresql")
+    {
+        return Err(EngineError::SchemaProviderMismatch {
+            schema: schema.clone(),
+            database: provider.into(),
+        });
+    }
+    // Prisma's P3019 (every command but `resolve --rolled-back`).
+    let rolls_back = request
+        .resolve
+        .as_ref()
+        .is_some_and(|r| r.kind == ResolveKind::RolledBack);
+    if !(request.action == Action::Resolve && rolls_back) {
+        check_lockfile(set, provider)?;
+    }
+    Ok(())
+}
+
+/// Everything after connecting: the request's rules, then the flush and the unlock, which
+/// happen whatever the rules decided.
+async fn run_connected(
+    request: &Request,
+    set: &MigrationSet,
+    dialect: &mut dyn Dialect,
+    settings: &Settings,
+    clock: &dyn Clock,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    let result = dispatch(request, set, dialect, settings, clock, outcome).await;
     if let Err(e) = dialect.flush().await {
         outcome.warnings.push(format!(
             "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."
@@ -203,7 +228,6 @@ async fn run_with_artifact(
     if let Err(e) = dialect.unlock().await {
         tracing::warn!("{e}");
     }
-    dialect.close().await;
     result
 }
 
@@ -244,6 +268,9 @@ async fn dispatch(
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 /// The outcome's view of an artifact.
 pub fn artifact_info(artifact: &Artifact) -> ArtifactInfo {
     ArtifactInfo {
@@ -267,10 +294,56 @@ fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError>
     }
 }
 
+/// `rejected` means untouched. A confirmed deploy creates what is missing (the database, the
+/// `?schema=` namespace, `_prisma_migrations`) before it reads the rows, and P3015 (a pending
+/// folder without `migration.sql`) is the one artifact rule that needs the rows. So when the
+/// artifact has such a folder, the rules are first run read-only (as `plan` runs them) and a
+/// P3015 is returned before anything is created. A database that does not exist yet has every
+/// migration pending. Deploy decides again under the lock; this only refuses earlier.
+async fn refuse_before_creating(
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    settings: &Settings,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    if set.migrations.iter().all(|m| m.script.is_some()) {
+        return Ok(());
+    }
+    match dialect::connect(target, ConnectPurpose::Read, settings.effective_lock_wait()).await {
+        Ok((mut dialect, _)) => {
+            let mut planned = outcome.clone();
+            let result = inspect::inspect(Action::Plan, set, dialect.as_mut(), &mut planned).await;
+            dialect.close().await;
+            match result {
+                Err(missing @ EngineError::MissingScript { .. }) => {
+                    *outcome = planned;
+                    Err(missing)
+                }
+                // Anything else is deploy's to decide, under the lock.
+                _ => Ok(()),
+            }
+        }
+        Err(EngineError::Connect { code: "P1003", .. }) => {
+            let comparison = history::compare(set, &[]);
+            outcome.pending = pending_entries(&comparison, |_| None);
+            refuse_missing_script(&comparison)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// What deploy would apply, for the outcome.
 fn pending_list(
     comparison: &history::Comparison<'_>,
     dialect: &dyn Dialect,
+) -> Vec<PendingMigration> {
+    pending_entries(comparison, |script| Some(dialect.execution(script)))
+}
+
+/// The pending list, with `execution` saying how each script would run (when it is known).
+fn pending_entries(
+    comparison: &history::Comparison<'_>,
+    execution: impl Fn(&str) -> Option<Execution>,
 ) -> Vec<PendingMigration> {
     comparison
         .pending
@@ -279,7 +352,7 @@ fn pending_list(
             name: m.name.clone(),
             checksum: m.checksum.clone(),
             out_of_order: *out_of_order,
-            execution: m.script.as_deref().map(|s| dialect.execution(s)),
+            execution: m.script.as_deref().and_then(&execution),
         })
         .collect()
 }
@@ -305,6 +378,19 @@ fn refuse_failed(
             .collect(),
         details: history::failed_details(&comparison.failed),
     })
+}
+
+/// A pending migration that is a recorded one under another Unicode normalisation would be
+/// applied twice (Prisma compares bytes): refuse, naming both forms.
+fn refuse_renamed(comparison: &history::Comparison<'_>) -> Result<(), EngineError> {
+    match comparison.renamed.first() {
+        Some((local, recorded)) => Err(EngineError::NormalisationMismatch {
+            name: local.clone(),
+            local: crate::ordering::spelled_out(local),
+            recorded: crate::ordering::spelled_out(recorded),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Prisma fails with P3015 on a pending folder without `migration.sql` after applying what
@@ -337,6 +423,13 @@ fn report_drift(comparison: &history::Comparison<'_>, outcome: &mut Outcome) {
             )
         };
         outcome.warnings.push(text);
+    }
+    for (local, recorded) in &comparison.renamed {
+        outcome.warnings.push(format!(
+            "Migration {} (pending) and {} (recorded, missing locally) differ only by Unicode normalisation: they are one migration under two spellings.",
+            crate::ordering::spelled_out(local),
+            crate::ordering::spelled_out(recorded)
+        ));
     }
     for name in &comparison.edited {
         outcome
