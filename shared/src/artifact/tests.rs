@@ -1165,7 +1165,11 @@ fn distinct_non_ascii_folder_names_are_kept() {
 fn streamed_zip_may_leave_local_values_zero_or_state_them_but_not_wrongly() {
     let bytes = streamed_zip();
     let local = headers(&bytes, b"PK\x03\x04")[0];
-    assert_eq!(u32_of(&bytes, local + 14), 0, "the writer left the CRC unknown");
+    assert_eq!(
+        u32_of(&bytes, local + 14),
+        0,
+        "the writer left the CRC unknown"
+    );
     // Info-ZIP's `zip -fd` writes the uncompressed size and leaves the CRC zero.
     let mut known = bytes.clone();
     set_u32(&mut known, local + 22, INIT_SQL.len() as u32);
