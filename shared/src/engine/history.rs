@@ -1,6 +1,6 @@
 //! Prisma's rules for comparing the artifact's migrations with `_prisma_migrations`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::checksum::script_matches_checksum;
 use crate::dialect::MigrationRow;
@@ -45,26 +45,35 @@ pub fn compare<'a>(set: &'a MigrationSet, rows: &'a [MigrationRow]) -> Compariso
 
     let local: HashSet<&str> = set.migrations.iter().map(|m| m.name.as_str()).collect();
     let mut missing_locally: Vec<String> = Vec::new();
+    let mut seen_missing: HashSet<&str> = HashSet::new();
     for row in &live {
-        if !local.contains(row.migration_name.as_str())
-            && !missing_locally.contains(&row.migration_name)
-        {
+        let name = row.migration_name.as_str();
+        if !local.contains(name) && seen_missing.insert(name) {
             missing_locally.push(row.migration_name.clone());
         }
     }
 
     // Compare with the newest finished row of each name, not Prisma's first row of any state
     // (which reports a fixed and re-applied migration as edited, prisma/prisma#16927).
+    // One pass over the rows (a search per migration was quadratic in the history's length);
+    // on equal `started_at` the later row wins, as `max_by_key` would choose.
+    let mut newest_finished: HashMap<&str, &MigrationRow> = HashMap::new();
+    for row in live.iter().copied().filter(|r| r.finished_at.is_some()) {
+        newest_finished
+            .entry(row.migration_name.as_str())
+            .and_modify(|newest| {
+                if row.started_at >= newest.started_at {
+                    *newest = row;
+                }
+            })
+            .or_insert(row);
+    }
     let mut edited = Vec::new();
     for migration in &set.migrations {
         let Some(script) = &migration.script else {
             continue;
         };
-        let newest = live
-            .iter()
-            .filter(|r| r.migration_name == migration.name && r.finished_at.is_some())
-            .max_by_key(|r| r.started_at);
-        if let Some(row) = newest
+        if let Some(row) = newest_finished.get(migration.name.as_str())
             && !script_matches_checksum(script, &row.checksum)
         {
             edited.push(migration.name.clone());

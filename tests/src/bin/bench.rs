@@ -1,13 +1,17 @@
 //! `make bench`: the engine benchmark (a report, not a test).
 //!
-//! Applies 1, 100 and 1,000 tiny Prisma-style migrations to fresh PostgreSQL databases, and
-//! runs a no-op deploy over the 1,000 applied. Each contender runs as a whole process, timed
-//! around the process (start-up, connect, work, exit), with its peak RSS read from GNU time:
+//! Applies 1, 100, 1,000 and 10,000 tiny Prisma-style migrations to fresh PostgreSQL databases,
+//! and runs a no-op deploy over the 1,000 and the 10,000 applied. Every scenario runs twice:
+//! with `sslmode=require` (TLS, as production: the function always connects with verify-full,
+//! the CLI prefers TLS like Prisma) and with `sslmode=disable` (to isolate the TLS cost). Each
+//! contender runs as a whole process, timed around the process (start-up, connect, work, exit),
+//! with its peak RSS read from GNU time, and always with the same sslmode as the others:
 //!
 //! * `migrator deploy` (the release binary under test),
 //! * `psql -X -q -1 -v ON_ERROR_STOP=1 -f all.sql`: the same SQL concatenated, no bookkeeping
 //!   (the floor; for the no-op, `psql -c "SELECT * FROM _prisma_migrations"`),
-//! * the Prisma oracle (`prisma migrate deploy`, the real CLI).
+//! * the Prisma oracle (`prisma migrate deploy`, the real CLI; its node-postgres driver gets
+//!   `uselibpqcompat=true` so that `sslmode=require` means what it means to libpq).
 //!
 //! Prints a table and writes `<target>/bench/engine.json`. Exits 0 even when a target is
 //! missed (it prints `MISSED` lines); exits 2 when the benchmark itself cannot run or a run
@@ -18,9 +22,10 @@
 //! cargo run --release -p migrator-e2e --bin bench [-- --quick]
 //! ```
 //!
-//! Environment: `BENCH_REPEATS` (default 3), `BENCH_QUICK=1` (same as `--quick`: N ∈ {1, 100},
-//! one repeat), `BENCH_SKIP_ORACLE=1`, `MIGRATOR_BIN`, `PRISMA_ORACLE`, `MIGRATOR_TEST_PG`,
-//! `CARGO_TARGET_DIR`.
+//! Environment: `BENCH_REPEATS` (default 5), `BENCH_QUICK=1` (same as `--quick`: N ∈ {1, 100},
+//! one repeat), `BENCH_SIZES` (e.g. `1,100,1000`), `BENCH_ORACLE_LARGE_REPEATS` (runs of the
+//! Prisma CLI applying 10,000 or more, default 1: one takes minutes), `BENCH_SKIP_ORACLE=1`,
+//! `MIGRATOR_BIN`, `PRISMA_ORACLE`, `MIGRATOR_TEST_PG`, `CARGO_TARGET_DIR`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -32,8 +37,15 @@ use serde_json::{Value, json};
 const GNU_TIME: &str = "/usr/bin/time";
 /// Targets from the issue.
 const APPLY_RATIO_LIMIT: f64 = 1.5;
+/// No TLS: the no-op over 1,000 applied.
 const NOOP_LIMIT_MS: f64 = 50.0;
+/// With TLS: the no-op over 1,000 applied, against `psql` reading the table (same sslmode).
+const NOOP_TLS_RATIO_LIMIT: f64 = 1.2;
+/// Linear growth: the no-op over 10,000 against the no-op over 1,000 (same sslmode).
+const NOOP_GROWTH_LIMIT: f64 = 10.0;
 const RSS_LIMIT_MB: f64 = 30.0;
+/// From this size on, the Prisma CLI applies `BENCH_ORACLE_LARGE_REPEATS` times.
+const LARGE: usize = 10_000;
 
 type Res<T> = Result<T, String>;
 
@@ -49,7 +61,10 @@ fn main() -> ExitCode {
 
 struct Config {
     sizes: Vec<usize>,
+    /// The sizes with a no-op scenario (1,000 and up; the largest in a quick run).
+    noop_sizes: Vec<usize>,
     repeats: usize,
+    oracle_large_repeats: usize,
     quick: bool,
     oracle: Option<PathBuf>,
     migrator: PathBuf,
@@ -60,6 +75,19 @@ fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
+/// A positive integer from the environment, or `default`.
+fn env_count(name: &str, default: usize) -> Res<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{name} must be a positive integer, got `{v}`")),
+        Err(_) => Ok(default),
+    }
+}
+
 fn config() -> Res<Config> {
     let mut quick = env_flag("BENCH_QUICK");
     for arg in std::env::args().skip(1) {
@@ -67,7 +95,7 @@ fn config() -> Res<Config> {
             "--quick" => quick = true,
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick]\n  env: BENCH_REPEATS (3), BENCH_QUICK=1, BENCH_SKIP_ORACLE=1, MIGRATOR_BIN, PRISMA_ORACLE, MIGRATOR_TEST_PG, CARGO_TARGET_DIR"
+                    "bench [--quick]\n  env: BENCH_REPEATS (5), BENCH_QUICK=1, BENCH_SIZES (1,100,1000,10000), BENCH_ORACLE_LARGE_REPEATS (1), BENCH_SKIP_ORACLE=1, MIGRATOR_BIN, PRISMA_ORACLE, MIGRATOR_TEST_PG, CARGO_TARGET_DIR"
                 );
                 std::process::exit(0);
             }
@@ -81,21 +109,33 @@ fn config() -> Res<Config> {
     let repeats = if quick {
         1
     } else {
-        match std::env::var("BENCH_REPEATS") {
-            Ok(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("BENCH_REPEATS must be a positive integer, got `{v}`"))?,
-            Err(_) => 3,
+        env_count("BENCH_REPEATS", 5)?
+    };
+    let oracle_large_repeats = env_count("BENCH_ORACLE_LARGE_REPEATS", 1)?;
+    let sizes = match std::env::var("BENCH_SIZES") {
+        Ok(list) => {
+            let mut sizes = list
+                .split(',')
+                .map(|n| n.trim().parse::<usize>().ok().filter(|n| *n > 0))
+                .collect::<Option<Vec<usize>>>()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "BENCH_SIZES must list positive integers, e.g. 1,100,1000; got `{list}`"
+                    )
+                })?;
+            sizes.sort_unstable();
+            sizes.dedup();
+            sizes
         }
+        Err(_) if quick => vec![1, 100],
+        Err(_) => vec![1, 100, 1000, LARGE],
     };
-    let sizes = if quick {
-        vec![1, 100]
-    } else {
-        vec![1, 100, 1000]
-    };
+    let largest = sizes.last().copied().unwrap_or(1);
+    let mut noop_sizes: Vec<usize> = sizes.iter().copied().filter(|n| *n >= 1000).collect();
+    if noop_sizes.is_empty() {
+        noop_sizes.push(largest);
+    }
 
     let target_dir = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -149,9 +189,12 @@ fn config() -> Res<Config> {
             ));
         }
     }
+    tls_available()?;
     Ok(Config {
         sizes,
+        noop_sizes,
         repeats,
+        oracle_large_repeats,
         quick,
         oracle,
         migrator,
@@ -229,6 +272,13 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// The `i`-th migration's folder name: timestamps one minute apart from 2024-01-01 00:00 (valid
+/// up to 44,640 migrations, the minutes of January), so that the names sort like Prisma's.
+fn migration_name(i: usize) -> String {
+    let (day, hour, minute) = (1 + i / 1440, (i / 60) % 24, i % 60);
+    format!("202401{day:02}{hour:02}{minute:02}00_m{i:06}")
+}
+
 /// N tiny migrations, as `prisma migrate dev` writes them, plus their SQL concatenated.
 struct Workload {
     n: usize,
@@ -241,8 +291,7 @@ fn workload(n: usize) -> Res<Workload> {
     let migrations = Migrations::new().with_lock("postgresql");
     let mut all = String::new();
     for i in 1..=n {
-        // Timestamp-like prefixes one minute apart, so that the names sort like Prisma's.
-        let name = format!("20240101{:02}{:02}00_m{i:06}", i / 60, i % 60);
+        let name = migration_name(i);
         let sql = format!(
             "-- CreateTable\nCREATE TABLE \"t_{i:06}\" (\n    \"id\" SERIAL NOT NULL,\n    \"name\" TEXT NOT NULL,\n\n    CONSTRAINT \"t_{i:06}_pkey\" PRIMARY KEY (\"id\")\n);\n"
         );
@@ -275,13 +324,52 @@ fn settle() {
         .output();
 }
 
-/// The URL every contender gets: no TLS against the local server.
-fn bench_url(db: &PgDb) -> String {
-    if db.url.contains('?') {
-        format!("{}&sslmode=disable", db.url)
-    } else {
-        format!("{}?sslmode=disable", db.url)
+/// With or without TLS: every contender of a scenario gets the same one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tls {
+    /// `sslmode=require`: encrypted, the certificate not checked (the local server's is
+    /// self-signed); the handshake and the record layer cost what they cost with verify-full.
+    Require,
+    Disable,
+}
+
+impl Tls {
+    const ALL: [Tls; 2] = [Tls::Require, Tls::Disable];
+
+    fn sslmode(self) -> &'static str {
+        match self {
+            Tls::Require => "require",
+            Tls::Disable => "disable",
+        }
     }
+}
+
+/// The URL `who` gets for `db` with `tls`. node-postgres (the Prisma CLI's driver) reads
+/// `sslmode=require` as verify-full unless told to follow libpq.
+fn bench_url(db: &PgDb, tls: Tls, who: Contender) -> String {
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let compat = if who == Contender::Prisma && tls == Tls::Require {
+        "uselibpqcompat=true&"
+    } else {
+        ""
+    };
+    format!("{}{sep}{compat}sslmode={}", db.url, tls.sslmode())
+}
+
+/// The benchmark measures TLS as production uses it: the server must accept it.
+fn tls_available() -> Res<()> {
+    let url = format!("{}/postgres?sslmode=require", pg_server());
+    let out = Command::new("psql")
+        .args([url.as_str(), "-qAtX", "-c", "SHOW ssl"])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "on" {
+        return Ok(());
+    }
+    Err(format!(
+        "the PostgreSQL server does not accept TLS (sslmode=require: {}). Debian's packages turn it on with the ssl-cert snakeoil certificate; else set ssl = on with ssl_cert_file/ssl_key_file in postgresql.conf and reload",
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
 }
 
 fn finished_rows(db: &PgDb) -> Res<usize> {
@@ -358,8 +446,11 @@ impl Runner<'_> {
         Ok((f, json))
     }
 
+    /// `psql -1 -f all.sql`; from [`LARGE`] on without `-1` (each statement commits on its own):
+    /// one transaction cannot lock 10,000 new tables with their sequences and indexes under the
+    /// default `max_locks_per_transaction` ("out of shared memory").
     fn psql_file(&self, w: &Workload, url: &str) -> Res<Finished> {
-        let args: Vec<&std::ffi::OsStr> = vec![
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "-X".as_ref(),
             "-q".as_ref(),
             "-1".as_ref(),
@@ -370,6 +461,9 @@ impl Runner<'_> {
             "-f".as_ref(),
             w.all_sql.as_os_str(),
         ];
+        if w.n >= LARGE {
+            args.retain(|a| *a != "-1");
+        }
         timed(Path::new("psql"), &args, &[])
     }
 
@@ -402,10 +496,10 @@ impl Runner<'_> {
     }
 
     /// One timed apply of `w` by `who` into a fresh database, checked afterwards.
-    fn apply(&self, who: Contender, w: &Workload) -> Res<Sample> {
+    fn apply(&self, who: Contender, w: &Workload, tls: Tls) -> Res<Sample> {
         let db = PgDb::fresh(&format!("bench_{}_{}", who.name(), w.n));
         settle();
-        let url = bench_url(&db);
+        let url = bench_url(&db, tls, who);
         match who {
             Contender::Migrator => {
                 let (f, json) = self.migrator(w, &url)?;
@@ -458,8 +552,8 @@ impl Runner<'_> {
     }
 
     /// One timed no-op deploy by `who` over `db`, where `w` is already applied.
-    fn noop(&self, who: Contender, w: &Workload, db: &PgDb) -> Res<Sample> {
-        let url = bench_url(db);
+    fn noop(&self, who: Contender, w: &Workload, db: &PgDb, tls: Tls) -> Res<Sample> {
+        let url = bench_url(db, tls, who);
         match who {
             Contender::Migrator => {
                 let (f, json) = self.migrator(w, &url)?;
@@ -548,6 +642,7 @@ struct Scenario {
     label: String,
     n: usize,
     noop: bool,
+    tls: Tls,
     cells: Vec<Cell>,
 }
 
@@ -628,123 +723,75 @@ fn run() -> Res<()> {
     {
         let w = workload(1)?;
         for &who in &contenders {
-            if let Err(e) = runner.apply(who, &w) {
-                if who == Contender::Prisma {
-                    eprintln!("bench: warning: the Prisma oracle warm-up failed: {e}");
-                } else {
-                    return Err(e);
+            for tls in Tls::ALL {
+                if let Err(e) = runner.apply(who, &w, tls) {
+                    if who == Contender::Prisma {
+                        eprintln!("bench: warning: the Prisma oracle warm-up failed: {e}");
+                    } else {
+                        return Err(e);
+                    }
                 }
             }
         }
     }
 
     let mut scenarios = Vec::new();
-    let mut largest = None;
     for &n in &cfg.sizes {
         let w = workload(n)?;
-        let mut cells: Vec<Cell> = contenders
-            .iter()
-            .map(|&c| Cell {
-                contender: c,
-                samples: Vec::new(),
-                error: None,
-            })
-            .collect();
-        // Round-robin over the contenders in each repeat, so that drift hits them alike.
-        for rep in 1..=cfg.repeats {
-            for cell in cells.iter_mut() {
-                if cell.error.is_some() {
-                    continue;
+        for tls in Tls::ALL {
+            let cells = measure(&cfg, &contenders, |cell, rep| {
+                let repeats = cfg.repeats_of(cell, n, false);
+                if rep > repeats {
+                    return None;
                 }
                 eprint!(
-                    "bench: apply {n:>4}  {:<8} repeat {rep}/{} … ",
-                    cell.contender.name(),
+                    "bench: apply {n:>5} {:<7} {:<8} repeat {rep}/{repeats} … ",
+                    tls.sslmode(),
+                    cell.name(),
+                );
+                Some(runner.apply(cell, &w, tls))
+            })?;
+            scenarios.push(Scenario {
+                id: format!("apply_{n}_{}", tls.sslmode()),
+                label: format!("apply {n}"),
+                n,
+                noop: false,
+                tls,
+                cells,
+            });
+        }
+
+        // No-op deploys over the N applied once by migrator, with and without TLS.
+        if !cfg.noop_sizes.contains(&n) {
+            continue;
+        }
+        let db = PgDb::fresh(&format!("bench_noop_{n}"));
+        eprintln!("bench: preparing the no-op database ({n} migrations, by migrator) …");
+        runner.apply_into(&w, &db)?;
+        settle();
+        for tls in Tls::ALL {
+            let cells = measure(&cfg, &contenders, |cell, rep| {
+                if rep > cfg.repeats {
+                    return None;
+                }
+                eprint!(
+                    "bench: noop  {n:>5} {:<7} {:<8} repeat {rep}/{} … ",
+                    tls.sslmode(),
+                    cell.name(),
                     cfg.repeats
                 );
-                match runner.apply(cell.contender, &w) {
-                    Ok(s) => {
-                        eprintln!("{:.1} ms, {:.1} MB", s.wall_ms, s.rss_kib as f64 / 1024.0);
-                        cell.samples.push(s);
-                    }
-                    Err(e) if cell.contender == Contender::Prisma => {
-                        eprintln!("failed");
-                        eprintln!(
-                            "bench: warning: the Prisma oracle failed, its cell stays empty: {e}"
-                        );
-                        cell.error = Some(e);
-                    }
-                    Err(e) => {
-                        eprintln!("failed");
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        scenarios.push(Scenario {
-            id: format!("apply_{n}"),
-            label: format!("apply {n}"),
-            n,
-            noop: false,
-            cells,
-        });
-        largest = Some(w);
-    }
-
-    // No-op deploy over the largest N, applied once by migrator.
-    let w = largest.ok_or("no sizes")?;
-    let db = PgDb::fresh(&format!("bench_noop_{}", w.n));
-    eprintln!(
-        "bench: preparing the no-op database ({} migrations, by migrator) …",
-        w.n
-    );
-    runner.apply_into(&w, &db)?;
-    settle();
-    let mut cells: Vec<Cell> = contenders
-        .iter()
-        .map(|&c| Cell {
-            contender: c,
-            samples: Vec::new(),
-            error: None,
-        })
-        .collect();
-    for rep in 1..=cfg.repeats {
-        for cell in cells.iter_mut() {
-            if cell.error.is_some() {
-                continue;
-            }
-            eprint!(
-                "bench: noop {:>5}  {:<8} repeat {rep}/{} … ",
-                w.n,
-                cell.contender.name(),
-                cfg.repeats
-            );
-            match runner.noop(cell.contender, &w, &db) {
-                Ok(s) => {
-                    eprintln!("{:.1} ms, {:.1} MB", s.wall_ms, s.rss_kib as f64 / 1024.0);
-                    cell.samples.push(s);
-                }
-                Err(e) if cell.contender == Contender::Prisma => {
-                    eprintln!("failed");
-                    eprintln!(
-                        "bench: warning: the Prisma oracle failed, its cell stays empty: {e}"
-                    );
-                    cell.error = Some(e);
-                }
-                Err(e) => {
-                    eprintln!("failed");
-                    return Err(e);
-                }
-            }
+                Some(runner.noop(cell, &w, &db, tls))
+            })?;
+            scenarios.push(Scenario {
+                id: format!("noop_{n}_{}", tls.sslmode()),
+                label: format!("noop {n}"),
+                n,
+                noop: true,
+                tls,
+                cells,
+            });
         }
     }
-    drop(db);
-    scenarios.push(Scenario {
-        id: format!("noop_{}", w.n),
-        label: format!("noop {}", w.n),
-        n: w.n,
-        noop: true,
-        cells,
-    });
     if cfg.oracle.is_none() {
         for s in scenarios.iter_mut() {
             s.cells.push(Cell {
@@ -755,45 +802,7 @@ fn run() -> Res<()> {
         }
     }
 
-    // Targets.
-    let mut targets = Vec::new();
-    for s in &scenarios {
-        if s.noop {
-            let v = s.median(Contender::Migrator);
-            targets.push(Target {
-                name: format!("no-op deploy over {} applied < {NOOP_LIMIT_MS} ms", s.n),
-                scenario: s.id.clone(),
-                value: v,
-                limit: NOOP_LIMIT_MS,
-                unit: "ms",
-                pass: v.is_some_and(|v| v < NOOP_LIMIT_MS),
-            });
-        } else {
-            let ratio = match (s.median(Contender::Migrator), s.median(Contender::Psql)) {
-                (Some(m), Some(p)) if p > 0.0 => Some(m / p),
-                _ => None,
-            };
-            targets.push(Target {
-                name: format!("apply {} within {APPLY_RATIO_LIMIT}× of psql", s.n),
-                scenario: s.id.clone(),
-                value: ratio,
-                limit: APPLY_RATIO_LIMIT,
-                unit: "×",
-                pass: ratio.is_some_and(|r| r <= APPLY_RATIO_LIMIT),
-            });
-        }
-    }
-    for s in &scenarios {
-        let v = s.cell(Contender::Migrator).and_then(Cell::peak_rss_mb);
-        targets.push(Target {
-            name: format!("peak RSS < {RSS_LIMIT_MB} MB ({})", s.label),
-            scenario: s.id.clone(),
-            value: v,
-            limit: RSS_LIMIT_MB,
-            unit: "MB",
-            pass: v.is_some_and(|v| v < RSS_LIMIT_MB),
-        });
-    }
+    let targets = targets(&scenarios);
     let elapsed = began.elapsed();
 
     print_table(&cfg, &scenarios, &targets, elapsed);
@@ -811,10 +820,144 @@ fn run() -> Res<()> {
     mariadb::bench(&cfg)
 }
 
+impl Config {
+    /// How many runs `who` gets in a scenario over `n` migrations.
+    fn repeats_of(&self, who: Contender, n: usize, noop: bool) -> usize {
+        if who == Contender::Prisma && !noop && n >= LARGE {
+            self.oracle_large_repeats.min(self.repeats)
+        } else {
+            self.repeats
+        }
+    }
+}
+
+/// Runs one scenario: repeat 1 of every contender, then repeat 2…, so that drift hits them
+/// alike. `run(who, rep)` gives None when `who` has had its runs. A failed Prisma oracle
+/// leaves its cell empty (with the reason); any other failure ends the benchmark.
+fn measure(
+    cfg: &Config,
+    contenders: &[Contender],
+    mut run: impl FnMut(Contender, usize) -> Option<Res<Sample>>,
+) -> Res<Vec<Cell>> {
+    let mut cells: Vec<Cell> = contenders
+        .iter()
+        .map(|&c| Cell {
+            contender: c,
+            samples: Vec::new(),
+            error: None,
+        })
+        .collect();
+    for rep in 1..=cfg.repeats {
+        for cell in cells.iter_mut() {
+            if cell.error.is_some() {
+                continue;
+            }
+            match run(cell.contender, rep) {
+                None => {}
+                Some(Ok(s)) => {
+                    eprintln!("{:.1} ms, {:.1} MB", s.wall_ms, s.rss_kib as f64 / 1024.0);
+                    cell.samples.push(s);
+                }
+                Some(Err(e)) if cell.contender == Contender::Prisma => {
+                    eprintln!("failed");
+                    eprintln!(
+                        "bench: warning: the Prisma oracle failed, its cell stays empty: {e}"
+                    );
+                    cell.error = Some(e);
+                }
+                Some(Err(e)) => {
+                    eprintln!("failed");
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// The issue's targets, measured on migrator's medians.
+fn targets(scenarios: &[Scenario]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    let find = |id: String| scenarios.iter().find(|s| s.id == id);
+    for s in scenarios {
+        let mine = s.median(Contender::Migrator);
+        let ratio_to = |other: Option<f64>| match (mine, other) {
+            (Some(m), Some(o)) if o > 0.0 => Some(m / o),
+            _ => None,
+        };
+        let sslmode = s.tls.sslmode();
+        if !s.noop {
+            let ratio = ratio_to(s.median(Contender::Psql));
+            targets.push(Target {
+                name: format!(
+                    "apply {} within {APPLY_RATIO_LIMIT}× of psql (sslmode={sslmode})",
+                    s.n
+                ),
+                scenario: s.id.clone(),
+                value: ratio,
+                limit: APPLY_RATIO_LIMIT,
+                unit: "×",
+                pass: ratio.is_some_and(|r| r <= APPLY_RATIO_LIMIT),
+            });
+        } else if s.n == 1000 && s.tls == Tls::Disable {
+            targets.push(Target {
+                name: format!(
+                    "no-op deploy over 1000 applied < {NOOP_LIMIT_MS} ms (sslmode=disable)"
+                ),
+                scenario: s.id.clone(),
+                value: mine,
+                limit: NOOP_LIMIT_MS,
+                unit: "ms",
+                pass: mine.is_some_and(|v| v < NOOP_LIMIT_MS),
+            });
+        } else if s.n == 1000 {
+            let ratio = ratio_to(s.median(Contender::Psql));
+            targets.push(Target {
+                name: format!(
+                    "no-op deploy over 1000 applied within {NOOP_TLS_RATIO_LIMIT}× of psql (sslmode={sslmode})"
+                ),
+                scenario: s.id.clone(),
+                value: ratio,
+                limit: NOOP_TLS_RATIO_LIMIT,
+                unit: "×",
+                pass: ratio.is_some_and(|r| r <= NOOP_TLS_RATIO_LIMIT),
+            });
+        }
+        if s.noop && s.n == LARGE {
+            let base =
+                find(format!("noop_1000_{sslmode}")).and_then(|b| b.median(Contender::Migrator));
+            let growth = ratio_to(base);
+            targets.push(Target {
+                name: format!(
+                    "no-op over {LARGE} within {NOOP_GROWTH_LIMIT}× the no-op over 1000 (sslmode={sslmode})"
+                ),
+                scenario: s.id.clone(),
+                value: growth,
+                limit: NOOP_GROWTH_LIMIT,
+                unit: "× noop 1000",
+                pass: growth.is_some_and(|r| r <= NOOP_GROWTH_LIMIT),
+            });
+        }
+        let rss = s.cell(Contender::Migrator).and_then(Cell::peak_rss_mb);
+        targets.push(Target {
+            name: format!(
+                "peak RSS < {RSS_LIMIT_MB} MB ({}, sslmode={sslmode})",
+                s.label
+            ),
+            scenario: s.id.clone(),
+            value: rss,
+            limit: RSS_LIMIT_MB,
+            unit: "MB",
+            pass: rss.is_some_and(|v| v < RSS_LIMIT_MB),
+        });
+    }
+    targets
+}
+
 impl Runner<'_> {
     /// Applies `w` with migrator into `db` (untimed preparation), checked.
     fn apply_into(&self, w: &Workload, db: &PgDb) -> Res<()> {
-        let (f, json) = self.migrator(w, &bench_url(db))?;
+        let (f, json) = self.migrator(w, &bench_url(db, Tls::Disable, Contender::Migrator))?;
         let rows = finished_rows(db)?;
         if !f.ok || json["status"] != "applied" || rows != w.n {
             return Err(format!(
@@ -832,22 +975,42 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// How a target reads in the table: `≤1.2× psql`, `<50 ms`.
+fn target_text(t: &Target) -> String {
+    match t.unit {
+        "×" => format!("≤{}× psql", t.limit),
+        "× noop 1000" => format!("≤{}× noop 1000", t.limit),
+        unit => format!("<{} {unit}", t.limit),
+    }
+}
+
 fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed: Duration) {
     println!();
     println!(
-        "{:<11} {:<9} {:>10} {:>10} {:>12} {:>8}  {:<30} result",
-        "scenario", "contender", "median ms", "min ms", "peak RSS MB", "× psql", "target"
+        "{:<11} {:<8} {:<9} {:>4} {:>10} {:>17} {:>8} {:>8}  {:<34} result",
+        "scenario",
+        "sslmode",
+        "contender",
+        "runs",
+        "median ms",
+        "min–max ms",
+        "RSS MB",
+        "× psql",
+        "target"
     );
-    println!("{}", "-".repeat(104));
+    println!("{}", "-".repeat(130));
     for s in scenarios {
         let psql_ms = s.median(Contender::Psql);
         for cell in &s.cells {
             let median = cell.median_ms();
-            let min = cell
-                .samples
-                .iter()
-                .map(|x| x.wall_ms)
-                .min_by(f64::total_cmp);
+            let walls = cell.samples.iter().map(|x| x.wall_ms);
+            let range = match (
+                walls.clone().min_by(f64::total_cmp),
+                walls.max_by(f64::total_cmp),
+            ) {
+                (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
+                _ => "—".into(),
+            };
             let ratio = match (median, psql_ms) {
                 (Some(m), Some(p)) if cell.contender != Contender::Psql && p > 0.0 => {
                     format!("{:.2}×", m / p)
@@ -858,10 +1021,7 @@ fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed
                 let mine: Vec<&Target> = targets.iter().filter(|t| t.scenario == s.id).collect();
                 let text = mine
                     .iter()
-                    .map(|t| match t.unit {
-                        "×" => format!("≤{}× psql", t.limit),
-                        unit => format!("<{} {unit}", t.limit),
-                    })
+                    .map(|t| target_text(t))
                     .collect::<Vec<_>>()
                     .join(", ");
                 let result = mine
@@ -887,11 +1047,13 @@ fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed
                 (_, c) => c.name(),
             };
             println!(
-                "{:<11} {:<9} {:>10} {:>10} {:>12} {:>8}  {:<30} {}",
+                "{:<11} {:<8} {:<9} {:>4} {:>10} {:>17} {:>8} {:>8}  {:<34} {}",
                 s.label,
+                s.tls.sslmode(),
                 contender,
+                cell.samples.len(),
                 fmt_opt(median, 1),
-                fmt_opt(min, 1),
+                range,
                 fmt_opt(cell.peak_rss_mb(), 1),
                 ratio,
                 target,
@@ -899,22 +1061,31 @@ fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed
             );
         }
     }
-    println!("{}", "-".repeat(104));
+    println!("{}", "-".repeat(130));
     println!(
-        "Whole processes, timed around the process (start-up, connect, work, exit); median and min of {} run(s),",
-        cfg.repeats
+        "Whole processes, timed around the process (start-up, connect, work, exit); median and min–max of the runs"
     );
     println!(
-        "peak RSS = max ru_maxrss over the runs (GNU time %M). Each apply run gets a fresh database and a CHECKPOINT first."
+        "({} per contender, the Prisma CLI applying {LARGE}+: {}); RSS = max ru_maxrss over the runs (GNU time %M).",
+        cfg.repeats,
+        cfg.oracle_large_repeats.min(cfg.repeats)
+    );
+    println!("Each apply run gets a fresh database and a CHECKPOINT first.");
+    println!(
+        "sslmode: every contender of a row connects with it (require = TLS as production, the local certificate unchecked)."
     );
     println!(
-        "All contenders connect with ?sslmode=disable (local server: TLS set-up would dominate the small runs)."
+        "psql = `psql -X -q -1 -v ON_ERROR_STOP=1 -f all.sql` (same SQL concatenated, no bookkeeping; without -1 from {LARGE} on:"
     );
     println!(
-        "psql = `psql -X -q -1 -v ON_ERROR_STOP=1 -f all.sql` (same SQL concatenated, no bookkeeping);"
+        "  one transaction cannot lock {LARGE} new tables under the default max_locks_per_transaction);"
     );
     println!(
         "psql* (noop) = `psql -c \"SELECT * FROM _prisma_migrations\"`: connect + read the bookkeeping, a floor."
+    );
+    println!(
+        "Load average at the end: {} (on a busy machine, compare rows of one run only).",
+        load_average().unwrap_or_else(|| "unknown".into())
     );
     println!("Whole benchmark: {:.1} s.", elapsed.as_secs_f64());
     let missed: Vec<&Target> = targets.iter().filter(|t| !t.pass).collect();
@@ -926,13 +1097,23 @@ fn print_table(cfg: &Config, scenarios: &[Scenario], targets: &[Target], elapsed
             "MISSED: {} — measured {}{}",
             t.name,
             fmt_opt(t.value, 2),
-            if t.unit == "×" {
-                "×".to_string()
-            } else {
-                format!(" {}", t.unit)
+            match t.unit {
+                "ms" | "MB" => format!(" {}", t.unit),
+                unit => unit.to_string(),
             }
         );
     }
+}
+
+/// The 1, 5 and 15 minute load averages (Linux).
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -954,12 +1135,14 @@ fn write_json(
                 "id": s.id,
                 "kind": if s.noop { "noop" } else { "apply" },
                 "migrations": s.n,
+                "sslmode": s.tls.sslmode(),
                 "contenders": s.cells.iter().map(|c| {
                     let median = c.median_ms();
                     json!({
                         "name": c.contender.name(),
                         "command": match (s.noop, c.contender) {
                             (_, Contender::Migrator) => "migrator deploy --artifact DIR --database-url URL --json",
+                            (false, Contender::Psql) if s.n >= LARGE => "psql -X -q -v ON_ERROR_STOP=1 -d URL -f all.sql",
                             (false, Contender::Psql) => "psql -X -q -1 -v ON_ERROR_STOP=1 -d URL -f all.sql",
                             (true, Contender::Psql) => "psql -X -q -v ON_ERROR_STOP=1 -d URL -o /dev/null -c 'SELECT * FROM _prisma_migrations ORDER BY started_at'",
                             (_, Contender::Prisma) => "bash prisma.sh --migrations DIR migrate deploy (DATABASE_URL=URL)",
@@ -971,6 +1154,7 @@ fn write_json(
                         })).collect::<Vec<_>>(),
                         "median_ms": median,
                         "min_ms": c.samples.iter().map(|x| x.wall_ms).min_by(f64::total_cmp),
+                        "max_ms": c.samples.iter().map(|x| x.wall_ms).max_by(f64::total_cmp),
                         "peak_rss_mb": c.peak_rss_mb(),
                         "ratio_to_psql": match (median, psql_ms) {
                             (Some(m), Some(p)) if p > 0.0 => Some(m / p),
@@ -983,20 +1167,23 @@ fn write_json(
         })
         .collect();
     let doc = json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "tool": "migrator-bench",
         "generated_at_unix": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "quick": cfg.quick,
         "repeats": cfg.repeats,
         "sizes": cfg.sizes,
+        "noop_sizes": cfg.noop_sizes,
+        "oracle_large_repeats": cfg.oracle_large_repeats,
         "total_seconds": elapsed.as_secs_f64(),
-        "sslmode": "disable",
+        "sslmodes": Tls::ALL.map(Tls::sslmode),
         "migrator_bin": cfg.migrator.display().to_string(),
         "oracle": cfg.oracle.as_ref().map(|p| p.display().to_string()),
         "git": { "commit": commit, "dirty": dirty },
         "machine": {
             "nproc": nproc,
             "os": command_text("uname", &["-srm"]),
+            "load_average": load_average(),
             "postgres_version": pg_version,
             "postgres_server": redact(&pg_server()),
         },
@@ -1046,6 +1233,8 @@ mod mariadb {
     use migrator_e2e::Migrations;
 
     const CLIENT: &str = "mariadb";
+    /// The largest MariaDB scenario.
+    const MAX: usize = 1000;
 
     fn server() -> String {
         std::env::var("MIGRATOR_TEST_MYSQL")
@@ -1077,7 +1266,7 @@ mod mariadb {
         let migrations = Migrations::new().with_lock("mysql");
         let mut all = String::new();
         for i in 1..=n {
-            let name = format!("20240101{:02}{:02}00_m{i:06}", i / 60, i % 60);
+            let name = super::migration_name(i);
             let script = format!(
                 "-- CreateTable\nCREATE TABLE `t_{i:06}` (\n    `id` INTEGER NOT NULL AUTO_INCREMENT,\n    `name` VARCHAR(191) NOT NULL,\n\n    PRIMARY KEY (`id`)\n) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
             );
@@ -1134,14 +1323,16 @@ mod mariadb {
         let db = format!("bench_mariadb_{}", std::process::id());
         let mut rows = Vec::new();
         println!(
-            "\nMariaDB {version}: migrator beside `mariadb < all.sql` (median of {} run(s))",
+            "\nMariaDB {version}, without TLS: migrator beside `mariadb < all.sql` (median of {} run(s))",
             cfg.repeats
         );
         println!(
             "{:<12} {:>14} {:>14} {:>8} {:>12}",
             "scenario", "mariadb ms", "migrator ms", "× client", "RSS MB"
         );
-        for &n in &cfg.sizes {
+        // Up to 1,000: every DDL statement commits on its own there, 10,000 would take many minutes.
+        let sizes: Vec<usize> = cfg.sizes.iter().copied().filter(|n| *n <= MAX).collect();
+        for &n in &sizes {
             let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
             let m = workload(n, dir.path())?;
             let (mut client_ms, mut ours_ms, mut rss) = (Vec::new(), Vec::new(), 0u64);
@@ -1176,7 +1367,7 @@ mod mariadb {
                 rss as f64 / 1024.0
             );
             rows.push(json!({"scenario": format!("apply_{n}"), "migrations": n, "mariadb_ms": c, "migrator_ms": o, "ratio": o / c, "peak_rss_mb": rss as f64 / 1024.0}));
-            if n == *cfg.sizes.iter().max().unwrap_or(&n) {
+            if n == *sizes.iter().max().unwrap_or(&n) {
                 let mut noop = Vec::new();
                 for _ in 0..cfg.repeats {
                     let (f, json) = migrator(cfg, &m, &db)?;
