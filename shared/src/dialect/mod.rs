@@ -294,6 +294,27 @@ pub(crate) fn transaction_control_reason(words: &[String]) -> Option<String> {
 /// Default wait for the migration lock, as Prisma's.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// The rule every dialect applies to a bookkeeping write that must touch exactly one row: zero rows
+/// means the script removed the row, a missing-table error means it removed or moved the table, and
+/// either is said as [`EngineError::RowMissing`] (never "applied"). Each dialect only says how its
+/// server reports a missing table and how it names the table.
+pub(crate) fn exactly_one_row(
+    done: Result<u64, sqlx::Error>,
+    table_is_missing: impl FnOnce(&dyn sqlx::error::DatabaseError) -> bool,
+    row_gone: impl FnOnce() -> String,
+    table_gone: impl FnOnce() -> String,
+    context: &'static str,
+) -> Result<(), EngineError> {
+    match done {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(EngineError::RowMissing { what: row_gone() }),
+        Err(sqlx::Error::Database(e)) if table_is_missing(e.as_ref()) => {
+            Err(EngineError::RowMissing { what: table_gone() })
+        }
+        Err(e) => Err(EngineError::database(context)(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

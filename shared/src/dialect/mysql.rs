@@ -455,24 +455,23 @@ impl MySql {
         done: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
         context: &'static str,
     ) -> Result<(), EngineError> {
-        match done {
-            Ok(r) if r.rows_affected() == 1 => Ok(()),
-            Ok(_) => Err(EngineError::RowMissing {
-                what: format!(
+        super::exactly_one_row(
+            done.map(|r| r.rows_affected()),
+            |e| error_number(e) == Some(ER_NO_SUCH_TABLE),
+            || {
+                format!(
                     "its row is gone from {} (the script deleted it or emptied the table)",
                     self.table
-                ),
-            }),
-            Err(sqlx::Error::Database(e)) if error_number(e.as_ref()) == Some(ER_NO_SUCH_TABLE) => {
-                Err(EngineError::RowMissing {
-                    what: format!(
-                        "{} no longer exists (the script dropped or renamed it)",
-                        self.table
-                    ),
-                })
-            }
-            Err(e) => Err(EngineError::database(context)(e)),
-        }
+                )
+            },
+            || {
+                format!(
+                    "{} no longer exists (the script dropped or renamed it)",
+                    self.table
+                )
+            },
+            context,
+        )
     }
 }
 

@@ -486,24 +486,23 @@ impl Postgres {
         done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
         context: &'static str,
     ) -> Result<(), EngineError> {
-        match done {
-            Ok(r) if r.rows_affected() == 1 => Ok(()),
-            Ok(_) => Err(EngineError::RowMissing {
-                what: format!(
+        super::exactly_one_row(
+            done.map(|r| r.rows_affected()),
+            |e| e.code().as_deref() == Some(UNDEFINED_TABLE),
+            || {
+                format!(
                     "its row is gone from {} (the script deleted it or emptied the table)",
                     self.table
-                ),
-            }),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDEFINED_TABLE) => {
-                Err(EngineError::RowMissing {
-                    what: format!(
-                        "{} no longer exists (the script dropped, renamed or moved it)",
-                        self.table
-                    ),
-                })
-            }
-            Err(e) => Err(EngineError::database(context)(e)),
-        }
+                )
+            },
+            || {
+                format!(
+                    "{} no longer exists (the script dropped, renamed or moved it)",
+                    self.table
+                )
+            },
+            context,
+        )
     }
 }
 

@@ -415,19 +415,13 @@ fn one_row(
     done: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
     context: &'static str,
 ) -> Result<(), EngineError> {
-    match done {
-        Ok(r) if r.rows_affected() == 1 => Ok(()),
-        Ok(_) => Err(EngineError::RowMissing {
-            what: "its row is gone from `_prisma_migrations` (the script deleted it)".into(),
-        }),
-        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
-            Err(EngineError::RowMissing {
-                what: "`_prisma_migrations` no longer exists (the script dropped or renamed it)"
-                    .into(),
-            })
-        }
-        Err(e) => Err(EngineError::database(context)(e)),
-    }
+    super::exactly_one_row(
+        done.map(|r| r.rows_affected()),
+        |e| e.message().contains("no such table"),
+        || "its row is gone from `_prisma_migrations` (the script deleted it)".into(),
+        || "`_prisma_migrations` no longer exists (the script dropped or renamed it)".into(),
+        context,
+    )
 }
 
 async fn mark_finished(

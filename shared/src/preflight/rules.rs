@@ -325,20 +325,25 @@ impl Walker<'_> {
             }
             Stmt::Rewrite { table, what } => {
                 if let Some(table) = table {
-                    self.push(
-                        Rule::TableRewrite,
-                        table,
-                        format!(
-                            "`{what}` rewrites `{}` under an ACCESS EXCLUSIVE lock.",
-                            table.display()
-                        ),
-                        Some(ACCESS_EXCLUSIVE),
-                        Check::None,
-                    );
+                    self.rewrite(table, what);
                 }
             }
             Stmt::Other => {}
         }
+    }
+
+    /// `table-rewrite`: the statement rewrites the whole table under an ACCESS EXCLUSIVE lock.
+    fn rewrite(&mut self, table: &QName, what: &str) {
+        self.push(
+            Rule::TableRewrite,
+            table,
+            format!(
+                "`{what}` rewrites `{}` under an ACCESS EXCLUSIVE lock.",
+                table.display()
+            ),
+            Some(ACCESS_EXCLUSIVE),
+            Check::None,
+        );
     }
 
     fn rename_table(&mut self, from: &QName, to: &str) {
@@ -401,16 +406,7 @@ impl Walker<'_> {
                 self.model.rename_column(table, from, to);
             }
             Action::RenameTo(to) => self.rename_table(table, to),
-            Action::Rewrite(what) => self.push(
-                Rule::TableRewrite,
-                table,
-                format!(
-                    "`{what}` rewrites `{}` under an ACCESS EXCLUSIVE lock.",
-                    table.display()
-                ),
-                Some(ACCESS_EXCLUSIVE),
-                Check::None,
-            ),
+            Action::Rewrite(what) => self.rewrite(table, what),
             Action::Other => {}
         }
     }
