@@ -16,4 +16,5 @@ pub mod ordering;
 pub mod outcome;
 pub mod preflight;
 pub mod sql;
+pub mod text;
 pub use chrono;

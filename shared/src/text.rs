@@ -1,0 +1,45 @@
+//! Cutting text for display without splitting a character: one rule for every place that
+//! shows a prefix of something long (a statement in `logs`, a key in evidence, a message line).
+
+/// At most `max` bytes of `text`, ending on a character boundary.
+pub fn clip_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// At most `max` characters of `text`.
+pub fn clip_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_cut_on_a_character_boundary() {
+        assert_eq!(clip_bytes("abc", 5), "abc");
+        assert_eq!(clip_bytes("abc", 2), "ab");
+        // "é" is two bytes: a cut inside it falls back to before it.
+        assert_eq!(clip_bytes("aé", 2), "a");
+        assert_eq!(clip_bytes("aé", 3), "aé");
+        assert_eq!(clip_bytes("", 0), "");
+    }
+
+    #[test]
+    fn characters_are_counted_not_bytes() {
+        assert_eq!(clip_chars("héllo", 2), "hé");
+        assert_eq!(clip_chars("héllo", 10), "héllo");
+        assert_eq!(clip_chars("日本語", 1), "日");
+        assert_eq!(clip_chars("abc", 0), "");
+    }
+}
