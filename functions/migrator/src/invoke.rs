@@ -1,6 +1,9 @@
 //! `migrator invoke`: sends the manual payload to the deployed function and prints the
 //! outcome it returns (the old `migrate --stage PROD --confirm`, without a second tool).
 
+use std::time::Duration;
+
+use aws_config::SdkConfig;
 use aws_sdk_lambda::primitives::Blob;
 use migrator_engine::engine::{InvokedBy, ResolveTarget};
 use migrator_engine::outcome::{Action, Outcome, Status};
@@ -20,7 +23,8 @@ pub struct InvokeArgs {
     pub plan_hash: Option<String>,
     /// Preflight findings (`rule@migration`) to apply despite.
     pub accept: Vec<String>,
-    /// Who invokes (the payload's `by`); [`invoke`] defaults it to the OS user.
+    /// Who invokes (the payload's `by`); [`invoke`] defaults it to the AWS caller identity,
+    /// else the OS user.
     pub by: Option<String>,
     pub endpoint_url: Option<String>,
     pub json: bool,
@@ -39,8 +43,29 @@ pub fn payload(args: &InvokeArgs) -> Value {
     .to_value()
 }
 
-/// Who a payload names when `--by` does not: the OS user (`USER`, else `LOGNAME`).
-fn default_by() -> Option<String> {
+/// How long `migrator invoke` waits for STS to say who its credentials are.
+const CALLER_IDENTITY_WAIT: Duration = Duration::from_secs(5);
+
+/// Who a payload names when `--by` does not: the ARN of the AWS credentials that invoke (STS
+/// `GetCallerIdentity`, the name CloudTrail's Invoke record will carry), else the OS user
+/// (`USER`, else `LOGNAME`). With `--endpoint-url` (a local emulator) STS is not asked.
+async fn default_by(sdk: &SdkConfig, local: bool) -> Option<String> {
+    if !local {
+        let client = aws_sdk_sts::Client::new(sdk);
+        match tokio::time::timeout(CALLER_IDENTITY_WAIT, client.get_caller_identity().send()).await
+        {
+            Ok(Ok(identity)) => {
+                if let Some(arn) = identity.arn().filter(|a| !a.is_empty()) {
+                    return Some(arn.to_string());
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(
+                "STS GetCallerIdentity: {}",
+                crate::aws::describe_sdk_error(&e)
+            ),
+            Err(_) => tracing::debug!("STS GetCallerIdentity did not answer in time"),
+        }
+    }
     InvokedBy::os_user().map(|who| who.principal)
 }
 
@@ -71,17 +96,20 @@ pub fn next_step(args: &InvokeArgs, outcome: &Outcome) -> Option<String> {
 
 /// Returns whether the function reported success.
 pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
-    args.by = args.by.take().or_else(default_by);
-    if !args.accept.is_empty() && args.by.is_none() {
-        anyhow::bail!(
-            "--accept needs --by NAME: the outcome records who accepts (USER and LOGNAME are not set)"
-        );
-    }
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = &args.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let client = aws_sdk_lambda::Client::new(&loader.load().await);
+    let sdk = loader.load().await;
+    if args.by.is_none() {
+        args.by = default_by(&sdk, args.endpoint_url.is_some()).await;
+    }
+    if !args.accept.is_empty() && args.by.is_none() {
+        anyhow::bail!(
+            "--accept needs --by NAME: the outcome records who accepts (neither STS nor USER/LOGNAME named anyone)"
+        );
+    }
+    let client = aws_sdk_lambda::Client::new(&sdk);
     let payload = payload(&args);
     let response = client
         .invoke()
