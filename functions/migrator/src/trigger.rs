@@ -320,16 +320,9 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// At most 200 bytes of `text`, on a character boundary (`text::clip_bytes`).
 pub fn clip(text: &str) -> &str {
-    const SHOWN: usize = 200;
-    if text.len() <= SHOWN {
-        return text;
-    }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    migrator_engine::text::clip_bytes(text, 200)
 }
 
 #[cfg(test)]
