@@ -10,7 +10,7 @@ use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
-use migrator_engine::error::EngineError;
+use migrator_engine::error::{CliWording, EngineError};
 use migrator_engine::outcome::{Action, Outcome};
 use migrator_engine::preflight::{BlockOn, PreflightSettings};
 
@@ -363,7 +363,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(request) => request,
         Err(e) => {
             let mut outcome = Outcome::new(action(command), chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };
@@ -384,7 +384,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(target) => target,
         Err(e) => {
             let mut outcome = Outcome::new(request.action, chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };

@@ -1,9 +1,10 @@
 //! Outcome → human renderings: text (terminal, e-mail), the AWS Chatbot notification, and
-//! the function's wording of hints (`for_function`).
+//! the function's wording of hints ([`FunctionWording`]).
 
 use std::fmt::Write;
 
 use migrator_engine::engine::ResolveTarget;
+use migrator_engine::error::Wording;
 use migrator_engine::outcome::{Action, Execution, Outcome, ResolveKind, State, Status};
 
 use crate::payload::ManualPayload;
@@ -485,78 +486,43 @@ pub fn invoke_command(payload: &serde_json::Value, function: &str) -> String {
     command
 }
 
-/// In the function, hints name what a person can do there: `migrator invoke` of this
-/// function with the payload, never a CLI command that needs direct database access, never
-/// a CLI-only option.
-pub fn for_function(o: &mut Outcome, function: Option<&str>) {
-    if let Some(error) = &mut o.error
-        && let Some(hint) = &error.hint
-    {
-        error.hint = Some(function_wording(hint, function));
-    }
-    for warning in &mut o.warnings {
-        if warning.contains("`migrator ") || warning.contains("--lock-timeout") {
-            *warning = function_wording(warning, function);
-        }
-    }
+/// The function's words in hints: what a person can do there, a manual payload to this
+/// function (with the `migrator invoke` command that sends it, when the function's name is
+/// known) and the stage's variables; never a CLI command that needs direct database access,
+/// never a CLI-only option.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionWording {
+    /// `AWS_LAMBDA_FUNCTION_NAME`; none in the ECS task.
+    pub function: Option<String>,
 }
 
-fn function_wording(text: &str, function: Option<&str>) -> String {
-    const RESOLVE: &str = "`migrator resolve --";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(RESOLVE) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + RESOLVE.len()..];
-        let Some(end) = after.find('`') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
+impl Wording for FunctionWording {
+    fn resolve(&self, kind: ResolveKind, migration: &str) -> String {
+        let target = ResolveTarget {
+            name: migration.to_string(),
+            kind,
         };
-        // `--applied NAME` / `--rolled-back NAME` (NAME may be a placeholder of several words).
-        let (flag, name) = after[..end].split_once(' ').unwrap_or((&after[..end], ""));
-        let name = name.trim().to_string();
-        let target = match flag {
-            "applied" => ResolveTarget::from_flags(Some(name), None),
-            "rolled-back" => ResolveTarget::from_flags(None, Some(name)),
-            _ => Ok(None),
-        };
-        match target {
-            Ok(Some(target)) => {
-                let payload = ManualPayload::new(Action::Resolve, true)
-                    .with_resolve(Some(&target))
-                    .to_value();
-                match function {
-                    Some(function) => out.push_str(&format!(
-                        "{} (the payload `{payload}`)",
-                        invoke_command(&payload, function)
-                    )),
-                    None => out.push_str(&format!(
-                        "a direct invocation of the stage's function with the payload `{payload}`"
-                    )),
-                }
+        let payload = ManualPayload::new(Action::Resolve, true)
+            .with_resolve(Some(&target))
+            .to_value();
+        match &self.function {
+            Some(function) => format!(
+                "{} (the payload `{payload}`)",
+                invoke_command(&payload, function)
+            ),
+            None => {
+                format!("a direct invocation of the stage's function with the payload `{payload}`")
             }
-            _ => out.push_str(&rest[start..start + RESOLVE.len() + end + 1]),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    let mut out = out
-        .replace("raise --lock-timeout", "raise LOCK_TIMEOUT")
-        .replace("--lock-timeout", "LOCK_TIMEOUT");
-    // The other commands that need the database: their function form.
-    for action in [Action::Deploy, Action::Plan, Action::Status] {
-        let cli = format!("`migrator {}`", action.as_str());
-        if out.contains(&cli) {
-            let payload = ManualPayload::new(action, false).to_value();
-            let instead = match function {
-                Some(function) => invoke_command(&payload, function),
-                None => format!("a direct invocation with the payload `{payload}`"),
-            };
-            out = out.replace(&cli, &instead);
         }
     }
-    out
+
+    fn lock_wait(&self) -> String {
+        "LOCK_TIMEOUT".into()
+    }
+
+    fn more_time(&self) -> String {
+        "a longer function timeout (on ECS, MAX_DURATION), or run it as the ECS task, which has no 15-minute limit".into()
+    }
 }
 
 fn list_numbers(numbers: &[usize]) -> String {
@@ -603,51 +569,97 @@ pub fn email(o: &Outcome, function: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use migrator_engine::chrono;
-    use migrator_engine::outcome::{ErrorInfo, Resolved};
+    use migrator_engine::error::{CliWording, EngineError};
+    use migrator_engine::outcome::Resolved;
 
     use super::*;
 
+    fn failed_migrations() -> EngineError {
+        EngineError::FailedMigrations {
+            names: vec!["20240101_x".into()],
+            details: String::new(),
+        }
+    }
+
+    fn lock_timeout() -> EngineError {
+        EngineError::LockTimeout {
+            lock: "advisory",
+            statement: "SELECT pg_advisory_lock(72707369)".into(),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
     #[test]
     fn in_the_function_hints_name_the_function_and_the_payload() {
-        let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
-        o.error = Some(ErrorInfo {
-            code: Some("P3009".into()),
-            message: "failed".into(),
-            hint: Some("Repair the database by hand, then run `migrator resolve --rolled-back 20240101_x` (to apply it again) or `migrator resolve --applied 20240101_x` (if you finished it by hand). Or raise --lock-timeout.".into()),
-        });
-        let mut in_lambda = o.clone();
-        for_function(&mut in_lambda, Some("migrator-PROD"));
-        let hint = in_lambda.error.unwrap().hint.unwrap();
+        let in_lambda = FunctionWording {
+            function: Some("migrator-PROD".into()),
+        };
+        let hint = failed_migrations().hint(&in_lambda).unwrap();
         assert!(
             hint.contains("`migrator invoke --function migrator-PROD --action resolve --rolled-back 20240101_x --confirm` (the payload `{\"action\":\"resolve\",\"confirm\":true,\"resolve\":{\"rolledBack\":\"20240101_x\"}}`)"),
             "{hint}"
         );
         assert!(hint.contains("--applied 20240101_x --confirm"), "{hint}");
-        let mut baseline = Outcome::new(Action::Deploy, chrono::Utc::now());
-        baseline.warnings = vec!["Baseline it: `migrator resolve --applied <first migration>` once the schema matches, then `migrator deploy`.".into()];
-        for_function(&mut baseline, Some("migrator-PROD"));
+        let baseline = EngineError::SchemaNotEmpty {
+            tables: vec!["customers".into()],
+        }
+        .hint(&in_lambda)
+        .unwrap();
         assert!(
-            baseline.warnings[0].contains("`migrator invoke --function migrator-PROD --action resolve --applied <first migration> --confirm`"),
-            "{:?}",
-            baseline.warnings
+            baseline.contains("`migrator invoke --function migrator-PROD --action resolve --applied <first migration> --confirm`"),
+            "{baseline}"
         );
-        assert!(
-            baseline.warnings[0].contains("then `migrator invoke --function migrator-PROD`."),
-            "{:?}",
-            baseline.warnings
-        );
-        assert!(hint.contains("raise LOCK_TIMEOUT"), "{hint}");
-        for never in ["`migrator resolve", "<name>", "--lock-timeout"] {
-            assert!(!hint.contains(never), "{never}: {hint}");
+        let locked = lock_timeout().hint(&in_lambda).unwrap();
+        assert!(locked.contains("raise LOCK_TIMEOUT"), "{locked}");
+        let deadline = EngineError::DeadlineCancelled {
+            migration: "m".into(),
+            what: "x".into(),
+        }
+        .hint(&in_lambda)
+        .unwrap();
+        assert!(deadline.contains("function timeout"), "{deadline}");
+        for hint in [&hint, &baseline, &locked, &deadline] {
+            for never in [
+                "`migrator resolve",
+                "<name>",
+                "--lock-timeout",
+                "--max-duration",
+            ] {
+                assert!(!hint.contains(never), "{never}: {hint}");
+            }
         }
         // Outside Lambda (ECS) the function is not known: the payload alone.
-        for_function(&mut o, None);
-        let hint = o.error.unwrap().hint.unwrap();
+        let hint = failed_migrations()
+            .hint(&FunctionWording::default())
+            .unwrap();
         assert!(
             hint.contains("a direct invocation of the stage's function with the payload"),
             "{hint}"
         );
         assert!(!hint.contains("`migrator resolve"), "{hint}");
+    }
+
+    #[test]
+    fn on_the_command_line_hints_name_its_commands_and_options() {
+        let hint = failed_migrations().hint(&CliWording).unwrap();
+        assert_eq!(
+            hint,
+            "Repair the database by hand, then run `migrator resolve --rolled-back 20240101_x` (to apply it again) or `migrator resolve --applied 20240101_x` (if you finished it by hand)."
+        );
+        assert_eq!(
+            lock_timeout().hint(&CliWording).unwrap(),
+            "Another migration is running against this database (our tool or the Prisma CLI). Wait for it, or raise --lock-timeout."
+        );
+        let deadline = EngineError::DeadlineCancelled {
+            migration: "m".into(),
+            what: "x".into(),
+        }
+        .hint(&CliWording)
+        .unwrap();
+        assert!(!deadline.contains("--max-duration"), "{deadline}");
+        for never in ["migrator invoke", "LOCK_TIMEOUT", "payload"] {
+            assert!(!hint.contains(never), "{never}: {hint}");
+        }
     }
 
     #[test]
