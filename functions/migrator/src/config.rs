@@ -39,6 +39,16 @@ pub struct DbConfig {
     pub ca_bundle: Option<PathBuf>,
 }
 
+impl DbEngine {
+    /// Prisma's name of the provider (`DatabaseTarget::from_parts`).
+    pub fn provider(self) -> &'static str {
+        match self {
+            DbEngine::Postgresql => "postgresql",
+            DbEngine::Mysql => "mysql",
+        }
+    }
+}
+
 impl DbConfig {
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(match self.engine {

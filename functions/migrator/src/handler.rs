@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use migrator_engine::artifact::{self, Artifact, Limits};
 use migrator_engine::clock::{Clock, SystemClock};
-use migrator_engine::dialect::{DatabaseTarget, mysql, parse_database_url, postgres};
+use migrator_engine::dialect::{DatabaseTarget, ServerLogin, parse_database_url};
 use migrator_engine::engine::{self, Request, Settings, StagePolicy};
 use migrator_engine::error::{EngineError, Wording};
 use migrator_engine::outcome::{Action, ArtifactInfo, Outcome, Status};
@@ -518,29 +518,23 @@ struct Login {
 }
 
 impl Login {
-    /// The stage's database over verified TLS, `ca_pem` the only trusted roots: PostgreSQL
-    /// `verify-full`; MySQL `VerifyIdentity` with the cleartext plugin an IAM token needs.
+    /// The stage's database at this login (see [`DatabaseTarget::from_parts`]).
     fn target(
         &self,
         engine: DbEngine,
         schema: Option<&str>,
         ca_pem: &[u8],
     ) -> Result<DatabaseTarget, EngineError> {
-        let Login {
-            host,
-            port,
-            user,
-            password,
-            name,
-        } = self;
-        Ok(match engine {
-            DbEngine::Mysql => DatabaseTarget::MySql(Box::new(mysql::Target::from_parts(
-                host, *port, user, password, name, ca_pem,
-            )?)),
-            DbEngine::Postgresql => DatabaseTarget::Postgres(Box::new(
-                postgres::Target::from_parts(host, *port, user, password, name, schema, ca_pem),
-            )),
-        })
+        let login = ServerLogin {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            password: &self.password,
+            database: &self.name,
+            schema,
+            ca_pem,
+        };
+        DatabaseTarget::from_parts(engine.provider(), &login)
     }
 }
 
