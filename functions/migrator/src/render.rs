@@ -6,6 +6,7 @@ use std::fmt::Write;
 use migrator_engine::engine::ResolveTarget;
 use migrator_engine::error::Wording;
 use migrator_engine::outcome::{Action, Execution, Outcome, ResolveKind, State, Status};
+use migrator_engine::text::{clip_bytes, clip_chars};
 
 use crate::payload::ManualPayload;
 use migrator_engine::preflight::Severity;
@@ -315,7 +316,7 @@ pub fn subject(o: &Outcome) -> String {
             }
         })
         .collect();
-    text.chars().take(100).collect()
+    clip_chars(&text, 100).to_string()
 }
 
 /// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
@@ -329,7 +330,7 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
         lines.push(format!(
             "*Error {}:*\n```{}```",
             e.code.as_deref().unwrap_or(""),
-            clip(e.message.trim_end(), ERROR_LIMIT)
+            clip_bytes(e.message.trim_end(), ERROR_LIMIT)
         ));
     }
     for m in &o.failed {
@@ -410,14 +411,14 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
         &mut lines,
     );
     for w in o.warnings.iter().take(5) {
-        lines.push(format!(":warning: {}", clip(w, 400)));
+        lines.push(format!(":warning: {}", clip_bytes(w, 400)));
     }
     if o.warnings.len() > 5 {
         lines.push(format!("… and {} more warnings", o.warnings.len() - 5));
     }
     let mut description = lines.join("\n");
     if description.len() > LIMIT {
-        description = format!("{}\n…", clip(&description, LIMIT));
+        description = format!("{}\n…", clip_bytes(&description, LIMIT));
     }
     let mut next_steps: Vec<String> = Vec::new();
     if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.clone()) {
@@ -533,18 +534,6 @@ fn list_numbers(numbers: &[usize]) -> String {
         String::new()
     };
     format!("{}{more}", shown.join(", "))
-}
-
-/// At most `limit` bytes of `text`, on a character boundary.
-pub fn clip(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Plain text for e-mail subscribers: the error first, then the terminal rendering.
