@@ -53,7 +53,7 @@ struct EngineArgs {
     #[arg(long)]
     json: bool,
     /// How long to wait for the migration lock (SQLite: for the database file): `10s`,
-    /// `1.5s`, `500ms`, `2m` or seconds.
+    /// `1.5s`, `500ms`, `2m` or seconds. The default is Prisma's (`DEFAULT_LOCK_WAIT`).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
     /// How long one migration statement may wait for a table lock (PostgreSQL
@@ -611,5 +611,17 @@ mod tests {
             .is_err()
         );
         assert!(Cli::try_parse_from(["migrator", "resolve", "--rolled-back", "b"]).is_ok());
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_prismas() {
+        let Command::Plan(engine) = Cli::try_parse_from(["migrator", "plan"]).unwrap().command
+        else {
+            panic!("plan parses as Plan");
+        };
+        assert_eq!(
+            engine.lock_timeout,
+            migrator_engine::dialect::DEFAULT_LOCK_WAIT
+        );
     }
 }

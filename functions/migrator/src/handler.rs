@@ -65,13 +65,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The least an outside call is given, even at the deadline (publishing the outcome).
 const CALL_FLOOR: Duration = Duration::from_secs(1);
 
-/// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
-/// serialise on the lock, so the second waits far longer than Prisma's 10 s
-/// (`dialect::DEFAULT_LOCK_WAIT`, the CLI's default): 15 minutes, Lambda's longest run. The
-/// engine never waits past the deadline's margin, so on Lambda the deadline is what ends the
-/// wait; this bounds ECS runs without `MAX_DURATION`.
-pub const FUNCTION_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
-
 /// Why an item stopped before the engine ran: the request (as far as it was read), the
 /// error, and the artifact when it had been read.
 struct Early {
@@ -255,7 +248,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
         };
         let settings = Settings {
-            lock_wait: self.config.lock_timeout.unwrap_or(FUNCTION_LOCK_WAIT),
+            lock_wait: self.config.lock_wait(),
             deadline,
             deadline_margin: self.config.deadline_margin,
             statement_lock_timeout: self.config.statement_lock_timeout,
