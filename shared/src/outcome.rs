@@ -312,14 +312,10 @@ impl Outcome {
         }
     }
 
-    /// Records `error`: its status wins over whatever was reached before.
-    pub fn fail_with(&mut self, error: &crate::error::EngineError) {
-        self.status = error.status();
-        self.error = Some(ErrorInfo {
-            code: error.code().map(str::to_string),
-            message: error.to_string(),
-            hint: error.hint(),
-        });
+    /// Records a failure: its status wins over whatever was reached before.
+    pub fn fail(&mut self, status: Status, error: ErrorInfo) {
+        self.status = status;
+        self.error = Some(error);
     }
 
     /// Whether a process reporting this outcome exits with 0.

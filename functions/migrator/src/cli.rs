@@ -10,7 +10,7 @@ use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
-use migrator_engine::error::EngineError;
+use migrator_engine::error::{CliWording, EngineError};
 use migrator_engine::outcome::{Action, Outcome};
 use migrator_engine::preflight::{BlockOn, PreflightSettings};
 
@@ -53,7 +53,7 @@ struct EngineArgs {
     #[arg(long)]
     json: bool,
     /// How long to wait for the migration lock (SQLite: for the database file): `10s`,
-    /// `1.5s`, `500ms`, `2m` or seconds.
+    /// `1.5s`, `500ms`, `2m` or seconds. The default is Prisma's (`DEFAULT_LOCK_WAIT`).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
     /// How long one migration statement may wait for a table lock (PostgreSQL
@@ -380,7 +380,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(request) => request,
         Err(e) => {
             let mut outcome = Outcome::new(action(command), chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };
@@ -401,7 +401,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(target) => target,
         Err(e) => {
             let mut outcome = Outcome::new(request.action, chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };
@@ -629,5 +629,18 @@ mod tests {
             .is_err()
         );
         assert!(Cli::try_parse_from(["migrator", "resolve", "--rolled-back", "b"]).is_ok());
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_prismas() {
+        let Command::Plan(PlanCommand { engine, .. }) =
+            Cli::try_parse_from(["migrator", "plan"]).unwrap().command
+        else {
+            panic!("plan parses as Plan");
+        };
+        assert_eq!(
+            engine.lock_timeout,
+            migrator_engine::dialect::DEFAULT_LOCK_WAIT
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 
-pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
+pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
 
 /// The name Prisma gives its bookkeeping table.
