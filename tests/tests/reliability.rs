@@ -21,26 +21,6 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-/// xorshift64*: seeded, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 fn seed() -> u64 {
     std::env::var("RELIABILITY_SEED")
         .ok()
@@ -204,7 +184,7 @@ fn sigkill_at_random_points_never_leaves_a_partial_migration() {
     let trials = env_number("RELIABILITY_TRIALS", 10);
     let seed = seed();
     println!("crash safety: seed {seed} (RELIABILITY_SEED={seed} to replay)");
-    let mut rng = Rng::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let (empty_dump, references) = crash_references();
     let artifact = crash_artifact();
 
@@ -224,7 +204,7 @@ fn sigkill_at_random_points_never_leaves_a_partial_migration() {
     for trial in 0..trials {
         let ctx = format!("trial {trial}, seed {seed}");
         let db = PgDb::fresh("rel_crash");
-        let delay = Duration::from_millis(rng.below(span_ms + 1));
+        let delay = Duration::from_millis(rng.u64(..=span_ms));
         let mut child = spawn_deploy(artifact.path(), &db.url, &[]);
         std::thread::sleep(delay);
         let killed = child.try_wait().unwrap().is_none();
