@@ -328,3 +328,4 @@ pub fn text(output: &Output) -> String {
 }
 pub mod local_aws;
 pub mod mariadb;
+pub mod stage;
