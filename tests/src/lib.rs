@@ -1,10 +1,10 @@
-//! Shared harness for the end-to-end tests: fresh PostgreSQL databases, migration folders
-//! and zips written on the fly, the real `migrator` binary and the real Prisma CLI oracle.
+//! Shared harness for the end-to-end tests: fresh PostgreSQL and MySQL databases ([`db`]),
+//! migration folders and zips written on the fly, the real `migrator` binary and the real
+//! Prisma CLI oracle.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -65,86 +65,6 @@ pub fn migrator_bin() -> PathBuf {
     bin
 }
 
-/// A database created for one test and dropped when it goes out of scope.
-pub struct PgDb {
-    pub name: String,
-    pub url: String,
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl PgDb {
-    pub fn fresh(tag: &str) -> PgDb {
-        let name = format!(
-            "mt_{}_{}_{}",
-            tag.to_ascii_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        psql_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        psql_admin(&format!("CREATE DATABASE \"{name}\""));
-        let url = format!("{}/{name}", pg_server());
-        PgDb { name, url }
-    }
-
-    /// Runs SQL and returns psql's unaligned output (`|`-separated, one row a line).
-    pub fn sql(&self, sql: &str) -> String {
-        psql(&self.url, sql)
-    }
-
-    /// `_prisma_migrations` rows as maps, ordered by started_at.
-    pub fn rows(&self) -> Vec<Value> {
-        let json = self.sql(
-            "SELECT coalesce(json_agg(r ORDER BY r.started_at, r.migration_name), '[]') FROM (SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations) r",
-        );
-        let value: Value = serde_json::from_str(json.trim()).expect("rows as JSON");
-        value.as_array().cloned().unwrap_or_default()
-    }
-
-    /// The schema as pg_dump sees it, without the bookkeeping rows (for before/after comparisons).
-    pub fn schema_dump(&self) -> String {
-        let out = Command::new("pg_dump")
-            .args(["--schema-only", "--no-owner", "--no-privileges", &self.url])
-            .output()
-            .expect("pg_dump runs");
-        assert!(
-            out.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| {
-                !l.starts_with("--")
-                    && !l.starts_with("\\restrict")
-                    && !l.starts_with("\\unrestrict")
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    pub fn tables(&self) -> Vec<String> {
-        self.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &format!("{}/postgres", pg_server()),
-                "-qAtX",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
-}
-
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
@@ -156,10 +76,6 @@ pub fn psql(url: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
-fn psql_admin(sql: &str) {
-    psql(&format!("{}/postgres", pg_server()), sql);
 }
 
 /// A migrations folder written for one test.
@@ -326,6 +242,9 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+pub mod db;
 pub mod local_aws;
 pub mod mariadb;
 pub mod stage;
+
+pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres};

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrator_e2e::mariadb::{MyDb, client, server as my_server, sql_in};
-use migrator_e2e::{Migrations, PgDb, Run, migrator, migrator_bin, pg_server, psql};
+use migrator_e2e::mariadb::{client, server as my_server, sql_in};
+use migrator_e2e::{Migrations, MyDb, PgDb, Run, migrator, migrator_bin, pg_server, psql};
 use migrator_engine::artifact::{Limits, read_path};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;

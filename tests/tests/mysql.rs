@@ -8,8 +8,8 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use migrator_e2e::mariadb::{MyDb, client, is_mariadb, server, sql_in};
-use migrator_e2e::{Migrations, migrator};
+use migrator_e2e::mariadb::{client, is_mariadb, server, sql_in};
+use migrator_e2e::{Migrations, MyDb, migrator};
 use migrator_engine::checksum::sha256_hex;
 use serde_json::Value;
 
