@@ -248,3 +248,4 @@ pub mod mariadb;
 pub mod stage;
 
 pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres};
+pub mod scenarios;
