@@ -200,19 +200,35 @@ impl Run {
     }
 }
 
-/// Runs `migrator ARGS --artifact ARTIFACT --database-url URL --json`.
-pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
-    let output = Command::new(migrator_bin())
+impl Run {
+    /// The run of a finished `migrator --json`: its output, and the outcome when stdout is one.
+    pub fn from_output(output: Output) -> Run {
+        let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        Run { output, json }
+    }
+}
+
+/// `migrator ARGS --artifact ARTIFACT --database-url URL --json`, without the environment's
+/// `DATABASE_URL` and `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK`; to run or spawn.
+pub fn migrator_command(args: &[&str], artifact: &Path, url: &str) -> Command {
+    let mut command = Command::new(migrator_bin());
+    command
         .args(args)
         .arg("--artifact")
         .arg(artifact)
         .args(["--database-url", url, "--json"])
         .env_remove("DATABASE_URL")
-        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
-        .output()
-        .expect("migrator runs");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    Run { output, json }
+        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK");
+    command
+}
+
+/// Runs [`migrator_command`] to the end.
+pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
+    Run::from_output(
+        migrator_command(args, artifact, url)
+            .output()
+            .expect("migrator runs"),
+    )
 }
 
 /// The Prisma CLI oracle's wrapper: `PRISMA_ORACLE`, else `tests/oracle/prisma.sh` (which

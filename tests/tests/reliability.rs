@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::{
-    Migrations, PgDb, Run, migrator, migrator_bin, patience, pg_server, wait_until,
+    Migrations, PgDb, Run, migrator, migrator_bin, migrator_command, patience, pg_server,
+    wait_until,
 };
-use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -65,14 +65,10 @@ fn psql_script(url: &str, sql: &str) {
 }
 
 fn spawn_deploy(artifact: &Path, url: &str, extra: &[&str]) -> Child {
-    Command::new(migrator_bin())
-        .arg("deploy")
-        .args(extra)
-        .arg("--artifact")
-        .arg(artifact)
-        .args(["--database-url", url, "--json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
+    let args: Vec<&str> = std::iter::once("deploy")
+        .chain(extra.iter().copied())
+        .collect();
+    migrator_command(&args, artifact, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -80,9 +76,7 @@ fn spawn_deploy(artifact: &Path, url: &str, extra: &[&str]) -> Child {
 }
 
 fn finish(child: Child) -> Run {
-    let output = child.wait_with_output().expect("migrator ends");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    Run { output, json }
+    Run::from_output(child.wait_with_output().expect("migrator ends"))
 }
 
 /// Waits until no session of the migrator is left on `db` (a killed client's backend lives
