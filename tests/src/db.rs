@@ -170,7 +170,26 @@ impl Engine for Postgres {
     }
 }
 
+/// `pg_locks` lists the locks of every database on the server: this keeps one database's.
+const THIS_DATABASE: &str =
+    "database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
 impl PgDb {
+    /// Whether a session holds the advisory lock `key` (below 2^32) on this database (not on
+    /// another test's).
+    pub fn advisory_lock_held(&self, key: u32) -> bool {
+        self.sql(&format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key} AND granted AND {THIS_DATABASE}"
+        )) == "1"
+    }
+
+    /// Ends the server sessions that hold or wait for the advisory lock `key` on this database.
+    pub fn terminate_advisory_lock_sessions(&self, key: u32) {
+        self.sql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key} AND {THIS_DATABASE}"
+        ));
+    }
+
     /// The schema as pg_dump sees it, without the bookkeeping rows (for before/after comparisons).
     pub fn schema_dump(&self) -> String {
         let out = Command::new("pg_dump")

@@ -766,8 +766,11 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
         .spawn()
         .expect("psql runs");
     let held = std::time::Instant::now();
-    while st.db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") != "1" {
-        assert!(held.elapsed() < Duration::from_secs(10), "the holder never got the lock");
+    while !st.db.advisory_lock_held(72707369) {
+        assert!(
+            held.elapsed() < Duration::from_secs(10),
+            "the holder never got the lock"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let env = st.env_with(&[("MAX_DURATION", "4s"), ("DEADLINE_MARGIN", "1s")]);
@@ -777,7 +780,7 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
     let invoked = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
     let waited = started.elapsed();
     // End the holder's server session (killing psql would leave its backend asleep, locked).
-    st.db.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369");
+    st.db.terminate_advisory_lock_sessions(72707369);
     let _ = holder.wait();
     assert_eq!(invoked.status, 200, "{}", invoked.raw);
     assert!(

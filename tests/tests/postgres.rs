@@ -412,9 +412,7 @@ fn a_held_lock_times_out_with_p1002_and_applies_nothing() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    migrator_e2e::wait_until("the holder's lock", || {
-        db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") == "1"
-    });
+    migrator_e2e::wait_until("the holder's lock", || db.advisory_lock_held(72707369));
     scenarios::a_held_lock_times_out_with_p1002_and_applies_nothing(&SCHEMA, &db, holder);
 }
 

@@ -339,9 +339,7 @@ impl<'a> Gate<'a> {
             .stderr(Stdio::null())
             .spawn()
             .expect("psql runs");
-        wait_until("the gate's lock", || {
-            db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted") == "1"
-        });
+        wait_until("the gate's lock", || db.advisory_lock_held(4242));
         Gate { db, psql }
     }
 
@@ -447,7 +445,7 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
         .spawn()
         .unwrap();
     wait_for("the holder's lock", Duration::from_secs(10), || {
-        db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") == "1"
+        db.advisory_lock_held(72707369)
     });
     // The holder sleeps far longer than the waiter's lock timeout: the deploy can only succeed
     // because the holder was terminated.
