@@ -6,9 +6,10 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -177,14 +178,34 @@ const THIS_DATABASE: &str =
 impl PgDb {
     /// Whether a session holds the advisory lock `key` (below 2^32) on this database (not on
     /// another test's).
-    pub fn advisory_lock_held(&self, key: u32) -> bool {
+    pub fn advisory_lock_held(&self, key: i64) -> bool {
         self.sql(&format!(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key} AND granted AND {THIS_DATABASE}"
         )) == "1"
     }
 
+    /// A `psql` session (`application_name` = `app`) that takes the advisory lock `key` on this
+    /// database, then sleeps for `hold`. The caller waits for [`PgDb::advisory_lock_held`] and
+    /// ends the session.
+    pub fn advisory_lock_session(&self, key: i64, hold: Duration, app: &str) -> Child {
+        Command::new("psql")
+            .args([
+                self.url.as_str(),
+                "-qAtX",
+                "-c",
+                &format!("SELECT pg_advisory_lock({key})"),
+                "-c",
+                &format!("SELECT pg_sleep({})", hold.as_secs()),
+            ])
+            .env("PGAPPNAME", app)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts")
+    }
+
     /// Ends the server sessions that hold or wait for the advisory lock `key` on this database.
-    pub fn terminate_advisory_lock_sessions(&self, key: u32) {
+    pub fn terminate_advisory_lock_sessions(&self, key: i64) {
         self.sql(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key} AND {THIS_DATABASE}"
         ));

@@ -753,18 +753,9 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
     );
     let (put, _) = st.put(&migrations(2));
     // Another session (a person running Prisma, say) holds the migration lock for a while.
-    let mut holder = std::process::Command::new("psql")
-        .args([
-            st.db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(20)",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("psql runs");
+    let mut holder = st
+        .db
+        .advisory_lock_session(72707369, Duration::from_secs(20), "psql");
     let held = std::time::Instant::now();
     while !st.db.advisory_lock_held(72707369) {
         assert!(

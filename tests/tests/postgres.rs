@@ -1,7 +1,7 @@
 //! `migrator` against a real PostgreSQL: every path of the spec (prisma-semantics.md §1–6),
 //! each test on a fresh database.
 
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use migrator_e2e::scenarios::{self, Schema};
 use migrator_e2e::{Migrations, PgDb, Postgres, migrator, psql};
@@ -400,18 +400,7 @@ fn deploy_creates_a_missing_database_like_prisma() {
 #[test]
 fn a_held_lock_times_out_with_p1002_and_applies_nothing() {
     let db = PgDb::fresh("lock");
-    let holder = Command::new("psql")
-        .args([
-            db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(3600)",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let holder = db.advisory_lock_session(72707369, Duration::from_secs(3600), "psql");
     migrator_e2e::wait_until("the holder's lock", || db.advisory_lock_held(72707369));
     scenarios::a_held_lock_times_out_with_p1002_and_applies_nothing(&SCHEMA, &db, holder);
 }

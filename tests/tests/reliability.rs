@@ -325,20 +325,7 @@ const GATE_SQL: &str = "SELECT pg_advisory_xact_lock(4242);";
 
 impl<'a> Gate<'a> {
     fn close(db: &'a PgDb) -> Gate<'a> {
-        let psql = Command::new("psql")
-            .args([
-                db.url.as_str(),
-                "-qAtX",
-                "-c",
-                "SELECT pg_advisory_lock(4242)",
-                "-c",
-                "SELECT pg_sleep(3600)",
-            ])
-            .env("PGAPPNAME", "reliability_gate")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql runs");
+        let psql = db.advisory_lock_session(4242, Duration::from_secs(3600), "reliability_gate");
         wait_until("the gate's lock", || db.advisory_lock_held(4242));
         Gate { db, psql }
     }
@@ -430,20 +417,8 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
     let db = PgDb::fresh("rel_lock_holder");
     let m = Migrations::new().with_lock("postgresql");
     m.add("20240101000000_init", "CREATE TABLE t (id int);");
-    let mut holder = Command::new("psql")
-        .args([
-            db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(3600)",
-        ])
-        .env("PGAPPNAME", "rel_lock_holder")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder =
+        db.advisory_lock_session(72707369, Duration::from_secs(3600), "rel_lock_holder");
     wait_for("the holder's lock", Duration::from_secs(10), || {
         db.advisory_lock_held(72707369)
     });
