@@ -27,6 +27,27 @@ pub fn patience() -> Duration {
         .unwrap_or(Duration::from_secs(180))
 }
 
+/// The number in the environment variable `name`, else `default` (test sizes: cases, trials).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seed of a randomized test: the environment variable `name` (to replay a run), else
+/// from the clock. The test prints it and names it in every failure.
+pub fn seed(name: &str) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
+}
+
 /// Polls `ready` every 50 ms until it is true; fails naming `what` after [`patience`].
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();

@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use migrator_e2e::{env_number, seed};
 use migrator_engine::artifact::{Limits, read_zip};
 use migrator_engine::sql::{Flavor, split};
 
@@ -26,23 +27,7 @@ fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
 }
 
 fn cases() -> u64 {
-    std::env::var("PROPERTY_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000)
-}
-
-fn seed() -> u64 {
-    std::env::var("PROPERTY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-        .max(1)
+    env_number("PROPERTY_CASES", 2_000)
 }
 
 /// Text that may hold `;` but never ends a statement: strings, identifiers, comments,
@@ -119,7 +104,7 @@ fn script(rng: &mut Rng) -> (String, Vec<usize>) {
 
 #[test]
 fn the_splitter_keeps_every_byte_and_splits_only_between_statements() {
-    let (cases, seed) = (cases(), seed());
+    let (cases, seed) = (cases(), seed("PROPERTY_SEED"));
     let mut rng = Rng::with_seed(seed);
     let mut executions = 0u64;
     for case in 0..cases {
@@ -203,7 +188,7 @@ fn valid_zip() -> Vec<u8> {
 
 #[test]
 fn the_zip_reader_survives_random_mutations() {
-    let (cases, seed) = (cases(), seed());
+    let (cases, seed) = (cases(), seed("PROPERTY_SEED"));
     let mut rng = Rng::with_seed(seed ^ 0x9E37_79B9_7F4A_7C15);
     let original = valid_zip();
     let limits = Limits::default();

@@ -14,31 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::{
-    Migrations, PgDb, Run, migrator, migrator_bin, migrator_command, patience, pg_server,
-    wait_until,
+    Migrations, PgDb, Run, env_number, migrator, migrator_bin, migrator_command, patience,
+    pg_server, seed, wait_until,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-fn seed() -> u64 {
-    std::env::var("RELIABILITY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Feeds `sql` to psql on stdin: statement by statement, like a person would (so
 /// `CREATE INDEX CONCURRENTLY` works), stopping at the first error.
@@ -176,7 +157,7 @@ fn crash_references() -> (String, Vec<String>) {
 #[test]
 fn sigkill_at_random_points_never_leaves_a_partial_migration() {
     let trials = env_number("RELIABILITY_TRIALS", 10);
-    let seed = seed();
+    let seed = seed("RELIABILITY_SEED");
     println!("crash safety: seed {seed} (RELIABILITY_SEED={seed} to replay)");
     let mut rng = fastrand::Rng::with_seed(seed);
     let (empty_dump, references) = crash_references();
