@@ -181,6 +181,17 @@ impl Stage {
         }
     }
 
+    /// The usual stage: one app's artifact, `deploy/STAGE/app/prisma.zip`, under the key
+    /// pattern `deploy/STAGE/*/prisma.zip`.
+    pub fn app(tag: &str, stage: &str) -> Stage {
+        Stage::new(
+            tag,
+            stage,
+            &format!("deploy/{stage}/*/prisma.zip"),
+            &format!("deploy/{stage}/app/prisma.zip"),
+        )
+    }
+
     /// The environment with `overrides` set (an empty value removes the variable).
     pub fn env_with(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self

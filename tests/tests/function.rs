@@ -171,12 +171,7 @@ fn an_upload_event_applies_and_publishes_the_outcome() {
 
 #[test]
 fn eventbridge_sqs_and_sns_envelopes_each_apply() {
-    let st = Stage::new(
-        "envelopes",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("envelopes", "CODE");
     let emulator = st.emulator();
 
     // EventBridge "Object Created" (keys are not URL-encoded there).
@@ -313,12 +308,7 @@ fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
 
 #[test]
 fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
-    let st = Stage::new(
-        "autooff",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("autooff", "PROD");
     let function = "migrator-e2e-PROD";
     let (v1, _) = st.put(&migrations(1));
     let emulator = Emulator::start(st.env_with(&[
@@ -408,12 +398,7 @@ fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
 
 #[test]
 fn objects_outside_the_stage_bucket_and_key_are_rejected_before_any_download() {
-    let st = Stage::new(
-        "wrongkey",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("wrongkey", "PROD");
     // Nothing is uploaded: a download attempt would say "no such object".
     let emulator = st.emulator();
     let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
@@ -512,12 +497,7 @@ fn raw_zip(entries: &[(&str, &str)]) -> Vec<u8> {
 
 #[test]
 fn corrupt_and_zip_slip_artifacts_are_rejected() {
-    let st = Stage::new(
-        "badzip",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("badzip", "CODE");
     let emulator = st.emulator();
     let lock = (
         "prisma/migrations/migration_lock.toml",
@@ -580,12 +560,7 @@ fn corrupt_and_zip_slip_artifacts_are_rejected() {
 
 #[test]
 fn an_event_for_an_older_artifact_version_changes_nothing() {
-    let st = Stage::new(
-        "older",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("older", "CODE");
     let (older, _) = st.put(&migrations(2));
     let (newer, _) = st.put(&migrations(3));
     assert_ne!(older.version_id, newer.version_id);
@@ -614,12 +589,7 @@ fn an_event_for_an_older_artifact_version_changes_nothing() {
 
 #[test]
 fn overlapping_invocations_apply_every_migration_exactly_once() {
-    let st = Stage::new(
-        "overlap",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("overlap", "CODE");
     let slow = (
         "20240101000000_users",
         "SELECT pg_sleep(2);\nCREATE TABLE \"User\" (\"id\" SERIAL PRIMARY KEY);\n",
@@ -679,12 +649,7 @@ fn overlapping_invocations_apply_every_migration_exactly_once() {
 
 #[test]
 fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
-    let st = Stage::new(
-        "deadline",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("deadline", "CODE");
     // cargo-lambda sends the constant `Lambda-Runtime-Deadline-Ms: 600000` (1970), which the
     // function reads as "no deadline": MAX_DURATION is then the budget, as on ECS. Five
     // statements of 0.5 s each fit the statement timeout (the time left, applied to each
@@ -717,12 +682,7 @@ fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
     st.published(1);
 
     // The ECS command honours MAX_DURATION the same way (exit 1: not a success).
-    let st2 = Stage::new(
-        "deadline_ecs",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st2 = Stage::app("deadline_ecs", "CODE");
     let (put, _) = st2.put(&with(&list));
     let out = st2.run(
         &["handle-event", "--event-json", &s3_event(&put).to_string()],
@@ -745,12 +705,7 @@ fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
 
 #[test]
 fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() {
-    let st = Stage::new(
-        "deadline_lock",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("deadline_lock", "CODE");
     let (put, _) = st.put(&migrations(2));
     // Another session (a person running Prisma, say) holds the migration lock for a while.
     let mut holder = st
@@ -818,12 +773,7 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
 
 #[test]
 fn when_sns_is_unavailable_the_invocation_fails_and_the_log_has_the_outcome() {
-    let st = Stage::new(
-        "nosns",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("nosns", "CODE");
     let missing = Moto::topic_arn(&format!("e2e-missing-{}", std::process::id()));
     let (put, _) = st.put(&migrations(1));
     let emulator = Emulator::start(st.env_with(&[("TOPIC_ARN", &missing)]));
@@ -865,12 +815,7 @@ fn when_sns_is_unavailable_the_invocation_fails_and_the_log_has_the_outcome() {
 
 #[test]
 fn handle_event_is_the_ecs_command() {
-    let st = Stage::new(
-        "ecs",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("ecs", "CODE");
     let (put, _) = st.put(&migrations(2));
 
     let out = st.run(
@@ -953,12 +898,7 @@ fn handle_event_is_the_ecs_command() {
 fn no_secret_reaches_logs_outcomes_or_messages() {
     // Every test checks what it saw (Stage::finish); this one drives the error paths, where
     // URLs and credentials are likeliest to slip into a message.
-    let st = Stage::new(
-        "secrets",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("secrets", "CODE");
     let (put, _) = st.put(&migrations(1));
     let event = s3_event(&put);
 
@@ -1002,12 +942,7 @@ fn a_secrets_manager_secret_is_read_and_tls_is_verified() {
     // DB_AUTH=secret: the function reads the RDS-style secret from Secrets Manager and connects
     // with TLS verify-full against the RDS CA bundle, which the local server's certificate
     // does not chain to: the failure must say so (and keep the password to itself).
-    let st = Stage::new(
-        "secret",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("secret", "CODE");
     let secret = json!({"engine": "postgres", "username": DB_ROLE, "password": DB_PASSWORD,
                         "host": "localhost", "port": 5432, "dbname": st.db.name});
     let arn = st.aws.create_secret(
@@ -1057,12 +992,7 @@ fn a_secrets_manager_secret_is_read_and_tls_is_verified() {
 #[test]
 fn cold_start_and_no_op_timings() {
     // Not a benchmark: numbers for the record (`--nocapture` shows them), loose bounds only.
-    let st = Stage::new(
-        "timing",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("timing", "CODE");
     let (put, _) = st.put(&migrations(1));
 
     // Init alone: process start → its first GET …/invocation/next, on a bare runtime socket.
@@ -1294,12 +1224,7 @@ fn run_bounded(args: &[&str], env: &[(String, String)], limit: Duration) -> Outp
 
 #[test]
 fn an_sns_endpoint_that_never_answers_cannot_hold_the_run() {
-    let st = Stage::new(
-        "hungsns",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("hungsns", "CODE");
     let (put, _) = st.put(&migrations(1));
     let silent = SilentEndpoint::start();
     let env = st.env_with(&[
@@ -1352,12 +1277,7 @@ fn an_sns_endpoint_that_never_answers_cannot_hold_the_run() {
 
 #[test]
 fn records_naming_one_object_version_are_one_deploy_and_records_are_bounded() {
-    let st = Stage::new(
-        "records",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("records", "CODE");
     let (put, _) = st.put(&migrations(2));
     let emulator = st.emulator();
 
@@ -1399,12 +1319,7 @@ fn records_naming_one_object_version_are_one_deploy_and_records_are_bounded() {
 
 #[test]
 fn twelve_hundred_pending_migrations_fit_in_the_published_message() {
-    let st = Stage::new(
-        "bigplan",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("bigplan", "PROD");
     let m = Migrations::new().with_lock("postgresql");
     for i in 0..1200 {
         m.add(
@@ -1433,12 +1348,7 @@ fn twelve_hundred_pending_migrations_fit_in_the_published_message() {
 
 #[test]
 fn a_failed_migration_in_the_function_says_how_to_resolve_it_there() {
-    let st = Stage::new(
-        "failhint",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("failhint", "CODE");
     let bad = (
         "20240102000000_bad",
         "CREATE TABLE \"Ok\" (id int);\nINSERT INTO \"Missing\" VALUES (1);\n",
