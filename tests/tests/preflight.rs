@@ -145,10 +145,7 @@ impl Case {
             &admin,
             &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", self.db.name),
         );
-        let copy = PgDb {
-            url: format!("{}/{name}", pg_server()),
-            name,
-        };
+        let copy = PgDb::adopt(name);
         let run = migrator(&["deploy"], self.m.path(), &copy.url);
         run.ok()
     }
