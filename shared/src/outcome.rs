@@ -115,6 +115,10 @@ pub struct Outcome {
     /// Findings (`rule@migration`) the person who invoked the deploy accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<String>,
+    /// Who invoked the run, as far as the runtime can tell, and whether AWS or the caller
+    /// said so (`engine::InvokedBy`); absent when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<crate::engine::InvokedBy>,
     /// Sessions holding locks on tables the plan will lock, or the migration lock.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<crate::preflight::Blocker>,
@@ -298,6 +302,7 @@ impl Outcome {
             warnings: Vec::new(),
             findings: Vec::new(),
             accepted: Vec::new(),
+            invoked_by: None,
             blockers: Vec::new(),
             error: None,
             plan_hash: None,

@@ -1398,3 +1398,88 @@ fn a_failed_migration_in_the_function_says_how_to_resolve_it_there() {
     st.published(1);
     st.finish(&[&emulator]);
 }
+
+/// Issue 13 item 5: a person applies despite a blocking finding with a manual payload that
+/// names what they accept and who they are (`by`); without `by` it is rejected and nothing is
+/// written. The outcome and the log name who invoked each run: the uploader as S3's event
+/// says (verified), the person as the payload declares (with the Lambda request id, which
+/// CloudTrail's Invoke record ties to the real caller).
+#[test]
+fn accepting_a_finding_names_who_invoked_it() {
+    const DROP_EMAIL: (&str, &str) = (
+        "20240105000000_drop_email",
+        "ALTER TABLE \"User\" DROP COLUMN \"email\";\n",
+    );
+    let st = Stage::new(
+        "accept",
+        "PROD",
+        "deploy/PROD/prisma.zip",
+        "deploy/PROD/prisma.zip",
+    );
+    // At `warning`, dropping a column of a live table blocks an upload.
+    let emulator = Emulator::start(st.env_with(&[("BLOCK_ON", "warning")]));
+    let (v1, _) = st.put(&migrations(1));
+    let o = st.invoke_ok(&emulator, &s3_event(&v1), "applied");
+    // (principal, source, verified, whether a Lambda request id is there)
+    let who = |o: &Value| {
+        let by = &o["invokedBy"];
+        (
+            by["principal"].as_str().map(str::to_string),
+            by["source"].as_str().map(str::to_string),
+            by["verified"].as_bool(),
+            by["requestId"].as_str().is_some_and(|r| !r.is_empty()),
+        )
+    };
+    let expected = |principal: &str, source: &str, verified: bool| {
+        (
+            Some(principal.into()),
+            Some(source.into()),
+            Some(verified),
+            true,
+        )
+    };
+    assert_eq!(
+        who(&o),
+        expected("AWS:AROAE2ETESTPRINCIPAL:ci", "s3-event", true),
+        "{o:#}"
+    );
+    let (v2, _) = st.put(&with(&[USERS, DROP_EMAIL]));
+    let o = st.invoke_ok(&emulator, &s3_event(&v2), "blocked");
+    assert!(
+        listed(&o, "pending").contains(&DROP_EMAIL.0.to_string()),
+        "{o:#}"
+    );
+    let accept = format!("drop-column@{}", DROP_EMAIL.0);
+    let email_column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'email'";
+
+    // Accepting without saying who: rejected, nothing written.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true, "accept": [accept]}),
+        "rejected",
+    );
+    assert!(error_message(&o).contains("`accept` needs `by`"), "{o:#}");
+    assert_eq!(st.db.sql("SELECT count(*) FROM _prisma_migrations"), "1");
+    assert_eq!(st.db.sql(email_column), "1");
+
+    // With `by`: applied, and the outcome names who accepted what.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true, "accept": [accept], "by": "alice@example.com"}),
+        "applied",
+    );
+    assert_eq!(o["accepted"], json!([accept]), "{o:#}");
+    assert_eq!(
+        who(&o),
+        expected("alice@example.com", "payload", false),
+        "{o:#}"
+    );
+    assert_eq!(st.db.sql(email_column), "0");
+    let logs = emulator.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("alice@example.com") && l.contains(&accept)),
+        "the log line names who accepted what:\n{logs}"
+    );
+    st.finish(&[&emulator]);
+}

@@ -903,7 +903,8 @@ fn the_function_blocks_on_errors_and_applies_what_a_person_accepts() {
 }
 
 fn json_payload(accept: &[&str]) -> Value {
-    serde_json::json!({"action": "deploy", "confirm": true, "accept": accept})
+    // `accept` names who accepts (`by`): without it the payload is rejected.
+    serde_json::json!({"action": "deploy", "confirm": true, "accept": accept, "by": "preflight-test"})
 }
 
 /// Item 7: a session holding a lock on a table the plan will lock is named, with its query

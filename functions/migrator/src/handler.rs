@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use migrator_engine::artifact::{self, Artifact, Limits};
 use migrator_engine::clock::{Clock, SystemClock};
 use migrator_engine::dialect::{DatabaseTarget, ServerLogin, parse_database_url};
-use migrator_engine::engine::{self, Request, Settings, StagePolicy};
+use migrator_engine::engine::{self, InvokedBy, Request, Settings, StagePolicy};
 use migrator_engine::error::{EngineError, Wording};
 use migrator_engine::outcome::{Action, ArtifactInfo, Outcome, Status};
 use serde_json::{Value, json};
@@ -94,6 +94,7 @@ impl Early {
     fn outcome(self, wording: &dyn Wording) -> Outcome {
         let mut outcome = Outcome::new(self.request.action, SystemClock.now());
         outcome.confirmed = self.request.confirmed();
+        outcome.invoked_by = self.request.invoked_by.clone();
         outcome.artifact = self.artifact;
         self.error.record(&mut outcome, wording);
         outcome
@@ -149,7 +150,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             continue;
                         }
                     };
-                    match self.run(item, deadline).await {
+                    match self.run(item, &invocation.request_id, deadline).await {
                         Some(outcome) => {
                             if let Err(e) = self.publish(&outcome, deadline).await {
                                 publish_errors.push(e);
@@ -208,10 +209,11 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             }
                         };
                         let object = match &item {
-                            Item::Upload(object) => Some(object.clone()),
+                            Item::Upload(object, _) => Some(object.clone()),
                             _ => None,
                         };
-                        let Some(outcome) = self.run(item, deadline).await else {
+                        let Some(outcome) = self.run(item, &invocation.request_id, deadline).await
+                        else {
                             continue;
                         };
                         let mut worth = worth_retrying(&outcome);
@@ -241,8 +243,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     }
 
     /// Runs one item; `None` for what is only acknowledged.
-    async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
-        let ready = match self.prepare(item, deadline).await {
+    async fn run(
+        &self,
+        item: Item,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        let ready = match self.prepare(item, request_id, deadline).await {
             Ok(None) => return None,
             Ok(Some(ready)) => ready,
             Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
@@ -275,7 +282,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
 
     /// Everything before the engine: the request, the allowed object, its bytes, the
     /// artifact and the database with fresh credentials. `Ok(None)`: only acknowledged.
-    async fn prepare(&self, item: Item, deadline: Option<Instant>) -> Result<Option<Ready>, Early> {
+    async fn prepare(
+        &self,
+        item: Item,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Ready>, Early> {
         let policy = StagePolicy {
             auto_apply: self.config.auto_apply,
         };
@@ -286,7 +298,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 return Ok(None);
             }
             Item::Invalid { action, reason } => return Err(Early::refused(action, reason)),
-            Item::Upload(object) => (Request::upload(policy), object),
+            Item::Upload(object, uploader) => (
+                Request::upload(
+                    policy,
+                    InvokedBy::s3_event(uploader.as_deref(), Some(request_id)),
+                ),
+                object,
+            ),
             Item::Manual(manual) => {
                 accept = manual.accept;
                 let request = Request::manual(
@@ -295,6 +313,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                     manual.confirm,
                     manual.resolve,
                     manual.plan_hash,
+                    InvokedBy::declared(manual.by.as_deref(), Some(request_id)),
                 )
                 .map_err(|error| Early::new(&Request::refused(manual.action), error))?;
                 let object = match manual.artifact {
@@ -357,6 +376,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             applied = outcome.applied.len(),
             pending = outcome.pending.len(),
             error = outcome.error.as_ref().and_then(|e| e.code.as_deref()).unwrap_or(""),
+            invoked_by = outcome.invoked_by.as_ref().map(|b| b.principal.as_str()).unwrap_or(""),
+            accepted = %outcome.accepted.join(", "),
             document = %serde_json::to_string(&outcome).unwrap_or_default(),
             "outcome"
         );
@@ -574,7 +595,7 @@ enum Admit {
 
 impl Budget {
     fn admit(&mut self, item: Item) -> Admit {
-        if let Item::Upload(object) = &item
+        if let Item::Upload(object, _) = &item
             && self.seen.contains(object)
         {
             return Admit::Duplicate(object.clone());
@@ -585,7 +606,7 @@ impl Budget {
             }
             self.ran += 1;
         }
-        if let Item::Upload(object) = &item {
+        if let Item::Upload(object, _) = &item {
             self.seen.push(object.clone());
         }
         Admit::Run(item)

@@ -11,7 +11,7 @@ pub mod plan_hash;
 mod request;
 mod resolve;
 
-pub use request::{Request, ResolveTarget, StagePolicy};
+pub use request::{InvokedBy, InvokerSource, Request, ResolveTarget, StagePolicy};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +104,7 @@ pub async fn run(
     let timer = Instant::now();
     let mut outcome = Outcome::new(request.action, clock.now());
     outcome.confirmed = request.confirmed();
+    outcome.invoked_by = request.invoked_by.clone();
     outcome.database = Some(target.info());
 
     let result = match artifact {
