@@ -547,12 +547,17 @@ fn a_killed_deploys_backend_is_cancelled_and_the_next_deploy_gets_the_lock() {
 
 // -------------------------------------- item 9: two first deploys to a missing database
 
+/// Both deploys start together; the second waits for the first's migration lock. That wait is
+/// what is tested, so it may last as long as the suite's patience: Prisma's 10 s default is
+/// shorter than a loaded machine needs to create a database and apply a migration.
 fn concurrent_first_deploys(m: &Migrations, url: &str) -> Vec<Run> {
+    let wait = format!("{}s", migrator_e2e::patience().as_secs());
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let path = m.path().to_path_buf();
             let url = url.to_string();
-            std::thread::spawn(move || migrator(&["deploy"], &path, &url))
+            let wait = wait.clone();
+            std::thread::spawn(move || migrator(&["deploy", "--lock-timeout", &wait], &path, &url))
         })
         .collect();
     threads

@@ -4,7 +4,7 @@ use migrator_engine::outcome::{Outcome, Status};
 use migrator_engine::preflight::Severity;
 use migrator_engine::text::clip_bytes;
 
-use super::{apply_step, blocker_line, headline, resolved_as};
+use super::{accepted_line, apply_step, blocker_line, headline, resolved_as};
 
 /// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
 /// and the failures first (the database's message, the failing statement and line, what
@@ -68,6 +68,9 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
             f.migration,
             f.line
         ));
+    }
+    if let Some(line) = accepted_line(o) {
+        lines.push(format!(":white_check_mark: {line}"));
     }
     for b in o.blockers.iter().take(5) {
         lines.push(format!(":lock: {}", blocker_line(b)));

@@ -147,6 +147,20 @@ fn blocker_line(b: &migrator_engine::preflight::Blocker) -> String {
     )
 }
 
+/// "Accepted by X: rule@migration, …": who applied findings anyway, and whether AWS named them
+/// (an S3 uploader) or they named themselves (a manual payload's `by`, the CLI's OS user).
+fn accepted_line(o: &Outcome) -> Option<String> {
+    if o.accepted.is_empty() {
+        return None;
+    }
+    let by = match &o.invoked_by {
+        Some(b) if b.verified => b.principal.clone(),
+        Some(b) => format!("{} (declared)", b.principal),
+        None => "(unnamed)".to_string(),
+    };
+    Some(format!("Accepted by {by}: {}", o.accepted.join(", ")))
+}
+
 fn resolved_as(kind: ResolveKind) -> &'static str {
     match kind {
         ResolveKind::Applied => "applied",
@@ -178,5 +192,35 @@ mod tests {
         );
         assert!(!steps.contains("<name>"), "{steps}");
         assert!(email(&o, Some("migrator-PROD")).contains("--plan-hash ab --confirm"));
+    }
+
+    #[test]
+    fn accepted_findings_name_who_accepted_them_and_how_sure_that_is() {
+        use migrator_engine::engine::{InvokedBy, InvokerSource};
+        let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
+        assert_eq!(accepted_line(&o), None);
+        o.accepted = vec!["drop-column@20240101000000_a".into()];
+        assert_eq!(
+            accepted_line(&o).as_deref(),
+            Some("Accepted by (unnamed): drop-column@20240101000000_a")
+        );
+        o.invoked_by = Some(InvokedBy {
+            principal: "alice".into(),
+            source: InvokerSource::Payload,
+            verified: false,
+            request_id: Some("req-1".into()),
+        });
+        assert!(text(&o).contains("Accepted by alice (declared): drop-column@20240101000000_a"));
+        o.invoked_by = Some(InvokedBy {
+            principal: "AWS:AIDAEXAMPLE".into(),
+            source: InvokerSource::S3Event,
+            verified: true,
+            request_id: None,
+        });
+        let message = chatbot(&o, None).to_string();
+        assert!(
+            message.contains("Accepted by AWS:AIDAEXAMPLE: drop-column@20240101000000_a"),
+            "{message}"
+        );
     }
 }

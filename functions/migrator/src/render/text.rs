@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use migrator_engine::outcome::{Action, Execution, Outcome, State, Status};
 
-use super::{blocker_line, plural, resolved_as};
+use super::{accepted_line, blocker_line, plural, resolved_as};
 
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
@@ -109,6 +109,9 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
         writeln!(out, "Resolve: {} as {}", r.name, resolved_as(r.kind))?;
     }
     write_findings(out, o)?;
+    if let Some(line) = accepted_line(o) {
+        writeln!(out, "{line}")?;
+    }
     if !o.blockers.is_empty() {
         writeln!(out, "In the way:")?;
         for b in &o.blockers {
