@@ -4,6 +4,8 @@
 //! bookkeeping SQL, its lock, how a script is executed and how errors read. The engine
 //! decides *what* happens; a dialect knows *how* it is said to its database.
 
+pub(crate) mod apply;
+mod bookkeeping;
 mod connect;
 mod connect_error;
 pub mod mysql;
@@ -20,6 +22,8 @@ use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 
+pub use apply::{Applied, ApplyError, ScriptFailed};
+pub(crate) use apply::{Steps, TransactionError};
 pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
 
@@ -61,7 +65,7 @@ pub struct NewRow {
 pub struct StatementLimits {
     /// PostgreSQL `statement_timeout` (the time left before the deadline).
     pub statement_timeout: Option<Duration>,
-    /// PostgreSQL `lock_timeout`: give up waiting for a table lock (SQLSTATE 55P03).
+    /// Give up waiting for a table lock (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`).
     pub lock_timeout: Option<Duration>,
 }
 
@@ -118,39 +122,39 @@ pub trait Dialect: Send {
     /// How `script` would be executed.
     fn execution(&self, script: &str) -> Execution;
 
-    /// Runs the script and its bookkeeping in one transaction: insert the started row, run the
-    /// script, count the step and set `finished_at`, commit. On failure nothing of it remains.
-    async fn apply_in_transaction(
+    /// A statement of `script` the migrator refuses to run (it would hang waiting for a
+    /// client-side data stream, …), checked for every pending migration before any is applied.
+    fn unsupported(&self, _script: &str) -> Option<Unsupported> {
+        None
+    }
+
+    /// Applies one migration with its bookkeeping, the way [`Dialect::execution`] says: in one
+    /// transaction with its row (on failure nothing of it remains, unless the script committed
+    /// it itself), or statement by statement after its started row. The error says what was
+    /// committed and whether the started row exists; nothing of the failure is recorded yet.
+    async fn apply(
         &mut self,
         row: &NewRow,
         script: &str,
         limits: StatementLimits,
         clock: &dyn Clock,
-    ) -> Result<(), ApplyError>;
+    ) -> Result<Applied, ApplyError>;
 
-    /// Inserts the started row on its own (statement-by-statement execution).
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
-
-    /// Runs the script statement by statement, each committed on its own.
-    /// Returns the number of statements run.
-    async fn run_statements(
+    /// Records a failed apply as Prisma leaves it: the logs written into the started row when
+    /// the apply left one, else a failed row inserted in a transaction of its own.
+    async fn record_failure(
         &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure>;
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError>;
 
-    /// `applied_steps_count + 1` and `finished_at`, as Prisma does after a successful script.
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError>;
-
-    /// Writes the error text into `logs` of an existing row (Prisma's failure path).
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError>;
-
-    /// Inserts a row exactly as Prisma leaves a failed migration (`finished_at` NULL,
-    /// `applied_steps_count` 0, `logs` set), in a transaction of its own.
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError>;
+    /// Removes the started row an apply left behind, when the engine decides the failure was
+    /// one of its own limits and nothing else was committed (the migration is tried again).
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError>;
 
     /// `resolve --applied`: a finished row with `logs = ''`, `finished_at = started_at`, 0 steps.
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError>;
 
     /// Sets `rolled_back_at` on the rows with these ids.
     async fn mark_rolled_back(
@@ -158,25 +162,6 @@ pub trait Dialect: Send {
         ids: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), EngineError>;
-
-    /// A statement of `script` the migrator refuses to run (it would hang waiting for a
-    /// client-side data stream, …), checked for every pending migration before any is applied.
-    fn unsupported(&self, _script: &str) -> Option<Unsupported> {
-        None
-    }
-
-    /// Deletes the row with this id (a statement-by-statement migration interrupted by our
-    /// own limit before any of its statements was committed leaves no row behind).
-    async fn delete_row(&mut self, _id: &str) -> Result<(), EngineError> {
-        Err(EngineError::InvalidRequest {
-            reason: format!("{} cannot delete a _prisma_migrations row", self.provider()),
-        })
-    }
-
-    /// Warnings the last apply produced (a script that committed our transaction itself …).
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
-    }
 
     /// Makes everything committed so far durable, before an outcome reports it. Dialects that
     /// commit migrations asynchronously (PostgreSQL) flush here; others have nothing to do.
@@ -186,6 +171,12 @@ pub trait Dialect: Send {
 
     /// Closes the connection (which also frees the lock).
     async fn close(self: Box<Self>);
+}
+
+/// Which `schema.prisma` providers a database of `provider` accepts: its own, and on
+/// PostgreSQL also `cockroachdb` (Prisma's CockroachDB connector speaks the same protocol).
+pub fn accepts_schema_provider(provider: &str, schema_provider: &str) -> bool {
+    schema_provider == provider || (provider == "postgresql" && schema_provider == "cockroachdb")
 }
 
 /// A statement the migrator will not run, and why.
@@ -267,15 +258,6 @@ pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
         committed,
         ..ScriptFailure::default()
     }
-}
-
-/// Why a transactional apply failed.
-#[derive(Debug)]
-pub enum ApplyError {
-    /// The script failed; the transaction was rolled back.
-    Script(ScriptFailure),
-    /// The bookkeeping around it failed (or the connection broke); rolled back as well.
-    Bookkeeping(EngineError),
 }
 
 /// Statements PostgreSQL (and friends) refuse inside a transaction block, or that manage

@@ -10,10 +10,12 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
+use super::apply;
+use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping};
 use super::connect_error::{ConnectError, describe_tls};
 use super::{
-    ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
-    ScriptFailure, StatementLimits, Tables, left_open_failure,
+    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
+    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, left_open_failure,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -34,6 +36,9 @@ pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
     started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
     applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
 ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"#;
+
+/// Why every MySQL migration runs statement by statement.
+const BY_STATEMENT: &str = "MySQL commits DDL implicitly; statements run and commit one by one";
 
 /// Databases Prisma refuses to migrate (P3004).
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
@@ -230,7 +235,10 @@ impl Target {
             target: self.clone(),
             locked: false,
             mariadb: false,
-            table: format!("{}.`_prisma_migrations`", quote_ident(&self.info.name)),
+            sql: BookkeepingSql::new(
+                format!("{}.`_prisma_migrations`", quote_ident(&self.info.name)),
+                Placeholders::Question,
+            ),
         };
         let version: String = sqlx::query_scalar("SELECT VERSION()")
             .fetch_one(&mut mysql.conn)
@@ -350,7 +358,7 @@ pub struct MySql {
     locked: bool,
     mariadb: bool,
     /// `` `database`.`_prisma_migrations` ``: a script's `USE` does not move the bookkeeping.
-    table: String,
+    sql: BookkeepingSql,
 }
 
 impl MySql {
@@ -448,31 +456,6 @@ impl MySql {
             .await
             .map_or(commits.open.is_some(), |open| open != 0)
     }
-
-    /// One row written, or the script removed the row or the table.
-    fn one_row(
-        &self,
-        done: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
-        context: &'static str,
-    ) -> Result<(), EngineError> {
-        super::exactly_one_row(
-            done.map(|r| r.rows_affected()),
-            |e| error_number(e) == Some(ER_NO_SUCH_TABLE),
-            || {
-                format!(
-                    "its row is gone from {} (the script deleted it or emptied the table)",
-                    self.table
-                )
-            },
-            || {
-                format!(
-                    "{} no longer exists (the script dropped or renamed it)",
-                    self.table
-                )
-            },
-            context,
-        )
-    }
 }
 
 #[async_trait]
@@ -503,7 +486,8 @@ impl Dialect for MySql {
                 self.locked = true;
                 Ok(())
             }
-            Ok(Ok(None)) => Err(EngineError::InvalidRequest {
+            Ok(Ok(None)) => Err(EngineError::LockFailed {
+                lock: "mysql",
                 reason: format!(
                     "{statement} returned NULL: the server could not take the lock (out of memory, or the thread was killed)"
                 ),
@@ -545,7 +529,7 @@ impl Dialect for MySql {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", &self.table, 1);
+        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", self.sql.table(), 1);
         sqlx::raw_sql(AssertSqlSafe(ddl))
             .execute(&mut self.conn)
             .await
@@ -554,10 +538,7 @@ impl Dialect for MySql {
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let select = format!(
-            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM {} ORDER BY started_at ASC",
-            self.table
-        );
+        let select = self.sql.select_rows();
         let rows = sqlx::query(AssertSqlSafe(select))
             .fetch_all(&mut self.conn)
             .await
@@ -582,38 +563,80 @@ impl Dialect for MySql {
 
     fn execution(&self, _script: &str) -> Execution {
         Execution::StatementByStatement {
-            reason: "MySQL commits DDL implicitly; statements run and commit one by one".into(),
+            reason: BY_STATEMENT.into(),
         }
     }
 
-    async fn apply_in_transaction(
+    async fn apply(
         &mut self,
-        _row: &NewRow,
-        _script: &str,
-        _limits: StatementLimits,
-        _clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
-        Err(ApplyError::Bookkeeping(EngineError::InvalidRequest {
-            reason: "MySQL migrations run statement by statement; a transactional apply is not used on MySQL".into(),
-        }))
+        row: &NewRow,
+        script: &str,
+        limits: StatementLimits,
+        clock: &dyn Clock,
+    ) -> Result<Applied, ApplyError> {
+        // DDL commits implicitly: a migration cannot be one transaction here.
+        apply::by_statement(self, row, script, limits, clock, BY_STATEMENT.into()).await
     }
 
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (id, checksum, started_at, migration_name) VALUES (?, ?, ?, ?)",
-            self.table
-        )))
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.naive_utc())
-        .bind(&row.migration_name)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration start"))?;
-        Ok(())
+    async fn record_failure(
+        &mut self,
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self, row, failed, logs).await
     }
 
-    async fn run_statements(
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.delete_row(&row.id).await
+    }
+
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.insert_resolved_row(row).await
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Steps::mark_rolled_back(self, ids, at).await
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+#[async_trait]
+impl SqlBookkeeping for MySql {
+    type Db = sqlx::MySql;
+    type Time = NaiveDateTime;
+    const REMOVED_ROW: &'static str = "the script deleted it or emptied the table";
+    const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
+
+    fn bookkeeping(
+        &mut self,
+    ) -> (
+        &mut <Self::Db as sqlx::Database>::Connection,
+        &BookkeepingSql,
+    ) {
+        (&mut self.conn, &self.sql)
+    }
+
+    fn time(at: DateTime<Utc>) -> Self::Time {
+        at.naive_utc()
+    }
+
+    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error_number(error) == Some(ER_NO_SUCH_TABLE)
+    }
+
+    async fn run_each_statement(
         &mut self,
         script: &str,
         limits: StatementLimits,
@@ -637,99 +660,6 @@ impl Dialect for MySql {
         };
         let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
         result
-    }
-
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let sql = format!(
-            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = ? WHERE id = ?",
-            self.table
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(at.naive_utc())
-            .bind(id)
-            .execute(&mut self.conn)
-            .await;
-        self.one_row(done, "recording the migration end")
-    }
-
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        let sql = format!("UPDATE {} SET logs = ? WHERE id = ?", self.table);
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(logs)
-            .bind(id)
-            .execute(&mut self.conn)
-            .await;
-        self.one_row(done, "recording the failure")
-    }
-
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
-        sqlx::query(
-            AssertSqlSafe(format!("INSERT INTO {} (id, checksum, started_at, migration_name, logs) VALUES (?, ?, ?, ?, ?)", self.table)),
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.naive_utc())
-        .bind(&row.migration_name)
-        .bind(logs)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
-    }
-
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(
-            AssertSqlSafe(format!("INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?, ?, '', ?, ?, ?)", self.table)),
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.naive_utc())
-        .bind(row.started_at.naive_utc())
-        .bind(&row.migration_name)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration as applied"))?;
-        Ok(())
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let placeholders = vec!["?"; ids.len()].join(", ");
-        let sql = format!(
-            "UPDATE {} SET rolled_back_at = ? WHERE id IN ({placeholders})",
-            self.table
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(at.naive_utc());
-        for id in ids {
-            query = query.bind(id);
-        }
-        query
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database(
-                "marking the migration as rolled back",
-            ))?;
-        Ok(())
-    }
-
-    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
-        let sql = format!("DELETE FROM {} WHERE id = ?", self.table);
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("removing the migration's row"))?;
-        Ok(())
-    }
-
-    async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
     }
 }
 

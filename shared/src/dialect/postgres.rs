@@ -12,11 +12,13 @@ use sqlx::postgres::{
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
+use super::apply;
+use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping, table_gone};
 use super::connect_error::{ConnectError, describe_tls};
 use super::{
-    ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
-    ScriptFailure, StatementLimits, Tables, Unsupported, left_open_failure,
-    transaction_control_reason,
+    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
+    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, Unsupported,
+    left_open_failure, transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -248,7 +250,10 @@ impl Target {
             target: self.clone(),
             locked: false,
             unflushed: false,
-            table: format!("{}.\"_prisma_migrations\"", quote_ident(&self.schema)),
+            sql: BookkeepingSql::new(
+                format!("{}.\"_prisma_migrations\"", quote_ident(&self.schema)),
+                Placeholders::Numbered,
+            ),
             standard_strings: true,
             session_defaults: String::new(),
             warnings: Vec::new(),
@@ -360,7 +365,7 @@ pub struct Postgres {
     /// Migrations were committed with `synchronous_commit = off` and not flushed since.
     unflushed: bool,
     /// `"schema"."_prisma_migrations"`: the bookkeeping never depends on `search_path`.
-    table: String,
+    sql: BookkeepingSql,
     /// The server's `standard_conforming_strings` for this session (how `'\'` lexes).
     standard_strings: bool,
     /// Our session settings, applied at connect and after every `RESET ALL`.
@@ -425,7 +430,10 @@ impl Postgres {
 
     /// Whether the row with this id is committed (after a rollback: the script committed it).
     async fn row_committed(&mut self, id: &str) -> bool {
-        let sql = format!("SELECT EXISTS(SELECT 1 FROM {} WHERE id = $1)", self.table);
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE id = $1)",
+            self.sql.table()
+        );
         sqlx::query_scalar::<_, bool>(AssertSqlSafe(sql))
             .bind(id)
             .fetch_one(&mut self.conn)
@@ -478,33 +486,6 @@ impl Postgres {
 
 /// What the logs say when a script committed the migrator's transaction itself.
 const ENDED_NOTE: &str = "The script ended the migrator's transaction itself (a COMMIT inside it that the migrator could not see as one): what ran up to that COMMIT is committed, together with this migration's row.";
-
-impl Postgres {
-    /// One row written, or the script removed the row or the table.
-    fn one_row(
-        &self,
-        done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
-        context: &'static str,
-    ) -> Result<(), EngineError> {
-        super::exactly_one_row(
-            done.map(|r| r.rows_affected()),
-            |e| e.code().as_deref() == Some(UNDEFINED_TABLE),
-            || {
-                format!(
-                    "its row is gone from {} (the script deleted it or emptied the table)",
-                    self.table
-                )
-            },
-            || {
-                format!(
-                    "{} no longer exists (the script dropped, renamed or moved it)",
-                    self.table
-                )
-            },
-            context,
-        )
-    }
-}
 
 /// Why a script cannot run in the migrator's one transaction.
 enum Leaves {
@@ -718,7 +699,7 @@ impl Dialect for Postgres {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", &self.table, 1);
+        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", self.sql.table(), 1);
         sqlx::raw_sql(AssertSqlSafe(ddl))
             .execute(&mut self.conn)
             .await
@@ -727,10 +708,7 @@ impl Dialect for Postgres {
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let select = format!(
-            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM {} ORDER BY started_at ASC",
-            self.table
-        );
+        let select = self.sql.select_rows();
         let rows = sqlx::query(AssertSqlSafe(select))
             .fetch_all(&mut self.conn)
             .await
@@ -786,13 +764,128 @@ impl Dialect for Postgres {
         })
     }
 
+    async fn apply(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        limits: StatementLimits,
+        clock: &dyn Clock,
+    ) -> Result<Applied, ApplyError> {
+        match self.execution(script) {
+            Execution::Transaction => {
+                let result = self.apply_in_transaction(row, script, limits, clock).await;
+                apply::in_transaction(result, row, std::mem::take(&mut self.warnings))
+            }
+            Execution::StatementByStatement { reason } => {
+                apply::by_statement(self, row, script, limits, clock, reason).await
+            }
+        }
+    }
+
+    async fn record_failure(
+        &mut self,
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self, row, failed, logs).await
+    }
+
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.delete_row(&row.id).await
+    }
+
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.insert_resolved_row(row).await
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Steps::mark_rolled_back(self, ids, at).await
+    }
+
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if self.unflushed {
+            // A transaction holding an xid writes a commit record; committing it synchronously
+            // flushes the WAL up to here, which holds every earlier asynchronous commit.
+            sqlx::raw_sql("SELECT txid_current()")
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("flushing the commits to disk"))?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+#[async_trait]
+impl SqlBookkeeping for Postgres {
+    type Db = sqlx::Postgres;
+    type Time = DateTime<Utc>;
+    const REMOVED_ROW: &'static str = "the script deleted it or emptied the table";
+    const REMOVED_TABLE: &'static str = "the script dropped, renamed or moved it";
+
+    fn bookkeeping(
+        &mut self,
+    ) -> (
+        &mut <Self::Db as sqlx::Database>::Connection,
+        &BookkeepingSql,
+    ) {
+        (&mut self.conn, &self.sql)
+    }
+
+    fn time(at: DateTime<Utc>) -> Self::Time {
+        at
+    }
+
+    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error.code().as_deref() == Some(UNDEFINED_TABLE)
+    }
+
+    async fn run_each_statement(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let set = set_limits("SET", limits);
+        if !set.is_empty()
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut self.conn)
+                .await
+        {
+            return Err(script_failure(&e, script, limits));
+        }
+        let result = match self.leaves_transaction(script) {
+            Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
+            _ => self.run_each(script, limits).await,
+        };
+        // Our limits off, and whatever the script set for the session with them.
+        let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
+            .execute(&mut self.conn)
+            .await;
+        result
+    }
+}
+
+impl Postgres {
     async fn apply_in_transaction(
         &mut self,
         row: &NewRow,
         script: &str,
         limits: StatementLimits,
         clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<(), TransactionError> {
         // Three round trips: open the transaction with its limits and the started row; the
         // script alone (so error positions are the script's); the finished row and COMMIT.
         // The commit does not wait for the WAL flush: the migration and its row stand or fall
@@ -800,7 +893,7 @@ impl Dialect for Postgres {
         let begin = format!(
             "BEGIN; SET LOCAL synchronous_commit = off; {}INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {}); SELECT txid_current();",
             set_limits("SET LOCAL", limits),
-            self.table,
+            self.sql.table(),
             literal(&row.id),
             literal(&row.checksum),
             timestamp(row.started_at),
@@ -816,7 +909,7 @@ impl Dialect for Postgres {
             Ok(xid) => xid,
             Err(e) => {
                 self.rollback().await;
-                return Err(ApplyError::Bookkeeping(EngineError::database(
+                return Err(TransactionError::Bookkeeping(EngineError::database(
                     "recording the migration start",
                 )(e)));
             }
@@ -835,13 +928,13 @@ impl Dialect for Postgres {
             } else {
                 failure.rolled_back = true;
             }
-            return Err(ApplyError::Script(failure));
+            return Err(TransactionError::Script(failure));
         }
         // Finish only if the transaction is still the one we opened and our row is still
         // there; all under our own settings, whatever the script set.
         let body = format!(
             "BEGIN IF txid_current_if_assigned() IS DISTINCT FROM {xid} THEN IF now() = statement_timestamp() THEN RAISE EXCEPTION 'the script ended the transaction' USING ERRCODE = '{ENDED_BY_SCRIPT}'; END IF; RAISE EXCEPTION 'the script left a transaction open' USING ERRCODE = '{LEFT_OPEN_BY_SCRIPT}'; END IF; UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}; IF NOT FOUND THEN RAISE EXCEPTION 'the row is gone' USING ERRCODE = '{ROW_GONE}'; END IF; END",
-            self.table,
+            self.sql.table(),
             timestamp(clock.now()),
             literal(&row.id),
         );
@@ -873,7 +966,7 @@ impl Dialect for Postgres {
                         self.mark_finished(&row.id, clock.now())
                             .await
                             .map_err(|e| {
-                                ApplyError::Bookkeeping(match e {
+                                TransactionError::Bookkeeping(match e {
                                     // Its statements are committed: nothing was rolled back.
                                     EngineError::RowMissing { what } => EngineError::Bookkeeping {
                                         migration: row.migration_name.clone(),
@@ -889,180 +982,30 @@ impl Dialect for Postgres {
                         ));
                         Ok(())
                     }
-                    Some(LEFT_OPEN_BY_SCRIPT) => Err(ApplyError::Script(ScriptFailure {
+                    Some(LEFT_OPEN_BY_SCRIPT) => Err(TransactionError::Script(ScriptFailure {
                         row_recorded: true,
                         note: Some(format!(
                             "{ENDED_NOTE} After it, the script opened a transaction it never committed; the migrator rolled that one back."
                         )),
                         ..left_open_failure(Vec::new())
                     })),
-                    Some(ROW_GONE) => Err(ApplyError::Bookkeeping(EngineError::RowMissing {
+                    Some(ROW_GONE) => Err(TransactionError::Bookkeeping(EngineError::RowMissing {
                         what: format!(
                             "it deleted its own row from {} (DELETE or TRUNCATE)",
-                            self.table
+                            self.sql.table()
                         ),
                     })),
                     Some(UNDEFINED_TABLE) => {
-                        Err(ApplyError::Bookkeeping(EngineError::RowMissing {
-                            what: format!(
-                                "{} no longer exists (the script dropped, renamed or moved it)",
-                                self.table
-                            ),
+                        Err(TransactionError::Bookkeeping(EngineError::RowMissing {
+                            what: table_gone(self.sql.table(), Self::REMOVED_TABLE),
                         }))
                     }
-                    _ => Err(ApplyError::Bookkeeping(EngineError::database(
+                    _ => Err(TransactionError::Bookkeeping(EngineError::database(
                         "committing the migration",
                     )(e))),
                 }
             }
         }
-    }
-
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        let sql = format!(
-            "INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ($1, $2, $3, $4)",
-            self.table
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(&row.id)
-            .bind(&row.checksum)
-            .bind(row.started_at)
-            .bind(&row.migration_name)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("recording the migration start"))?;
-        Ok(())
-    }
-
-    async fn run_statements(
-        &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure> {
-        let set = set_limits("SET", limits);
-        if !set.is_empty()
-            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
-                .execute(&mut self.conn)
-                .await
-        {
-            return Err(script_failure(&e, script, limits));
-        }
-        let result = match self.leaves_transaction(script) {
-            Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
-            _ => self.run_each(script, limits).await,
-        };
-        // Our limits off, and whatever the script set for the session with them.
-        let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
-            .execute(&mut self.conn)
-            .await;
-        result
-    }
-
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let sql = format!(
-            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = $2 WHERE id = $1",
-            self.table
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(at)
-            .execute(&mut self.conn)
-            .await;
-        self.one_row(done, "recording the migration end")
-    }
-
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        let sql = format!("UPDATE {} SET logs = $2 WHERE id = $1", self.table);
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(logs)
-            .execute(&mut self.conn)
-            .await;
-        self.one_row(done, "recording the failure")
-    }
-
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
-        let sql = format!(
-            "INSERT INTO {} (id, checksum, started_at, migration_name, logs) VALUES ($1, $2, $3, $4, $5)",
-            self.table
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(&row.id)
-            .bind(&row.checksum)
-            .bind(row.started_at)
-            .bind(&row.migration_name)
-            .bind(logs)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
-    }
-
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        let sql = format!(
-            "INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name) VALUES ($1, $2, '', $3, $3, $4)",
-            self.table
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(&row.id)
-            .bind(&row.checksum)
-            .bind(row.started_at)
-            .bind(&row.migration_name)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("recording the migration as applied"))?;
-        Ok(())
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        let sql = format!(
-            "UPDATE {} SET rolled_back_at = $1 WHERE id = ANY($2)",
-            self.table
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(at)
-            .bind(ids)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database(
-                "marking the migration as rolled back",
-            ))?;
-        Ok(())
-    }
-
-    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
-        let sql = format!("DELETE FROM {} WHERE id = $1", self.table);
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("removing the migration's row"))?;
-        Ok(())
-    }
-
-    fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
-    async fn flush(&mut self) -> Result<(), EngineError> {
-        if self.unflushed {
-            // A transaction holding an xid writes a commit record; committing it synchronously
-            // flushes the WAL up to here, which holds every earlier asynchronous commit.
-            sqlx::raw_sql("SELECT txid_current()")
-                .execute(&mut self.conn)
-                .await
-                .map_err(EngineError::database("flushing the commits to disk"))?;
-            self.unflushed = false;
-        }
-        Ok(())
-    }
-
-    async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
     }
 }
 

@@ -10,9 +10,12 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::apply;
+use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping};
 use super::{
-    ApplyError, Commits, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables, left_open_failure, transaction_control_reason,
+    Applied, ApplyError, Commits, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailed,
+    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, left_open_failure,
+    transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -129,6 +132,7 @@ impl Target {
                 conn,
                 target: self.clone(),
                 locked: false,
+                sql: BookkeepingSql::new("`_prisma_migrations`".into(), Placeholders::Question),
             },
             created,
         ))
@@ -140,6 +144,7 @@ pub struct Sqlite {
     conn: SqliteConnection,
     target: Target,
     locked: bool,
+    sql: BookkeepingSql,
 }
 
 #[async_trait]
@@ -230,47 +235,83 @@ impl Dialect for Sqlite {
         Execution::Transaction
     }
 
-    async fn apply_in_transaction(
+    async fn apply(
         &mut self,
         row: &NewRow,
         script: &str,
-        _limits: StatementLimits,
+        limits: StatementLimits,
         clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
-        let bookkeeping =
-            |context| move |e| ApplyError::Bookkeeping(EngineError::database(context)(e));
-        let mut tx = self
-            .conn
-            .begin()
-            .await
-            .map_err(bookkeeping("starting a transaction"))?;
-        insert_started(&mut tx, row)
-            .await
-            .map_err(bookkeeping("recording the migration start"))?;
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
-            .execute(&mut *tx)
-            .await
-        {
-            let _ = tx.rollback().await;
-            let mut failure = script_failure(&e);
-            failure.rolled_back = true;
-            return Err(ApplyError::Script(failure));
+    ) -> Result<Applied, ApplyError> {
+        match self.execution(script) {
+            Execution::Transaction => {
+                let result = self.apply_in_transaction(row, script, clock).await;
+                apply::in_transaction(result, row, Vec::new())
+            }
+            Execution::StatementByStatement { reason } => {
+                apply::by_statement(self, row, script, limits, clock, reason).await
+            }
         }
-        let done = mark_finished(&mut tx, &row.id, clock.now()).await;
-        one_row(done, "recording the migration end").map_err(ApplyError::Bookkeeping)?;
-        tx.commit()
-            .await
-            .map_err(bookkeeping("committing the migration"))?;
-        Ok(())
     }
 
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        insert_started(&mut self.conn, row)
-            .await
-            .map_err(EngineError::database("recording the migration start"))
+    async fn record_failure(
+        &mut self,
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self, row, failed, logs).await
     }
 
-    async fn run_statements(
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.delete_row(&row.id).await
+    }
+
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.insert_resolved_row(row).await
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Steps::mark_rolled_back(self, ids, at).await
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+#[async_trait]
+impl SqlBookkeeping for Sqlite {
+    type Db = sqlx::Sqlite;
+    type Time = i64;
+    const REMOVED_ROW: &'static str = "the script deleted it";
+    const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
+
+    fn bookkeeping(
+        &mut self,
+    ) -> (
+        &mut <Self::Db as sqlx::Database>::Connection,
+        &BookkeepingSql,
+    ) {
+        (&mut self.conn, &self.sql)
+    }
+
+    fn time(at: DateTime<Utc>) -> Self::Time {
+        at.timestamp_millis()
+    }
+
+    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error.message().contains("no such table")
+    }
+
+    async fn run_each_statement(
         &mut self,
         script: &str,
         _limits: StatementLimits,
@@ -323,119 +364,57 @@ impl Dialect for Sqlite {
         }
         Ok(number)
     }
+}
 
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let done = mark_finished(&mut self.conn, id, at).await;
-        one_row(done, "recording the migration end")
-    }
-
-    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
-        sqlx::query("DELETE FROM `_prisma_migrations` WHERE id = ?1")
-            .bind(id)
+impl Sqlite {
+    /// The started row, the script and the finished row in one transaction, committed
+    /// together or rolled back together.
+    async fn apply_in_transaction(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), TransactionError> {
+        sqlx::raw_sql("BEGIN")
             .execute(&mut self.conn)
             .await
-            .map_err(EngineError::database("removing the migration's row"))?;
-        Ok(())
-    }
-
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        let done = sqlx::query("UPDATE `_prisma_migrations` SET logs = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(logs)
-            .execute(&mut self.conn)
-            .await;
-        one_row(done, "recording the failure")
-    }
-
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO `_prisma_migrations` (id, checksum, started_at, migration_name, logs) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .bind(logs)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
-    }
-
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO `_prisma_migrations` (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?1, ?2, '', ?3, ?3, ?4)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration as applied"))?;
-        Ok(())
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        for id in ids {
-            sqlx::query("UPDATE `_prisma_migrations` SET rolled_back_at = ?1 WHERE id = ?2")
-                .bind(at.timestamp_millis())
-                .bind(id)
-                .execute(&mut self.conn)
-                .await
-                .map_err(EngineError::database(
-                    "marking the migration as rolled back",
-                ))?;
+            .map_err(|e| {
+                TransactionError::Bookkeeping(EngineError::database("starting a transaction")(e))
+            })?;
+        let result = self.in_transaction(row, script, clock).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if let Err(e) = sqlx::raw_sql(end).execute(&mut self.conn).await {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            if result.is_ok() {
+                return Err(TransactionError::Bookkeeping(EngineError::database(
+                    "committing the migration",
+                )(e)));
+            }
         }
-        Ok(())
+        result
     }
 
-    async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+    async fn in_transaction(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), TransactionError> {
+        self.insert_started_row(row)
+            .await
+            .map_err(TransactionError::Bookkeeping)?;
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            let mut failure = script_failure(&e);
+            failure.rolled_back = true;
+            return Err(TransactionError::Script(failure));
+        }
+        self.mark_finished(&row.id, clock.now())
+            .await
+            .map_err(TransactionError::Bookkeeping)
     }
-}
-
-async fn insert_started(conn: &mut SqliteConnection, row: &NewRow) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO `_prisma_migrations` (id, checksum, started_at, migration_name) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// One row written, or the script removed the row or the table.
-fn one_row(
-    done: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
-    context: &'static str,
-) -> Result<(), EngineError> {
-    super::exactly_one_row(
-        done.map(|r| r.rows_affected()),
-        |e| e.message().contains("no such table"),
-        || "its row is gone from `_prisma_migrations` (the script deleted it)".into(),
-        || "`_prisma_migrations` no longer exists (the script dropped or renamed it)".into(),
-        context,
-    )
-}
-
-async fn mark_finished(
-    conn: &mut SqliteConnection,
-    id: &str,
-    at: DateTime<Utc>,
-) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
-    sqlx::query(
-        "UPDATE `_prisma_migrations` SET applied_steps_count = applied_steps_count + 1, finished_at = ?2 WHERE id = ?1",
-    )
-    .bind(id)
-    .bind(at.timestamp_millis())
-    .execute(conn)
-    .await
 }
 
 fn read_row(row: &SqliteRow) -> Result<MigrationRow, EngineError> {

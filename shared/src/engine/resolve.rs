@@ -89,7 +89,7 @@ async fn mark_applied(
         migration_name: name.into(),
         started_at: now,
     };
-    dialect.insert_resolved_row(&row).await?;
+    dialect.record_resolved(&row).await?;
     outcome.status = Status::Applied;
     Ok(())
 }

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
+use crate::dialect::apply;
 use crate::dialect::{
-    ApplyError, Dialect, FailedStatement, Interruption, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables,
+    Applied, ApplyError, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
+    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
@@ -232,23 +233,63 @@ impl Dialect for Fake {
         }
     }
 
-    async fn apply_in_transaction(
+    async fn apply(
         &mut self,
         row: &NewRow,
-        _script: &str,
+        script: &str,
         limits: StatementLimits,
         clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
-        self.calls
-            .push(format!("apply_in_transaction {}", row.migration_name));
-        self.limits.push(limits);
-        if let Some(failure) = self.next_failure(&row.migration_name) {
-            return Err(ApplyError::Script(failure));
+    ) -> Result<Applied, ApplyError> {
+        match self.execution(script) {
+            Execution::Transaction => {
+                self.calls
+                    .push(format!("apply_in_transaction {}", row.migration_name));
+                self.limits.push(limits);
+                let result = match self.next_failure(&row.migration_name) {
+                    Some(failure) => Err(TransactionError::Script(failure)),
+                    None => {
+                        self.push(row, Some(clock.now()), None);
+                        Ok(())
+                    }
+                };
+                apply::in_transaction(result, row, Vec::new())
+            }
+            Execution::StatementByStatement { reason } => {
+                apply::by_statement(self, row, script, limits, clock, reason).await
+            }
         }
-        self.push(row, Some(clock.now()), None);
-        Ok(())
     }
 
+    async fn record_failure(
+        &mut self,
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self, row, failed, logs).await
+    }
+
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.delete_row(&row.id).await
+    }
+
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.insert_resolved_row(row).await
+    }
+
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Steps::mark_rolled_back(self, ids, at).await
+    }
+
+    async fn close(self: Box<Self>) {}
+}
+
+#[async_trait]
+impl Steps for Fake {
     async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
         self.calls
             .push(format!("insert_started_row {}", row.migration_name));
@@ -299,6 +340,11 @@ impl Dialect for Fake {
         self.push(row, None, Some(logs));
         Ok(())
     }
+    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
+        self.calls.push("delete_row".into());
+        self.rows.retain(|r| r.id != id);
+        Ok(())
+    }
 
     async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
         self.calls
@@ -321,6 +367,4 @@ impl Dialect for Fake {
         }
         Ok(())
     }
-
-    async fn close(self: Box<Self>) {}
 }
