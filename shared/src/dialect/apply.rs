@@ -10,6 +10,15 @@ use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::Execution;
 
+/// One migration to apply: its started row, its script, the limits of its statements.
+#[derive(Clone, Copy)]
+pub struct Migrating<'a> {
+    pub row: &'a NewRow,
+    pub script: &'a str,
+    pub limits: StatementLimits,
+    pub clock: &'a dyn Clock,
+}
+
 /// What a successful apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -63,10 +72,11 @@ pub(crate) enum TransactionError {
     Bookkeeping(EngineError),
 }
 
-/// A dialect's bookkeeping steps, used by the shared flows below; the engine never calls
-/// them one by one.
+/// A dialect's bookkeeping steps, used by the shared flows below and the [`super::Dialect`]
+/// defaults; the engine never calls them one by one (the trait cannot be named outside
+/// the crate).
 #[async_trait]
-pub(crate) trait Steps: Send {
+pub trait Steps: Send {
     /// Inserts the started row on its own.
     async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
 
@@ -107,22 +117,20 @@ pub(crate) trait Steps: Send {
 /// committed in the failure).
 pub(crate) async fn by_statement<S: Steps + ?Sized>(
     steps: &mut S,
-    row: &NewRow,
-    script: &str,
-    limits: StatementLimits,
-    clock: &dyn Clock,
+    m: &Migrating<'_>,
     reason: String,
 ) -> Result<Applied, ApplyError> {
+    let row = m.row;
     tracing::debug!(migration = %row.migration_name, "running statement by statement: {reason}");
     let execution = Execution::StatementByStatement { reason };
     steps
         .insert_started_row(row)
         .await
         .map_err(ApplyError::Bookkeeping)?;
-    match steps.run_statements(script, limits).await {
+    match steps.run_statements(m.script, m.limits).await {
         Ok(_) => {
             steps
-                .mark_finished(&row.id, clock.now())
+                .mark_finished(&row.id, m.clock.now())
                 .await
                 .map_err(|e| ApplyError::Bookkeeping(broken(e, row, false)))?;
             Ok(Applied {

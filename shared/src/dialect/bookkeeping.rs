@@ -5,9 +5,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Database, Encode, Executor, IntoArguments, Type};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type,
+};
 
-use super::{NewRow, ScriptFailure, StatementLimits, Steps};
+use super::{MigrationRow, NewRow, ScriptFailure, StatementLimits, Steps};
 use crate::error::EngineError;
 
 /// How a dialect writes the n-th bound parameter.
@@ -129,18 +131,38 @@ impl BookkeepingSql {
 /// A dialect over one sqlx connection: the bookkeeping [`Steps`] come from here, with the
 /// SQL above; the dialect says how it binds a timestamp, how its server reports a missing
 /// table, and runs statements its own way.
+/// The connection type of a [`SqlBookkeeping`] dialect.
+pub(crate) type Conn<B> = <<B as SqlBookkeeping>::Db as Database>::Connection;
+
+/// How many rows a statement touched, whatever the database.
+pub(crate) trait RowsAffected {
+    fn rows(&self) -> u64;
+}
+
+macro_rules! rows_affected {
+    ($($result:ty),*) => {$(
+        impl RowsAffected for $result {
+            fn rows(&self) -> u64 {
+                self.rows_affected()
+            }
+        }
+    )*};
+}
+
+rows_affected!(
+    sqlx::postgres::PgQueryResult,
+    sqlx::mysql::MySqlQueryResult,
+    sqlx::sqlite::SqliteQueryResult
+);
+
 #[async_trait]
 pub(crate) trait SqlBookkeeping: Send {
-    type Db: Database;
+    type Db: Database<QueryResult: RowsAffected>;
     /// How a timestamp is stored (`timestamptz`, `DATETIME(3)` as UTC, epoch milliseconds).
-    type Time: for<'t> Encode<'t, Self::Db> + Type<Self::Db> + Send;
+    type Time: for<'t> Encode<'t, Self::Db> + Type<Self::Db> + StoredTime + Send;
 
     /// The connection and the statements for its table.
-    fn bookkeeping(&mut self) -> (&mut <Self::Db as Database>::Connection, &BookkeepingSql);
-
-    fn time(at: DateTime<Utc>) -> Self::Time;
-
-    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql);
 
     /// Whether this error says the table does not exist.
     fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool;
@@ -155,6 +177,99 @@ pub(crate) trait SqlBookkeeping: Send {
         script: &str,
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure>;
+}
+
+/// A timestamp as a database column holds it.
+pub(crate) trait StoredTime: Sized {
+    fn stored(at: DateTime<Utc>) -> Self;
+    fn utc(self) -> DateTime<Utc>;
+}
+
+impl StoredTime for DateTime<Utc> {
+    fn stored(at: DateTime<Utc>) -> Self {
+        at
+    }
+    fn utc(self) -> DateTime<Utc> {
+        self
+    }
+}
+
+/// MySQL's `DATETIME(3)`, written and read as UTC wall time (as Prisma does).
+impl StoredTime for chrono::NaiveDateTime {
+    fn stored(at: DateTime<Utc>) -> Self {
+        at.naive_utc()
+    }
+    fn utc(self) -> DateTime<Utc> {
+        self.and_utc()
+    }
+}
+
+/// SQLite's epoch milliseconds (Prisma's integers).
+impl StoredTime for i64 {
+    fn stored(at: DateTime<Utc>) -> Self {
+        at.timestamp_millis()
+    }
+    fn utc(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self).unwrap_or_default()
+    }
+}
+
+/// Creates `_prisma_migrations` with Prisma's DDL for the dialect.
+pub(crate) async fn create_table<B: SqlBookkeeping + ?Sized>(
+    dialect: &mut B,
+    ddl: String,
+) -> Result<(), EngineError>
+where
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+{
+    let (conn, _) = dialect.bookkeeping();
+    sqlx::raw_sql(AssertSqlSafe(ddl))
+        .execute(conn)
+        .await
+        .map_err(EngineError::database("creating _prisma_migrations"))?;
+    Ok(())
+}
+
+/// All rows of `_prisma_migrations`, ordered by `started_at` like Prisma; `Count` is how the
+/// dialect's `applied_steps_count` reads (`INTEGER`, `INTEGER UNSIGNED`).
+pub(crate) async fn read_rows<B, Count>(dialect: &mut B) -> Result<Vec<MigrationRow>, EngineError>
+where
+    B: SqlBookkeeping + ?Sized,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    for<'a> &'a str: ColumnIndex<<B::Db as Database>::Row>,
+    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> B::Time: Decode<'r, B::Db>,
+    for<'r> Count: Decode<'r, B::Db> + Type<B::Db> + Into<i64>,
+{
+    let (conn, sql) = dialect.bookkeeping();
+    let read = EngineError::database("reading _prisma_migrations");
+    let rows = match sqlx::query::<B::Db>(AssertSqlSafe(sql.select_rows()))
+        .fetch_all(conn)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return Err(read(e)),
+    };
+    let time = |row: &<B::Db as Database>::Row, column: &str| {
+        row.try_get::<Option<B::Time>, _>(column)
+            .map(|t| t.map(StoredTime::utc))
+    };
+    rows.iter()
+        .map(|row| {
+            Ok(MigrationRow {
+                id: row.try_get("id")?,
+                checksum: row.try_get("checksum")?,
+                finished_at: time(row, "finished_at")?,
+                migration_name: row.try_get("migration_name")?,
+                logs: row.try_get("logs")?,
+                rolled_back_at: time(row, "rolled_back_at")?,
+                started_at: row.try_get::<B::Time, _>("started_at")?.utc(),
+                applied_steps_count: row.try_get::<Count, _>("applied_steps_count")?.into(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(EngineError::database("reading _prisma_migrations"))
 }
 
 /// A value bound to a bookkeeping statement.
@@ -214,7 +329,7 @@ where
     }
 
     async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let values = vec![Value::Time(B::time(at)), Value::Text(id.to_owned())];
+        let values = vec![Value::Time(B::Time::stored(at)), Value::Text(id.to_owned())];
         let done = write(self, BookkeepingSql::mark_finished, values).await;
         one_row::<B>(self, done, "recording the migration end")
     }
@@ -240,8 +355,8 @@ where
         let values = vec![
             Value::Text(row.id.clone()),
             Value::Text(row.checksum.clone()),
-            Value::Time(B::time(row.started_at)),
-            Value::Time(B::time(row.started_at)),
+            Value::Time(B::Time::stored(row.started_at)),
+            Value::Time(B::Time::stored(row.started_at)),
             Value::Text(row.migration_name.clone()),
         ];
         write(self, BookkeepingSql::insert_resolved, values)
@@ -258,7 +373,7 @@ where
         if ids.is_empty() {
             return Ok(());
         }
-        let mut values = vec![Value::Time(B::time(at))];
+        let mut values = vec![Value::Time(B::Time::stored(at))];
         values.extend(ids.iter().cloned().map(Value::Text));
         write(self, |sql| sql.mark_rolled_back(ids.len()), values)
             .await
@@ -285,7 +400,7 @@ fn row_values<B: SqlBookkeeping + ?Sized>(row: &NewRow, logs: Option<&str>) -> V
     let mut values = vec![
         Value::Text(row.id.clone()),
         Value::Text(row.checksum.clone()),
-        Value::Time(B::time(row.started_at)),
+        Value::Time(B::Time::stored(row.started_at)),
         Value::Text(row.migration_name.clone()),
     ];
     values.extend(logs.map(|l| Value::Text(l.to_owned())));
@@ -300,7 +415,7 @@ fn one_row<B: SqlBookkeeping + ?Sized>(
 ) -> Result<(), EngineError> {
     let (_, sql) = dialect.bookkeeping();
     super::exactly_one_row(
-        done.map(|r| B::rows_affected(&r)),
+        done.map(|r| r.rows()),
         |e| B::table_is_missing(e),
         || row_gone(sql.table(), B::REMOVED_ROW),
         || table_gone(sql.table(), B::REMOVED_TABLE),

@@ -4,28 +4,31 @@
 //! bookkeeping SQL, its lock, how a script is executed and how errors read. The engine
 //! decides *what* happens; a dialect knows *how* it is said to its database.
 
-pub(crate) mod apply;
+mod apply;
 mod bookkeeping;
 mod connect;
 mod connect_error;
 pub mod mysql;
 pub mod postgres;
 mod script_error;
+mod server;
 pub mod sqlite;
+mod statements;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 
-pub use apply::{Applied, ApplyError, ScriptFailed};
-pub(crate) use apply::{Steps, TransactionError};
+pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
+pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
 pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
+pub use server::read_ca_file;
+pub(crate) use statements::{Commits, OneByOne, left_open_failure, one_by_one};
 
 /// The name Prisma gives its bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "_prisma_migrations";
@@ -132,13 +135,10 @@ pub trait Dialect: Send {
     /// transaction with its row (on failure nothing of it remains, unless the script committed
     /// it itself), or statement by statement after its started row. The error says what was
     /// committed and whether the started row exists; nothing of the failure is recorded yet.
-    async fn apply(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<Applied, ApplyError>;
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError>;
+
+    /// The dialect's bookkeeping steps, for the defaults below (the engine uses those).
+    fn steps(&mut self) -> &mut dyn Steps;
 
     /// Records a failed apply as Prisma leaves it: the logs written into the started row when
     /// the apply left one, else a failed row inserted in a transaction of its own.
@@ -147,21 +147,29 @@ pub trait Dialect: Send {
         row: &NewRow,
         failed: &ScriptFailed,
         logs: &str,
-    ) -> Result<(), EngineError>;
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self.steps(), row, failed, logs).await
+    }
 
     /// Removes the started row an apply left behind, when the engine decides the failure was
     /// one of its own limits and nothing else was committed (the migration is tried again).
-    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError>;
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.steps().delete_row(&row.id).await
+    }
 
     /// `resolve --applied`: a finished row with `logs = ''`, `finished_at = started_at`, 0 steps.
-    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError>;
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.steps().insert_resolved_row(row).await
+    }
 
     /// Sets `rolled_back_at` on the rows with these ids.
     async fn mark_rolled_back(
         &mut self,
         ids: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), EngineError>;
+    ) -> Result<(), EngineError> {
+        self.steps().mark_rolled_back(ids, at).await
+    }
 
     /// Makes everything committed so far durable, before an outcome reports it. Dialects that
     /// commit migrations asynchronously (PostgreSQL) flush here; others have nothing to do.
@@ -185,79 +193,6 @@ pub struct Unsupported {
     pub line: usize,
     pub statement: String,
     pub reason: String,
-}
-
-/// Which statements of a script run one by one are committed, following the script's own
-/// `BEGIN` / `START TRANSACTION` / `COMMIT` / `ROLLBACK` and, on MySQL, the implicit commit
-/// of DDL (`implicit_ddl_commit`).
-#[derive(Debug, Default)]
-pub(crate) struct Commits {
-    pub(crate) committed: Vec<usize>,
-    /// Statements run inside a transaction the script opened and has not ended yet.
-    pub(crate) open: Option<Vec<usize>>,
-    implicit_ddl_commit: bool,
-}
-
-impl Commits {
-    pub(crate) fn new(implicit_ddl_commit: bool) -> Commits {
-        Commits {
-            implicit_ddl_commit,
-            ..Commits::default()
-        }
-    }
-
-    /// Statement `number`, whose first words are `words`, ran without error.
-    pub(crate) fn ran(&mut self, number: usize, words: &[String]) {
-        let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        match w.as_slice() {
-            ["START", "TRANSACTION", ..] | ["BEGIN", ..] => {
-                // MySQL commits an open transaction on BEGIN; PostgreSQL only warns.
-                if self.implicit_ddl_commit || self.open.is_none() {
-                    self.commit_open();
-                    self.open = Some(Vec::new());
-                }
-                self.committed.push(number);
-            }
-            ["COMMIT" | "END", ..] => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            ["ROLLBACK" | "ABORT", ..] if !w.contains(&"TO") => {
-                self.open = None;
-                self.committed.push(number);
-            }
-            // Statements that commit implicitly (before and after themselves).
-            [
-                "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "LOCK" | "UNLOCK",
-                ..,
-            ] if self.implicit_ddl_commit => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            _ => match &mut self.open {
-                Some(open) => open.push(number),
-                None => self.committed.push(number),
-            },
-        }
-    }
-
-    fn commit_open(&mut self) {
-        if let Some(open) = self.open.take() {
-            self.committed.extend(open);
-            self.committed.sort_unstable();
-        }
-    }
-}
-
-/// What to say when a script leaves a transaction of its own open at its end (`BEGIN`
-/// without `COMMIT`): the migrator rolls it back rather than commit it unasked.
-pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
-    ScriptFailure {
-        code: None,
-        message: "The migration script left a transaction of its own open (a `BEGIN` or `START TRANSACTION` without `COMMIT`). The migrator rolled that transaction back: the statements after that `BEGIN` were not applied.".into(),
-        committed,
-        ..ScriptFailure::default()
-    }
 }
 
 /// Statements PostgreSQL (and friends) refuse inside a transaction block, or that manage
@@ -294,47 +229,5 @@ pub(crate) fn exactly_one_row(
             Err(EngineError::RowMissing { what: table_gone() })
         }
         Err(e) => Err(EngineError::database(context)(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split(' ').map(str::to_string).collect()
-    }
-
-    #[test]
-    fn postgres_commits_keep_a_scripts_transaction_together() {
-        let mut c = Commits::new(false);
-        c.ran(1, &words("CREATE TABLE"));
-        c.ran(2, &words("BEGIN"));
-        c.ran(3, &words("CREATE TABLE"));
-        // Without an implicit DDL commit, the block is still open: 3 is not committed.
-        assert_eq!(c.committed, [1, 2]);
-        c.ran(4, &words("SAVEPOINT s"));
-        c.ran(5, &words("ROLLBACK TO"));
-        // ROLLBACK TO SAVEPOINT does not end the block.
-        assert!(c.open.is_some());
-        c.ran(6, &words("COMMIT"));
-        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6]);
-        c.ran(7, &words("BEGIN"));
-        c.ran(8, &words("INSERT INTO"));
-        c.ran(9, &words("ROLLBACK"));
-        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 7, 9]);
-        assert!(c.open.is_none());
-    }
-
-    #[test]
-    fn a_transaction_left_open_names_what_stays() {
-        let failure = left_open_failure(vec![1]);
-        assert!(
-            failure
-                .message
-                .contains("left a transaction of its own open")
-        );
-        assert_eq!(failure.committed, [1]);
-        assert!(!failure.rolled_back);
     }
 }

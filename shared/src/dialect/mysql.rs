@@ -5,19 +5,18 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Connection};
 use url::Url;
 
-use super::apply;
-use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping};
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
 use super::connect_error::{ConnectError, describe_tls};
+use super::server::{self, Refusals, Server, decode, read_ca_file};
 use super::{
-    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
-    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, left_open_failure,
+    Applied, ApplyError, Commits, Dialect, Interruption, Migrating, MigrationRow, OneByOne,
+    ScriptFailure, StatementLimits, Steps, Tables, one_by_one,
 };
-use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::sql::{Flavor, split};
@@ -74,11 +73,7 @@ impl Target {
     /// ignored; `sslmode` / `ssl-mode` and `sslcert` (Prisma: the CA to trust) are honoured.
     pub fn from_url(url: &Url) -> Result<Target, EngineError> {
         let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
-            .unwrap_or_else(|| "localhost".to_string());
+        let host = server::host(url).unwrap_or_else(|| "localhost".to_string());
         let port = url.port().unwrap_or(3306);
         let user = decode(url.username());
         let password = url.password().map(decode);
@@ -115,14 +110,8 @@ impl Target {
                 }
                 "socket" => options = options.socket(&*value),
                 "connect_timeout" => {
-                    let secs: u64 = value.parse().map_err(|_| {
-                        invalid(format!(
-                            "connect_timeout must be a number of seconds, got `{value}`."
-                        ))
-                    })?;
-                    if secs > 0 {
-                        connect_timeout = Duration::from_secs(secs);
-                    }
+                    connect_timeout =
+                        server::connect_timeout(&value, connect_timeout).map_err(invalid)?;
                 }
                 // Prisma pool and driver settings that mean nothing for one migration connection.
                 "connection_limit"
@@ -199,37 +188,16 @@ impl Target {
         &self.info
     }
 
-    /// Changes connection settings (TLS, above all), with and without the database.
-    pub fn with_options(
-        mut self,
-        f: impl Fn(MySqlConnectOptions) -> MySqlConnectOptions,
-    ) -> Target {
-        self.options = f(self.options);
-        self.admin = f(self.admin);
-        self
-    }
-
     /// Connects; with `create_database`, a missing database is created first, as Prisma's deploy does.
     pub async fn connect(
         &self,
         create_database: bool,
     ) -> Result<(MySql, Option<String>), EngineError> {
-        let mut created = None;
-        let conn = match self.open(&self.options).await {
-            Err(ConnectError::MissingDatabase) if create_database => {
-                self.create_database().await?;
-                created = Some(format!(
-                    "MySQL database {} created at {}:{}",
-                    self.info.name,
-                    self.info.host.as_deref().unwrap_or("localhost"),
-                    self.info.port.unwrap_or(3306)
-                ));
-                self.open(&self.options)
-                    .await
-                    .map_err(|e| e.into_engine(&self.info, 3306))?
-            }
-            other => other.map_err(|e| e.into_engine(&self.info, 3306))?,
-        };
+        let open = async || self.open(&self.options).await;
+        let (conn, created) = self
+            .server()
+            .connect(create_database, open, async || self.create_database().await)
+            .await?;
         let mut mysql = MySql {
             conn,
             target: self.clone(),
@@ -248,49 +216,42 @@ impl Target {
         Ok((mysql, created))
     }
 
-    async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
-        match tokio::time::timeout(self.connect_timeout, MySqlConnection::connect_with(options))
-            .await
-        {
-            Err(_) => Err(ConnectError::Other(format!(
-                "no answer within {} s",
-                self.connect_timeout.as_secs()
-            ))),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(sqlx::Error::Database(e))) => match error_number(e.as_ref()) {
-                Some(ER_BAD_DB_ERROR) => Err(ConnectError::MissingDatabase),
-                Some(
-                    ER_ACCESS_DENIED_ERROR
-                    | ER_DBACCESS_DENIED_ERROR
-                    | ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
-                ) => Err(ConnectError::Auth(e.message().to_string())),
-                _ if e.code().as_deref() == Some("28000") => {
-                    Err(ConnectError::Auth(e.message().to_string()))
-                }
-                _ => Err(ConnectError::Other(e.message().to_string())),
-            },
-            Ok(Err(e)) => Err(ConnectError::Other(describe_connect_error(&e, options))),
+    fn server(&self) -> Server<'_> {
+        Server {
+            label: "MySQL",
+            default_port: 3306,
+            info: &self.info,
         }
     }
 
+    async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
+        let refusals = Refusals {
+            missing_database: |e| error_number(e) == Some(ER_BAD_DB_ERROR),
+            auth: |e| {
+                matches!(
+                    error_number(e),
+                    Some(
+                        ER_ACCESS_DENIED_ERROR
+                            | ER_DBACCESS_DENIED_ERROR
+                            | ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+                    )
+                ) || e.code().as_deref() == Some("28000")
+            },
+        };
+        server::open(options, self.connect_timeout, &refusals, |e| {
+            describe_connect_error(e, options)
+        })
+        .await
+    }
+
     async fn create_database(&self) -> Result<(), EngineError> {
-        let mut conn = self
-            .open(&self.admin)
+        let admin = self.open(&self.admin).await;
+        // Another deploy created it at the same moment.
+        let exists =
+            |e: &dyn sqlx::error::DatabaseError| error_number(e) == Some(ER_DB_CREATE_EXISTS);
+        self.server()
+            .create_database(admin, quote_ident(&self.info.name), exists)
             .await
-            .map_err(|e| e.into_engine(&self.info, 3306))?;
-        let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
-        let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
-        let _ = conn.close().await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another deploy created it at the same moment.
-            Err(sqlx::Error::Database(e))
-                if error_number(e.as_ref()) == Some(ER_DB_CREATE_EXISTS) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(EngineError::database("creating the database")(e)),
-        }
     }
 }
 
@@ -330,25 +291,6 @@ fn describe_connect_error(error: &sqlx::Error, options: &MySqlConnectOptions) ->
         );
     }
     raw
-}
-
-/// Reads a CA bundle, checking it holds PEM certificates.
-fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let pem =
-        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle `{path}`: {e}"))?;
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| {
-            format!("the CA bundle `{path}` holds a certificate that does not parse: {e:?}")
-        })?;
-        count += 1;
-    }
-    if count == 0 {
-        return Err(format!("the CA bundle `{path}` holds no PEM certificate"));
-    }
-    Ok(pem)
 }
 
 /// One MySQL / MariaDB session.
@@ -405,56 +347,45 @@ impl MySql {
                 ..ScriptFailure::default()
             });
         }
-        let mut number = 0;
-        let mut commits = Commits::new(true);
-        let mut opened = None;
-        for statement in statements {
-            number += 1;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
+        one_by_one(self, statements, Commits::new(true), limits).await
+    }
+}
+
+#[async_trait]
+impl OneByOne for MySql {
+    async fn run_one(&mut self, text: &str, limits: StatementLimits) -> Result<(), ScriptFailure> {
+        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
                 // A script that opened its own transaction would otherwise swallow the
                 // bookkeeping UPDATE that follows: end it (what it held is not committed).
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = script_failure(&e, limits);
-                failure.statement = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: shorten(statement.trimmed()),
-                });
-                failure.committed = commits.committed;
-                return Err(failure);
+                Err(script_failure(&e, limits))
             }
-            let words = statement.keywords(2);
-            if matches!(words.first().map(String::as_str), Some("BEGIN" | "START")) {
-                opened = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: shorten(statement.trimmed()),
-                });
-            }
-            commits.ran(number, &words);
         }
-        if self.transaction_open(&commits).await {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-            let mut failure = left_open_failure(commits.committed);
-            failure.statement = opened;
-            return Err(failure);
-        }
-        Ok(number)
     }
 
     /// Whether the script left a transaction open: MariaDB says so (`@@in_transaction`);
     /// on MySQL the script's own `START TRANSACTION` / `COMMIT` tell.
-    async fn transaction_open(&mut self, commits: &Commits) -> bool {
-        if !self.mariadb {
-            return commits.open.is_some();
+    async fn left_open(&mut self, commits: &Commits) -> bool {
+        let open = match self.mariadb {
+            true => sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
+                .fetch_one(&mut self.conn)
+                .await
+                .map_or(commits.open.is_some(), |open| open != 0),
+            false => commits.open.is_some(),
+        };
+        if open {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
         }
-        sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
-            .fetch_one(&mut self.conn)
-            .await
-            .map_or(commits.open.is_some(), |open| open != 0)
+        open
+    }
+
+    fn quoted(text: &str) -> String {
+        shorten(text)
     }
 }
 
@@ -530,35 +461,15 @@ impl Dialect for MySql {
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
         let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", self.sql.table(), 1);
-        sqlx::raw_sql(AssertSqlSafe(ddl))
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("creating _prisma_migrations"))?;
-        Ok(())
+        bookkeeping::create_table(self, ddl).await
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let select = self.sql.select_rows();
-        let rows = sqlx::query(AssertSqlSafe(select))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(EngineError::database("reading _prisma_migrations"))?;
-        let utc = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc());
-        rows.iter()
-            .map(|row| {
-                Ok(MigrationRow {
-                    id: row.try_get("id")?,
-                    checksum: row.try_get("checksum")?,
-                    finished_at: utc(row.try_get("finished_at")?),
-                    migration_name: row.try_get("migration_name")?,
-                    logs: row.try_get("logs")?,
-                    rolled_back_at: utc(row.try_get("rolled_back_at")?),
-                    started_at: row.try_get::<NaiveDateTime, _>("started_at")?.and_utc(),
-                    applied_steps_count: i64::from(row.try_get::<u32, _>("applied_steps_count")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(EngineError::database("reading _prisma_migrations"))
+        bookkeeping::read_rows::<_, u32>(self).await
+    }
+
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
     }
 
     fn execution(&self, _script: &str) -> Execution {
@@ -567,40 +478,9 @@ impl Dialect for MySql {
         }
     }
 
-    async fn apply(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<Applied, ApplyError> {
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
         // DDL commits implicitly: a migration cannot be one transaction here.
-        apply::by_statement(self, row, script, limits, clock, BY_STATEMENT.into()).await
-    }
-
-    async fn record_failure(
-        &mut self,
-        row: &NewRow,
-        failed: &ScriptFailed,
-        logs: &str,
-    ) -> Result<(), EngineError> {
-        apply::record_failure(self, row, failed, logs).await
-    }
-
-    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.delete_row(&row.id).await
-    }
-
-    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.insert_resolved_row(row).await
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        Steps::mark_rolled_back(self, ids, at).await
+        super::by_statement(self, m, BY_STATEMENT.into()).await
     }
 
     async fn close(self: Box<Self>) {
@@ -615,21 +495,8 @@ impl SqlBookkeeping for MySql {
     const REMOVED_ROW: &'static str = "the script deleted it or emptied the table";
     const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
 
-    fn bookkeeping(
-        &mut self,
-    ) -> (
-        &mut <Self::Db as sqlx::Database>::Connection,
-        &BookkeepingSql,
-    ) {
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql) {
         (&mut self.conn, &self.sql)
-    }
-
-    fn time(at: DateTime<Utc>) -> Self::Time {
-        at.naive_utc()
-    }
-
-    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
-        result.rows_affected()
     }
 
     fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
@@ -704,30 +571,19 @@ fn script_failure(error: &sqlx::Error, limits: StatementLimits) -> ScriptFailure
 /// The failing statement as quoted in `logs`: `logs` is a `TEXT` column (64 KiB), so a huge
 /// statement (a data load) is cut rather than making the failure unrecordable.
 fn shorten(text: &str) -> String {
-    const MAX: usize = 4000;
-    if text.len() <= MAX {
+    let kept = crate::text::clip_bytes(text, 4000);
+    if kept.len() == text.len() {
         return text.to_string();
     }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
     format!(
-        "{} … ({} more bytes not shown)",
-        &text[..end],
-        text.len() - end
+        "{kept} … ({} more bytes not shown)",
+        text.len() - kept.len()
     )
 }
 
 /// `` `name` `` with embedded backticks doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

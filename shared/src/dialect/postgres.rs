@@ -12,15 +12,14 @@ use sqlx::postgres::{
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
-use super::apply;
-use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping, table_gone};
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping, table_gone};
 use super::connect_error::{ConnectError, describe_tls};
+use super::server::{self, Refusals, Server, decode, read_ca_file};
 use super::{
-    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
-    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, Unsupported,
-    left_open_failure, transaction_control_reason,
+    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, Migrating, MigrationRow,
+    OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, Unsupported,
+    left_open_failure, one_by_one, transaction_control_reason,
 };
-use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::sql::{Statement, split_pg};
@@ -76,10 +75,7 @@ impl Target {
     /// `pgbouncer` …) are consumed here; libpq-style TLS parameters are honoured.
     pub fn from_url(url: &Url) -> Result<Target, EngineError> {
         let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+        let host = server::host(url);
         let port = url.port().unwrap_or(5432);
         let user = decode(url.username());
         let password = url.password().map(decode);
@@ -121,14 +117,8 @@ impl Target {
                 "application_name" => options = options.application_name(&value),
                 "options" => options = options.options(parse_options(&value)),
                 "connect_timeout" => {
-                    let secs: u64 = value.parse().map_err(|_| {
-                        invalid(format!(
-                            "connect_timeout must be a number of seconds, got `{value}`."
-                        ))
-                    })?;
-                    if secs > 0 {
-                        connect_timeout = Duration::from_secs(secs);
-                    }
+                    connect_timeout =
+                        server::connect_timeout(&value, connect_timeout).map_err(invalid)?;
                 }
                 // Prisma pool and driver settings that mean nothing for one migration connection.
                 "connection_limit"
@@ -218,33 +208,16 @@ impl Target {
         }
     }
 
-    /// Replaces the TLS settings (the function edge passes a CA bundle and verify-full).
-    pub fn with_options(mut self, f: impl FnOnce(PgConnectOptions) -> PgConnectOptions) -> Target {
-        self.options = f(self.options);
-        self
-    }
-
     /// Connects; with `create_database`, a missing database is created first, as Prisma's deploy does.
     pub async fn connect(
         &self,
         create_database: bool,
     ) -> Result<(Postgres, Option<String>), EngineError> {
-        let mut created = None;
-        let conn = match self.open(&self.options).await {
-            Err(ConnectError::MissingDatabase) if create_database => {
-                self.create_database().await?;
-                created = Some(format!(
-                    "PostgreSQL database {} created at {}:{}",
-                    self.info.name,
-                    self.info.host.as_deref().unwrap_or("localhost"),
-                    self.info.port.unwrap_or(5432)
-                ));
-                self.open(&self.options)
-                    .await
-                    .map_err(|e| e.into_engine(&self.info, 5432))?
-            }
-            other => other.map_err(|e| e.into_engine(&self.info, 5432))?,
-        };
+        let open = async || self.open(&self.options).await;
+        let (conn, created) = self
+            .server()
+            .connect(create_database, open, async || self.create_database().await)
+            .await?;
         let mut pg = Postgres {
             conn,
             target: self.clone(),
@@ -270,46 +243,35 @@ impl Target {
             .map_err(|e| e.into_engine(&self.info, 5432))
     }
 
-    async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
-        match tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(options)).await
-        {
-            Err(_) => Err(ConnectError::Other(format!(
-                "no answer within {} s",
-                self.connect_timeout.as_secs()
-            ))),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("3D000") => {
-                Err(ConnectError::MissingDatabase)
-            }
-            Ok(Err(sqlx::Error::Database(e)))
-                if matches!(e.code().as_deref(), Some("28P01" | "28000")) =>
-            {
-                Err(ConnectError::Auth(e.message().to_string()))
-            }
-            Ok(Err(e)) => Err(ConnectError::Other(describe_connect_error(&e, options))),
+    fn server(&self) -> Server<'_> {
+        Server {
+            label: "PostgreSQL",
+            default_port: 5432,
+            info: &self.info,
         }
     }
 
+    async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
+        let refusals = Refusals {
+            missing_database: |e| e.code().as_deref() == Some("3D000"),
+            auth: |e| matches!(e.code().as_deref(), Some("28P01" | "28000")),
+        };
+        server::open(options, self.connect_timeout, &refusals, |e| {
+            describe_connect_error(e, options)
+        })
+        .await
+    }
+
     async fn create_database(&self) -> Result<(), EngineError> {
-        let admin = self.options.clone().database("postgres");
-        let mut conn = self
-            .open(&admin)
+        let admin = self.open(&self.options.clone().database("postgres")).await;
+        // Another deploy created it at the same moment: 42P04, or 23505 on
+        // `pg_database_datname_index` when both inserts raced in the catalog.
+        let exists = |e: &dyn sqlx::error::DatabaseError| {
+            matches!(e.code().as_deref(), Some("42P04" | "23505"))
+        };
+        self.server()
+            .create_database(admin, quote_ident(&self.info.name), exists)
             .await
-            .map_err(|e| e.into_engine(&self.info, 5432))?;
-        let sql = format!("CREATE DATABASE {}", quote_ident(&self.info.name));
-        let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
-        let _ = conn.close().await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another deploy created it at the same moment: 42P04, or 23505 on
-            // `pg_database_datname_index` when both inserts raced in the catalog.
-            Err(sqlx::Error::Database(e))
-                if matches!(e.code().as_deref(), Some("42P04" | "23505")) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(EngineError::database("creating the database")(e)),
-        }
     }
 }
 
@@ -329,26 +291,6 @@ fn describe_connect_error(error: &sqlx::Error, options: &PgConnectOptions) -> St
         return format!("the server does not accept TLS (sslmode={mode} requires it)");
     }
     raw
-}
-
-/// Reads a CA bundle named by `sslrootcert`, checking it holds PEM certificates (sqlx would
-/// silently ignore a file without any and fail later with "unknown issuer").
-fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let pem =
-        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle `{path}`: {e}"))?;
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| {
-            format!("the CA bundle `{path}` holds a certificate that does not parse: {e:?}")
-        })?;
-        count += 1;
-    }
-    if count == 0 {
-        return Err(format!("the CA bundle `{path}` holds no PEM certificate"));
-    }
-    Ok(pem)
 }
 
 /// `-c search_path="schema"` in the startup packet: the session's own default, which
@@ -440,47 +382,31 @@ impl Postgres {
             .await
             .unwrap_or(false)
     }
+}
 
-    async fn run_each(
-        &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure> {
-        let mut number = 0;
-        let mut commits = Commits::new(false);
-        let mut opened = None;
-        for statement in self.statements(script) {
-            if statement.is_blank() {
-                continue;
-            }
-            number += 1;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
+#[async_trait]
+impl OneByOne for Postgres {
+    async fn run_one(&mut self, text: &str, limits: StatementLimits) -> Result<(), ScriptFailure> {
+        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
                 // A script that opened its own transaction leaves it aborted: end it, so the
                 // bookkeeping that follows can run (a no-op warning when none is open).
                 self.rollback().await;
-                let mut failure = script_failure(&e, statement.text, limits);
-                failure.statement = Some(failed_statement(number, &statement));
-                failure.committed = commits.committed;
-                return Err(failure);
+                Err(script_failure(&e, text, limits))
             }
-            let words = statement.keywords(2);
-            if matches!(words.first().map(String::as_str), Some("BEGIN" | "START"))
-                && commits.open.is_none()
-            {
-                opened = Some(failed_statement(number, &statement));
-            }
-            commits.ran(number, &words);
         }
-        if self.transaction_open().await {
+    }
+
+    async fn left_open(&mut self, _commits: &Commits) -> bool {
+        let open = self.transaction_open().await;
+        if open {
             self.rollback().await;
-            let mut failure = left_open_failure(commits.committed);
-            failure.statement = opened;
-            return Err(failure);
         }
-        Ok(number)
+        open
     }
 }
 
@@ -700,34 +626,15 @@ impl Dialect for Postgres {
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
         let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", self.sql.table(), 1);
-        sqlx::raw_sql(AssertSqlSafe(ddl))
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("creating _prisma_migrations"))?;
-        Ok(())
+        bookkeeping::create_table(self, ddl).await
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
-        let select = self.sql.select_rows();
-        let rows = sqlx::query(AssertSqlSafe(select))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(EngineError::database("reading _prisma_migrations"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(MigrationRow {
-                    id: row.try_get("id")?,
-                    checksum: row.try_get("checksum")?,
-                    finished_at: row.try_get("finished_at")?,
-                    migration_name: row.try_get("migration_name")?,
-                    logs: row.try_get("logs")?,
-                    rolled_back_at: row.try_get("rolled_back_at")?,
-                    started_at: row.try_get("started_at")?,
-                    applied_steps_count: i64::from(row.try_get::<i32, _>("applied_steps_count")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(EngineError::database("reading _prisma_migrations"))
+        bookkeeping::read_rows::<_, i32>(self).await
+    }
+
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
     }
 
     fn execution(&self, script: &str) -> Execution {
@@ -764,47 +671,16 @@ impl Dialect for Postgres {
         })
     }
 
-    async fn apply(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<Applied, ApplyError> {
-        match self.execution(script) {
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        match self.execution(m.script) {
             Execution::Transaction => {
-                let result = self.apply_in_transaction(row, script, limits, clock).await;
-                apply::in_transaction(result, row, std::mem::take(&mut self.warnings))
+                let result = self.apply_in_transaction(m).await;
+                super::in_transaction(result, m.row, std::mem::take(&mut self.warnings))
             }
             Execution::StatementByStatement { reason } => {
-                apply::by_statement(self, row, script, limits, clock, reason).await
+                super::by_statement(self, m, reason).await
             }
         }
-    }
-
-    async fn record_failure(
-        &mut self,
-        row: &NewRow,
-        failed: &ScriptFailed,
-        logs: &str,
-    ) -> Result<(), EngineError> {
-        apply::record_failure(self, row, failed, logs).await
-    }
-
-    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.delete_row(&row.id).await
-    }
-
-    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.insert_resolved_row(row).await
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        Steps::mark_rolled_back(self, ids, at).await
     }
 
     async fn flush(&mut self) -> Result<(), EngineError> {
@@ -832,21 +708,8 @@ impl SqlBookkeeping for Postgres {
     const REMOVED_ROW: &'static str = "the script deleted it or emptied the table";
     const REMOVED_TABLE: &'static str = "the script dropped, renamed or moved it";
 
-    fn bookkeeping(
-        &mut self,
-    ) -> (
-        &mut <Self::Db as sqlx::Database>::Connection,
-        &BookkeepingSql,
-    ) {
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql) {
         (&mut self.conn, &self.sql)
-    }
-
-    fn time(at: DateTime<Utc>) -> Self::Time {
-        at
-    }
-
-    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
-        result.rows_affected()
     }
 
     fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
@@ -868,7 +731,11 @@ impl SqlBookkeeping for Postgres {
         }
         let result = match self.leaves_transaction(script) {
             Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
-            _ => self.run_each(script, limits).await,
+            _ => {
+                let statements = self.statements(script);
+                let statements = statements.into_iter().filter(|s| !s.is_blank()).collect();
+                one_by_one(self, statements, Commits::new(false), limits).await
+            }
         };
         // Our limits off, and whatever the script set for the session with them.
         let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
@@ -879,13 +746,13 @@ impl SqlBookkeeping for Postgres {
 }
 
 impl Postgres {
-    async fn apply_in_transaction(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<(), TransactionError> {
+    async fn apply_in_transaction(&mut self, m: &Migrating<'_>) -> Result<(), TransactionError> {
+        let Migrating {
+            row,
+            script,
+            limits,
+            clock,
+        } = *m;
         // Three round trips: open the transaction with its limits and the started row; the
         // script alone (so error positions are the script's); the finished row and COMMIT.
         // The commit does not wait for the WAL flush: the migration and its row stand or fall
@@ -1156,12 +1023,6 @@ fn locate(script: &str, position: usize) -> Option<(usize, usize, &str)> {
 /// `"name"` with embedded quotes doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// `-c key=value -c other=x` from the libpq `options` parameter.

@@ -10,11 +10,10 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::apply;
-use super::bookkeeping::{BookkeepingSql, Placeholders, SqlBookkeeping};
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
 use super::{
-    Applied, ApplyError, Commits, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailed,
-    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, left_open_failure,
+    Applied, ApplyError, Commits, Dialect, Migrating, MigrationRow, NewRow, OneByOne,
+    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, one_by_one,
     transaction_control_reason,
 };
 use crate::clock::Clock;
@@ -148,6 +147,31 @@ pub struct Sqlite {
 }
 
 #[async_trait]
+impl OneByOne for Sqlite {
+    async fn run_one(&mut self, text: &str, _limits: StatementLimits) -> Result<(), ScriptFailure> {
+        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // End a transaction the script may have opened (an error, ignored, when none is).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                Err(script_failure(&e))
+            }
+        }
+    }
+
+    /// SQLite refuses BEGIN inside a transaction: the probe tells whether the script left
+    /// one open (and ends its own when it did not).
+    async fn left_open(&mut self, _commits: &Commits) -> bool {
+        let probe = sqlx::raw_sql("BEGIN").execute(&mut self.conn).await;
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        probe.is_err()
+    }
+}
+
+#[async_trait]
 impl Dialect for Sqlite {
     fn provider(&self) -> &'static str {
         "sqlite"
@@ -207,11 +231,7 @@ impl Dialect for Sqlite {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("creating _prisma_migrations"))?;
-        Ok(())
+        bookkeeping::create_table(self, CREATE_MIGRATIONS_TABLE.into()).await
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
@@ -220,6 +240,10 @@ impl Dialect for Sqlite {
             .await
             .map_err(EngineError::database("reading _prisma_migrations"))?;
         rows.iter().map(read_row).collect()
+    }
+
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
     }
 
     fn execution(&self, script: &str) -> Execution {
@@ -235,47 +259,16 @@ impl Dialect for Sqlite {
         Execution::Transaction
     }
 
-    async fn apply(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<Applied, ApplyError> {
-        match self.execution(script) {
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        match self.execution(m.script) {
             Execution::Transaction => {
-                let result = self.apply_in_transaction(row, script, clock).await;
-                apply::in_transaction(result, row, Vec::new())
+                let result = self.apply_in_transaction(m).await;
+                super::in_transaction(result, m.row, Vec::new())
             }
             Execution::StatementByStatement { reason } => {
-                apply::by_statement(self, row, script, limits, clock, reason).await
+                super::by_statement(self, m, reason).await
             }
         }
-    }
-
-    async fn record_failure(
-        &mut self,
-        row: &NewRow,
-        failed: &ScriptFailed,
-        logs: &str,
-    ) -> Result<(), EngineError> {
-        apply::record_failure(self, row, failed, logs).await
-    }
-
-    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.delete_row(&row.id).await
-    }
-
-    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.insert_resolved_row(row).await
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        Steps::mark_rolled_back(self, ids, at).await
     }
 
     async fn close(self: Box<Self>) {
@@ -290,21 +283,8 @@ impl SqlBookkeeping for Sqlite {
     const REMOVED_ROW: &'static str = "the script deleted it";
     const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
 
-    fn bookkeeping(
-        &mut self,
-    ) -> (
-        &mut <Self::Db as sqlx::Database>::Connection,
-        &BookkeepingSql,
-    ) {
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql) {
         (&mut self.conn, &self.sql)
-    }
-
-    fn time(at: DateTime<Utc>) -> Self::Time {
-        at.timestamp_millis()
-    }
-
-    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
-        result.rows_affected()
     }
 
     fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
@@ -314,67 +294,23 @@ impl SqlBookkeeping for Sqlite {
     async fn run_each_statement(
         &mut self,
         script: &str,
-        _limits: StatementLimits,
+        limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
-        let mut number = 0;
-        let mut commits = Commits::new(false);
-        let mut opened = None;
-        for statement in split(script, Flavor::Sqlite) {
-            if statement.is_blank() {
-                continue;
-            }
-            number += 1;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
-                // End a transaction the script may have opened (an error, ignored, when none is).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = script_failure(&e);
-                failure.statement = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-                failure.committed = commits.committed;
-                return Err(failure);
-            }
-            let words = statement.keywords(2);
-            if words.first().map(String::as_str) == Some("BEGIN") && commits.open.is_none() {
-                opened = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-            }
-            commits.ran(number, &words);
-        }
-        // SQLite refuses BEGIN inside a transaction: the probe tells whether the script left
-        // one open (and ends its own when it did not).
-        match sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
-            Ok(_) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-            }
-            Err(_) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = left_open_failure(commits.committed);
-                failure.statement = opened;
-                return Err(failure);
-            }
-        }
-        Ok(number)
+        let statements = split(script, Flavor::Sqlite)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        one_by_one(self, statements, Commits::new(false), limits).await
     }
 }
 
 impl Sqlite {
     /// The started row, the script and the finished row in one transaction, committed
     /// together or rolled back together.
-    async fn apply_in_transaction(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        clock: &dyn Clock,
-    ) -> Result<(), TransactionError> {
+    async fn apply_in_transaction(&mut self, m: &Migrating<'_>) -> Result<(), TransactionError> {
+        let Migrating {
+            row, script, clock, ..
+        } = *m;
         sqlx::raw_sql("BEGIN")
             .execute(&mut self.conn)
             .await

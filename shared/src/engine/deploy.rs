@@ -10,7 +10,9 @@ use super::{
     Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
 };
 use crate::clock::Clock;
-use crate::dialect::{ApplyError, Dialect, Interruption, NewRow, ScriptFailure, StatementLimits};
+use crate::dialect::{
+    ApplyError, Dialect, Interruption, Migrating, NewRow, ScriptFailure, StatementLimits,
+};
 use crate::error::{EngineError, FailedState};
 use crate::migration::{Migration, MigrationSet};
 use crate::outcome::{AppliedMigration, Execution, FailedMigration, Outcome, Status};
@@ -245,7 +247,13 @@ async fn apply(
     let timer = Instant::now();
     tracing::info!("Applying migration `{}`", migration.name);
 
-    let failed = match dialect.apply(&row, script, limits, clock).await {
+    let migrating = Migrating {
+        row: &row,
+        script,
+        limits,
+        clock,
+    };
+    let failed = match dialect.apply(&migrating).await {
         Ok(applied) => {
             outcome.warnings.extend(applied.warnings);
             outcome.applied.push(AppliedMigration {

@@ -508,18 +508,11 @@ pub fn without_literals(query: &str) -> String {
             }
             out.push_str(text);
             if out.chars().count() >= 200 {
-                return shorten_to(&out, 200).to_owned();
+                return crate::text::clip_chars(&out, 200).to_owned();
             }
         }
     }
     out.trim_end_matches(" ;").trim_end_matches(';').to_owned()
-}
-
-fn shorten_to(value: &str, chars: usize) -> &str {
-    match value.char_indices().nth(chars) {
-        Some((at, _)) => &value[..at],
-        None => value,
-    }
 }
 
 fn classify_error(error: &sqlx::Error, timeout: Duration) -> ProbeError {
@@ -552,7 +545,7 @@ fn regclass_text(table: &QName) -> String {
 
 /// Key values longer than 100 characters are cut.
 fn shorten(value: &str) -> &str {
-    shorten_to(value, 100)
+    crate::text::clip_chars(value, 100)
 }
 
 #[cfg(test)]

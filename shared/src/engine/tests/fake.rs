@@ -8,11 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
-use crate::dialect::apply;
 use crate::dialect::{
-    Applied, ApplyError, Dialect, FailedStatement, Interruption, MigrationRow, NewRow,
-    ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,
+    Applied, ApplyError, Dialect, FailedStatement, Interruption, Migrating, MigrationRow, NewRow,
+    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, by_statement, in_transaction,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
@@ -223,6 +221,10 @@ impl Dialect for Fake {
         Ok(rows)
     }
 
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
+    }
+
     fn execution(&self, script: &str) -> Execution {
         if script.contains(BY_STATEMENT) {
             Execution::StatementByStatement {
@@ -233,56 +235,23 @@ impl Dialect for Fake {
         }
     }
 
-    async fn apply(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<Applied, ApplyError> {
-        match self.execution(script) {
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        match self.execution(m.script) {
             Execution::Transaction => {
-                self.calls
-                    .push(format!("apply_in_transaction {}", row.migration_name));
-                self.limits.push(limits);
-                let result = match self.next_failure(&row.migration_name) {
+                let name = &m.row.migration_name;
+                self.calls.push(format!("apply_in_transaction {name}"));
+                self.limits.push(m.limits);
+                let result = match self.next_failure(name) {
                     Some(failure) => Err(TransactionError::Script(failure)),
                     None => {
-                        self.push(row, Some(clock.now()), None);
+                        self.push(m.row, Some(m.clock.now()), None);
                         Ok(())
                     }
                 };
-                apply::in_transaction(result, row, Vec::new())
+                in_transaction(result, m.row, Vec::new())
             }
-            Execution::StatementByStatement { reason } => {
-                apply::by_statement(self, row, script, limits, clock, reason).await
-            }
+            Execution::StatementByStatement { reason } => by_statement(self, m, reason).await,
         }
-    }
-
-    async fn record_failure(
-        &mut self,
-        row: &NewRow,
-        failed: &ScriptFailed,
-        logs: &str,
-    ) -> Result<(), EngineError> {
-        apply::record_failure(self, row, failed, logs).await
-    }
-
-    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.delete_row(&row.id).await
-    }
-
-    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        self.insert_resolved_row(row).await
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        Steps::mark_rolled_back(self, ids, at).await
     }
 
     async fn close(self: Box<Self>) {}
