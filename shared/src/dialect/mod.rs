@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
 
 pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
 pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
@@ -108,6 +109,13 @@ pub trait Dialect: Send {
     /// Takes the migration lock, waiting at most `wait` (P1002 after that).
     async fn lock(&mut self, wait: Duration) -> Result<(), EngineError>;
 
+    /// Other sessions holding what this session waited for in vain: the migration lock
+    /// (after a P1002) or a lock on a table of the target namespace (after a lock timeout).
+    /// Bounded by the server; a dialect that cannot tell answers nobody.
+    async fn lock_holders(&mut self, _held: Held) -> Result<Vec<Blocker>, EngineError> {
+        Ok(Vec::new())
+    }
+
     /// Gives the lock back (closing the connection would too).
     async fn unlock(&mut self) -> Result<(), EngineError>;
 
@@ -185,6 +193,15 @@ pub trait Dialect: Send {
 /// PostgreSQL also `cockroachdb` (Prisma's CockroachDB connector speaks the same protocol).
 pub fn accepts_schema_provider(provider: &str, schema_provider: &str) -> bool {
     schema_provider == provider || (provider == "postgresql" && schema_provider == "cockroachdb")
+}
+
+/// What a session waited for when it asks who holds it ([`Dialect::lock_holders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The migration lock (Prisma's advisory lock, MySQL's `GET_LOCK`).
+    MigrationLock,
+    /// A lock on a table of the target namespace.
+    Tables,
 }
 
 /// A statement the migrator will not run, and why.

@@ -14,11 +14,13 @@ use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeepin
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server, decode, read_ca_file};
 use super::{
-    Applied, ApplyError, Commits, Dialect, Interruption, Migrating, MigrationRow, OneByOne,
+    Applied, ApplyError, Commits, Dialect, Held, Interruption, Migrating, MigrationRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, one_by_one,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
+use crate::preflight::live::without_literals;
 use crate::sql::{Flavor, split};
 
 /// Prisma's lock name (server-wide on MySQL, not per database).
@@ -353,19 +355,14 @@ impl MySql {
 
 #[async_trait]
 impl OneByOne for MySql {
-    async fn run_one(&mut self, text: &str, limits: StatementLimits) -> Result<(), ScriptFailure> {
-        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // A script that opened its own transaction would otherwise swallow the
-                // bookkeeping UPDATE that follows: end it (what it held is not committed).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                Err(script_failure(&e, limits))
-            }
-        }
+    fn failure(&self, error: &sqlx::Error, _text: &str, limits: StatementLimits) -> ScriptFailure {
+        script_failure(error, limits)
+    }
+
+    /// A script's own transaction would otherwise swallow the bookkeeping UPDATE that follows
+    /// (what it held is not committed).
+    async fn end_own_transaction(&mut self) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
     }
 
     /// Whether the script left a transaction open: MariaDB says so (`@@in_transaction`);
@@ -425,6 +422,49 @@ impl Dialect for MySql {
             }),
             Ok(Err(e)) => Err(EngineError::database("taking the GET_LOCK lock")(e)),
         }
+    }
+
+    /// The session holding `GET_LOCK('prisma_migrate')`; who holds a table's metadata lock is
+    /// not asked (performance_schema may be off), so that answer is nobody.
+    async fn lock_holders(&mut self, held: Held) -> Result<Vec<Blocker>, EngineError> {
+        if held != Held::MigrationLock {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT CAST(ID AS SIGNED), CAST(USER AS CHAR), CAST(COMMAND AS CHAR), CAST(TIME AS SIGNED), CAST(INFO AS CHAR) \
+             FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('{LOCK_NAME}')"
+        );
+        let query = sqlx::query_as::<
+            _,
+            (
+                i64,
+                Option<String>,
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+            ),
+        >(AssertSqlSafe(sql))
+        .fetch_all(&mut self.conn);
+        let rows = match tokio::time::timeout(Duration::from_secs(5), query).await {
+            Ok(rows) => rows.map_err(EngineError::database("asking who holds the lock"))?,
+            Err(_) => return Ok(Vec::new()),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(id, user, command, time, info)| Blocker {
+                pid: i32::try_from(id).unwrap_or(i32::MAX),
+                holds: "migration lock".into(),
+                mode: "GET_LOCK".into(),
+                application_name: None,
+                user,
+                state: command.map(|c| match time {
+                    Some(t) => format!("{c} ({t} s)"),
+                    None => c,
+                }),
+                transaction_age_s: None,
+                query: info.map(|q| without_literals(&q)),
+            })
+            .collect())
     }
 
     async fn unlock(&mut self) -> Result<(), EngineError> {

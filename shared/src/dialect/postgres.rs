@@ -16,12 +16,14 @@ use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeepin
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server, decode, read_ca_file};
 use super::{
-    Applied, ApplyError, Commits, Dialect, FailedStatement, Interruption, Migrating, MigrationRow,
-    OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, Unsupported,
-    left_open_failure, one_by_one, transaction_control_reason,
+    Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
+    MigrationRow, OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,
+    Unsupported, left_open_failure, one_by_one, transaction_control_reason,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
+use crate::preflight::live::{blocker_from_row, holders_query};
 use crate::sql::{Statement, split_pg};
 
 /// Prisma's advisory lock key (`72707369`, "prisma" on a phone keypad, more or less).
@@ -386,19 +388,13 @@ impl Postgres {
 
 #[async_trait]
 impl OneByOne for Postgres {
-    async fn run_one(&mut self, text: &str, limits: StatementLimits) -> Result<(), ScriptFailure> {
-        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // A script that opened its own transaction leaves it aborted: end it, so the
-                // bookkeeping that follows can run (a no-op warning when none is open).
-                self.rollback().await;
-                Err(script_failure(&e, text, limits))
-            }
-        }
+    fn failure(&self, error: &sqlx::Error, text: &str, limits: StatementLimits) -> ScriptFailure {
+        script_failure(error, text, limits)
+    }
+
+    /// A script that opened its own transaction leaves it aborted.
+    async fn end_own_transaction(&mut self) {
+        self.rollback().await;
     }
 
     async fn left_open(&mut self, _commits: &Commits) -> bool {
@@ -566,6 +562,33 @@ impl Dialect for Postgres {
                 Ok(())
             }
         }
+    }
+
+    async fn lock_holders(&mut self, held: Held) -> Result<Vec<Blocker>, EngineError> {
+        // Read-only and bounded by the server, like preflight's probes.
+        sqlx::raw_sql(
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = '2000ms'; SET LOCAL lock_timeout = '1000ms'",
+        )
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::database("asking who holds the lock"))?;
+        let rows = match held {
+            Held::MigrationLock => {
+                sqlx::query(AssertSqlSafe(holders_query("false")))
+                    .fetch_all(&mut self.conn)
+                    .await
+            }
+            Held::Tables => {
+                let in_schema = "l.relation IN (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)";
+                sqlx::query(AssertSqlSafe(holders_query(in_schema)))
+                    .bind(&self.target.schema)
+                    .fetch_all(&mut self.conn)
+                    .await
+            }
+        };
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        let rows = rows.map_err(EngineError::database("asking who holds the lock"))?;
+        Ok(rows.iter().map(blocker_from_row).collect())
     }
 
     async fn unlock(&mut self) -> Result<(), EngineError> {

@@ -148,18 +148,12 @@ pub struct Sqlite {
 
 #[async_trait]
 impl OneByOne for Sqlite {
-    async fn run_one(&mut self, text: &str, _limits: StatementLimits) -> Result<(), ScriptFailure> {
-        match sqlx::raw_sql(AssertSqlSafe(text.to_owned()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // End a transaction the script may have opened (an error, ignored, when none is).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                Err(script_failure(&e))
-            }
-        }
+    fn failure(&self, error: &sqlx::Error, _: &str, _: StatementLimits) -> ScriptFailure {
+        script_failure(error)
+    }
+
+    async fn end_own_transaction(&mut self) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
     }
 
     /// SQLite refuses BEGIN inside a transaction: the probe tells whether the script left

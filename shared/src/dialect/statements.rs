@@ -2,7 +2,9 @@
 //! runs them one by one (one copy for every dialect), and what a transaction it left open means.
 
 use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, Executor};
 
+use super::bookkeeping::{Conn, SqlBookkeeping};
 use super::{FailedStatement, ScriptFailure, StatementLimits};
 use crate::sql::Statement;
 
@@ -87,13 +89,16 @@ pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
     }
 }
 
-/// What a dialect does for [`one_by_one`]: run one statement, and say after the last one
-/// whether the script left a transaction of its own open.
+/// What a dialect says for [`one_by_one`]: how a failed statement reads, how a transaction
+/// the script opened is ended, and whether the script left one open after its last statement.
 #[async_trait]
 pub(crate) trait OneByOne: Send {
-    /// Runs one statement; on error, ends a transaction the script opened (so the bookkeeping
-    /// that follows can run) and says the failure.
-    async fn run_one(&mut self, text: &str, limits: StatementLimits) -> Result<(), ScriptFailure>;
+    /// The failure of statement `text`, as the dialect reports it.
+    fn failure(&self, error: &sqlx::Error, text: &str, limits: StatementLimits) -> ScriptFailure;
+
+    /// After a failed statement: ends a transaction the script opened, so the bookkeeping
+    /// that follows can run (a no-op when none is open).
+    async fn end_own_transaction(&mut self);
 
     /// Whether the script left a transaction open after its last statement (ended here).
     async fn left_open(&mut self, commits: &Commits) -> bool;
@@ -106,12 +111,16 @@ pub(crate) trait OneByOne: Send {
 
 /// Runs the (non-blank) statements one by one, each committed as the script's own
 /// transactions say; a failure names its statement and what was committed before it.
-pub(crate) async fn one_by_one<D: OneByOne + ?Sized>(
+pub(crate) async fn one_by_one<D>(
     dialect: &mut D,
     statements: Vec<Statement<'_>>,
     mut commits: Commits,
     limits: StatementLimits,
-) -> Result<usize, ScriptFailure> {
+) -> Result<usize, ScriptFailure>
+where
+    D: OneByOne + SqlBookkeeping + ?Sized,
+    for<'c> &'c mut Conn<D>: Executor<'c, Database = D::Db>,
+{
     let mut number = 0;
     let mut opened = None;
     for statement in statements {
@@ -121,7 +130,13 @@ pub(crate) async fn one_by_one<D: OneByOne + ?Sized>(
             line: statement.line,
             text: D::quoted(statement.trimmed()),
         };
-        if let Err(mut failure) = dialect.run_one(statement.text, limits).await {
+        let (conn, _) = dialect.bookkeeping();
+        let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
+            .execute(conn)
+            .await;
+        if let Err(e) = ran {
+            dialect.end_own_transaction().await;
+            let mut failure = dialect.failure(&e, statement.text, limits);
             failure.statement = Some(quoted);
             failure.committed = commits.committed;
             return Err(failure);

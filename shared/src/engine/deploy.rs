@@ -11,7 +11,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::dialect::{
-    ApplyError, Dialect, Interruption, Migrating, NewRow, ScriptFailure, StatementLimits,
+    ApplyError, Dialect, Held, Interruption, Migrating, NewRow, ScriptFailure, StatementLimits,
 };
 use crate::error::{EngineError, FailedState};
 use crate::migration::{Migration, MigrationSet};
@@ -26,7 +26,7 @@ pub(super) async fn deploy(
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     if settings.use_lock {
-        dialect.lock(settings.effective_lock_wait()).await?;
+        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
     }
     let tables = dialect.tables().await?;
     if let Some(expected) = expected_plan {
@@ -162,7 +162,13 @@ async fn apply_with_retries(
             Applied::Done => return Ok(()),
             Applied::LockTimedOut { code } => {
                 attempt += 1;
+                let held_by = super::holders::ask(dialect, Held::Tables, outcome).await;
                 if attempt > settings.statement_lock_retries {
+                    if let Some(who) = held_by {
+                        outcome
+                            .warnings
+                            .push(format!("The table lock was held by {who}."));
+                    }
                     return Err(EngineError::StatementLocked {
                         migration: migration.name.clone(),
                         code,
@@ -170,8 +176,11 @@ async fn apply_with_retries(
                     });
                 }
                 let pause = Duration::from_millis(250 << attempt.min(6));
+                let held_by = held_by
+                    .map(|who| format!(" The lock was held by {who}."))
+                    .unwrap_or_default();
                 outcome.warnings.push(format!(
-                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).",
+                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).{held_by}",
                     migration.name,
                     pause.as_millis(),
                     attempt + 1,

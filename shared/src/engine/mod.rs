@@ -6,6 +6,7 @@
 
 mod deploy;
 pub mod history;
+mod holders;
 mod inspect;
 pub mod plan_hash;
 mod request;

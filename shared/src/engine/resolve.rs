@@ -24,7 +24,7 @@ pub(super) async fn resolve(
         kind: target.kind,
     });
     if confirm && settings.use_lock {
-        dialect.lock(settings.effective_lock_wait()).await?;
+        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
     }
     match target.kind {
         ResolveKind::Applied => {

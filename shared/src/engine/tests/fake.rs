@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::dialect::{
-    Applied, ApplyError, Dialect, FailedStatement, Interruption, Migrating, MigrationRow, NewRow,
-    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, by_statement, in_transaction,
+    Applied, ApplyError, Dialect, FailedStatement, Held, Interruption, Migrating, MigrationRow,
+    NewRow, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, by_statement,
+    in_transaction,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
 
 /// A script holding this runs statement by statement (as `CREATE INDEX CONCURRENTLY` would).
 pub const BY_STATEMENT: &str = "-- fake: statement by statement";
@@ -39,6 +41,10 @@ pub struct Fake {
     pub lock_waits: Vec<Duration>,
     /// Whether this session holds the lock now.
     pub locked: bool,
+    /// The sessions `lock_holders` names.
+    pub holders: Vec<Blocker>,
+    /// What `lock_holders` was asked about, in order (not in `calls`: asking writes nothing).
+    pub asked: Vec<Held>,
 }
 
 impl Fake {
@@ -181,6 +187,11 @@ impl Dialect for Fake {
         }
         self.locked = true;
         Ok(())
+    }
+
+    async fn lock_holders(&mut self, held: Held) -> Result<Vec<Blocker>, EngineError> {
+        self.asked.push(held);
+        Ok(self.holders.clone())
     }
 
     async fn unlock(&mut self) -> Result<(), EngineError> {
