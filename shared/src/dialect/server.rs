@@ -46,7 +46,7 @@ pub(crate) fn host(url: &url::Url) -> Option<String> {
 }
 
 /// `connect_timeout=<seconds>` (0 keeps the default, as libpq does).
-pub(crate) fn connect_timeout(value: &str, default: Duration) -> Result<Duration, String> {
+fn connect_timeout(value: &str, default: Duration) -> Result<Duration, String> {
     let secs: u64 = value
         .parse()
         .map_err(|_| format!("connect_timeout must be a number of seconds, got `{value}`."))?;
@@ -55,6 +55,31 @@ pub(crate) fn connect_timeout(value: &str, default: Duration) -> Result<Duration
     } else {
         default
     })
+}
+
+/// Prisma's pool and driver settings, which mean nothing for one migration connection.
+const POOL_PARAMETERS: [&str; 7] = [
+    "connection_limit",
+    "pool_timeout",
+    "socket_timeout",
+    "statement_cache_size",
+    "sslaccept",
+    "sslidentity",
+    "sslpassword",
+];
+
+/// A URL parameter every server URL takes: `connect_timeout`, and Prisma's pool settings and
+/// the dialect's own `ignored` ones, accepted and ignored. `None`: the dialect's to read.
+pub(crate) fn common_parameter(
+    key: &str,
+    value: &str,
+    connect_timeout: &mut Duration,
+    ignored: &[&str],
+) -> Option<Result<(), String>> {
+    if key == "connect_timeout" {
+        return Some(self::connect_timeout(value, *connect_timeout).map(|t| *connect_timeout = t));
+    }
+    (POOL_PARAMETERS.contains(&key) || ignored.contains(&key)).then_some(Ok(()))
 }
 
 /// How a server says why it refused a connection.

@@ -40,6 +40,13 @@ impl Target {
         }
         let mut connect_timeout = Duration::from_secs(10);
         for (key, value) in url.query_pairs() {
+            let ignored = ["max_connection_lifetime", "max_idle_connection_lifetime"];
+            if let Some(read) =
+                server::common_parameter(&key, &value, &mut connect_timeout, &ignored)
+            {
+                read.map_err(invalid)?;
+                continue;
+            }
             match &*key {
                 "sslmode" | "ssl-mode" | "ssl_mode" => {
                     let mode: MySqlSslMode = value
@@ -54,20 +61,6 @@ impl Target {
                     options = options.ssl_ca_from_pem(pem);
                 }
                 "socket" => options = options.socket(&*value),
-                "connect_timeout" => {
-                    connect_timeout =
-                        server::connect_timeout(&value, connect_timeout).map_err(invalid)?;
-                }
-                // Prisma pool and driver settings that mean nothing for one migration connection.
-                "connection_limit"
-                | "pool_timeout"
-                | "socket_timeout"
-                | "max_connection_lifetime"
-                | "max_idle_connection_lifetime"
-                | "statement_cache_size"
-                | "sslaccept"
-                | "sslidentity"
-                | "sslpassword" => {}
                 other => {
                     return Err(invalid(format!(
                         "Unknown parameter `{other}` in the MySQL URL."

@@ -43,6 +43,13 @@ impl Target {
         let mut schema = None;
         let mut connect_timeout = Duration::from_secs(10);
         for (key, value) in url.query_pairs() {
+            let ignored = ["pgbouncer", "sslcert"];
+            if let Some(read) =
+                server::common_parameter(&key, &value, &mut connect_timeout, &ignored)
+            {
+                read.map_err(invalid)?;
+                continue;
+            }
             match &*key {
                 "schema" => schema = Some(value.to_string()),
                 "sslmode" => {
@@ -59,20 +66,6 @@ impl Target {
                 "host" => options = options.host(&value),
                 "application_name" => options = options.application_name(&value),
                 "options" => options = options.options(parse_options(&value)),
-                "connect_timeout" => {
-                    connect_timeout =
-                        server::connect_timeout(&value, connect_timeout).map_err(invalid)?;
-                }
-                // Prisma pool and driver settings that mean nothing for one migration connection.
-                "connection_limit"
-                | "pool_timeout"
-                | "socket_timeout"
-                | "pgbouncer"
-                | "statement_cache_size"
-                | "sslaccept"
-                | "sslcert"
-                | "sslidentity"
-                | "sslpassword" => {}
                 other => {
                     return Err(invalid(format!(
                         "Unknown parameter `{other}` in the PostgreSQL URL."
