@@ -40,6 +40,8 @@ export function validateProps(scope: Construct, props: PrismaMigratorProps): voi
     fail(`stage must be a name of letters, digits, '-' or '_' (at most 32, starting with a letter), got '${props.stage}'`);
   }
   validateKey(props, fail);
+  // The prefix names the outputs' logical ids and export names: it must be known at synth time.
+  if (props.outputPrefix !== undefined && !known(props.outputPrefix)) fail('outputPrefix must be a literal string (it names the outputs and their exports)');
 
   if (!Object.values(MigratorTrigger).includes(trigger)) fail(`trigger must be one of ${Object.values(MigratorTrigger).join(', ')}, got '${trigger}'`);
   if (props.engine !== undefined && !Object.values(MigratorEngine).includes(props.engine)) {

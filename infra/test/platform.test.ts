@@ -212,6 +212,10 @@ describe('props validation', () => {
       () => new PrismaMigrator(stack, 'TokenKey', { ...base().props, database: stack.database, vpc: stack.vpc, endpoints: stack.endpoints, artifactKey: user }),
       /artifactKey must be a literal string/,
     );
+    assert.throws(
+      () => new PrismaMigrator(stack, 'TokenPrefix', { ...base().props, database: stack.database, vpc: stack.vpc, endpoints: stack.endpoints, outputPrefix: user }),
+      /outputPrefix must be a literal string/,
+    );
   });
   it('enums, memory, event age, Slack ids', () => {
     throws({ trigger: 'sqs' as MigratorTrigger }, /trigger must be one of eventbridge, s3-notification/);

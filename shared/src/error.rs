@@ -1,15 +1,20 @@
-//! Errors of the engine, each carrying the Prisma error code where Prisma has one.
+//! Errors of the engine, each carrying the Prisma error code where Prisma has one. They are
+//! about the database, the artifact and the request only: what the runtime around the engine
+//! fails on (fetching the artifact, credentials) is the runtime's own error, which wraps this
+//! one. A hint names what a person does next in the words of the runtime they use
+//! ([`Wording`]): the CLI's options and commands by default.
 
 use std::time::Duration;
 
 use crate::artifact::ArtifactError;
-use crate::outcome::Status;
+use crate::outcome::{ErrorInfo, Outcome, ResolveKind, Status};
 
 /// Prisma's documentation links, quoted in messages exactly as Prisma prints them.
 const RESOLVE_LINK: &str = "https://pris.ly/d/migrate-resolve";
 const BASELINE_LINK: &str = "https://pris.ly/d/migrate-baseline";
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// The artifact could not be read or is unsafe.
     #[error(transparent)]
@@ -18,19 +23,6 @@ pub enum EngineError {
     /// The request itself is incomplete or contradictory.
     #[error("Invalid request: {reason}")]
     InvalidRequest { reason: String },
-
-    /// The artifact could not be fetched (an S3 object that is missing, too large, not allowed …).
-    #[error("The artifact {location} could not be fetched: {reason}")]
-    ArtifactUnavailable {
-        location: String,
-        reason: String,
-        /// Worth trying again (throttling, a network fault) rather than a wrong request.
-        transient: bool,
-    },
-
-    /// Credentials for the database could not be had (IAM token, secret).
-    #[error("No database credentials: {reason}")]
-    Credentials { reason: String },
 
     /// P1013: the database URL cannot be used.
     #[error("The provided database string is invalid. {reason}")]
@@ -230,8 +222,6 @@ impl EngineError {
             EngineError::NotFailed { .. } => "P3012",
             EngineError::MigrationNotFound { .. } => "P3017",
             EngineError::Artifact(_)
-            | EngineError::ArtifactUnavailable { .. }
-            | EngineError::Credentials { .. }
             | EngineError::InvalidRequest { .. }
             | EngineError::SchemaProviderMismatch { .. }
             | EngineError::NormalisationMismatch { .. }
@@ -273,14 +263,7 @@ impl EngineError {
             | EngineError::StatementLocked { .. }
             | EngineError::NoMigrationsTable
             | EngineError::PreflightBlocked { .. } => Status::Blocked,
-            EngineError::ArtifactUnavailable {
-                transient: false, ..
-            } => Status::Rejected,
-            EngineError::ArtifactUnavailable {
-                transient: true, ..
-            }
-            | EngineError::Credentials { .. }
-            | EngineError::Connect { .. }
+            EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
             | EngineError::Bookkeeping { .. }
             | EngineError::SqliteFile { .. }
@@ -290,31 +273,42 @@ impl EngineError {
         }
     }
 
-    /// What a person should do next.
-    pub fn hint(&self) -> Option<String> {
+    /// What a person should do next, in the words of their runtime.
+    pub fn hint(&self, wording: &dyn Wording) -> Option<String> {
+        let applied = |name: &str| wording.resolve(ResolveKind::Applied, name);
+        let rolled_back = |name: &str| wording.resolve(ResolveKind::RolledBack, name);
         match self {
-            EngineError::LockTimeout { .. } => Some(
-                "Another migration is running against this database (our tool or the Prisma CLI). Wait for it, or raise --lock-timeout.".into(),
-            ),
+            EngineError::LockTimeout { .. } => Some(format!(
+                "Another migration is running against this database (our tool or the Prisma CLI). Wait for it, or raise {}.",
+                wording.lock_wait()
+            )),
             EngineError::SchemaNotEmpty { tables } => Some(format!(
-                "The database has tables ({}) but no `_prisma_migrations`. Baseline it: `migrator resolve --applied <first migration>` once the schema matches that migration.",
-                preview(tables)
+                "The database has tables ({}) but no `_prisma_migrations`. Baseline it: {} once the schema matches that migration.",
+                preview(tables),
+                applied("<first migration>")
             )),
             EngineError::FailedMigrations { names, .. } => names.first().map(|name| {
                 format!(
-                    "Repair the database by hand, then run `migrator resolve --rolled-back {name}` (to apply it again) or `migrator resolve --applied {name}` (if you finished it by hand)."
+                    "Repair the database by hand, then run {} (to apply it again) or {} (if you finished it by hand).",
+                    rolled_back(name),
+                    applied(name)
                 )
             }),
-            EngineError::ApplyFailed { migration, state, .. } => Some(state.hint(migration)),
+            EngineError::ApplyFailed { migration, state, .. } => {
+                Some(state.hint(migration, wording))
+            }
             EngineError::Bookkeeping { rolled_back: true, .. } => Some(
                 "A migration must not drop, move, truncate or delete from `_prisma_migrations`, nor end the migrator's transaction: fix the migration and deploy again.".into(),
             ),
             EngineError::Bookkeeping { migration, .. } => Some(format!(
-                "Check what the migration committed; repair `_prisma_migrations` by hand, then `migrator resolve --applied {migration}` if all of it is in place or `migrator resolve --rolled-back {migration}` after undoing it."
+                "Check what the migration committed; repair `_prisma_migrations` by hand, then {} if all of it is in place or {} after undoing it.",
+                applied(migration),
+                rolled_back(migration)
             )),
-            EngineError::DeadlineCancelled { .. } => Some(
-                "Give the run more time: a longer MAX_DURATION (or --max-duration), or run it as the ECS task, which has no 15-minute limit.".into(),
-            ),
+            EngineError::DeadlineCancelled { .. } => Some(format!(
+                "Give the run more time: {}.",
+                wording.more_time()
+            )),
             EngineError::StatementLocked { .. } => Some(
                 "Find the session holding the lock (a long transaction, `LOCK TABLES`), let it finish, and deploy again; or raise the statement lock timeout.".into(),
             ),
@@ -347,6 +341,55 @@ impl EngineError {
             _ => None,
         }
     }
+
+    /// The outcome's `error`: code, message, and the hint in `wording`.
+    pub fn info(&self, wording: &dyn Wording) -> ErrorInfo {
+        ErrorInfo {
+            code: self.code().map(str::to_string),
+            message: self.to_string(),
+            hint: self.hint(wording),
+        }
+    }
+
+    /// Records this error in `outcome`: its status wins over whatever was reached before.
+    pub fn record(&self, outcome: &mut Outcome, wording: &dyn Wording) {
+        outcome.fail(self.status(), self.info(wording));
+    }
+}
+
+/// The words a hint uses for what only the runtime knows how to do: each runtime (the CLI,
+/// the function) passes its own; [`CliWording`] is the default.
+pub trait Wording: Send + Sync + std::fmt::Debug {
+    /// How a person records `migration` as applied or rolled back (with its quotes).
+    fn resolve(&self, kind: ResolveKind, migration: &str) -> String;
+    /// What raises the migration-lock wait.
+    fn lock_wait(&self) -> String;
+    /// How a run gets more time before its deadline.
+    fn more_time(&self) -> String;
+}
+
+/// The `migrator` command line's words: `migrator resolve --applied NAME`, `--lock-timeout`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CliWording;
+
+impl Wording for CliWording {
+    fn resolve(&self, kind: ResolveKind, migration: &str) -> String {
+        let flag = match kind {
+            ResolveKind::Applied => "--applied",
+            ResolveKind::RolledBack => "--rolled-back",
+        };
+        format!("`migrator resolve {flag} {migration}`")
+    }
+
+    fn lock_wait(&self) -> String {
+        "--lock-timeout".into()
+    }
+
+    fn more_time(&self) -> String {
+        // The command line has no deadline of its own: a deadline is the function's or its
+        // ECS task's.
+        "a longer MAX_DURATION for the function's ECS task, or run it from the command line, which has no deadline".into()
+    }
 }
 
 /// What of a failed migration stayed applied: the hint depends on it.
@@ -365,20 +408,22 @@ pub enum FailedState {
 }
 
 impl FailedState {
-    fn hint(&self, migration: &str) -> String {
+    fn hint(&self, migration: &str, wording: &dyn Wording) -> String {
+        let applied = wording.resolve(ResolveKind::Applied, migration);
+        let rolled_back = wording.resolve(ResolveKind::RolledBack, migration);
         match self {
             FailedState::RolledBack => format!(
-                "Nothing of the migration was applied. Fix it, then run `migrator resolve --rolled-back {migration}` and deploy again."
+                "Nothing of the migration was applied. Fix it, then run {rolled_back} and deploy again."
             ),
             FailedState::Committed(done) if done.is_empty() => format!(
-                "No statement of the migration was committed. Fix it, then run `migrator resolve --rolled-back {migration}` and deploy again."
+                "No statement of the migration was committed. Fix it, then run {rolled_back} and deploy again."
             ),
             FailedState::Committed(done) => format!(
-                "Statements {} of the migration are committed and stay applied. Either undo them by hand, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the remaining statements by hand and run `migrator resolve --applied {migration}`.",
+                "Statements {} of the migration are committed and stay applied. Either undo them by hand, fix the migration, run {rolled_back} and deploy again; or finish the remaining statements by hand and run {applied}.",
                 numbers(done)
             ),
             FailedState::PartlyCommitted => format!(
-                "The script committed part of itself before failing: check which of its statements took effect. Undo them, fix the migration, run `migrator resolve --rolled-back {migration}` and deploy again; or finish the rest by hand and run `migrator resolve --applied {migration}`."
+                "The script committed part of itself before failing: check which of its statements took effect. Undo them, fix the migration, run {rolled_back} and deploy again; or finish the rest by hand and run {applied}."
             ),
             FailedState::NotRecorded => {
                 "The failure was not recorded in `_prisma_migrations`: no resolve is needed. Fix the cause and deploy again.".into()
@@ -466,7 +511,12 @@ mod tests {
                 .to_string()
                 .starts_with("Database does not exist")
         );
-        assert!(!error("P1003").hint().unwrap_or_default().contains("TLS"));
+        assert!(
+            !error("P1003")
+                .hint(&CliWording)
+                .unwrap_or_default()
+                .contains("TLS")
+        );
         assert!(
             error("P1000")
                 .to_string()
@@ -487,7 +537,7 @@ mod tests {
                 logs: String::new(),
                 state,
             }
-            .hint()
+            .hint(&CliWording)
             .unwrap_or_default()
         };
         assert!(hint(FailedState::RolledBack).contains("resolve --rolled-back m"));

@@ -115,6 +115,10 @@ pub struct Outcome {
     /// Findings (`rule@migration`) the person who invoked the deploy accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<String>,
+    /// Who invoked the run, as far as the runtime can tell, and whether AWS or the caller
+    /// said so (`engine::InvokedBy`); absent when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<crate::engine::InvokedBy>,
     /// Sessions holding locks on tables the plan will lock, or the migration lock.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<crate::preflight::Blocker>,
@@ -298,6 +302,7 @@ impl Outcome {
             warnings: Vec::new(),
             findings: Vec::new(),
             accepted: Vec::new(),
+            invoked_by: None,
             blockers: Vec::new(),
             error: None,
             plan_hash: None,
@@ -307,14 +312,10 @@ impl Outcome {
         }
     }
 
-    /// Records `error`: its status wins over whatever was reached before.
-    pub fn fail_with(&mut self, error: &crate::error::EngineError) {
-        self.status = error.status();
-        self.error = Some(ErrorInfo {
-            code: error.code().map(str::to_string),
-            message: error.to_string(),
-            hint: error.hint(),
-        });
+    /// Records a failure: its status wins over whatever was reached before.
+    pub fn fail(&mut self, status: Status, error: ErrorInfo) {
+        self.status = status;
+        self.error = Some(error);
     }
 
     /// Whether a process reporting this outcome exits with 0.

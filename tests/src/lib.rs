@@ -1,10 +1,10 @@
-//! Shared harness for the end-to-end tests: fresh PostgreSQL databases, migration folders
-//! and zips written on the fly, the real `migrator` binary and the real Prisma CLI oracle.
+//! Shared harness for the end-to-end tests: fresh PostgreSQL and MySQL databases ([`db`]),
+//! migration folders and zips written on the fly, the real `migrator` binary and the real
+//! Prisma CLI oracle.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -25,6 +25,27 @@ pub fn patience() -> Duration {
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(180))
+}
+
+/// The number in the environment variable `name`, else `default` (test sizes: cases, trials).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seed of a randomized test: the environment variable `name` (to replay a run), else
+/// from the clock. The test prints it and names it in every failure.
+pub fn seed(name: &str) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
 }
 
 /// Polls `ready` every 50 ms until it is true; fails naming `what` after [`patience`].
@@ -65,86 +86,6 @@ pub fn migrator_bin() -> PathBuf {
     bin
 }
 
-/// A database created for one test and dropped when it goes out of scope.
-pub struct PgDb {
-    pub name: String,
-    pub url: String,
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl PgDb {
-    pub fn fresh(tag: &str) -> PgDb {
-        let name = format!(
-            "mt_{}_{}_{}",
-            tag.to_ascii_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        psql_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        psql_admin(&format!("CREATE DATABASE \"{name}\""));
-        let url = format!("{}/{name}", pg_server());
-        PgDb { name, url }
-    }
-
-    /// Runs SQL and returns psql's unaligned output (`|`-separated, one row a line).
-    pub fn sql(&self, sql: &str) -> String {
-        psql(&self.url, sql)
-    }
-
-    /// `_prisma_migrations` rows as maps, ordered by started_at.
-    pub fn rows(&self) -> Vec<Value> {
-        let json = self.sql(
-            "SELECT coalesce(json_agg(r ORDER BY r.started_at, r.migration_name), '[]') FROM (SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM _prisma_migrations) r",
-        );
-        let value: Value = serde_json::from_str(json.trim()).expect("rows as JSON");
-        value.as_array().cloned().unwrap_or_default()
-    }
-
-    /// The schema as pg_dump sees it, without the bookkeeping rows (for before/after comparisons).
-    pub fn schema_dump(&self) -> String {
-        let out = Command::new("pg_dump")
-            .args(["--schema-only", "--no-owner", "--no-privileges", &self.url])
-            .output()
-            .expect("pg_dump runs");
-        assert!(
-            out.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| {
-                !l.starts_with("--")
-                    && !l.starts_with("\\restrict")
-                    && !l.starts_with("\\unrestrict")
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    pub fn tables(&self) -> Vec<String> {
-        self.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &format!("{}/postgres", pg_server()),
-                "-qAtX",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
-}
-
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
@@ -156,10 +97,6 @@ pub fn psql(url: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
-fn psql_admin(sql: &str) {
-    psql(&format!("{}/postgres", pg_server()), sql);
 }
 
 /// A migrations folder written for one test.
@@ -284,19 +221,35 @@ impl Run {
     }
 }
 
-/// Runs `migrator ARGS --artifact ARTIFACT --database-url URL --json`.
-pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
-    let output = Command::new(migrator_bin())
+impl Run {
+    /// The run of a finished `migrator --json`: its output, and the outcome when stdout is one.
+    pub fn from_output(output: Output) -> Run {
+        let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        Run { output, json }
+    }
+}
+
+/// `migrator ARGS --artifact ARTIFACT --database-url URL --json`, without the environment's
+/// `DATABASE_URL` and `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK`; to run or spawn.
+pub fn migrator_command(args: &[&str], artifact: &Path, url: &str) -> Command {
+    let mut command = Command::new(migrator_bin());
+    command
         .args(args)
         .arg("--artifact")
         .arg(artifact)
         .args(["--database-url", url, "--json"])
         .env_remove("DATABASE_URL")
-        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
-        .output()
-        .expect("migrator runs");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    Run { output, json }
+        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK");
+    command
+}
+
+/// Runs [`migrator_command`] to the end.
+pub fn migrator(args: &[&str], artifact: &Path, url: &str) -> Run {
+    Run::from_output(
+        migrator_command(args, artifact, url)
+            .output()
+            .expect("migrator runs"),
+    )
 }
 
 /// The Prisma CLI oracle's wrapper: `PRISMA_ORACLE`, else `tests/oracle/prisma.sh` (which
@@ -326,5 +279,10 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+pub mod db;
 pub mod local_aws;
 pub mod mariadb;
+pub mod stage;
+
+pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres};
+pub mod scenarios;

@@ -17,8 +17,14 @@
 //! process goes away (even one that is never dropped, like the shared moto), so nothing is left
 //! listening after `cargo test` exits.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -133,7 +139,7 @@ impl Drop for Guarded {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Plain HTTP/1.1 on loopback
+// HTTP on loopback
 
 /// A response: status, lower-cased headers, body.
 #[derive(Debug, Clone)]
@@ -157,8 +163,9 @@ impl HttpResponse {
     }
 }
 
-/// Sends one request (`Connection: close`) and reads the whole response. `alive` is asked
-/// every 250 ms while waiting and may abort the wait with a reason (the peer process died).
+/// Sends one request and reads the whole response (hyper-util's client: the hyper stack the
+/// AWS SDK already builds). `alive` is asked every 250 ms while waiting and may abort the wait
+/// with a reason (the peer process died).
 pub fn http_request(
     port: u16,
     method: &str,
@@ -168,100 +175,63 @@ pub fn http_request(
     timeout: Duration,
     mut alive: impl FnMut() -> Result<(), String>,
 ) -> Result<HttpResponse, String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut request = hyper::Request::builder().method(method).uri(&url);
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .and_then(|_| stream.write_all(body))
-        .map_err(|e| format!("sending to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(250)))
-        .map_err(|e| e.to_string())?;
-    let until = Instant::now() + timeout;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                alive()?;
-                if Instant::now() > until {
-                    return Err(format!(
-                        "no complete answer from {addr}{path} within {timeout:?}"
-                    ));
+    let request = request
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|e| format!("a request to {url}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("a runtime for {url}: {e}"))?;
+    runtime.block_on(async {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+        let exchange = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).trim().to_string();
+                    (n.as_str().to_ascii_lowercase(), value)
+                })
+                .collect();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading from {url}: {e}"))?
+                .to_bytes()
+                .to_vec();
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::pin!(exchange);
+        let until = Instant::now() + timeout;
+        loop {
+            tokio::select! {
+                answered = &mut exchange => return answered,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {
+                    alive()?;
+                    if Instant::now() > until {
+                        return Err(format!("no complete answer from {url} within {timeout:?}"));
+                    }
                 }
             }
-            Err(e) => return Err(format!("reading from {addr}: {e}")),
         }
-    }
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP response: {:?}", String::from_utf8_lossy(raw)))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {head:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        body = dechunk(&body)?;
-    }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
     })
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("a chunk without its size line")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("chunk size {size_text:?}: {e}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size {
-            return Err("a truncated chunk".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = data.get(size + 2..).unwrap_or_default();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

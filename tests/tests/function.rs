@@ -10,23 +10,18 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::local_aws::{
-    Aws, Emulator, Invoked, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event,
-    s3_event_key, s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
+    Emulator, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event, s3_event_key,
+    s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
 };
-use migrator_e2e::{Migrations, PgDb, migrator_bin, pg_server, psql};
+use migrator_e2e::stage::{
+    AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, stderr,
+    stdout, warnings, zip_bytes,
+};
+use migrator_e2e::{Migrations, migrator_bin};
 use serde_json::{Value, json};
-
-/// The database role the function connects as, with a password that must never be printed.
-const DB_ROLE: &str = "migrator_e2e";
-const DB_PASSWORD: &str = "S3cr3t-e2e-Qx7vPz4K";
-/// The function's AWS credentials (moto accepts any): must never be printed either.
-const AWS_KEY_ID: &str = "AKIAE2EFUNCTIONKEY01";
-const AWS_SECRET: &str = "e2e-aws-secret-Wb9TqL3mZrKd";
-const AWS_SESSION: &str = "e2e-session-token-Hn2Vx8Pq";
 
 const USERS: (&str, &str) = (
     "20240101000000_users",
@@ -61,333 +56,6 @@ fn with(list: &[(&str, &str)]) -> Migrations {
 
 fn names(list: &[(&str, &str)]) -> Vec<String> {
     list.iter().map(|(n, _)| n.to_string()).collect()
-}
-
-/// `outcome[field][*].name`.
-fn listed(outcome: &Value, field: &str) -> Vec<String> {
-    outcome[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `{field}` list in {outcome:#}"))
-        .iter()
-        .map(|m| m["name"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn warnings(outcome: &Value) -> String {
-    outcome["warnings"]
-        .as_array()
-        .map(|w| {
-            w.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
-
-fn error_message(outcome: &Value) -> &str {
-    outcome["error"]["message"].as_str().unwrap_or_default()
-}
-
-/// The zip of `m` as bytes.
-fn zip_bytes(m: &Migrations) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("prisma.zip");
-    m.zip(&path);
-    std::fs::read(&path).expect("read zip")
-}
-
-/// The role the function logs in as (created once; owner of every test database).
-fn db_role() {
-    static ROLE: OnceLock<()> = OnceLock::new();
-    ROLE.get_or_init(|| {
-        psql(
-            &format!("{}/postgres", pg_server()),
-            &format!(
-                "DO $$ BEGIN CREATE ROLE {DB_ROLE} LOGIN PASSWORD '{DB_PASSWORD}'; \
-                 EXCEPTION WHEN duplicate_object OR unique_violation THEN \
-                 ALTER ROLE {DB_ROLE} LOGIN PASSWORD '{DB_PASSWORD}'; END $$"
-            ),
-        );
-    });
-}
-
-/// `postgresql://migrator_e2e:PASSWORD@HOST:PORT/db` on the test server.
-fn role_url(db: &str) -> String {
-    let server = pg_server();
-    let host = server
-        .rsplit_once('@')
-        .map(|(_, h)| h.to_string())
-        .unwrap_or_else(|| server.trim_start_matches("postgresql://").to_string());
-    format!("postgresql://{DB_ROLE}:{DB_PASSWORD}@{host}/{db}")
-}
-
-/// What must never be printed: the database password, the AWS secret key and session token,
-/// request signatures, and the test server's own `postgres:postgres@` URL.
-const SECRETS: [&str; 6] = [
-    DB_PASSWORD,
-    AWS_SECRET,
-    AWS_SESSION,
-    "X-Amz-Signature",
-    "X-Amz-Security-Token",
-    "postgres:postgres@",
-];
-
-/// The first secret that appears in `text`.
-fn leaked(text: &str) -> Option<&'static str> {
-    SECRETS.into_iter().find(|secret| text.contains(secret))
-}
-
-fn assert_no_secrets(what: &str, text: &str) {
-    if let Some(secret) = leaked(text) {
-        panic!("{what} contains the secret `{secret}`:\n{text}");
-    }
-}
-
-/// A message the function published, as the SQS subscriber received it.
-struct Published {
-    raw: String,
-    envelope: Value,
-    outcome: Value,
-}
-
-impl Published {
-    fn attribute(&self, name: &str) -> &str {
-        assert_eq!(
-            self.envelope["MessageAttributes"][name]["Type"], "String",
-            "attribute {name} in {:#}",
-            self.envelope
-        );
-        self.envelope["MessageAttributes"][name]["Value"]
-            .as_str()
-            .unwrap_or_default()
-    }
-}
-
-/// One stage of the function: its bucket, key pattern, topic (with a queue), database and
-/// environment. Everything it sees is kept for the secrets check of [`Stage::finish`].
-struct Stage {
-    tag: String,
-    aws: Aws,
-    db: PgDb,
-    db_url: String,
-    bucket: String,
-    /// Where this test puts its artifact.
-    key: String,
-    topic_arn: String,
-    queue_url: String,
-    env: Vec<(String, String)>,
-    seen: Mutex<Vec<(String, String)>>,
-}
-
-impl Stage {
-    /// `pattern` is ARTIFACT_KEY; `key` the object the test uploads.
-    fn new(tag: &str, stage: &str, pattern: &str, key: &str) -> Stage {
-        db_role();
-        let moto = Moto::shared();
-        let aws = moto.aws();
-        let unique = format!("e2e-{tag}-{}", std::process::id()).to_ascii_lowercase();
-        aws.create_versioned_bucket(&unique);
-        let topic_arn = aws.create_topic(&unique);
-        let queue_url = aws.subscribed_queue(&topic_arn, &unique);
-        let db = PgDb::fresh(&format!("fn_{tag}"));
-        db.sql(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO {DB_ROLE}",
-            db.name
-        ));
-        let db_url = role_url(&db.name);
-        let env = vec![
-            ("STAGE".into(), stage.into()),
-            ("DB_AUTH".into(), "url".into()),
-            ("DATABASE_URL".into(), db_url.clone()),
-            ("ARTIFACT_BUCKET".into(), unique.clone()),
-            ("ARTIFACT_KEY".into(), pattern.into()),
-            ("TOPIC_ARN".into(), topic_arn.clone()),
-            ("AWS_REGION".into(), REGION.into()),
-            ("AWS_ENDPOINT_URL".into(), moto.url.clone()),
-            ("AWS_ACCESS_KEY_ID".into(), AWS_KEY_ID.into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), AWS_SECRET.into()),
-            ("AWS_SESSION_TOKEN".into(), AWS_SESSION.into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ];
-        Stage {
-            tag: tag.into(),
-            aws,
-            db,
-            db_url,
-            bucket: unique,
-            key: key.into(),
-            topic_arn,
-            queue_url,
-            env,
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The environment with `overrides` set (an empty value removes the variable).
-    fn env_with(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = self
-            .env
-            .iter()
-            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-            .cloned()
-            .collect();
-        env.extend(
-            overrides
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        env
-    }
-
-    fn emulator(&self) -> Emulator {
-        Emulator::start(self.env.clone())
-    }
-
-    fn see(&self, what: impl Into<String>, text: impl Into<String>) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((what.into(), text.into()));
-    }
-
-    /// Puts the zip of `m` at this stage's key; returns the version and the zip's bytes.
-    fn put(&self, m: &Migrations) -> (Put, Vec<u8>) {
-        let bytes = zip_bytes(m);
-        (self.put_bytes(&bytes), bytes)
-    }
-
-    fn put_bytes(&self, bytes: &[u8]) -> Put {
-        self.aws.put_object(&self.bucket, &self.key, bytes)
-    }
-
-    fn invoke(&self, emulator: &Emulator, payload: &Value) -> Invoked {
-        let invoked = emulator.invoke(payload);
-        self.see(format!("the response to {payload}"), invoked.raw.clone());
-        invoked
-    }
-
-    /// Invokes and expects a 200 with an outcome of `status`.
-    fn invoke_ok(&self, emulator: &Emulator, payload: &Value, status: &str) -> Value {
-        let invoked = self.invoke(emulator, payload);
-        assert_eq!(
-            invoked.status,
-            200,
-            "{}\n--- logs ---\n{}",
-            invoked.raw,
-            emulator.logs()
-        );
-        assert_eq!(
-            invoked.body["status"],
-            status,
-            "{:#}\n--- logs ---\n{}",
-            invoked.body,
-            emulator.logs()
-        );
-        invoked.body
-    }
-
-    /// Exactly `n` messages published since the last call (received and deleted).
-    fn published(&self, n: usize) -> Vec<Published> {
-        let bodies = self
-            .aws
-            .receive(&self.queue_url, n, Duration::from_secs(10));
-        assert_eq!(
-            bodies.len(),
-            n,
-            "expected {n} published outcome(s), got {bodies:#?}"
-        );
-        bodies
-            .into_iter()
-            .map(|raw| {
-                self.see("a published message", raw.clone());
-                let envelope: Value = serde_json::from_str(&raw).expect("an SNS envelope");
-                assert_eq!(envelope["Type"], "Notification", "{envelope:#}");
-                assert_eq!(envelope["TopicArn"], self.topic_arn.as_str());
-                let outcome: Value =
-                    serde_json::from_str(envelope["Message"].as_str().expect("a Message string"))
-                        .expect("the Message is the outcome document");
-                Published {
-                    raw,
-                    envelope,
-                    outcome,
-                }
-            })
-            .collect()
-    }
-
-    fn one_published(&self) -> Published {
-        self.published(1).remove(0)
-    }
-
-    /// `migrator ARGS` with this stage's environment (the ECS task).
-    fn run(&self, args: &[&str], env: &[(String, String)]) -> Output {
-        let output = Command::new(migrator_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("migrator runs");
-        self.see(
-            format!("the output of migrator {}", args.join(" ")),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        );
-        output
-    }
-
-    /// `migrator invoke --function NAME --endpoint-url EMULATOR ARGS` as a person runs it.
-    fn cli_invoke(&self, emulator: &Emulator, args: &[&str]) -> Output {
-        let mut all = vec![
-            "invoke",
-            "--function",
-            emulator.function_name.as_str(),
-            "--endpoint-url",
-        ];
-        let url = emulator.endpoint_url();
-        all.push(&url);
-        all.extend_from_slice(args);
-        let env: Vec<(String, String)> = [
-            ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", AWS_KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        self.run(&all, &env)
-    }
-
-    /// The function's logs join what was seen; nothing may hold a secret.
-    fn finish(&self, emulators: &[&Emulator]) {
-        for emulator in emulators {
-            self.see(format!("the function log of {}", self.tag), emulator.logs());
-        }
-        for (what, text) in self.seen.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            assert_no_secrets(what, text);
-        }
-    }
-
-    fn location(&self, put: &Put) -> String {
-        format!(
-            "s3://{}/{}?versionId={}",
-            put.bucket, put.key, put.version_id
-        )
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,12 +171,7 @@ fn an_upload_event_applies_and_publishes_the_outcome() {
 
 #[test]
 fn eventbridge_sqs_and_sns_envelopes_each_apply() {
-    let st = Stage::new(
-        "envelopes",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("envelopes", "CODE");
     let emulator = st.emulator();
 
     // EventBridge "Object Created" (keys are not URL-encoded there).
@@ -645,12 +308,7 @@ fn a_manual_deploy_plans_until_confirmed_and_migrator_invoke_drives_it() {
 
 #[test]
 fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
-    let st = Stage::new(
-        "autooff",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("autooff", "PROD");
     let function = "migrator-e2e-PROD";
     let (v1, _) = st.put(&migrations(1));
     let emulator = Emulator::start(st.env_with(&[
@@ -740,12 +398,7 @@ fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
 
 #[test]
 fn objects_outside_the_stage_bucket_and_key_are_rejected_before_any_download() {
-    let st = Stage::new(
-        "wrongkey",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("wrongkey", "PROD");
     // Nothing is uploaded: a download attempt would say "no such object".
     let emulator = st.emulator();
     let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
@@ -844,12 +497,7 @@ fn raw_zip(entries: &[(&str, &str)]) -> Vec<u8> {
 
 #[test]
 fn corrupt_and_zip_slip_artifacts_are_rejected() {
-    let st = Stage::new(
-        "badzip",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("badzip", "CODE");
     let emulator = st.emulator();
     let lock = (
         "prisma/migrations/migration_lock.toml",
@@ -912,12 +560,7 @@ fn corrupt_and_zip_slip_artifacts_are_rejected() {
 
 #[test]
 fn an_event_for_an_older_artifact_version_changes_nothing() {
-    let st = Stage::new(
-        "older",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("older", "CODE");
     let (older, _) = st.put(&migrations(2));
     let (newer, _) = st.put(&migrations(3));
     assert_ne!(older.version_id, newer.version_id);
@@ -946,12 +589,7 @@ fn an_event_for_an_older_artifact_version_changes_nothing() {
 
 #[test]
 fn overlapping_invocations_apply_every_migration_exactly_once() {
-    let st = Stage::new(
-        "overlap",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("overlap", "CODE");
     let slow = (
         "20240101000000_users",
         "SELECT pg_sleep(2);\nCREATE TABLE \"User\" (\"id\" SERIAL PRIMARY KEY);\n",
@@ -1011,12 +649,7 @@ fn overlapping_invocations_apply_every_migration_exactly_once() {
 
 #[test]
 fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
-    let st = Stage::new(
-        "deadline",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("deadline", "CODE");
     // cargo-lambda sends the constant `Lambda-Runtime-Deadline-Ms: 600000` (1970), which the
     // function reads as "no deadline": MAX_DURATION is then the budget, as on ECS. Five
     // statements of 0.5 s each fit the statement timeout (the time left, applied to each
@@ -1049,12 +682,7 @@ fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
     st.published(1);
 
     // The ECS command honours MAX_DURATION the same way (exit 1: not a success).
-    let st2 = Stage::new(
-        "deadline_ecs",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st2 = Stage::app("deadline_ecs", "CODE");
     let (put, _) = st2.put(&with(&list));
     let out = st2.run(
         &["handle-event", "--event-json", &s3_event(&put).to_string()],
@@ -1077,29 +705,18 @@ fn a_run_that_reaches_its_deadline_is_incomplete_and_the_next_run_finishes() {
 
 #[test]
 fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() {
-    let st = Stage::new(
-        "deadline_lock",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("deadline_lock", "CODE");
     let (put, _) = st.put(&migrations(2));
     // Another session (a person running Prisma, say) holds the migration lock for a while.
-    let mut holder = std::process::Command::new("psql")
-        .args([
-            st.db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(20)",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("psql runs");
+    let mut holder = st
+        .db
+        .advisory_lock_session(72707369, Duration::from_secs(20), "psql");
     let held = std::time::Instant::now();
-    while st.db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") != "1" {
-        assert!(held.elapsed() < Duration::from_secs(10), "the holder never got the lock");
+    while !st.db.advisory_lock_held(72707369) {
+        assert!(
+            held.elapsed() < Duration::from_secs(10),
+            "the holder never got the lock"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let env = st.env_with(&[("MAX_DURATION", "4s"), ("DEADLINE_MARGIN", "1s")]);
@@ -1109,7 +726,7 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
     let invoked = st.invoke(&emulator, &sqs_event(&[s3_event(&put)]));
     let waited = started.elapsed();
     // End the holder's server session (killing psql would leave its backend asleep, locked).
-    st.db.sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369");
+    st.db.terminate_advisory_lock_sessions(72707369);
     let _ = holder.wait();
     assert_eq!(invoked.status, 200, "{}", invoked.raw);
     assert!(
@@ -1156,12 +773,7 @@ fn the_lock_wait_ends_at_the_deadline_and_an_incomplete_sqs_record_is_retried() 
 
 #[test]
 fn when_sns_is_unavailable_the_invocation_fails_and_the_log_has_the_outcome() {
-    let st = Stage::new(
-        "nosns",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("nosns", "CODE");
     let missing = Moto::topic_arn(&format!("e2e-missing-{}", std::process::id()));
     let (put, _) = st.put(&migrations(1));
     let emulator = Emulator::start(st.env_with(&[("TOPIC_ARN", &missing)]));
@@ -1203,12 +815,7 @@ fn when_sns_is_unavailable_the_invocation_fails_and_the_log_has_the_outcome() {
 
 #[test]
 fn handle_event_is_the_ecs_command() {
-    let st = Stage::new(
-        "ecs",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("ecs", "CODE");
     let (put, _) = st.put(&migrations(2));
 
     let out = st.run(
@@ -1291,12 +898,7 @@ fn handle_event_is_the_ecs_command() {
 fn no_secret_reaches_logs_outcomes_or_messages() {
     // Every test checks what it saw (Stage::finish); this one drives the error paths, where
     // URLs and credentials are likeliest to slip into a message.
-    let st = Stage::new(
-        "secrets",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("secrets", "CODE");
     let (put, _) = st.put(&migrations(1));
     let event = s3_event(&put);
 
@@ -1340,12 +942,7 @@ fn a_secrets_manager_secret_is_read_and_tls_is_verified() {
     // DB_AUTH=secret: the function reads the RDS-style secret from Secrets Manager and connects
     // with TLS verify-full against the RDS CA bundle, which the local server's certificate
     // does not chain to: the failure must say so (and keep the password to itself).
-    let st = Stage::new(
-        "secret",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("secret", "CODE");
     let secret = json!({"engine": "postgres", "username": DB_ROLE, "password": DB_PASSWORD,
                         "host": "localhost", "port": 5432, "dbname": st.db.name});
     let arn = st.aws.create_secret(
@@ -1395,12 +992,7 @@ fn a_secrets_manager_secret_is_read_and_tls_is_verified() {
 #[test]
 fn cold_start_and_no_op_timings() {
     // Not a benchmark: numbers for the record (`--nocapture` shows them), loose bounds only.
-    let st = Stage::new(
-        "timing",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("timing", "CODE");
     let (put, _) = st.put(&migrations(1));
 
     // Init alone: process start → its first GET …/invocation/next, on a bare runtime socket.
@@ -1632,12 +1224,7 @@ fn run_bounded(args: &[&str], env: &[(String, String)], limit: Duration) -> Outp
 
 #[test]
 fn an_sns_endpoint_that_never_answers_cannot_hold_the_run() {
-    let st = Stage::new(
-        "hungsns",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("hungsns", "CODE");
     let (put, _) = st.put(&migrations(1));
     let silent = SilentEndpoint::start();
     let env = st.env_with(&[
@@ -1690,12 +1277,7 @@ fn an_sns_endpoint_that_never_answers_cannot_hold_the_run() {
 
 #[test]
 fn records_naming_one_object_version_are_one_deploy_and_records_are_bounded() {
-    let st = Stage::new(
-        "records",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("records", "CODE");
     let (put, _) = st.put(&migrations(2));
     let emulator = st.emulator();
 
@@ -1737,12 +1319,7 @@ fn records_naming_one_object_version_are_one_deploy_and_records_are_bounded() {
 
 #[test]
 fn twelve_hundred_pending_migrations_fit_in_the_published_message() {
-    let st = Stage::new(
-        "bigplan",
-        "PROD",
-        "deploy/PROD/*/prisma.zip",
-        "deploy/PROD/app/prisma.zip",
-    );
+    let st = Stage::app("bigplan", "PROD");
     let m = Migrations::new().with_lock("postgresql");
     for i in 0..1200 {
         m.add(
@@ -1771,12 +1348,7 @@ fn twelve_hundred_pending_migrations_fit_in_the_published_message() {
 
 #[test]
 fn a_failed_migration_in_the_function_says_how_to_resolve_it_there() {
-    let st = Stage::new(
-        "failhint",
-        "CODE",
-        "deploy/CODE/*/prisma.zip",
-        "deploy/CODE/app/prisma.zip",
-    );
+    let st = Stage::app("failhint", "CODE");
     let bad = (
         "20240102000000_bad",
         "CREATE TABLE \"Ok\" (id int);\nINSERT INTO \"Missing\" VALUES (1);\n",
@@ -1824,5 +1396,90 @@ fn a_failed_migration_in_the_function_says_how_to_resolve_it_there() {
     );
     assert!(!text.contains("To apply"), "{text}");
     st.published(1);
+    st.finish(&[&emulator]);
+}
+
+/// Issue 13 item 5: a person applies despite a blocking finding with a manual payload that
+/// names what they accept and who they are (`by`); without `by` it is rejected and nothing is
+/// written. The outcome and the log name who invoked each run: the uploader as S3's event
+/// says (verified), the person as the payload declares (with the Lambda request id, which
+/// CloudTrail's Invoke record ties to the real caller).
+#[test]
+fn accepting_a_finding_names_who_invoked_it() {
+    const DROP_EMAIL: (&str, &str) = (
+        "20240105000000_drop_email",
+        "ALTER TABLE \"User\" DROP COLUMN \"email\";\n",
+    );
+    let st = Stage::new(
+        "accept",
+        "PROD",
+        "deploy/PROD/prisma.zip",
+        "deploy/PROD/prisma.zip",
+    );
+    // At `warning`, dropping a column of a live table blocks an upload.
+    let emulator = Emulator::start(st.env_with(&[("BLOCK_ON", "warning")]));
+    let (v1, _) = st.put(&migrations(1));
+    let o = st.invoke_ok(&emulator, &s3_event(&v1), "applied");
+    // (principal, source, verified, whether a Lambda request id is there)
+    let who = |o: &Value| {
+        let by = &o["invokedBy"];
+        (
+            by["principal"].as_str().map(str::to_string),
+            by["source"].as_str().map(str::to_string),
+            by["verified"].as_bool(),
+            by["requestId"].as_str().is_some_and(|r| !r.is_empty()),
+        )
+    };
+    let expected = |principal: &str, source: &str, verified: bool| {
+        (
+            Some(principal.into()),
+            Some(source.into()),
+            Some(verified),
+            true,
+        )
+    };
+    assert_eq!(
+        who(&o),
+        expected("AWS:AROAE2ETESTPRINCIPAL:ci", "s3-event", true),
+        "{o:#}"
+    );
+    let (v2, _) = st.put(&with(&[USERS, DROP_EMAIL]));
+    let o = st.invoke_ok(&emulator, &s3_event(&v2), "blocked");
+    assert!(
+        listed(&o, "pending").contains(&DROP_EMAIL.0.to_string()),
+        "{o:#}"
+    );
+    let accept = format!("drop-column@{}", DROP_EMAIL.0);
+    let email_column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'email'";
+
+    // Accepting without saying who: rejected, nothing written.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true, "accept": [accept]}),
+        "rejected",
+    );
+    assert!(error_message(&o).contains("`accept` needs `by`"), "{o:#}");
+    assert_eq!(st.db.sql("SELECT count(*) FROM _prisma_migrations"), "1");
+    assert_eq!(st.db.sql(email_column), "1");
+
+    // With `by`: applied, and the outcome names who accepted what.
+    let o = st.invoke_ok(
+        &emulator,
+        &json!({"action": "deploy", "confirm": true, "accept": [accept], "by": "alice@example.com"}),
+        "applied",
+    );
+    assert_eq!(o["accepted"], json!([accept]), "{o:#}");
+    assert_eq!(
+        who(&o),
+        expected("alice@example.com", "payload", false),
+        "{o:#}"
+    );
+    assert_eq!(st.db.sql(email_column), "0");
+    let logs = emulator.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("alice@example.com") && l.contains(&accept)),
+        "the log line names who accepted what:\n{logs}"
+    );
     st.finish(&[&emulator]);
 }

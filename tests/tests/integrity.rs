@@ -6,25 +6,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrator_e2e::mariadb::{MyDb, client, server as my_server, sql_in};
-use migrator_e2e::{Migrations, PgDb, Run, migrator, migrator_bin, pg_server, psql};
+use migrator_e2e::mariadb::{client, server as my_server, sql_in};
+use migrator_e2e::{
+    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command, pg_server, psql,
+};
 use migrator_engine::artifact::{Limits, read_path};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, Settings};
 use migrator_engine::outcome::{Action, Outcome, Status};
-use serde_json::Value;
 
 /// Runs `migrator` like the harness, but kills it after `limit` (a hang is a failure, not a
 /// stuck test run). The limit is generous: it only bounds a hang.
 fn migrator_within(limit: Duration, args: &[&str], artifact: &Path, url: &str) -> Option<Run> {
-    let mut child = Command::new(migrator_bin())
-        .args(args)
-        .arg("--artifact")
-        .arg(artifact)
-        .args(["--database-url", url, "--json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
+    let mut child = migrator_command(args, artifact, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,9 +37,9 @@ fn migrator_within(limit: Duration, args: &[&str], artifact: &Path, url: &str) -
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let output = child.wait_with_output().expect("migrator output");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    Some(Run { output, json })
+    Some(Run::from_output(
+        child.wait_with_output().expect("migrator output"),
+    ))
 }
 
 /// The engine itself, for what the CLI has no option for (a deadline, a statement lock
@@ -552,12 +547,17 @@ fn a_killed_deploys_backend_is_cancelled_and_the_next_deploy_gets_the_lock() {
 
 // -------------------------------------- item 9: two first deploys to a missing database
 
+/// Both deploys start together; the second waits for the first's migration lock. That wait is
+/// what is tested, so it may last as long as the suite's patience: Prisma's 10 s default is
+/// shorter than a loaded machine needs to create a database and apply a migration.
 fn concurrent_first_deploys(m: &Migrations, url: &str) -> Vec<Run> {
+    let wait = format!("{}s", migrator_e2e::patience().as_secs());
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let path = m.path().to_path_buf();
             let url = url.to_string();
-            std::thread::spawn(move || migrator(&["deploy"], &path, &url))
+            let wait = wait.clone();
+            std::thread::spawn(move || migrator(&["deploy", "--lock-timeout", &wait], &path, &url))
         })
         .collect();
     threads

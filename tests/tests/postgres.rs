@@ -1,66 +1,32 @@
 //! `migrator` against a real PostgreSQL: every path of the spec (prisma-semantics.md §1–6),
 //! each test on a fresh database.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use migrator_e2e::{Migrations, PgDb, migrator, psql};
+use migrator_e2e::scenarios::{self, Schema};
+use migrator_e2e::{Migrations, PgDb, Postgres, migrator, psql};
 use migrator_engine::checksum::sha256_hex;
 use serde_json::Value;
 
 const INIT: &str = "-- CreateEnum\nCREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN');\n\n-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n    \"role\" \"Role\" NOT NULL DEFAULT 'USER',\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- CreateIndex\nCREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n";
 const POSTS: &str = "-- CreateTable\nCREATE TABLE \"Post\" (\n    \"id\" SERIAL NOT NULL,\n    \"authorId\" INTEGER NOT NULL,\n    CONSTRAINT \"Post_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- AddForeignKey\nALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\"(\"id\") ON DELETE RESTRICT ON UPDATE CASCADE;\n";
 
+const SCHEMA: Schema = Schema {
+    init: INIT,
+    posts: POSTS,
+};
+
 fn two_migrations() -> Migrations {
-    let m = Migrations::new().with_lock("postgresql");
-    m.add("20240101000000_init", INIT);
-    m.add("20240102000000_posts", POSTS);
-    m
-}
-
-fn is_uuid_v4(id: &str) -> bool {
-    id.len() == 36
-        && id.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            14 => c == '4',
-            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
-        })
-}
-
-fn field<'a>(row: &'a Value, name: &str) -> &'a Value {
-    &row[name]
+    SCHEMA.two_migrations::<Postgres>()
 }
 
 #[test]
 fn deploy_applies_in_order_and_writes_prismas_rows() {
-    let db = PgDb::fresh("deploy");
-    let m = two_migrations();
     let before = chrono_now_ms();
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert!(run.ok(), "{}{}", run.stdout(), run.stderr());
-    assert_eq!(run.status(), "applied");
-    assert_eq!(
-        run.names("applied"),
-        ["20240101000000_init", "20240102000000_posts"]
+    let db = scenarios::deploy_applies_in_order_and_writes_prismas_rows::<Postgres>(
+        &SCHEMA,
+        "transaction",
     );
-    assert_eq!(run.json["schemaVersion"], 1);
-    assert_eq!(run.json["database"]["engine"], "postgresql");
-    assert!(run.json["database"].get("password").is_none());
-    assert_eq!(run.json["applied"][0]["execution"]["mode"], "transaction");
-
-    let rows = db.rows();
-    assert_eq!(rows.len(), 2);
-    for (row, script) in rows.iter().zip([INIT, POSTS]) {
-        assert!(is_uuid_v4(field(row, "id").as_str().unwrap()), "{row}");
-        assert_eq!(
-            field(row, "checksum"),
-            &Value::from(sha256_hex(script.as_bytes()))
-        );
-        assert_eq!(field(row, "applied_steps_count"), 1);
-        assert!(field(row, "logs").is_null());
-        assert!(field(row, "rolled_back_at").is_null());
-        assert!(!field(row, "finished_at").is_null());
-    }
     // Timestamps come from the client clock, like Prisma's.
     let started: i64 = db
         .sql("SELECT (extract(epoch FROM min(started_at)) * 1000)::bigint FROM _prisma_migrations")
@@ -70,7 +36,6 @@ fn deploy_applies_in_order_and_writes_prismas_rows() {
         started >= before - 1000,
         "started_at {started} before the run began {before}"
     );
-    assert!(db.tables().contains(&"Post".to_string()));
 }
 
 fn chrono_now_ms() -> i64 {
@@ -82,15 +47,7 @@ fn chrono_now_ms() -> i64 {
 
 #[test]
 fn second_deploy_is_up_to_date_and_writes_nothing() {
-    let db = PgDb::fresh("noop");
-    let m = two_migrations();
-    assert!(migrator(&["deploy"], m.path(), &db.url).ok());
-    let rows = db.rows();
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert!(run.ok());
-    assert_eq!(run.status(), "up-to-date");
-    assert!(run.names("applied").is_empty());
-    assert_eq!(db.rows(), rows);
+    scenarios::second_deploy_is_up_to_date_and_writes_nothing::<Postgres>(&SCHEMA);
 }
 
 #[test]
@@ -112,23 +69,13 @@ fn deploy_from_a_zip_equals_deploy_from_a_folder() {
 
 #[test]
 fn a_failing_migration_leaves_no_partial_change_and_a_prisma_failed_row() {
-    let db = PgDb::fresh("fail");
-    let m = two_migrations();
-    m.add(
-        "20240103000000_broken",
-        "CREATE TABLE \"Kept\" (id int);\nINSERT INTO \"Missing\" VALUES (1);\n",
+    let (db, m, _) = scenarios::deploy_with_a_failing_migration::<Postgres>(
+        &SCHEMA,
+        (
+            "20240103000000_broken",
+            "CREATE TABLE \"Kept\" (id int);\nINSERT INTO \"Missing\" VALUES (1);\n",
+        ),
     );
-    m.add("20240104000000_after", "CREATE TABLE \"After\" (id int);\n");
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert_eq!(run.code(), 1);
-    assert_eq!(run.status(), "failed");
-    assert_eq!(run.error_code(), "P3018");
-    assert_eq!(
-        run.names("applied"),
-        ["20240101000000_init", "20240102000000_posts"]
-    );
-    assert_eq!(run.names("failed"), ["20240103000000_broken"]);
-    assert_eq!(run.names("pending"), ["20240104000000_after"]);
     let tables = db.tables();
     assert!(
         !tables.contains(&"Kept".to_string()),
@@ -136,42 +83,17 @@ fn a_failing_migration_leaves_no_partial_change_and_a_prisma_failed_row() {
     );
     assert!(!tables.contains(&"After".to_string()));
 
-    let rows = db.rows();
-    let failed = rows
-        .iter()
-        .find(|r| r["migration_name"] == "20240103000000_broken")
-        .unwrap();
-    assert!(failed["finished_at"].is_null());
-    assert!(failed["rolled_back_at"].is_null());
-    assert_eq!(failed["applied_steps_count"], 0);
-    let logs = failed["logs"].as_str().unwrap();
-    assert!(logs.starts_with("A migration failed to apply. New migrations cannot be applied before the error is recovered from."), "{logs}");
+    let (logs, blocked) =
+        scenarios::a_failed_row_blocks_deploys_with_p3009(&db, &m, "20240103000000_broken");
     assert!(logs.contains("Migration name: 20240103000000_broken"));
     assert!(logs.contains("Database error code: 42P01"));
-
-    // Now every write is refused with P3009, and the logs are shown (Prisma hides them).
-    let blocked = migrator(&["deploy"], m.path(), &db.url);
-    assert_eq!(blocked.code(), 1);
-    assert_eq!(blocked.status(), "blocked");
-    assert_eq!(blocked.error_code(), "P3009");
-    assert!(
-        blocked.json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("The `20240103000000_broken` migration started at")
-    );
     assert!(
         blocked.json["failed"][0]["logs"]
             .as_str()
             .unwrap()
             .contains("42P01")
     );
-    assert!(
-        blocked.json["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains("resolve --rolled-back 20240103000000_broken")
-    );
+    let rows = db.rows();
     let plan = migrator(&["plan"], m.path(), &db.url);
     assert_eq!(plan.error_code(), "P3009");
     let status = migrator(&["status"], m.path(), &db.url);
@@ -181,37 +103,9 @@ fn a_failing_migration_leaves_no_partial_change_and_a_prisma_failed_row() {
 
 #[test]
 fn resolve_rolled_back_then_deploy_applies_the_fixed_migration_as_a_new_row() {
-    let db = PgDb::fresh("rollback");
-    let m = two_migrations();
-    m.add("20240103000000_fix", "SELECT * FROM nowhere;\n");
-    assert_eq!(
-        migrator(&["deploy"], m.path(), &db.url).error_code(),
-        "P3018"
+    scenarios::resolve_rolled_back_then_deploy_applies_the_fixed_migration_as_a_new_row::<Postgres>(
+        &SCHEMA,
     );
-
-    let resolved = migrator(
-        &["resolve", "--rolled-back", "20240103000000_fix"],
-        m.path(),
-        &db.url,
-    );
-    assert!(resolved.ok(), "{}", resolved.stdout());
-    assert_eq!(resolved.json["resolved"]["as"], "rolled-back");
-    m.add("20240103000000_fix", "CREATE TABLE \"Fixed\" (id int);\n");
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert!(run.ok(), "{}", run.stdout());
-    assert_eq!(run.names("applied"), ["20240103000000_fix"]);
-    let rows: Vec<Value> = db
-        .rows()
-        .into_iter()
-        .filter(|r| r["migration_name"] == "20240103000000_fix")
-        .collect();
-    assert_eq!(rows.len(), 2);
-    assert!(!rows[0]["rolled_back_at"].is_null() && rows[0]["finished_at"].is_null());
-    assert!(rows[1]["rolled_back_at"].is_null() && !rows[1]["finished_at"].is_null());
-    // The old row's checksum differs, but status compares with the newest: no false "edited".
-    let status = migrator(&["status"], m.path(), &db.url);
-    assert!(status.ok(), "{}", status.stdout());
-    assert_eq!(status.json["drift"]["edited"], Value::Array(vec![]));
 }
 
 #[test]
@@ -252,32 +146,7 @@ fn resolve_errors_carry_prismas_codes() {
 
 #[test]
 fn resolve_applied_baselines_a_non_empty_database() {
-    let db = PgDb::fresh("baseline");
-    db.sql(INIT);
-    let m = two_migrations();
-    let refused = migrator(&["deploy"], m.path(), &db.url);
-    assert_eq!(refused.error_code(), "P3005");
-    assert_eq!(refused.status(), "blocked");
-
-    let run = migrator(
-        &["resolve", "--applied", "20240101000000_init"],
-        m.path(),
-        &db.url,
-    );
-    assert!(run.ok(), "{}", run.stdout());
-    let rows = db.rows();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["logs"], "");
-    assert_eq!(rows[0]["applied_steps_count"], 0);
-    assert_eq!(rows[0]["started_at"], rows[0]["finished_at"]);
-    assert_eq!(
-        rows[0]["checksum"],
-        Value::from(sha256_hex(INIT.as_bytes()))
-    );
-
-    let deploy = migrator(&["deploy"], m.path(), &db.url);
-    assert!(deploy.ok(), "{}", deploy.stdout());
-    assert_eq!(deploy.names("applied"), ["20240102000000_posts"]);
+    scenarios::resolve_applied_baselines_a_non_empty_database::<Postgres>(&SCHEMA);
 }
 
 #[test]
@@ -324,13 +193,7 @@ fn views_enums_and_postgis_tables_do_not_make_a_schema_non_empty() {
 
 #[test]
 fn a_lock_file_for_another_provider_is_rejected_before_touching_the_database() {
-    let db = PgDb::fresh("p3019");
-    let m = Migrations::new().with_lock("mysql");
-    m.add("1_init", "CREATE TABLE a (id int);");
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert_eq!(run.error_code(), "P3019");
-    assert_eq!(run.status(), "rejected");
-    assert!(db.tables().is_empty(), "no _prisma_migrations either");
+    scenarios::a_lock_file_for_another_provider_is_rejected_with_p3019::<Postgres>("mysql");
 }
 
 #[test]
@@ -537,108 +400,21 @@ fn deploy_creates_a_missing_database_like_prisma() {
 #[test]
 fn a_held_lock_times_out_with_p1002_and_applies_nothing() {
     let db = PgDb::fresh("lock");
-    let mut holder = Command::new("psql")
-        .args([
-            db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(3600)",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    migrator_e2e::wait_until("the holder's lock", || {
-        db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") == "1"
-    });
-    let started = Instant::now();
-    let run = migrator(
-        &["deploy", "--lock-timeout", "1s"],
-        two_migrations().path(),
-        &db.url,
-    );
-    let waited = started.elapsed();
-    let _ = holder.kill();
-    let _ = holder.wait();
-    assert_eq!(run.error_code(), "P1002", "{}", run.stdout());
-    assert_eq!(run.status(), "blocked");
-    // The holder sleeps an hour: P1002 at all means the wait ended by itself, and the message
-    // names the 1 s asked for (not the 10 s default). The bound only catches a hang.
-    assert!(
-        run.json["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Timeout: 1000ms")),
-        "{}",
-        run.stdout()
-    );
-    assert!(waited < Duration::from_secs(600), "waited {waited:?}");
-    assert!(!db.tables().contains(&"User".to_string()));
+    let holder = db.advisory_lock_session(72707369, Duration::from_secs(3600), "psql");
+    migrator_e2e::wait_until("the holder's lock", || db.advisory_lock_held(72707369));
+    scenarios::a_held_lock_times_out_with_p1002_and_applies_nothing(&SCHEMA, &db, holder);
 }
 
 #[test]
 fn eight_concurrent_deploys_apply_each_migration_exactly_once() {
-    let db = PgDb::fresh("concurrent");
-    let m = Migrations::new().with_lock("postgresql");
-    for i in 0..20 {
-        m.add(
-            &format!("2024010100{i:04}_m{i}"),
-            &format!("CREATE TABLE t{i} (id int); SELECT pg_sleep(0.01);"),
-        );
-    }
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            Command::new(migrator_e2e::migrator_bin())
-                .args([
-                    "deploy",
-                    "--json",
-                    "--lock-timeout",
-                    "60s",
-                    "--database-url",
-                    &db.url,
-                    "--artifact",
-                ])
-                .arg(m.path())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied_total = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(out.status.success(), "{json}");
-        applied_total += json["applied"].as_array().unwrap().len();
-    }
-    assert_eq!(
-        applied_total, 20,
-        "every migration applied by exactly one process"
+    scenarios::eight_concurrent_deploys_apply_each_migration_exactly_once::<Postgres>(
+        "SELECT pg_sleep(0.01);",
     );
-    assert_eq!(db.sql("SELECT count(*), count(DISTINCT migration_name), count(finished_at) FROM _prisma_migrations"), "20|20|20");
 }
 
 #[test]
 fn a_thousand_migration_history_applies_and_then_is_a_fast_no_op() {
-    let db = PgDb::fresh("thousand");
-    let m = Migrations::new().with_lock("postgresql");
-    for i in 0..1000 {
-        m.add(
-            &format!("20240101{i:06}_m{i}"),
-            &format!("CREATE TABLE t{i} (id int);"),
-        );
-    }
-    let run = migrator(&["deploy"], m.path(), &db.url);
-    assert!(run.ok(), "{}", run.stderr());
-    assert_eq!(run.names("applied").len(), 1000);
-    let again = migrator(&["deploy"], m.path(), &db.url);
-    assert_eq!(again.status(), "up-to-date");
-    assert_eq!(
-        db.sql("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL"),
-        "1000"
-    );
-    assert!(migrator(&["status"], m.path(), &db.url).ok());
+    scenarios::a_thousand_migration_history_applies_and_then_is_a_fast_no_op::<Postgres>();
 }
 
 #[test]

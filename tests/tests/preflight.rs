@@ -145,10 +145,7 @@ impl Case {
             &admin,
             &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", self.db.name),
         );
-        let copy = PgDb {
-            url: format!("{}/{name}", pg_server()),
-            name,
-        };
+        let copy = PgDb::adopt(name);
         let run = migrator(&["deploy"], self.m.path(), &copy.url);
         run.ok()
     }
@@ -906,7 +903,8 @@ fn the_function_blocks_on_errors_and_applies_what_a_person_accepts() {
 }
 
 fn json_payload(accept: &[&str]) -> Value {
-    serde_json::json!({"action": "deploy", "confirm": true, "accept": accept})
+    // `accept` names who accepts (`by`): without it the payload is rejected.
+    serde_json::json!({"action": "deploy", "confirm": true, "accept": accept, "by": "preflight-test"})
 }
 
 /// Item 7: a session holding a lock on a table the plan will lock is named, with its query

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -1093,17 +1093,7 @@ struct LockHolder {
 
 impl LockHolder {
     fn hold(db: &PgDb) -> LockHolder {
-        let child = Command::new("psql")
-            .args([
-                db.url.as_str(),
-                "-qAtX",
-                "-c",
-                &format!("SELECT pg_advisory_lock({LOCK_KEY}); SELECT pg_sleep(8)"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql starts");
+        let child = db.advisory_lock_session(LOCK_KEY, Duration::from_secs(8), "psql");
         let holder = LockHolder { child };
         let deadline = Instant::now() + Duration::from_secs(5);
         while holder.holders(db) != "1" {

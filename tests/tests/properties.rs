@@ -1,4 +1,4 @@
-//! Bounded property tests, no extra dependencies (a seeded xorshift generator):
+//! Bounded property tests over the workspace's seeded generator (`fastrand`):
 //! - the splitter: joining the statements gives the input back byte for byte, offsets are
 //!   contiguous, and on scripts generated with known boundaries (strings, quoted identifiers,
 //!   comments and dollar-quoted bodies holding `;`) the split points are exactly those;
@@ -10,55 +10,36 @@
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use migrator_e2e::{env_number, seed};
 use migrator_engine::artifact::{Limits, read_zip};
 use migrator_engine::sql::{Flavor, split};
 
-struct Rng(u64);
+use fastrand::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
+/// A number in `0..n` (`0` when `n` is 0).
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.usize(..n.max(1))
+}
+
+/// One of `items` (never empty here).
+fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[below(rng, items.len())]
 }
 
 fn cases() -> u64 {
-    std::env::var("PROPERTY_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000)
-}
-
-fn seed() -> u64 {
-    std::env::var("PROPERTY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-        .max(1)
+    env_number("PROPERTY_CASES", 2_000)
 }
 
 /// Text that may hold `;` but never ends a statement: strings, identifiers, comments,
 /// dollar quotes, parentheses.
 fn opaque(rng: &mut Rng) -> String {
-    let inner = rng.pick(&[
-        "", ";", "; ;", "a;b", "it''s;", "\n;\n", "é;ü", "--;", "/*;*/", "$;$",
-    ]);
-    match rng.below(9) {
+    let inner = pick(
+        rng,
+        &[
+            "", ";", "; ;", "a;b", "it''s;", "\n;\n", "é;ü", "--;", "/*;*/", "$;$",
+        ],
+    );
+    match below(rng, 9) {
         0 => format!("'{}'", inner.replace('\'', "''")),
         1 => format!("E'\\';{}'", inner.replace('\'', "''").replace('\\', "\\\\")),
         2 => format!("\"{}\"", inner.replace('"', "\"\"")),
@@ -78,17 +59,20 @@ fn opaque(rng: &mut Rng) -> String {
 }
 
 fn plain(rng: &mut Rng) -> String {
-    rng.pick(&[
-        "SELECT 1",
-        "CREATE TABLE t (id int)",
-        "x",
-        "a$$b",
-        "$1",
-        "1-1",
-        "ALTER TABLE \"T\" ADD c text",
-        "e",
-        "E",
-    ])
+    pick(
+        rng,
+        &[
+            "SELECT 1",
+            "CREATE TABLE t (id int)",
+            "x",
+            "a$$b",
+            "$1",
+            "1-1",
+            "ALTER TABLE \"T\" ADD c text",
+            "e",
+            "E",
+        ],
+    )
     .to_string()
 }
 
@@ -96,10 +80,13 @@ fn plain(rng: &mut Rng) -> String {
 fn script(rng: &mut Rng) -> (String, Vec<usize>) {
     let mut text = String::new();
     let mut ends = Vec::new();
-    for _ in 0..rng.below(6) {
-        text.push_str(rng.pick(&["", " ", "\n", "\n\n  ", "-- lead\n", "/* lead */ "]));
-        for _ in 0..1 + rng.below(4) {
-            if rng.below(2) == 0 {
+    for _ in 0..below(rng, 6) {
+        text.push_str(pick(
+            rng,
+            &["", " ", "\n", "\n\n  ", "-- lead\n", "/* lead */ "],
+        ));
+        for _ in 0..1 + below(rng, 4) {
+            if below(rng, 2) == 0 {
                 text.push_str(&plain(rng));
             } else {
                 text.push_str(&opaque(rng));
@@ -109,7 +96,7 @@ fn script(rng: &mut Rng) -> (String, Vec<usize>) {
         text.push(';');
         ends.push(text.len());
     }
-    if rng.below(3) == 0 {
+    if below(rng, 3) == 0 {
         text.push_str(" -- trailing");
     }
     (text, ends)
@@ -117,8 +104,8 @@ fn script(rng: &mut Rng) -> (String, Vec<usize>) {
 
 #[test]
 fn the_splitter_keeps_every_byte_and_splits_only_between_statements() {
-    let (cases, seed) = (cases(), seed());
-    let mut rng = Rng(seed);
+    let (cases, seed) = (cases(), seed("PROPERTY_SEED"));
+    let mut rng = Rng::with_seed(seed);
     let mut executions = 0u64;
     for case in 0..cases {
         // Generated scripts with known boundaries.
@@ -143,13 +130,13 @@ fn the_splitter_keeps_every_byte_and_splits_only_between_statements() {
         executions += 1;
 
         // Arbitrary bytes (valid UTF-8) in every flavor: join == input, no panic.
-        let len = rng.below(64);
+        let len = below(&mut rng, 64);
         let alphabet = [
             "'", "\"", "`", "$", "$$", "$a$", ";", "-", "--", "/*", "*/", "\\", "E", "e", "(", ")",
             "[", "]", "#", "\n", " ", "BEGIN", "END", "CASE", "CREATE", "FUNCTION", "TRIGGER", "x",
             "é", "1",
         ];
-        let noise: String = (0..len).map(|_| rng.pick(&alphabet)).collect();
+        let noise: String = (0..len).map(|_| pick(&mut rng, &alphabet)).collect();
         for flavor in [Flavor::Postgres, Flavor::MySql, Flavor::Sqlite] {
             let statements = split(&noise, flavor);
             let joined: String = statements.iter().map(|s| s.text).collect();
@@ -201,31 +188,31 @@ fn valid_zip() -> Vec<u8> {
 
 #[test]
 fn the_zip_reader_survives_random_mutations() {
-    let (cases, seed) = (cases(), seed());
-    let mut rng = Rng(seed ^ 0x9E37_79B9_7F4A_7C15);
+    let (cases, seed) = (cases(), seed("PROPERTY_SEED"));
+    let mut rng = Rng::with_seed(seed ^ 0x9E37_79B9_7F4A_7C15);
     let original = valid_zip();
     let limits = Limits::default();
     assert!(read_zip("valid.zip", &original, &limits).is_ok());
     let (mut ok, mut err) = (0u64, 0u64);
     for case in 0..cases {
         let mut bytes = original.clone();
-        for _ in 0..1 + rng.below(4) {
-            match rng.below(5) {
+        for _ in 0..1 + below(&mut rng, 4) {
+            match below(&mut rng, 5) {
                 0 => {
-                    let keep = rng.below(bytes.len() + 1);
+                    let keep = below(&mut rng, bytes.len() + 1);
                     bytes.truncate(keep);
                 }
                 1 | 2 if !bytes.is_empty() => {
-                    let i = rng.below(bytes.len());
-                    bytes[i] ^= 1 << rng.below(8);
+                    let i = below(&mut rng, bytes.len());
+                    bytes[i] ^= 1 << below(&mut rng, 8);
                 }
                 3 if !bytes.is_empty() => {
-                    let i = rng.below(bytes.len());
-                    bytes[i] = [0x00, 0xFF, 0x7F, 0x80, b'/', b'.'][rng.below(6)];
+                    let i = below(&mut rng, bytes.len());
+                    bytes[i] = [0x00, 0xFF, 0x7F, 0x80, b'/', b'.'][below(&mut rng, 6)];
                 }
                 _ => {
-                    let i = rng.below(bytes.len() + 1);
-                    bytes.insert(i, rng.next() as u8);
+                    let i = below(&mut rng, bytes.len() + 1);
+                    bytes.insert(i, rng.u8(..));
                 }
             }
         }

@@ -14,51 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::{
-    Migrations, PgDb, Run, migrator, migrator_bin, patience, pg_server, wait_until,
+    Migrations, PgDb, Run, env_number, migrator, migrator_bin, migrator_command, patience,
+    pg_server, seed, wait_until,
 };
-use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-/// xorshift64*: seeded, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("RELIABILITY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Feeds `sql` to psql on stdin: statement by statement, like a person would (so
 /// `CREATE INDEX CONCURRENTLY` works), stopping at the first error.
@@ -85,14 +46,10 @@ fn psql_script(url: &str, sql: &str) {
 }
 
 fn spawn_deploy(artifact: &Path, url: &str, extra: &[&str]) -> Child {
-    Command::new(migrator_bin())
-        .arg("deploy")
-        .args(extra)
-        .arg("--artifact")
-        .arg(artifact)
-        .args(["--database-url", url, "--json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK")
+    let args: Vec<&str> = std::iter::once("deploy")
+        .chain(extra.iter().copied())
+        .collect();
+    migrator_command(&args, artifact, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -100,9 +57,7 @@ fn spawn_deploy(artifact: &Path, url: &str, extra: &[&str]) -> Child {
 }
 
 fn finish(child: Child) -> Run {
-    let output = child.wait_with_output().expect("migrator ends");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    Run { output, json }
+    Run::from_output(child.wait_with_output().expect("migrator ends"))
 }
 
 /// Waits until no session of the migrator is left on `db` (a killed client's backend lives
@@ -202,9 +157,9 @@ fn crash_references() -> (String, Vec<String>) {
 #[test]
 fn sigkill_at_random_points_never_leaves_a_partial_migration() {
     let trials = env_number("RELIABILITY_TRIALS", 10);
-    let seed = seed();
+    let seed = seed("RELIABILITY_SEED");
     println!("crash safety: seed {seed} (RELIABILITY_SEED={seed} to replay)");
-    let mut rng = Rng::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let (empty_dump, references) = crash_references();
     let artifact = crash_artifact();
 
@@ -224,7 +179,7 @@ fn sigkill_at_random_points_never_leaves_a_partial_migration() {
     for trial in 0..trials {
         let ctx = format!("trial {trial}, seed {seed}");
         let db = PgDb::fresh("rel_crash");
-        let delay = Duration::from_millis(rng.below(span_ms + 1));
+        let delay = Duration::from_millis(rng.u64(..=span_ms));
         let mut child = spawn_deploy(artifact.path(), &db.url, &[]);
         std::thread::sleep(delay);
         let killed = child.try_wait().unwrap().is_none();
@@ -351,23 +306,8 @@ const GATE_SQL: &str = "SELECT pg_advisory_xact_lock(4242);";
 
 impl<'a> Gate<'a> {
     fn close(db: &'a PgDb) -> Gate<'a> {
-        let psql = Command::new("psql")
-            .args([
-                db.url.as_str(),
-                "-qAtX",
-                "-c",
-                "SELECT pg_advisory_lock(4242)",
-                "-c",
-                "SELECT pg_sleep(3600)",
-            ])
-            .env("PGAPPNAME", "reliability_gate")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql runs");
-        wait_until("the gate's lock", || {
-            db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted") == "1"
-        });
+        let psql = db.advisory_lock_session(4242, Duration::from_secs(3600), "reliability_gate");
+        wait_until("the gate's lock", || db.advisory_lock_held(4242));
         Gate { db, psql }
     }
 
@@ -458,22 +398,10 @@ fn a_lock_holder_terminated_while_a_deploy_waits_lets_it_proceed() {
     let db = PgDb::fresh("rel_lock_holder");
     let m = Migrations::new().with_lock("postgresql");
     m.add("20240101000000_init", "CREATE TABLE t (id int);");
-    let mut holder = Command::new("psql")
-        .args([
-            db.url.as_str(),
-            "-qAtX",
-            "-c",
-            "SELECT pg_advisory_lock(72707369)",
-            "-c",
-            "SELECT pg_sleep(3600)",
-        ])
-        .env("PGAPPNAME", "rel_lock_holder")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder =
+        db.advisory_lock_session(72707369, Duration::from_secs(3600), "rel_lock_holder");
     wait_for("the holder's lock", Duration::from_secs(10), || {
-        db.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted") == "1"
+        db.advisory_lock_held(72707369)
     });
     // The holder sleeps far longer than the waiter's lock timeout: the deploy can only succeed
     // because the holder was terminated.

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use migrator_e2e::{PgDb, Run, migrator, workspace};
+use migrator_e2e::{MyDb, PgDb, Run, migrator, workspace};
 
 const NAMES: [&str; 5] = [
     "20240105093000_init",
@@ -153,90 +152,6 @@ fn the_postgres_samples_backfill_names_existing_users_before_requiring_the_colum
 
 // ---------------------------------------------------------------------------------------------
 // MySQL / MariaDB (`MIGRATOR_TEST_MYSQL`, default mysql://root@127.0.0.1:3306)
-
-static MY_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn my_server() -> String {
-    std::env::var("MIGRATOR_TEST_MYSQL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// A MySQL database for one test, dropped at the end.
-struct MyDb {
-    name: String,
-    url: String,
-}
-
-impl MyDb {
-    fn fresh(tag: &str) -> MyDb {
-        let name = format!(
-            "mt_{tag}_{}_{}",
-            std::process::id(),
-            MY_COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        my_sql(
-            None,
-            &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"),
-        );
-        let url = format!("{}/{name}", my_server());
-        MyDb { name, url }
-    }
-
-    fn sql(&self, sql: &str) -> String {
-        my_sql(Some(&self.name), sql)
-    }
-}
-
-impl Drop for MyDb {
-    fn drop(&mut self) {
-        my_sql_unchecked(None, &format!("DROP DATABASE IF EXISTS `{}`", self.name));
-    }
-}
-
-fn my_client(database: Option<&str>, sql: &str) -> std::process::Output {
-    let url = my_server();
-    let rest = url.trim_start_matches("mysql://");
-    let (auth, addr) = rest.rsplit_once('@').unwrap_or(("root", rest));
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let (host, port) = addr.split_once(':').unwrap_or((addr, "3306"));
-    let bin = if Command::new("mariadb").arg("--version").output().is_ok() {
-        "mariadb"
-    } else {
-        "mysql"
-    };
-    let mut command = Command::new(bin);
-    command
-        .args([
-            &format!("-h{host}"),
-            &format!("-P{port}"),
-            &format!("-u{user}"),
-        ])
-        .args(["--protocol=tcp", "-B", "-N", "-r"])
-        .env("MYSQL_PWD", password);
-    if let Some(db) = database {
-        command.arg(db);
-    }
-    command
-        .args(["-e", sql])
-        .output()
-        .expect("the mariadb client runs")
-}
-
-fn my_sql_unchecked(database: Option<&str>, sql: &str) {
-    let _ = my_client(database, sql);
-}
-
-fn my_sql(database: Option<&str>, sql: &str) -> String {
-    let out = my_client(database, sql);
-    assert!(
-        out.status.success(),
-        "`{sql}`: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
 
 /// `GET_LOCK` names are server-wide: another deploy on the same server (another suite, another
 /// checkout) may hold Prisma's lock for a while, so wait for it rather than fail.

@@ -10,7 +10,7 @@ use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
 use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
-use migrator_engine::error::EngineError;
+use migrator_engine::error::{CliWording, EngineError};
 use migrator_engine::outcome::{Action, Outcome};
 use migrator_engine::preflight::{BlockOn, PreflightSettings};
 
@@ -53,7 +53,7 @@ struct EngineArgs {
     #[arg(long)]
     json: bool,
     /// How long to wait for the migration lock (SQLite: for the database file): `10s`,
-    /// `1.5s`, `500ms`, `2m` or seconds.
+    /// `1.5s`, `500ms`, `2m` or seconds. The default is Prisma's (`DEFAULT_LOCK_WAIT`).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
     /// How long one migration statement may wait for a table lock (PostgreSQL
@@ -77,7 +77,7 @@ enum Command {
     /// Apply the pending migrations (`prisma migrate deploy`).
     Deploy(DeployCommand),
     /// Show what deploy would do; applies nothing.
-    Plan(EngineArgs),
+    Plan(PlanCommand),
     /// Compare the migrations with the database; exit 1 unless up to date.
     Status(EngineArgs),
     /// Record a migration as applied or rolled back, without running it (`prisma migrate resolve`).
@@ -135,6 +135,12 @@ struct InvokeCommand {
     /// With --confirm: the planHash of the plan being confirmed (from its confirmPayload).
     #[arg(long, requires = "confirm")]
     plan_hash: Option<String>,
+    /// With --confirm: apply despite this preflight finding (`rule@migration`; repeat it).
+    #[arg(long, value_name = "RULE@MIGRATION", requires = "confirm")]
+    accept: Vec<String>,
+    /// Who invokes, recorded in the outcome as `invokedBy` (declared, not verified; default: the OS user).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
     /// With --action resolve: record NAME as applied.
     #[arg(long, value_name = "NAME", conflicts_with = "rolled_back")]
     applied: Option<String>,
@@ -171,6 +177,15 @@ struct AuthTokenArgs {
     /// Default: the SDK's region (AWS_REGION, profile).
     #[arg(long)]
     region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PlanCommand {
+    /// Skip the preflight findings: the benchmark's baseline for what they cost (hidden).
+    #[arg(long, hide = true)]
+    no_preflight: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]
@@ -222,7 +237,7 @@ pub async fn main() -> ExitCode {
         Command::HandleEvent(args) => handle_event(args).await,
         Command::Invoke(args) => run_invoke(args, args.json).await,
         Command::AuthToken(args) => auth_token(args).await,
-        Command::Plan(engine) | Command::Status(engine) => {
+        Command::Plan(PlanCommand { engine, .. }) | Command::Status(engine) => {
             Ok(run_engine(&cli.command, engine).await)
         }
         Command::Deploy(args) => Ok(run_engine(&cli.command, &args.engine).await),
@@ -336,6 +351,8 @@ async fn run_invoke(args: &InvokeCommand, json: bool) -> anyhow::Result<bool> {
         version_id: args.version_id.clone(),
         resolve,
         plan_hash: args.plan_hash.clone(),
+        accept: args.accept.clone(),
+        by: args.by.clone(),
         endpoint_url: args.endpoint_url.clone(),
         json,
     })
@@ -363,7 +380,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(request) => request,
         Err(e) => {
             let mut outcome = Outcome::new(action(command), chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };
@@ -384,7 +401,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         Ok(target) => target,
         Err(e) => {
             let mut outcome = Outcome::new(request.action, chrono_now());
-            outcome.fail_with(&e);
+            e.record(&mut outcome, &CliWording);
             return outcome;
         }
     };
@@ -396,6 +413,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
 /// block (`--block-on never`, the default, keeps it a drop-in for `prisma migrate deploy`).
 fn preflight(command: &Command) -> Option<PreflightSettings> {
     match command {
+        Command::Plan(args) if args.no_preflight => None,
         Command::Plan(_) => Some(PreflightSettings::default()),
         Command::Deploy(args) => {
             let block_on = match args.block_on {
@@ -611,5 +629,18 @@ mod tests {
             .is_err()
         );
         assert!(Cli::try_parse_from(["migrator", "resolve", "--rolled-back", "b"]).is_ok());
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_prismas() {
+        let Command::Plan(PlanCommand { engine, .. }) =
+            Cli::try_parse_from(["migrator", "plan"]).unwrap().command
+        else {
+            panic!("plan parses as Plan");
+        };
+        assert_eq!(
+            engine.lock_timeout,
+            migrator_engine::dialect::DEFAULT_LOCK_WAIT
+        );
     }
 }

@@ -39,6 +39,16 @@ pub struct DbConfig {
     pub ca_bundle: Option<PathBuf>,
 }
 
+impl DbEngine {
+    /// Prisma's name of the provider (`DatabaseTarget::from_parts`).
+    pub fn provider(self) -> &'static str {
+        match self {
+            DbEngine::Postgresql => "postgresql",
+            DbEngine::Mysql => "mysql",
+        }
+    }
+}
+
 impl DbConfig {
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(match self.engine {
@@ -60,8 +70,7 @@ pub struct StageConfig {
     pub auto_apply: bool,
     /// `BLOCK_ON`: the preflight severity that stops a deploy (default `error`).
     pub block_on: BlockOn,
-    /// Cap on the migration-lock wait; `None`: [`crate::handler::FUNCTION_LOCK_WAIT`]. Never
-    /// past the deadline's margin either way.
+    /// `LOCK_TIMEOUT`, the cap on the migration-lock wait (see [`StageConfig::lock_wait`]).
     pub lock_timeout: Option<Duration>,
     pub statement_lock_timeout: Option<Duration>,
     pub statement_lock_retries: u32,
@@ -72,6 +81,22 @@ pub struct StageConfig {
     pub region: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the function hints tell people to invoke.
     pub function_name: Option<String>,
+}
+
+/// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
+/// serialise on the lock, so the second waits far longer than Prisma's 10 s (the CLI's
+/// `--lock-timeout` default, `dialect::DEFAULT_LOCK_WAIT`): 15 minutes, Lambda's longest run.
+/// The engine never waits past the deadline's margin, so on Lambda the function's timeout is
+/// what ends the wait (the CDK construct sets `LOCK_TIMEOUT` to the timeout − 60 s, at least
+/// half of it); this bounds ECS runs without `MAX_DURATION`.
+pub const FUNCTION_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
+
+impl StageConfig {
+    /// How long a run waits for the migration lock: `LOCK_TIMEOUT`, else
+    /// [`FUNCTION_LOCK_WAIT`]; never past the deadline's margin either way (the engine).
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_timeout.unwrap_or(FUNCTION_LOCK_WAIT)
+    }
 }
 
 /// Everything wrong with the environment, one line per variable.
@@ -417,6 +442,7 @@ pub(crate) mod tests {
         assert_eq!(c.deadline_margin, Duration::from_secs(30));
         assert_eq!(c.statement_lock_retries, 3);
         assert_eq!(c.lock_timeout, None);
+        assert_eq!(c.lock_wait(), FUNCTION_LOCK_WAIT);
     }
 
     #[test]

@@ -2,21 +2,24 @@
 //! → outcomes → SNS → the response. Lambda and ECS call [`Handler::handle`].
 
 use migrator_engine::preflight::PreflightSettings;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migrator_engine::artifact::{self, Artifact, Limits};
-use migrator_engine::clock::SystemClock;
-use migrator_engine::dialect::{DatabaseTarget, mysql, parse_database_url, postgres};
-use migrator_engine::engine::{self, Request, Settings, StagePolicy};
-use migrator_engine::error::EngineError;
+use migrator_engine::clock::{Clock, SystemClock};
+use migrator_engine::dialect::{DatabaseTarget, ServerLogin, parse_database_url};
+use migrator_engine::engine::{self, InvokedBy, Request, Settings, StagePolicy};
+use migrator_engine::error::{EngineError, Wording};
 use migrator_engine::outcome::{Action, ArtifactInfo, Outcome, Status};
 use serde_json::{Value, json};
 
 use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
+use crate::error::EdgeError;
 use crate::payload::ManualPayload;
 use crate::ports::{ArtifactSource, Credentials, Notifier, PublishError, TokenFor};
+use crate::render::FunctionWording;
+use crate::tls;
 use crate::trigger::{self, Envelope, Item, ObjectRef};
-use crate::{render, tls};
 
 /// What the runtime knows about this invocation.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +40,8 @@ pub struct Handler<S, N, C> {
     pub config: StageConfig,
     edges: Edges<S, N, C>,
     ca_bundle: Vec<u8>,
+    /// Hints in the function's words (a manual payload, the stage's variables).
+    wording: Arc<dyn Wording>,
 }
 
 /// The response, and whether the invocation as a whole failed.
@@ -60,26 +65,19 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The least an outside call is given, even at the deadline (publishing the outcome).
 const CALL_FLOOR: Duration = Duration::from_secs(1);
 
-/// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
-/// serialise on the lock, so the second waits far longer than Prisma's 10 s
-/// (`dialect::DEFAULT_LOCK_WAIT`, the CLI's default): 15 minutes, Lambda's longest run. The
-/// engine never waits past the deadline's margin, so on Lambda the deadline is what ends the
-/// wait; this bounds ECS runs without `MAX_DURATION`.
-pub const FUNCTION_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
-
 /// Why an item stopped before the engine ran: the request (as far as it was read), the
 /// error, and the artifact when it had been read.
 struct Early {
     request: Request,
-    error: EngineError,
+    error: EdgeError,
     artifact: Option<ArtifactInfo>,
 }
 
 impl Early {
-    fn new(request: &Request, error: EngineError) -> Early {
+    fn new(request: &Request, error: impl Into<EdgeError>) -> Early {
         Early {
             request: request.clone(),
-            error,
+            error: error.into(),
             artifact: None,
         }
     }
@@ -88,15 +86,17 @@ impl Early {
     fn refused(action: Action, reason: String) -> Early {
         Early::new(
             &Request::refused(action),
-            EngineError::InvalidRequest {
-                reason: format!("received {reason}"),
-            },
+            EdgeError::invalid_request(format!("received {reason}")),
         )
     }
 
-    fn outcome(self) -> Outcome {
-        let mut outcome = engine::failed_before_start(&self.request, &self.error, &SystemClock);
+    /// The document of a request that stopped before the engine ran, with the error.
+    fn outcome(self, wording: &dyn Wording) -> Outcome {
+        let mut outcome = Outcome::new(self.request.action, SystemClock.now());
+        outcome.confirmed = self.request.confirmed();
+        outcome.invoked_by = self.request.invoked_by.clone();
         outcome.artifact = self.artifact;
+        self.error.record(&mut outcome, wording);
         outcome
     }
 }
@@ -115,10 +115,14 @@ struct Ready {
 impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     pub fn new(config: StageConfig, edges: Edges<S, N, C>) -> Result<Self, tls::TlsError> {
         let ca_bundle = tls::ca_bundle(config.db.ca_bundle.as_deref())?;
+        let wording = Arc::new(FunctionWording {
+            function: config.function_name.clone(),
+        });
         Ok(Handler {
             config,
             edges,
             ca_bundle,
+            wording,
         })
     }
 
@@ -146,7 +150,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             continue;
                         }
                     };
-                    match self.run(item, deadline).await {
+                    match self.run(item, &invocation.request_id, deadline).await {
                         Some(outcome) => {
                             if let Err(e) = self.publish(&outcome, deadline).await {
                                 publish_errors.push(e);
@@ -165,7 +169,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                                 "{over} more record(s) in this event: at most {MAX_ITEMS_PER_INVOCATION} deploys run per invocation; send them again in another event"
                             ),
                         )
-                        .outcome(),
+                        .outcome(self.wording.as_ref()),
                         None,
                     );
                     if let Err(e) = self.publish(&outcome, deadline).await {
@@ -205,10 +209,11 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             }
                         };
                         let object = match &item {
-                            Item::Upload(object) => Some(object.clone()),
+                            Item::Upload(object, _) => Some(object.clone()),
                             _ => None,
                         };
-                        let Some(outcome) = self.run(item, deadline).await else {
+                        let Some(outcome) = self.run(item, &invocation.request_id, deadline).await
+                        else {
                             continue;
                         };
                         let mut worth = worth_retrying(&outcome);
@@ -238,14 +243,19 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     }
 
     /// Runs one item; `None` for what is only acknowledged.
-    async fn run(&self, item: Item, deadline: Option<Instant>) -> Option<Outcome> {
-        let ready = match self.prepare(item, deadline).await {
+    async fn run(
+        &self,
+        item: Item,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        let ready = match self.prepare(item, request_id, deadline).await {
             Ok(None) => return None,
             Ok(Some(ready)) => ready,
-            Err(early) => return Some(self.finish(early.outcome(), None)),
+            Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
         };
         let settings = Settings {
-            lock_wait: self.config.lock_timeout.unwrap_or(FUNCTION_LOCK_WAIT),
+            lock_wait: self.config.lock_wait(),
             deadline,
             deadline_margin: self.config.deadline_margin,
             statement_lock_timeout: self.config.statement_lock_timeout,
@@ -255,6 +265,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 accept: ready.accept.clone(),
                 ..PreflightSettings::default()
             }),
+            wording: self.wording.clone(),
             ..Settings::default()
         }
         .with_prisma_env();
@@ -271,7 +282,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
 
     /// Everything before the engine: the request, the allowed object, its bytes, the
     /// artifact and the database with fresh credentials. `Ok(None)`: only acknowledged.
-    async fn prepare(&self, item: Item, deadline: Option<Instant>) -> Result<Option<Ready>, Early> {
+    async fn prepare(
+        &self,
+        item: Item,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Ready>, Early> {
         let policy = StagePolicy {
             auto_apply: self.config.auto_apply,
         };
@@ -282,7 +298,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 return Ok(None);
             }
             Item::Invalid { action, reason } => return Err(Early::refused(action, reason)),
-            Item::Upload(object) => (Request::upload(policy), object),
+            Item::Upload(object, uploader) => (
+                Request::upload(
+                    policy,
+                    InvokedBy::s3_event(uploader.as_deref(), Some(request_id)),
+                ),
+                object,
+            ),
             Item::Manual(manual) => {
                 accept = manual.accept;
                 let request = Request::manual(
@@ -291,6 +313,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                     manual.confirm,
                     manual.resolve,
                     manual.plan_hash,
+                    InvokedBy::declared(manual.by.as_deref(), Some(request_id)),
                 )
                 .map_err(|error| Early::new(&Request::refused(manual.action), error))?;
                 let object = match manual.artifact {
@@ -302,7 +325,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 (request, object)
             }
         };
-        let early = |error: EngineError| Early::new(&request, error);
+        let early = |error: EdgeError| Early::new(&request, error);
         self.check_allowed(&object).map_err(early)?;
         let fetched = bounded(
             deadline,
@@ -311,7 +334,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 .fetch(&object, self.config.max_artifact_bytes),
         )
         .await
-        .map_err(|waited| EngineError::ArtifactUnavailable {
+        .map_err(|waited| EdgeError::ArtifactUnavailable {
             location: format!("s3://{}/{}", object.bucket, object.key),
             reason: format!("S3 did not answer within {} s", waited.as_secs()),
             transient: true,
@@ -325,7 +348,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         };
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
-            .map_err(|error| early(EngineError::from(error)))?;
+            .map_err(|error| early(EdgeError::from(error)))?;
         let target = self.target(deadline).await.map_err(|error| Early {
             artifact: Some(engine::artifact_info(&artifact)),
             ..early(error)
@@ -339,14 +362,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         }))
     }
 
-    /// The stage, the plan's confirmation payload, the function's wording of hints; then the
-    /// whole outcome goes to the log (before anything is published).
+    /// The stage and the plan's confirmation payload; then the whole outcome goes to the log
+    /// (before anything is published).
     fn finish(&self, mut outcome: Outcome, served: Option<&ObjectRef>) -> Outcome {
         outcome.stage = Some(self.config.stage.clone());
         if let (Some(hash), Some(object)) = (&outcome.plan_hash, served) {
             outcome.confirm_payload = Some(ManualPayload::confirming(object, hash).to_value());
         }
-        render::for_function(&mut outcome, self.config.function_name.as_deref());
         tracing::info!(
             stage = %self.config.stage,
             status = outcome.status_text(),
@@ -354,6 +376,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             applied = outcome.applied.len(),
             pending = outcome.pending.len(),
             error = outcome.error.as_ref().and_then(|e| e.code.as_deref()).unwrap_or(""),
+            invoked_by = outcome.invoked_by.as_ref().map(|b| b.principal.as_str()).unwrap_or(""),
+            accepted = %outcome.accepted.join(", "),
             document = %serde_json::to_string(&outcome).unwrap_or_default(),
             "outcome"
         );
@@ -391,14 +415,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     }
 
     /// The configured key's latest version; a pattern names no single object.
-    fn default_artifact(&self) -> Result<ObjectRef, EngineError> {
+    fn default_artifact(&self) -> Result<ObjectRef, EdgeError> {
         if self.config.artifact_key.contains('*') {
-            return Err(EngineError::InvalidRequest {
-                reason: format!(
-                    "ARTIFACT_KEY is a pattern ({}): name the artifact with \"artifact\": \"s3://{}/…\"",
-                    self.config.artifact_key, self.config.artifact_bucket
-                ),
-            });
+            return Err(EdgeError::invalid_request(format!(
+                "ARTIFACT_KEY is a pattern ({}): name the artifact with \"artifact\": \"s3://{}/…\"",
+                self.config.artifact_key, self.config.artifact_bucket
+            )));
         }
         Ok(ObjectRef {
             bucket: self.config.artifact_bucket.clone(),
@@ -409,7 +431,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     }
 
     /// Only this stage's bucket and key (pattern) are ever downloaded.
-    fn check_allowed(&self, object: &ObjectRef) -> Result<(), EngineError> {
+    fn check_allowed(&self, object: &ObjectRef) -> Result<(), EdgeError> {
         let reason = if object.bucket != self.config.artifact_bucket {
             format!(
                 "bucket `{}` is not this stage's artifact bucket `{}`",
@@ -433,15 +455,15 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         } else {
             return Ok(());
         };
-        Err(EngineError::InvalidRequest { reason })
+        Err(EdgeError::invalid_request(reason))
     }
 
     /// The database, with fresh credentials: an IAM token is minted for every connection.
-    async fn target(&self, deadline: Option<Instant>) -> Result<DatabaseTarget, EngineError> {
+    async fn target(&self, deadline: Option<Instant>) -> Result<DatabaseTarget, EdgeError> {
         let db = &self.config.db;
         let credentials = &self.edges.credentials;
         let login = match &db.auth {
-            DbAuth::Url { url } => return parse_database_url(url),
+            DbAuth::Url { url } => return Ok(parse_database_url(url)?),
             DbAuth::Iam => {
                 let token = TokenFor {
                     host: db.host.clone(),
@@ -473,7 +495,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 let pick = |configured: &str, from_secret: Option<String>, what: &str| {
                     if configured.is_empty() {
                         from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
-                            EngineError::Credentials {
+                            EdgeError::Credentials {
                                 reason: format!(
                                     "no database {what}: set DB_{} or put `{what}` in the secret",
                                     what.to_uppercase()
@@ -496,7 +518,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 }
             }
         };
-        login.target(db.engine, db.schema.as_deref(), &self.ca_bundle)
+        Ok(login.target(db.engine, db.schema.as_deref(), &self.ca_bundle)?)
     }
 }
 
@@ -510,29 +532,23 @@ struct Login {
 }
 
 impl Login {
-    /// The stage's database over verified TLS, `ca_pem` the only trusted roots: PostgreSQL
-    /// `verify-full`; MySQL `VerifyIdentity` with the cleartext plugin an IAM token needs.
+    /// The stage's database at this login (see [`DatabaseTarget::from_parts`]).
     fn target(
         &self,
         engine: DbEngine,
         schema: Option<&str>,
         ca_pem: &[u8],
     ) -> Result<DatabaseTarget, EngineError> {
-        let Login {
-            host,
-            port,
-            user,
-            password,
-            name,
-        } = self;
-        Ok(match engine {
-            DbEngine::Mysql => DatabaseTarget::MySql(Box::new(mysql::Target::from_parts(
-                host, *port, user, password, name, ca_pem,
-            )?)),
-            DbEngine::Postgresql => DatabaseTarget::Postgres(Box::new(
-                postgres::Target::from_parts(host, *port, user, password, name, schema, ca_pem),
-            )),
-        })
+        let login = ServerLogin {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            password: &self.password,
+            database: &self.name,
+            schema,
+            ca_pem,
+        };
+        DatabaseTarget::from_parts(engine.provider(), &login)
     }
 }
 
@@ -553,11 +569,11 @@ async fn bounded<T>(
 async fn asking<T>(
     deadline: Option<Instant>,
     who: &str,
-    call: impl std::future::Future<Output = Result<T, EngineError>>,
-) -> Result<T, EngineError> {
+    call: impl std::future::Future<Output = Result<T, EdgeError>>,
+) -> Result<T, EdgeError> {
     bounded(deadline, call)
         .await
-        .map_err(|waited| EngineError::Credentials {
+        .map_err(|waited| EdgeError::Credentials {
             reason: format!("{who} did not answer within {} s", waited.as_secs()),
         })?
 }
@@ -579,7 +595,7 @@ enum Admit {
 
 impl Budget {
     fn admit(&mut self, item: Item) -> Admit {
-        if let Item::Upload(object) = &item
+        if let Item::Upload(object, _) = &item
             && self.seen.contains(object)
         {
             return Admit::Duplicate(object.clone());
@@ -590,7 +606,7 @@ impl Budget {
             }
             self.ran += 1;
         }
-        if let Item::Upload(object) = &item {
+        if let Item::Upload(object, _) = &item {
             self.seen.push(object.clone());
         }
         Admit::Run(item)

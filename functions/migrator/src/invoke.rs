@@ -1,8 +1,11 @@
 //! `migrator invoke`: sends the manual payload to the deployed function and prints the
 //! outcome it returns (the old `migrate --stage PROD --confirm`, without a second tool).
 
+use std::time::Duration;
+
+use aws_config::SdkConfig;
 use aws_sdk_lambda::primitives::Blob;
-use migrator_engine::engine::ResolveTarget;
+use migrator_engine::engine::{InvokedBy, ResolveTarget};
 use migrator_engine::outcome::{Action, Outcome, Status};
 use serde_json::Value;
 
@@ -18,6 +21,11 @@ pub struct InvokeArgs {
     pub resolve: Option<ResolveTarget>,
     /// The `planHash` of the plan this confirms.
     pub plan_hash: Option<String>,
+    /// Preflight findings (`rule@migration`) to apply despite.
+    pub accept: Vec<String>,
+    /// Who invokes (the payload's `by`); [`invoke`] defaults it to the AWS caller identity,
+    /// else the OS user.
+    pub by: Option<String>,
     pub endpoint_url: Option<String>,
     pub json: bool,
 }
@@ -28,9 +36,37 @@ pub fn payload(args: &InvokeArgs) -> Value {
         artifact: args.object.clone(),
         version_id: args.version_id.clone(),
         plan_hash: args.plan_hash.clone(),
+        accept: (!args.accept.is_empty()).then(|| args.accept.clone()),
+        by: args.by.clone(),
         ..ManualPayload::new(args.action, args.confirm).with_resolve(args.resolve.as_ref())
     }
     .to_value()
+}
+
+/// How long `migrator invoke` waits for STS to say who its credentials are.
+const CALLER_IDENTITY_WAIT: Duration = Duration::from_secs(5);
+
+/// Who a payload names when `--by` does not: the ARN of the AWS credentials that invoke (STS
+/// `GetCallerIdentity`, the name CloudTrail's Invoke record will carry), else the OS user
+/// (`USER`, else `LOGNAME`). With `--endpoint-url` (a local emulator) STS is not asked.
+async fn default_by(sdk: &SdkConfig, local: bool) -> Option<String> {
+    if !local {
+        let client = aws_sdk_sts::Client::new(sdk);
+        match tokio::time::timeout(CALLER_IDENTITY_WAIT, client.get_caller_identity().send()).await
+        {
+            Ok(Ok(identity)) => {
+                if let Some(arn) = identity.arn().filter(|a| !a.is_empty()) {
+                    return Some(arn.to_string());
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(
+                "STS GetCallerIdentity: {}",
+                crate::aws::describe_sdk_error(&e)
+            ),
+            Err(_) => tracing::debug!("STS GetCallerIdentity did not answer in time"),
+        }
+    }
+    InvokedBy::os_user().map(|who| who.principal)
 }
 
 /// What to run to go on from an unconfirmed outcome: the resolve it planned, or exactly
@@ -59,12 +95,21 @@ pub fn next_step(args: &InvokeArgs, outcome: &Outcome) -> Option<String> {
 }
 
 /// Returns whether the function reported success.
-pub async fn invoke(args: InvokeArgs) -> anyhow::Result<bool> {
+pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = &args.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let client = aws_sdk_lambda::Client::new(&loader.load().await);
+    let sdk = loader.load().await;
+    if args.by.is_none() {
+        args.by = default_by(&sdk, args.endpoint_url.is_some()).await;
+    }
+    if !args.accept.is_empty() && args.by.is_none() {
+        anyhow::bail!(
+            "--accept needs --by NAME: the outcome records who accepts (neither STS nor USER/LOGNAME named anyone)"
+        );
+    }
+    let client = aws_sdk_lambda::Client::new(&sdk);
     let payload = payload(&args);
     let response = client
         .invoke()
@@ -129,6 +174,8 @@ mod tests {
             version_id: None,
             resolve: None,
             plan_hash: None,
+            accept: Vec::new(),
+            by: None,
             endpoint_url: None,
             json: false,
         }
@@ -185,5 +232,21 @@ mod tests {
                 "Nothing was applied. To apply exactly this plan: migrator invoke --function migrator-PROD --object s3://b/k.zip --version-id v1 --plan-hash {hash} --confirm"
             )
         );
+    }
+
+    #[test]
+    fn accept_and_by_go_into_the_payload() {
+        let mut a = args(true);
+        a.accept = vec!["set-not-null@20240301120000_require_name".into()];
+        a.by = Some("alice@example.com".into());
+        let value = payload(&a);
+        assert_eq!(
+            value,
+            json!({"action":"deploy","confirm":true,"accept":["set-not-null@20240301120000_require_name"],"by":"alice@example.com"})
+        );
+        // What the function reads back.
+        let manual = crate::payload::read(&value).unwrap();
+        assert_eq!(manual.by.as_deref(), Some("alice@example.com"));
+        assert_eq!(manual.accept.len(), 1);
     }
 }

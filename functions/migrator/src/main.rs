@@ -5,6 +5,7 @@ mod aws;
 mod cli;
 mod config;
 mod duration;
+mod error;
 mod handler;
 mod invoke;
 mod json;

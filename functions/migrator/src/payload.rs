@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::trigger::{ObjectRef, clip, object_ref};
 
-/// `{"action", "confirm", "artifact", "versionId", "resolve", "planHash"}`.
+/// `{"action", "confirm", "artifact", "versionId", "resolve", "planHash", "accept", "by"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ManualPayload {
@@ -29,6 +29,9 @@ pub struct ManualPayload {
     /// Preflight findings (`rule@migration`) the person applies anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept: Option<Vec<String>>,
+    /// Who sends it, in their own words (declared, not verified): required with `accept`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +54,8 @@ pub struct Manual {
     pub plan_hash: Option<String>,
     /// Preflight findings (`rule@migration`) the person applies anyway.
     pub accept: Vec<String>,
+    /// Who the payload says sent it (`by`), trimmed; `None` when it names nobody.
+    pub by: Option<String>,
 }
 
 /// Why a payload was refused, and the action it asked for (so an invalid resolve is
@@ -71,6 +76,7 @@ impl ManualPayload {
             resolve: None,
             plan_hash: None,
             accept: None,
+            by: None,
         }
     }
 
@@ -104,6 +110,9 @@ impl ManualPayload {
     }
 }
 
+/// The longest `by` a payload may carry.
+pub const MAX_BY: usize = 200;
+
 /// Reads a manual payload (a JSON object with an `action` key).
 pub fn read(event: &Value) -> Result<Manual, Refused> {
     // The action asked for, as far as it can be read, names the refusal.
@@ -118,7 +127,7 @@ pub fn read(event: &Value) -> Result<Manual, Refused> {
     };
     let payload: ManualPayload = serde_json::from_value(event.clone()).map_err(|e| {
         refuse(format!(
-            "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve, planHash}}: {}",
+            "a manual payload that does not fit {{action, confirm, artifact, versionId, resolve, planHash, accept, by}}: {}",
             clip(&e.to_string())
         ))
     })?;
@@ -178,6 +187,20 @@ pub fn read(event: &Value) -> Result<Manual, Refused> {
             "`accept` lists at most 100 findings, each `rule@migration`".into(),
         ));
     }
+    let by = match payload.by.as_deref().map(str::trim) {
+        Some(by) if by.is_empty() || by.len() > MAX_BY || by.chars().any(char::is_control) => {
+            return Err(refuse(format!(
+                "`by` names who sends the payload: 1 to {MAX_BY} bytes, no control characters"
+            )));
+        }
+        by => by.map(str::to_string),
+    };
+    // Applying despite a finding is a person's decision: the outcome names who made it.
+    if !accept.is_empty() && by.is_none() {
+        return Err(refuse(
+            "`accept` needs `by`: name who accepts these findings (\"by\": \"you@example.com\"), recorded in the outcome as invokedBy; `migrator invoke --accept` fills it in".into(),
+        ));
+    }
     Ok(Manual {
         action,
         confirm: payload.confirm.unwrap_or(false),
@@ -185,6 +208,7 @@ pub fn read(event: &Value) -> Result<Manual, Refused> {
         resolve,
         plan_hash: payload.plan_hash,
         accept,
+        by,
     })
 }
 
@@ -254,5 +278,52 @@ mod tests {
     fn a_plan_hash_must_look_like_one() {
         let error = read(&json!({"action":"deploy","confirm":true,"planHash":"x"})).unwrap_err();
         assert!(error.reason.contains("64 hex digits"), "{error:?}");
+    }
+
+    #[test]
+    fn by_names_who_sends_it_and_accept_needs_it() {
+        let accept = json!(["set-not-null@20240301120000_require_name"]);
+        // Present, with accept: both read (trimmed).
+        let m = read(
+            &json!({"action":"deploy","confirm":true,"accept": accept,"by":" alice@example.com "}),
+        )
+        .unwrap();
+        assert_eq!(m.by.as_deref(), Some("alice@example.com"));
+        assert_eq!(m.accept, ["set-not-null@20240301120000_require_name"]);
+        // Present without accept: recorded all the same.
+        let m = read(&json!({"action":"plan","by":"bob"})).unwrap();
+        assert_eq!(m.by.as_deref(), Some("bob"));
+        // Absent: fine without accept, refused with it (an empty accept needs nobody).
+        assert_eq!(read(&json!({"action":"deploy"})).unwrap().by, None);
+        assert!(read(&json!({"action":"deploy","confirm":true,"accept":[]})).is_ok());
+        let error = read(&json!({"action":"deploy","confirm":true,"accept": accept})).unwrap_err();
+        assert!(error.reason.contains("`accept` needs `by`"), "{error:?}");
+        assert_eq!(error.action, Action::Deploy);
+        // Wrong type, empty, control characters, too long: refused with the reason.
+        for (by, fragment) in [
+            (json!(42), "does not fit"),
+            (json!(["alice"]), "does not fit"),
+            (json!("  "), "`by` names who"),
+            (json!("a\nb"), "`by` names who"),
+            (json!("x".repeat(MAX_BY + 1)), "`by` names who"),
+        ] {
+            let error = read(&json!({"action":"deploy","confirm":true,"accept": accept,"by": by}))
+                .unwrap_err();
+            assert!(error.reason.contains(fragment), "{by}: {error:?}");
+        }
+        // Written by the same type.
+        let payload = ManualPayload {
+            accept: Some(vec!["drop-column@m".into()]),
+            by: Some("carol".into()),
+            ..ManualPayload::new(Action::Deploy, true)
+        };
+        assert_eq!(
+            payload.to_value(),
+            json!({"action":"deploy","confirm":true,"accept":["drop-column@m"],"by":"carol"})
+        );
+        assert_eq!(
+            read(&payload.to_value()).unwrap().by.as_deref(),
+            Some("carol")
+        );
     }
 }

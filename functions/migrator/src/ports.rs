@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use migrator_engine::error::EngineError;
+use crate::error::EdgeError;
 use migrator_engine::outcome::Outcome;
 use serde::Deserialize;
 
@@ -25,12 +25,12 @@ pub struct Fetched {
 pub trait ArtifactSource: Send + Sync {
     /// The object the event names: its version, else the object whose ETag the event saw,
     /// else the latest; never more than `max_bytes`. Failures are
-    /// [`EngineError::ArtifactUnavailable`], `transient` when another attempt may succeed.
+    /// [`EdgeError::ArtifactUnavailable`], `transient` when another attempt may succeed.
     fn fetch(
         &self,
         object: &ObjectRef,
         max_bytes: u64,
-    ) -> impl Future<Output = Result<Fetched, EngineError>> + Send;
+    ) -> impl Future<Output = Result<Fetched, EdgeError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,16 +99,14 @@ fn port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error>
 }
 
 /// Database credentials: a fresh IAM auth token, or a stored secret. Failures are
-/// [`EngineError::Credentials`] and never carry a secret.
+/// [`EdgeError::Credentials`] and never carry a secret.
 pub trait Credentials: Send + Sync {
-    fn iam_token(
-        &self,
-        token: &TokenFor,
-    ) -> impl Future<Output = Result<String, EngineError>> + Send;
+    fn iam_token(&self, token: &TokenFor)
+    -> impl Future<Output = Result<String, EdgeError>> + Send;
     fn database_secret(
         &self,
         arn: &str,
-    ) -> impl Future<Output = Result<DbSecret, EngineError>> + Send;
+    ) -> impl Future<Output = Result<DbSecret, EdgeError>> + Send;
 }
 
 #[cfg(test)]

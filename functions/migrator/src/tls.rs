@@ -1,7 +1,6 @@
 //! TLS trust for database connections: the Amazon RDS CA bundle embedded in the binary, and the
 //! checks that a CA bundle (embedded or given with `sslrootcert`) holds usable certificates.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
@@ -11,61 +10,29 @@ use rustls_pki_types::pem::PemObject;
 pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
 
 /// Why a CA bundle cannot be used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The bundle file could not be read.
+    #[error("cannot read the CA bundle `{}`: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     /// The bundle holds no `-----BEGIN CERTIFICATE-----` section.
+    #[error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) found")]
     NoCertificates,
     /// A PEM section is malformed (no END line, bad base64…).
+    #[error("malformed PEM: {0}")]
     Pem(String),
     /// Certificate number `index` (1-based, in file order) is not a usable X.509 certificate.
+    #[error("certificate #{index} is not a valid X.509 certificate: {reason}")]
     Certificate { index: usize, reason: String },
     /// An error in the bundle file at `path`.
+    #[error("CA bundle `{}`: {source}", path.display())]
     InFile {
         path: PathBuf,
         source: Box<TlsError>,
     },
-}
-
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TlsError::Read { path, source } => {
-                write!(
-                    f,
-                    "cannot read the CA bundle `{}`: {source}",
-                    path.display()
-                )
-            }
-            TlsError::NoCertificates => {
-                f.write_str("no PEM certificate (`-----BEGIN CERTIFICATE-----`) found")
-            }
-            TlsError::Pem(reason) => write!(f, "malformed PEM: {reason}"),
-            TlsError::Certificate { index, reason } => {
-                write!(
-                    f,
-                    "certificate #{index} is not a valid X.509 certificate: {reason}"
-                )
-            }
-            TlsError::InFile { path, source } => {
-                write!(f, "CA bundle `{}`: {source}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for TlsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TlsError::Read { source, .. } => Some(source),
-            TlsError::InFile { source, .. } => Some(source.as_ref()),
-            _ => None,
-        }
-    }
 }
 
 /// Loads a CA bundle: the embedded one when `path` is None, else the file (errors name the path).

@@ -30,8 +30,9 @@ pub struct ObjectRef {
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    /// An artifact was uploaded.
-    Upload(ObjectRef),
+    /// An artifact was uploaded, and who uploaded it as the event names them (S3's
+    /// `userIdentity.principalId`, EventBridge's `requester`).
+    Upload(ObjectRef, Option<String>),
     /// A person's request (`aws lambda invoke`, `migrator invoke`, ECS).
     Manual(Manual),
     /// S3's notification test message: acknowledged, nothing to do.
@@ -214,6 +215,9 @@ fn record_items(record: &Value, depth: usize) -> Vec<Item> {
             .pointer("/s3/object/versionId")
             .and_then(Value::as_str),
         record.pointer("/s3/object/eTag").and_then(Value::as_str),
+        record
+            .pointer("/userIdentity/principalId")
+            .and_then(Value::as_str),
     )]
 }
 
@@ -241,14 +245,26 @@ fn eventbridge(object: &serde_json::Map<String, Value>) -> Item {
             key.to_string(),
             get("/object/version-id"),
             get("/object/etag"),
+            get("/requester"),
         ),
         _ => invalid("an EventBridge S3 event without bucket name or object key"),
     }
 }
 
-fn upload_item(bucket: &str, key: String, version_id: Option<&str>, etag: Option<&str>) -> Item {
+fn upload_item(
+    bucket: &str,
+    key: String,
+    version_id: Option<&str>,
+    etag: Option<&str>,
+    uploader: Option<&str>,
+) -> Item {
     match object_ref(bucket, key, version_id, etag) {
-        Ok(object) => Item::Upload(object),
+        Ok(object) => Item::Upload(
+            object,
+            uploader
+                .filter(|u| !u.is_empty())
+                .map(|u| clip(u).to_string()),
+        ),
         Err(reason) => invalid(reason),
     }
 }
@@ -304,16 +320,9 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// At most 200 bytes of `text`, on a character boundary (`text::clip_bytes`).
 pub fn clip(text: &str) -> &str {
-    const SHOWN: usize = 200;
-    if text.len() <= SHOWN {
-        return text;
-    }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    migrator_engine::text::clip_bytes(text, 200)
 }
 
 #[cfg(test)]
@@ -342,12 +351,15 @@ mod tests {
         let items = direct(json!({"Records":[s3_record("deploy/PROD/my+app/prisma%2B1.zip")]}));
         assert_eq!(
             items,
-            [Item::Upload(ObjectRef {
-                bucket: "artifacts".into(),
-                key: "deploy/PROD/my app/prisma+1.zip".into(),
-                version_id: Some("v1".into()),
-                etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
-            })]
+            [Item::Upload(
+                ObjectRef {
+                    bucket: "artifacts".into(),
+                    key: "deploy/PROD/my app/prisma+1.zip".into(),
+                    version_id: Some("v1".into()),
+                    etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+                },
+                Some("X".into())
+            )]
         );
     }
 
@@ -356,7 +368,7 @@ mod tests {
         let record = json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"deploy%2FCODE%2Fprisma.zip"}}});
         let items = direct(json!({"Records":[record]}));
         assert!(
-            matches!(&items[0], Item::Upload(o) if o.key == "deploy/CODE/prisma.zip" && o.version_id.is_none())
+            matches!(&items[0], Item::Upload(o, None) if o.key == "deploy/CODE/prisma.zip" && o.version_id.is_none())
         );
     }
 
@@ -379,12 +391,15 @@ mod tests {
                            "resources":[],"detail":{"version":"0","bucket":{"name":"b"},"object":{"key":"deploy/PROD/a b/prisma.zip","size":1,"etag":"e","version-id":"v9"}}});
         assert_eq!(
             direct(event),
-            [Item::Upload(ObjectRef {
-                bucket: "b".into(),
-                key: "deploy/PROD/a b/prisma.zip".into(),
-                version_id: Some("v9".into()),
-                etag: Some("e".into())
-            })]
+            [Item::Upload(
+                ObjectRef {
+                    bucket: "b".into(),
+                    key: "deploy/PROD/a b/prisma.zip".into(),
+                    version_id: Some("v9".into()),
+                    etag: Some("e".into())
+                },
+                None
+            )]
         );
     }
 
@@ -400,8 +415,8 @@ mod tests {
             panic!("not sqs")
         };
         assert_eq!(batch.len(), 3);
-        assert!(matches!(&batch[0].1[0], Item::Upload(o) if o.key == "k1"));
-        assert!(matches!(&batch[1].1[0], Item::Upload(o) if o.key == "k2"));
+        assert!(matches!(&batch[0].1[0], Item::Upload(o, _) if o.key == "k1"));
+        assert!(matches!(&batch[1].1[0], Item::Upload(o, _) if o.key == "k2"));
         assert_eq!(batch[2].0, "c");
         assert!(
             matches!(&batch[2].1[0], Item::Invalid { reason: r, .. } if r.contains("not JSON"))
@@ -411,7 +426,7 @@ mod tests {
     #[test]
     fn sns_records_for_a_subscribed_lambda() {
         let event = json!({"Records":[{"EventSource":"aws:sns","Sns":{"Message": json!({"Records":[s3_record("k")]}).to_string()}}]});
-        assert!(matches!(&direct(event)[0], Item::Upload(_)));
+        assert!(matches!(&direct(event)[0], Item::Upload(_, _)));
     }
 
     #[test]
@@ -476,6 +491,7 @@ mod tests {
                 resolve: None,
                 plan_hash: None,
                 accept: Vec::new(),
+                by: None,
             })]
         );
         let items = direct(
@@ -534,6 +550,55 @@ mod tests {
                 "{payload}: {items:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_uploader_is_read_from_every_envelope() {
+        let mut record = s3_record("k");
+        record["userIdentity"]["principalId"] = json!("AWS:AIDAEXAMPLE:alice");
+        let s3 = json!({"Records":[record]});
+        let uploader = |item: &Item| match item {
+            Item::Upload(_, uploader) => uploader.clone(),
+            other => panic!("not an upload: {other:?}"),
+        };
+        let alice = Some("AWS:AIDAEXAMPLE:alice".to_string());
+        // S3 → Lambda.
+        assert_eq!(uploader(&direct(s3.clone())[0]), alice);
+        // S3 → SQS → Lambda, and S3 → SNS → SQS → Lambda.
+        let sns = json!({"Type":"Notification","TopicArn":"arn","Message": s3.to_string()});
+        let sqs = json!({"Records":[
+            {"messageId":"a","eventSource":"aws:sqs","body": s3.to_string()},
+            {"messageId":"b","eventSource":"aws:sqs","body": sns.to_string()}
+        ]});
+        let Envelope::Sqs(batch) = parse(&sqs) else {
+            panic!("not sqs")
+        };
+        assert_eq!(uploader(&batch[0].1[0]), alice);
+        assert_eq!(uploader(&batch[1].1[0]), alice);
+        // S3 → SNS → Lambda.
+        let sns_record =
+            json!({"Records":[{"EventSource":"aws:sns","Sns":{"Message": s3.to_string()}}]});
+        assert_eq!(uploader(&direct(sns_record)[0]), alice);
+        // EventBridge: `detail.requester` (the account or service that made the request).
+        let eventbridge = json!({"detail-type":"Object Created","source":"aws.s3",
+            "detail":{"bucket":{"name":"b"},"object":{"key":"k"},"requester":"123456789012"}});
+        assert_eq!(
+            uploader(&direct(eventbridge)[0]).as_deref(),
+            Some("123456789012")
+        );
+        // No identity (moto), an empty one, a wrong type: nobody named.
+        let mut empty = s3_record("k");
+        empty["userIdentity"]["principalId"] = json!("");
+        let mut number = s3_record("k");
+        number["userIdentity"]["principalId"] = json!(7);
+        for record in [empty, number] {
+            assert_eq!(uploader(&direct(json!({"Records":[record]}))[0]), None);
+        }
+        // A huge one is clipped.
+        let mut huge = s3_record("k");
+        huge["userIdentity"]["principalId"] = json!("p".repeat(5000));
+        let clipped = uploader(&direct(json!({"Records":[huge]}))[0]).unwrap();
+        assert!(clipped.len() <= 200);
     }
 
     #[test]

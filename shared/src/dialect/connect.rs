@@ -129,6 +129,50 @@ pub fn prefer_p256_key_share() {
     });
 }
 
+/// A server database given by its parts rather than a URL (the function's `DB_*` variables
+/// and secret; the password may be an IAM auth token). No `Debug`: it holds the password.
+pub struct ServerLogin<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub password: &'a str,
+    pub database: &'a str,
+    /// PostgreSQL's schema (`None`: `public`); MySQL has none.
+    pub schema: Option<&'a str>,
+    /// The only trusted roots, PEM.
+    pub ca_pem: &'a [u8],
+}
+
+impl DatabaseTarget {
+    /// The `provider` database (Prisma's name: `postgresql`, `mysql`) at `login`, over
+    /// verified TLS with `login.ca_pem` the only trusted roots: PostgreSQL `verify-full`;
+    /// MySQL `VerifyIdentity` with the cleartext plugin an IAM token needs.
+    pub fn from_parts(provider: &str, login: &ServerLogin) -> Result<DatabaseTarget, EngineError> {
+        let ServerLogin {
+            host,
+            port,
+            user,
+            password,
+            database,
+            schema,
+            ca_pem,
+        } = *login;
+        match provider {
+            "postgresql" => Ok(DatabaseTarget::Postgres(Box::new(
+                postgres::Target::from_parts(host, port, user, password, database, schema, ca_pem),
+            ))),
+            "mysql" => Ok(DatabaseTarget::MySql(Box::new(mysql::Target::from_parts(
+                host, port, user, password, database, ca_pem,
+            )?))),
+            other => Err(EngineError::InvalidDatabaseUrl {
+                reason: format!(
+                    "A `{other}` database cannot be given by host and user; use postgresql or mysql, or a database URL."
+                ),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};

@@ -26,7 +26,7 @@ use crate::preflight::Blocker;
 
 pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
 pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
-pub use connect::{ConnectPurpose, DatabaseTarget, connect, parse_database_url};
+pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
 pub use server::read_ca_file;
 pub(crate) use statements::{Commits, OneByOne, left_open_failure, one_by_one};

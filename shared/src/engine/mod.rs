@@ -12,14 +12,15 @@ pub mod plan_hash;
 mod request;
 mod resolve;
 
-pub use request::{Request, ResolveTarget, StagePolicy};
+pub use request::{InvokedBy, InvokerSource, Request, ResolveTarget, StagePolicy};
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::artifact::{Artifact, ArtifactError};
 use crate::clock::Clock;
 use crate::dialect::{self, ConnectPurpose, DatabaseTarget, Dialect};
-use crate::error::EngineError;
+use crate::error::{CliWording, EngineError, Wording};
 use crate::migration::MigrationSet;
 use crate::outcome::{
     Action, ArtifactInfo, Execution, Outcome, PendingMigration, ResolveKind, Status,
@@ -43,6 +44,8 @@ pub struct Settings {
     pub statement_lock_retries: u32,
     /// Preflight findings for plan and deploy (`None`: no preflight).
     pub preflight: Option<crate::preflight::PreflightSettings>,
+    /// The runtime's words in hints (the CLI's by default).
+    pub wording: Arc<dyn Wording>,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             statement_lock_timeout: None,
             statement_lock_retries: 3,
             preflight: None,
+            wording: Arc::new(CliWording),
         }
     }
 }
@@ -101,6 +105,7 @@ pub async fn run(
     let timer = Instant::now();
     let mut outcome = Outcome::new(request.action, clock.now());
     outcome.confirmed = request.confirmed();
+    outcome.invoked_by = request.invoked_by.clone();
     outcome.database = Some(target.info());
 
     let result = match artifact {
@@ -123,7 +128,7 @@ pub async fn run(
     };
     if let Err(error) = result {
         tracing::debug!(code = error.code().unwrap_or("none"), "{error}");
-        outcome.fail_with(&error);
+        error.record(&mut outcome, settings.wording.as_ref());
     }
     // A plan names exactly what confirming it applies.
     if outcome.status == Status::Planned
@@ -133,15 +138,6 @@ pub async fn run(
         outcome.plan_hash = Some(plan_hash::plan_hash(&artifact.sha256, &outcome.pending));
     }
     outcome.duration_ms = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
-    outcome
-}
-
-/// The outcome of a request that failed before the engine could run (no artifact, no
-/// credentials): the same document, with the error.
-pub fn failed_before_start(request: &Request, error: &EngineError, clock: &dyn Clock) -> Outcome {
-    let mut outcome = Outcome::new(request.action, clock.now());
-    outcome.confirmed = request.confirmed();
-    outcome.fail_with(error);
     outcome
 }
 

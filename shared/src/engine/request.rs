@@ -6,6 +6,11 @@
 //! person's payload to the function: writes only when it says `confirm`, and on a stage that
 //! does not auto-apply only with the `planHash` of a reviewed plan) and [`Request::refused`]
 //! (something we will not act on; never writes). Nothing else sets `confirm`.
+//!
+//! Each request also carries who invoked it, as far as the runtime can tell ([`InvokedBy`]),
+//! which the outcome records as `invokedBy`.
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
 use crate::outcome::{Action, ResolveKind};
@@ -21,6 +26,87 @@ pub struct Request {
     /// A confirmed deploy of a reviewed plan: the plan's `planHash`. The engine applies
     /// only if what it would apply, under the lock, still hashes to this.
     pub expected_plan: Option<String>,
+    /// Who invoked it, when known (the outcome's `invokedBy`).
+    pub invoked_by: Option<InvokedBy>,
+}
+
+/// Who invoked a run, and how much that name can be trusted (the outcome's `invokedBy`).
+///
+/// A Lambda function cannot authenticate who called `lambda:Invoke` (its context carries a
+/// request id, CloudTrail carries the caller), so the name is what the invocation says, with
+/// where it came from: `verified` is true only when AWS wrote it into the event (S3's
+/// `userIdentity.principalId`, EventBridge's `requester`), false when a person declared it
+/// (the manual payload's `by`) or it is the local OS user (the CLI). `requestId` (the
+/// Lambda request id) finds the invocation's CloudTrail record, which names the real caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokedBy {
+    pub principal: String,
+    pub source: InvokerSource,
+    pub verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Where [`InvokedBy::principal`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvokerSource {
+    /// The upload's S3 event record (directly, through EventBridge, SQS or SNS).
+    S3Event,
+    /// The manual payload's `by`: who the person says they are.
+    Payload,
+    /// The CLI: the OS user (`USER`, else `LOGNAME`).
+    Cli,
+}
+
+/// The longest principal recorded (longer names are cut at a character boundary).
+pub const MAX_PRINCIPAL: usize = 200;
+
+impl InvokedBy {
+    /// The uploader S3 (or EventBridge) names in the event; `None` when the event names nobody.
+    pub fn s3_event(principal: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
+        InvokedBy::named(principal?, InvokerSource::S3Event, true, request_id)
+    }
+
+    /// The manual payload's `by`: declared by the person, not verified; the request id lets
+    /// CloudTrail's Invoke record confirm it.
+    pub fn declared(by: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
+        InvokedBy::named(by?, InvokerSource::Payload, false, request_id)
+    }
+
+    /// The OS user running the CLI (`USER`, else `LOGNAME`), when the environment names one.
+    pub fn os_user() -> Option<InvokedBy> {
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .find(|v| !v.trim().is_empty())?;
+        InvokedBy::named(&user, InvokerSource::Cli, false, None)
+    }
+
+    fn named(
+        principal: &str,
+        source: InvokerSource,
+        verified: bool,
+        request_id: Option<&str>,
+    ) -> Option<InvokedBy> {
+        let principal: String = principal
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        if principal.is_empty() {
+            return None;
+        }
+        Some(InvokedBy {
+            principal: crate::text::clip_bytes(&principal, MAX_PRINCIPAL).to_string(),
+            source,
+            verified,
+            request_id: request_id
+                .filter(|r| !r.is_empty())
+                .map(|r| crate::text::clip_bytes(r, MAX_PRINCIPAL).to_string()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,31 +153,36 @@ pub struct StagePolicy {
 impl Request {
     /// A CLI command (`deploy`, `plan`, `status`, `resolve --…`): like Prisma, the command
     /// itself is the confirmation.
+    /// Who invoked it is the OS user ([`InvokedBy::os_user`]).
     pub fn cli(action: Action, resolve: Option<ResolveTarget>) -> Result<Request, EngineError> {
-        Request::checked(action, true, resolve, None)
+        Request::checked(action, true, resolve, None, InvokedBy::os_user())
     }
 
     /// An artifact upload (S3/EventBridge, directly or through SQS/SNS): a deploy that
-    /// applies only where the stage auto-applies.
-    pub fn upload(policy: StagePolicy) -> Request {
+    /// applies only where the stage auto-applies. `uploader`: who the event says uploaded it
+    /// ([`InvokedBy::s3_event`]).
+    pub fn upload(policy: StagePolicy, uploader: Option<InvokedBy>) -> Request {
         Request {
             action: Action::Deploy,
             confirm: policy.auto_apply,
             resolve: None,
             expected_plan: None,
+            invoked_by: uploader,
         }
     }
 
     /// A person's manual payload (a direct invocation or the ECS task's own event). It
     /// writes only with `confirm`; on a stage that does not auto-apply a confirmed deploy
     /// must carry the `planHash` of the plan that was reviewed (the plan's `confirmPayload`),
-    /// so that confirming never applies something nobody saw.
+    /// so that confirming never applies something nobody saw. `by`: who the payload says sent
+    /// it ([`InvokedBy::declared`]).
     pub fn manual(
         policy: StagePolicy,
         action: Action,
         confirm: bool,
         resolve: Option<ResolveTarget>,
         plan_hash: Option<String>,
+        by: Option<InvokedBy>,
     ) -> Result<Request, EngineError> {
         if plan_hash.is_some() && !(action == Action::Deploy && confirm) {
             return Err(EngineError::InvalidRequest {
@@ -103,7 +194,7 @@ impl Request {
                 reason: "this stage does not apply unreviewed artifacts (AUTO_APPLY=false): a confirmed deploy must carry the `planHash` of the plan it confirms. Send the plan's `confirmPayload` as it is (ask for a plan first: {\"action\":\"deploy\"})".into(),
             });
         }
-        Request::checked(action, confirm, resolve, plan_hash)
+        Request::checked(action, confirm, resolve, plan_hash, by)
     }
 
     /// Something we will not act on, reported as `action`: never writes.
@@ -113,6 +204,7 @@ impl Request {
             confirm: false,
             resolve: None,
             expected_plan: None,
+            invoked_by: None,
         }
     }
 
@@ -121,6 +213,7 @@ impl Request {
         confirm: bool,
         resolve: Option<ResolveTarget>,
         expected_plan: Option<String>,
+        invoked_by: Option<InvokedBy>,
     ) -> Result<Request, EngineError> {
         match (action, &resolve) {
             (Action::Resolve, None) => Err(EngineError::InvalidRequest {
@@ -137,6 +230,7 @@ impl Request {
                 confirm,
                 resolve,
                 expected_plan,
+                invoked_by,
             }),
         }
     }
@@ -154,6 +248,7 @@ impl Request {
             confirm,
             resolve,
             expected_plan: None,
+            invoked_by: None,
         }
     }
 
@@ -180,15 +275,15 @@ mod tests {
         // The CLI: the command confirms; uploads follow AUTO_APPLY; payloads say it.
         assert!(Request::cli(Action::Deploy, None).unwrap().writes());
         assert!(!Request::cli(Action::Plan, None).unwrap().writes());
-        assert!(Request::upload(CODE).writes());
-        assert!(!Request::upload(PROD).writes());
+        assert!(Request::upload(CODE, None).writes());
+        assert!(!Request::upload(PROD, None).writes());
         assert!(
-            !Request::manual(CODE, Action::Deploy, false, None, None)
+            !Request::manual(CODE, Action::Deploy, false, None, None, None)
                 .unwrap()
                 .writes()
         );
         assert!(
-            Request::manual(CODE, Action::Deploy, true, None, None)
+            Request::manual(CODE, Action::Deploy, true, None, None, None)
                 .unwrap()
                 .writes()
         );
@@ -197,18 +292,20 @@ mod tests {
 
     #[test]
     fn a_stage_without_auto_apply_confirms_only_a_reviewed_plan() {
-        let bare = Request::manual(PROD, Action::Deploy, true, None, None).unwrap_err();
+        let bare = Request::manual(PROD, Action::Deploy, true, None, None, None).unwrap_err();
         assert!(bare.to_string().contains("planHash"), "{bare}");
         let reviewed =
-            Request::manual(PROD, Action::Deploy, true, None, Some("abc".into())).unwrap();
+            Request::manual(PROD, Action::Deploy, true, None, Some("abc".into()), None).unwrap();
         assert!(reviewed.writes());
         assert_eq!(reviewed.expected_plan.as_deref(), Some("abc"));
         // A plan hash with anything but a confirmed deploy is a mistake, said so.
-        assert!(Request::manual(PROD, Action::Deploy, false, None, Some("abc".into())).is_err());
+        assert!(
+            Request::manual(PROD, Action::Deploy, false, None, Some("abc".into()), None).is_err()
+        );
         // Resolve writes history, not an artifact: confirm is enough.
         let target = ResolveTarget::from_flags(Some("m".into()), None).unwrap();
         assert!(
-            Request::manual(PROD, Action::Resolve, true, target, None)
+            Request::manual(PROD, Action::Resolve, true, target, None, None)
                 .unwrap()
                 .writes()
         );
@@ -229,5 +326,59 @@ mod tests {
         assert!(Request::cli(Action::Resolve, None).is_err());
         let target = ResolveTarget::from_flags(Some("a".into()), None).unwrap();
         assert!(Request::cli(Action::Deploy, target).is_err());
+    }
+
+    #[test]
+    fn each_constructor_carries_who_invoked_it() {
+        let uploader = InvokedBy::s3_event(Some("AWS:AIDAEXAMPLE"), Some("req-1"));
+        let upload = Request::upload(CODE, uploader.clone());
+        assert_eq!(
+            upload.invoked_by,
+            Some(InvokedBy {
+                principal: "AWS:AIDAEXAMPLE".into(),
+                source: InvokerSource::S3Event,
+                verified: true,
+                request_id: Some("req-1".into()),
+            })
+        );
+        let by = InvokedBy::declared(Some("  alice@example.com "), Some("req-2"));
+        let manual = Request::manual(CODE, Action::Deploy, true, None, None, by).unwrap();
+        let who = manual.invoked_by.expect("declared");
+        assert_eq!(
+            (who.principal.as_str(), who.source, who.verified),
+            ("alice@example.com", InvokerSource::Payload, false)
+        );
+        assert_eq!(who.request_id.as_deref(), Some("req-2"));
+        // Nothing named, nothing recorded: an empty name, an empty request id.
+        assert_eq!(InvokedBy::declared(Some("  "), Some("r")), None);
+        assert_eq!(InvokedBy::s3_event(None, Some("r")), None);
+        assert_eq!(
+            InvokedBy::declared(Some("bob"), Some("")).and_then(|b| b.request_id),
+            None
+        );
+        // Control characters never reach a log line; long names are cut.
+        let odd = InvokedBy::declared(Some("eve\n\u{7}x"), None).unwrap();
+        assert_eq!(odd.principal, "evex");
+        let long = InvokedBy::declared(Some(&"é".repeat(300)), None).unwrap();
+        assert!(long.principal.len() <= MAX_PRINCIPAL && long.principal.starts_with('é'));
+        assert_eq!(Request::refused(Action::Deploy).invoked_by, None);
+        // The CLI: the OS user when the environment names one (not verified).
+        if let Some(cli) = Request::cli(Action::Plan, None).unwrap().invoked_by {
+            assert_eq!((cli.source, cli.verified), (InvokerSource::Cli, false));
+        }
+    }
+
+    #[test]
+    fn invoked_by_serialises_camel_case_without_an_unknown_request_id() {
+        let who = InvokedBy::declared(Some("alice"), None).unwrap();
+        assert_eq!(
+            serde_json::to_value(&who).unwrap(),
+            serde_json::json!({"principal":"alice","source":"payload","verified":false})
+        );
+        let s3 = InvokedBy::s3_event(Some("AWS:X"), Some("r")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&s3).unwrap(),
+            serde_json::json!({"principal":"AWS:X","source":"s3-event","verified":true,"requestId":"r"})
+        );
     }
 }

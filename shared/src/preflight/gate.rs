@@ -10,9 +10,10 @@ use crate::migration::MigrationSet;
 use crate::outcome::{Outcome, PendingMigration};
 use crate::sql::Flavor;
 
+use super::live::{ProbeError, Verdict};
 use super::{
-    BlockOn, DataProbe, LiveLimits, Options, PgProbe, Script, Thresholds, check_live_and_locks,
-    check_static,
+    BlockOn, Blocker, DataProbe, LiveCheck, LiveLimits, Options, PgProbe, QName, Script, TableSize,
+    Thresholds, check_live_and_locks, check_static,
 };
 
 /// How preflight runs for one request.
@@ -137,29 +138,42 @@ async fn attach(
         ..Options::new(flavor)
     };
     let findings = match target {
-        DatabaseTarget::Postgres(pg) if settings.live => match pg.read_connection().await {
-            Ok(mut conn) => {
-                let mut probe = PgProbe::new(&mut conn, settings.limits);
-                let (findings, tables) =
-                    check_live_and_locks(&scripts, &options, &mut probe, &settings.limits).await;
-                if !tables.is_empty() {
-                    match probe.blockers(&tables).await {
-                        Ok(blockers) => outcome.blockers = blockers,
-                        Err(e) => outcome
-                            .warnings
-                            .push(format!("Preflight could not tell who holds locks: {e}.")),
+        DatabaseTarget::Postgres(pg) if settings.live => {
+            // Connects only when a statement touches a table from before the plan: a plan
+            // that only creates (a whole history against an empty database) opens no
+            // second connection.
+            let mut probe = LazyProbe {
+                target: pg,
+                limits: settings.limits,
+                conn: None,
+                failed: None,
+            };
+            let (findings, tables) =
+                check_live_and_locks(&scripts, &options, &mut probe, &settings.limits).await;
+            let findings = match &probe.failed {
+                None => {
+                    if !tables.is_empty() {
+                        match probe.blockers(&tables).await {
+                            Ok(blockers) => outcome.blockers = blockers,
+                            Err(e) => outcome
+                                .warnings
+                                .push(format!("Preflight could not tell who holds locks: {e}.")),
+                        }
                     }
+                    findings
                 }
+                Some(e) => {
+                    outcome.warnings.push(format!(
+                        "Preflight could not open a read-only connection ({e}); its findings come from the SQL alone."
+                    ));
+                    check_static(&scripts, &options)
+                }
+            };
+            if let Some(conn) = probe.conn.take() {
                 let _ = sqlx::Connection::close(conn).await;
-                findings
             }
-            Err(e) => {
-                outcome.warnings.push(format!(
-                    "Preflight could not open a read-only connection ({e}); its findings come from the SQL alone."
-                ));
-                check_static(&scripts, &options)
-            }
-        },
+            findings
+        }
         _ => check_static(&scripts, &options),
     };
     for accepted in &settings.accept {
@@ -171,4 +185,93 @@ async fn attach(
     }
     outcome.accepted = settings.accept.clone();
     outcome.findings = findings;
+}
+
+/// [`PgProbe`] over a read-only connection opened at the first question. When it cannot be
+/// opened, every question fails and `failed` says why (the caller then reports the static
+/// findings, as before any probing).
+struct LazyProbe<'t> {
+    target: &'t crate::dialect::postgres::Target,
+    limits: LiveLimits,
+    conn: Option<sqlx::PgConnection>,
+    failed: Option<String>,
+}
+
+impl LazyProbe<'_> {
+    async fn probe(&mut self) -> Result<PgProbe<'_>, ProbeError> {
+        if let Some(e) = &self.failed {
+            return Err(ProbeError::Cannot(e.clone()));
+        }
+        if self.conn.is_none() {
+            match self.target.read_connection().await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(ProbeError::Cannot(e.to_string()));
+                }
+            }
+        }
+        match self.conn.as_mut() {
+            Some(conn) => Ok(PgProbe::new(conn, self.limits)),
+            None => Err(ProbeError::Cannot("no connection".into())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DataProbe for LazyProbe<'_> {
+    async fn size(&mut self, table: &QName) -> Result<Option<TableSize>, ProbeError> {
+        self.probe().await?.size(table).await
+    }
+
+    async fn find(
+        &mut self,
+        table: &QName,
+        check: &LiveCheck,
+        sample: bool,
+    ) -> Result<Verdict, ProbeError> {
+        self.probe().await?.find(table, check, sample).await
+    }
+
+    async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
+        self.probe().await?.blockers(tables).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> QName {
+        QName {
+            schema: None,
+            name: "User".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_probe_connects_at_the_first_question_and_remembers_a_failure() {
+        // Nothing listens on port 1: the connection is refused at once.
+        let Ok(DatabaseTarget::Postgres(pg)) = crate::dialect::parse_database_url(
+            "postgresql://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=2",
+        ) else {
+            panic!("a PostgreSQL URL")
+        };
+        let mut probe = LazyProbe {
+            target: &pg,
+            limits: LiveLimits::default(),
+            conn: None,
+            failed: None,
+        };
+        assert!(
+            probe.failed.is_none(),
+            "nothing is opened before a question"
+        );
+        assert!(probe.size(&table()).await.is_err());
+        let why = probe.failed.clone().expect("the failure is kept");
+        // Later questions fail with the same reason, without trying again.
+        let again = probe.blockers(&[table()]).await.unwrap_err();
+        assert!(again.to_string().contains(&why), "{again} / {why}");
+        assert!(probe.conn.is_none());
+    }
 }

@@ -13,13 +13,17 @@
 //! * the Prisma oracle (`prisma migrate deploy`, the real CLI; its node-postgres driver gets
 //!   `uselibpqcompat=true` so that `sslmode=require` means what it means to libpq).
 //!
+//! Then `plan` over the 1,000-migration history with preflight findings and without (the hidden
+//! `plan --no-preflight`): the findings may add at most 20 % to the plan's wall time
+//! (`<target>/bench/preflight.json`; `--only preflight` runs just these rows).
+//!
 //! Prints a table and writes `<target>/bench/engine.json`. Exits 0 even when a target is
 //! missed (it prints `MISSED` lines); exits 2 when the benchmark itself cannot run or a run
 //! is broken (a benchmark of a broken run is worthless).
 //!
 //! ```text
 //! cargo build --release -p migrator
-//! cargo run --release -p migrator-e2e --bin bench [-- --quick]
+//! cargo run --release -p migrator-e2e --bin bench [-- --quick] [-- --only preflight]
 //! ```
 //!
 //! Environment: `BENCH_REPEATS` (default 5), `BENCH_QUICK=1` (same as `--quick`: N ∈ {1, 100},
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
 }
 
 struct Config {
+    /// `--only preflight`: only the plan rows (no engine scenarios, no oracle, no MariaDB).
+    only_preflight: bool,
     sizes: Vec<usize>,
     /// The sizes with a no-op scenario (1,000 and up; the largest in a quick run).
     noop_sizes: Vec<usize>,
@@ -90,18 +96,28 @@ fn env_count(name: &str, default: usize) -> Res<usize> {
 
 fn config() -> Res<Config> {
     let mut quick = env_flag("BENCH_QUICK");
-    for arg in std::env::args().skip(1) {
+    let mut only_preflight = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--only" => match args.next().as_deref() {
+                Some("preflight") => only_preflight = true,
+                other => {
+                    return Err(format!(
+                        "--only takes `preflight` (the plan rows), got {other:?}"
+                    ));
+                }
+            },
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick]\n  env: BENCH_REPEATS (5), BENCH_QUICK=1, BENCH_SIZES (1,100,1000,10000), BENCH_ORACLE_LARGE_REPEATS (1), BENCH_SKIP_ORACLE=1, MIGRATOR_BIN, PRISMA_ORACLE, MIGRATOR_TEST_PG, CARGO_TARGET_DIR"
+                    "bench [--quick] [--only preflight]\n  env: BENCH_REPEATS (5), BENCH_QUICK=1, BENCH_SIZES (1,100,1000,10000), BENCH_ORACLE_LARGE_REPEATS (1), BENCH_SKIP_ORACLE=1, MIGRATOR_BIN, PRISMA_ORACLE, MIGRATOR_TEST_PG, CARGO_TARGET_DIR"
                 );
                 std::process::exit(0);
             }
             other => {
                 return Err(format!(
-                    "unknown argument `{other}` (only --quick is understood)"
+                    "unknown argument `{other}` (--quick and --only preflight are understood)"
                 ));
             }
         }
@@ -151,7 +167,7 @@ fn config() -> Res<Config> {
         ));
     }
 
-    let oracle = if env_flag("BENCH_SKIP_ORACLE") {
+    let oracle = if env_flag("BENCH_SKIP_ORACLE") || only_preflight {
         None
     } else {
         let script = std::env::var("PRISMA_ORACLE")
@@ -191,6 +207,7 @@ fn config() -> Res<Config> {
     }
     tls_available()?;
     Ok(Config {
+        only_preflight,
         sizes,
         noop_sizes,
         repeats,
@@ -673,6 +690,9 @@ fn command_text(cmd: &str, args: &[&str]) -> Option<String> {
 
 fn run() -> Res<()> {
     let cfg = config()?;
+    if cfg.only_preflight {
+        return preflight::bench(&cfg);
+    }
     let began = Instant::now();
     let runner = Runner { cfg: &cfg };
     let mut contenders = vec![Contender::Psql, Contender::Migrator];
@@ -817,6 +837,7 @@ fn run() -> Res<()> {
         dirty,
     )?;
     println!("wrote {}", path.display());
+    preflight::bench(&cfg)?;
     mariadb::bench(&cfg)
 }
 
@@ -1389,6 +1410,204 @@ mod mariadb {
         std::fs::write(
             &path,
             serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        )
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+        Ok(())
+    }
+}
+
+/// What preflight costs a plan: `migrator plan` over the N-migration history (1,000; the
+/// largest size in a quick run) with its findings and with the hidden `--no-preflight`, all
+/// pending against an empty database and none pending over the history applied. Runs
+/// alternate (without, with) so that drift hits both alike. Target: findings add at most
+/// 20 % to the plan's median wall time. Written to `<target>/bench/preflight.json`.
+mod preflight {
+    use serde_json::{Value, json};
+
+    use super::{
+        Config, Contender, Finished, PgDb, Res, Runner, Tls, bench_url, fmt_opt, median, settle,
+        tail, timed, workload,
+    };
+
+    /// Findings may make a plan at most this much slower.
+    pub const OVERHEAD_LIMIT: f64 = 1.2;
+    const N: usize = 1000;
+
+    fn plan(
+        cfg: &Config,
+        dir: &std::path::Path,
+        url: &str,
+        findings: bool,
+    ) -> Res<(Finished, Value)> {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "plan".as_ref(),
+            "--artifact".as_ref(),
+            dir.as_os_str(),
+            "--database-url".as_ref(),
+            url.as_ref(),
+            "--json".as_ref(),
+        ];
+        if !findings {
+            args.push("--no-preflight".as_ref());
+        }
+        let f = timed(&cfg.migrator, &args, &[])?;
+        let json: Value = serde_json::from_str(&f.stdout).unwrap_or(Value::Null);
+        Ok((f, json))
+    }
+
+    struct Row {
+        id: String,
+        label: &'static str,
+        tls: Tls,
+        without_ms: Vec<f64>,
+        with_ms: Vec<f64>,
+        findings: usize,
+        errors: usize,
+    }
+
+    impl Row {
+        fn ratio(&self) -> Option<f64> {
+            let (without, with) = (median(&self.without_ms), median(&self.with_ms));
+            (without > 0.0 && !self.with_ms.is_empty()).then(|| with / without)
+        }
+        fn pass(&self) -> bool {
+            self.ratio().is_some_and(|r| r <= OVERHEAD_LIMIT)
+        }
+    }
+
+    pub fn bench(cfg: &Config) -> Res<()> {
+        let n = if cfg.quick {
+            cfg.sizes.last().copied().unwrap_or(N).min(N)
+        } else {
+            N
+        };
+        let w = workload(n)?;
+        let dir = w.migrations.path();
+        let empty = PgDb::fresh(&format!("bench_plan_empty_{n}"));
+        let applied = PgDb::fresh(&format!("bench_plan_applied_{n}"));
+        eprintln!("bench: preparing the plan databases ({n} migrations applied by migrator) …");
+        Runner { cfg }.apply_into(&w, &applied)?;
+        settle();
+        let mut rows = Vec::new();
+        for (label, db, status) in [
+            ("all pending", &empty, "planned"),
+            ("none pending", &applied, "up-to-date"),
+        ] {
+            for tls in Tls::ALL {
+                let url = bench_url(db, tls, Contender::Migrator);
+                // Untimed warm-up of both forms.
+                plan(cfg, dir, &url, false)?;
+                plan(cfg, dir, &url, true)?;
+                let mut row = Row {
+                    id: format!("plan_{n}_{}_{}", label.replace(' ', "_"), tls.sslmode()),
+                    label,
+                    tls,
+                    without_ms: Vec::new(),
+                    with_ms: Vec::new(),
+                    findings: 0,
+                    errors: 0,
+                };
+                for rep in 1..=cfg.repeats {
+                    for findings in [false, true] {
+                        let (f, json) = plan(cfg, dir, &url, findings)?;
+                        let pending = json["pending"].as_array().map_or(usize::MAX, Vec::len);
+                        let expected = if status == "planned" { n } else { 0 };
+                        if !f.ok || json["status"] != status || pending != expected {
+                            return Err(format!(
+                                "migrator plan over {n} ({label}, findings {findings}) gave status {} with {pending} pending:\n{}\n{}",
+                                json["status"],
+                                tail(&f.stdout),
+                                tail(&f.stderr)
+                            ));
+                        }
+                        let list = json["findings"].as_array().cloned().unwrap_or_default();
+                        if !findings && !list.is_empty() {
+                            return Err("plan --no-preflight reported findings".into());
+                        }
+                        eprintln!(
+                            "bench: plan {n} {label:<12} {:<7} {:<11} repeat {rep}/{} … {:.1} ms",
+                            tls.sslmode(),
+                            if findings { "findings" } else { "no-preflight" },
+                            cfg.repeats,
+                            f.sample.wall_ms
+                        );
+                        if findings {
+                            row.with_ms.push(f.sample.wall_ms);
+                            row.findings = list.len();
+                            row.errors = list.iter().filter(|f| f["severity"] == "error").count();
+                        } else {
+                            row.without_ms.push(f.sample.wall_ms);
+                        }
+                    }
+                }
+                rows.push(row);
+            }
+        }
+        println!(
+            "\nplan over {n} migrations with preflight findings vs `plan --no-preflight` (median of {} run(s), {})",
+            cfg.repeats,
+            cfg.migrator.display()
+        );
+        println!(
+            "{:<14} {:<8} {:>16} {:>12} {:>8} {:>9}  {:<20} result",
+            "scenario", "sslmode", "no-preflight ms", "findings ms", "ratio", "findings", "target"
+        );
+        for row in &rows {
+            println!(
+                "{:<14} {:<8} {:>16.1} {:>12.1} {:>7}× {:>9}  {:<20} {}",
+                row.label,
+                row.tls.sslmode(),
+                median(&row.without_ms),
+                median(&row.with_ms),
+                fmt_opt(row.ratio(), 2),
+                if row.errors > 0 {
+                    format!("{} ({} error)", row.findings, row.errors)
+                } else {
+                    row.findings.to_string()
+                },
+                format!("≤{OVERHEAD_LIMIT}× no-preflight"),
+                if row.pass() { "pass" } else { "MISSED" }
+            );
+        }
+        let missed: Vec<&Row> = rows.iter().filter(|r| !r.pass()).collect();
+        if missed.is_empty() {
+            println!("Preflight adds at most 20 % to the plan: met.");
+        }
+        for row in missed {
+            println!(
+                "MISSED: plan over {n} ({}, sslmode={}) with findings within {OVERHEAD_LIMIT}× of --no-preflight — measured {}×",
+                row.label,
+                row.tls.sslmode(),
+                fmt_opt(row.ratio(), 2)
+            );
+        }
+        let doc = json!({
+            "migrations": n,
+            "repeats": cfg.repeats,
+            "migrator_bin": cfg.migrator.display().to_string(),
+            "limit": OVERHEAD_LIMIT,
+            "rows": rows.iter().map(|r| json!({
+                "id": r.id,
+                "scenario": r.label,
+                "sslmode": r.tls.sslmode(),
+                "no_preflight_ms": r.without_ms,
+                "findings_ms": r.with_ms,
+                "no_preflight_median_ms": median(&r.without_ms),
+                "findings_median_ms": median(&r.with_ms),
+                "ratio": r.ratio(),
+                "findings": r.findings,
+                "error_findings": r.errors,
+                "pass": r.pass(),
+            })).collect::<Vec<_>>(),
+            "all_targets_met": rows.iter().all(Row::pass),
+        });
+        let dir = cfg.target_dir.join("bench");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let path = dir.join("preflight.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
         )
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("wrote {}", path.display());

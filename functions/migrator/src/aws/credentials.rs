@@ -4,8 +4,8 @@
 
 use std::time::SystemTime;
 
+use crate::error::EdgeError;
 use aws_credential_types::provider::ProvideCredentials;
-use migrator_engine::error::EngineError;
 
 use super::rds_token::{self, TokenRequest};
 use super::secrets;
@@ -29,8 +29,8 @@ impl AwsCredentials {
     }
 
     /// A fresh token for `token`, signed now (never logged: only its masked form).
-    pub async fn iam_token(&self, token: &TokenFor) -> Result<String, EngineError> {
-        let fail = |reason: String| EngineError::Credentials { reason };
+    pub async fn iam_token(&self, token: &TokenFor) -> Result<String, EdgeError> {
+        let fail = |reason: String| EdgeError::Credentials { reason };
         let region = self.region.as_deref().ok_or_else(|| {
             fail("no AWS region (AWS_REGION) to sign the IAM auth token for".into())
         })?;
@@ -55,11 +55,11 @@ impl AwsCredentials {
 }
 
 impl ports::Credentials for AwsCredentials {
-    async fn iam_token(&self, token: &TokenFor) -> Result<String, EngineError> {
+    async fn iam_token(&self, token: &TokenFor) -> Result<String, EdgeError> {
         AwsCredentials::iam_token(self, token).await
     }
 
-    async fn database_secret(&self, arn: &str) -> Result<DbSecret, EngineError> {
+    async fn database_secret(&self, arn: &str) -> Result<DbSecret, EdgeError> {
         secrets::database_secret(&self.secrets, arn).await
     }
 }

@@ -1,7 +1,7 @@
 //! Fetching the exact artifact version an event names.
 
+use crate::error::EdgeError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use migrator_engine::error::EngineError;
 
 use crate::ports::{ArtifactSource, Fetched};
 use crate::trigger::ObjectRef;
@@ -18,7 +18,7 @@ impl S3Source {
 }
 
 impl ArtifactSource for S3Source {
-    async fn fetch(&self, object: &ObjectRef, max_bytes: u64) -> Result<Fetched, EngineError> {
+    async fn fetch(&self, object: &ObjectRef, max_bytes: u64) -> Result<Fetched, EdgeError> {
         fetch(&self.client, object, max_bytes).await
     }
 }
@@ -30,9 +30,9 @@ async fn fetch(
     client: &aws_sdk_s3::Client,
     object: &ObjectRef,
     max_bytes: u64,
-) -> Result<Fetched, EngineError> {
+) -> Result<Fetched, EdgeError> {
     let location = format!("s3://{}/{}", object.bucket, object.key);
-    let fail = |reason: String, transient: bool| EngineError::ArtifactUnavailable {
+    let fail = |reason: String, transient: bool| EdgeError::ArtifactUnavailable {
         location: location.clone(),
         reason,
         transient,

@@ -1,14 +1,14 @@
 //! Reading an RDS-style Secrets Manager secret.
 
-use migrator_engine::error::EngineError;
+use crate::error::EdgeError;
 
 use crate::ports::DbSecret;
 
 pub async fn database_secret(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
-) -> Result<DbSecret, EngineError> {
-    let fail = |reason: String| EngineError::Credentials { reason };
+) -> Result<DbSecret, EdgeError> {
+    let fail = |reason: String| EdgeError::Credentials { reason };
     let response = client
         .get_secret_value()
         .secret_id(arn)

@@ -3,6 +3,7 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use migrator_engine::outcome::Outcome;
+use migrator_engine::text::clip_bytes;
 
 use crate::ports::{Notifier, PublishError};
 use crate::render;
@@ -60,19 +61,19 @@ pub fn message(outcome: &Outcome, function: Option<&str>) -> String {
     // Only a huge error message or warning is left: cut the texts too.
     let mut minimal = shortened(outcome, 0);
     if let Some(error) = &mut minimal.error {
-        error.message = format!("{}\n…", render::clip(&error.message, 16 * 1024));
+        error.message = format!("{}\n…", clip_bytes(&error.message, 16 * 1024));
     }
     for failed in &mut minimal.failed {
         failed.logs = failed
             .logs
             .as_deref()
-            .map(|l| render::clip(l, 4 * 1024).to_string());
+            .map(|l| clip_bytes(l, 4 * 1024).to_string());
     }
     minimal.warnings = minimal
         .warnings
         .iter()
         .take(5)
-        .map(|w| render::clip(w, 1024).to_string())
+        .map(|w| clip_bytes(w, 1024).to_string())
         .collect();
     render_message(&minimal, function)
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use migrator_engine::error::EngineError;
+use crate::error::EdgeError;
 use migrator_engine::outcome::{Outcome, Status};
 use serde_json::{Value, json};
 
@@ -23,10 +23,10 @@ struct FakeStore {
 }
 
 impl ArtifactSource for FakeStore {
-    async fn fetch(&self, object: &ObjectRef, _max_bytes: u64) -> Result<Fetched, EngineError> {
+    async fn fetch(&self, object: &ObjectRef, _max_bytes: u64) -> Result<Fetched, EdgeError> {
         self.fetched.lock().unwrap().push(object.clone());
         if self.unavailable.contains(&object.key) {
-            return Err(EngineError::ArtifactUnavailable {
+            return Err(EdgeError::ArtifactUnavailable {
                 location: format!("s3://{}/{}", object.bucket, object.key),
                 reason: "S3 could not be reached".into(),
                 transient: true,
@@ -75,19 +75,19 @@ struct FakeCredentials {
 }
 
 impl Credentials for FakeCredentials {
-    async fn iam_token(&self, token: &TokenFor) -> Result<String, EngineError> {
+    async fn iam_token(&self, token: &TokenFor) -> Result<String, EdgeError> {
         self.tokens.lock().unwrap().push(token.clone());
         if self.no_credentials {
-            return Err(EngineError::Credentials {
+            return Err(EdgeError::Credentials {
                 reason: "no AWS credentials: none in the environment".into(),
             });
         }
         Ok(format!("token-{}", self.tokens.lock().unwrap().len()))
     }
 
-    async fn database_secret(&self, arn: &str) -> Result<DbSecret, EngineError> {
+    async fn database_secret(&self, arn: &str) -> Result<DbSecret, EdgeError> {
         self.secrets.lock().unwrap().push(arn.to_string());
-        let (username, host, port) = self.secret.ok_or_else(|| EngineError::Credentials {
+        let (username, host, port) = self.secret.ok_or_else(|| EdgeError::Credentials {
             reason: format!("reading secret {arn} failed: ResourceNotFoundException"),
         })?;
         Ok(DbSecret {

@@ -127,7 +127,7 @@ async fn run_with(
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        outcome.fail_with(&e);
+        e.record(&mut outcome, settings.wording.as_ref());
     }
     outcome
 }

@@ -1,0 +1,187 @@
+//! The AWS Chatbot custom notification (Slack, Teams).
+
+use migrator_engine::outcome::{Outcome, Status};
+use migrator_engine::preflight::Severity;
+use migrator_engine::text::clip_bytes;
+
+use super::{accepted_line, apply_step, blocker_line, headline, resolved_as};
+
+/// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
+/// and the failures first (the database's message, the failing statement and line, what
+/// was committed), then the lists, cut with counts.
+pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
+    const LIMIT: usize = 3500;
+    const ERROR_LIMIT: usize = 1500;
+    let mut lines = Vec::new();
+    if let Some(e) = &o.error {
+        lines.push(format!(
+            "*Error {}:*\n```{}```",
+            e.code.as_deref().unwrap_or(""),
+            clip_bytes(e.message.trim_end(), ERROR_LIMIT)
+        ));
+    }
+    for m in &o.failed {
+        let mut line = format!("*Failed:* `{}`", m.name);
+        if let Some(n) = m.failed_statement {
+            line.push_str(&format!(", at statement {n}"));
+        }
+        match m.committed_statements.as_deref() {
+            Some([]) | None => {
+                line.push_str(" — none of its statements were committed");
+            }
+            Some(committed) => line.push_str(&format!(
+                " — committed before the failure: statement(s) {}",
+                list_numbers(committed)
+            )),
+        }
+        lines.push(line);
+    }
+    if let Some(r) = &o.resolved {
+        lines.push(format!(
+            "*Resolved:* `{}` as {}",
+            r.name,
+            resolved_as(r.kind)
+        ));
+    }
+    // Preflight errors first, with their evidence: they are why a deploy is blocked.
+    let mut findings: Vec<_> = o
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    for f in findings.iter().take(10) {
+        let evidence = f
+            .evidence
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{} `{}` in `{}` line {}{evidence}",
+            if f.severity == Severity::Error {
+                ":x:"
+            } else {
+                ":warning:"
+            },
+            f.rule,
+            f.migration,
+            f.line
+        ));
+    }
+    if let Some(line) = accepted_line(o) {
+        lines.push(format!(":white_check_mark: {line}"));
+    }
+    for b in o.blockers.iter().take(5) {
+        lines.push(format!(":lock: {}", blocker_line(b)));
+    }
+    if let Some(a) = &o.artifact {
+        lines.push(format!("*Artifact:* `{}`", a.location));
+    }
+    if let Some(db) = &o.database {
+        lines.push(format!("*Database:* {} `{}`", db.engine, db.name));
+    }
+    let list = |title: &str, names: Vec<String>, lines: &mut Vec<String>| {
+        if !names.is_empty() {
+            lines.push(format!("*{title} ({}):*", names.len()));
+            lines.extend(names.iter().take(20).map(|n| format!("• `{n}`")));
+            if names.len() > 20 {
+                lines.push(format!("… and {} more", names.len() - 20));
+            }
+        }
+    };
+    list(
+        "Applied",
+        o.applied.iter().map(|m| m.name.clone()).collect(),
+        &mut lines,
+    );
+    list(
+        "Pending",
+        o.pending.iter().map(|m| m.name.clone()).collect(),
+        &mut lines,
+    );
+    for w in o.warnings.iter().take(5) {
+        lines.push(format!(":warning: {}", clip_bytes(w, 400)));
+    }
+    if o.warnings.len() > 5 {
+        lines.push(format!("… and {} more warnings", o.warnings.len() - 5));
+    }
+    let mut description = lines.join("\n");
+    if description.len() > LIMIT {
+        description = format!("{}\n…", clip_bytes(&description, LIMIT));
+    }
+    let mut next_steps: Vec<String> = Vec::new();
+    if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.clone()) {
+        next_steps.push(hint);
+    }
+    if let Some(payload) = &o.confirm_payload {
+        next_steps.push(apply_step(payload, function));
+    }
+    serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": format!("{} {}", emoji(o.status), headline(o)),
+            "description": description,
+            "nextSteps": next_steps,
+        },
+        "metadata": {
+            "summary": headline(o),
+            "eventType": format!("migrator.{}", o.status_text()),
+            "additionalContext": { "stage": o.stage, "status": o.status_text(), "durationMs": o.duration_ms },
+        }
+    })
+}
+
+fn emoji(status: Status) -> &'static str {
+    match status {
+        Status::Applied => ":white_check_mark:",
+        Status::UpToDate => ":zzz:",
+        Status::Planned => ":clipboard:",
+        Status::Incomplete => ":hourglass_flowing_sand:",
+        Status::Blocked => ":no_entry:",
+        Status::Rejected => ":x:",
+        Status::Failed => ":rotating_light:",
+    }
+}
+
+fn list_numbers(numbers: &[usize]) -> String {
+    let shown: Vec<String> = numbers.iter().take(20).map(ToString::to_string).collect();
+    let more = if numbers.len() > 20 {
+        format!(" and {} more", numbers.len() - 20)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use migrator_engine::chrono;
+    use migrator_engine::outcome::{Action, ResolveKind, Resolved};
+
+    use super::*;
+
+    #[test]
+    fn a_resolved_message_names_the_migration_and_how() {
+        let mut o = Outcome::new(Action::Resolve, chrono::Utc::now());
+        o.status = Status::Applied;
+        o.stage = Some("PROD".into());
+        o.resolved = Some(Resolved {
+            name: "20240101_x".into(),
+            kind: ResolveKind::RolledBack,
+        });
+        let chatbot = chatbot(&o, Some("migrator-PROD"));
+        assert_eq!(
+            chatbot["content"]["title"],
+            ":white_check_mark: PROD: resolved 20240101_x as rolled back"
+        );
+        assert!(
+            chatbot["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("*Resolved:* `20240101_x` as rolled back")
+        );
+    }
+}

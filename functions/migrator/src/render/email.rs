@@ -1,0 +1,24 @@
+//! Plain text for the topic's e-mail subscribers.
+
+use migrator_engine::outcome::Outcome;
+
+use super::{apply_step, headline, text};
+
+/// Plain text for e-mail subscribers: the error first, then the terminal rendering.
+pub fn email(o: &Outcome, function: Option<&str>) -> String {
+    let mut out = format!("{}\n\n", headline(o));
+    if let Some(e) = &o.error {
+        let code = e
+            .code
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!("Error{code}: {}\n\n", e.message.trim_end()));
+    }
+    if let Some(payload) = &o.confirm_payload {
+        out.push_str(&apply_step(payload, function));
+        out.push_str("\n\n");
+    }
+    out.push_str(&text(o));
+    out
+}
