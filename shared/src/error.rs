@@ -48,6 +48,10 @@ pub enum EngineError {
         timeout: Duration,
     },
 
+    /// The server refused the migration lock outright (not a wait that ran out).
+    #[error("The {lock} lock could not be taken: {reason}")]
+    LockFailed { lock: &'static str, reason: String },
+
     /// P3004: a MySQL system database.
     #[error(
         "The `{database}` database is a system database, it should not be altered with prisma migrate. Please connect to another database."
@@ -228,6 +232,7 @@ impl EngineError {
             | EngineError::UnsupportedStatement { .. }
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
+            | EngineError::LockFailed { .. }
             | EngineError::Database { .. } => return None,
         })
     }
@@ -263,6 +268,7 @@ impl EngineError {
             | EngineError::Bookkeeping { .. }
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
+            | EngineError::LockFailed { .. }
             | EngineError::Database { .. } => Status::Failed,
         }
     }

@@ -4,24 +4,32 @@
 //! bookkeeping SQL, its lock, how a script is executed and how errors read. The engine
 //! decides *what* happens; a dialect knows *how* it is said to its database.
 
+mod apply;
+mod bookkeeping;
 mod connect;
 mod connect_error;
 pub mod mysql;
 pub mod postgres;
 mod script_error;
+mod server;
 pub mod sqlite;
+mod statements;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
 
+pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
+pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
 pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
+pub use server::read_ca_file;
+pub(crate) use statements::{Commits, OneByOne, left_open_failure, one_by_one};
 
 /// The name Prisma gives its bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "_prisma_migrations";
@@ -61,7 +69,7 @@ pub struct NewRow {
 pub struct StatementLimits {
     /// PostgreSQL `statement_timeout` (the time left before the deadline).
     pub statement_timeout: Option<Duration>,
-    /// PostgreSQL `lock_timeout`: give up waiting for a table lock (SQLSTATE 55P03).
+    /// Give up waiting for a table lock (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`).
     pub lock_timeout: Option<Duration>,
 }
 
@@ -101,6 +109,13 @@ pub trait Dialect: Send {
     /// Takes the migration lock, waiting at most `wait` (P1002 after that).
     async fn lock(&mut self, wait: Duration) -> Result<(), EngineError>;
 
+    /// Other sessions holding what this session waited for in vain: the migration lock
+    /// (after a P1002) or a lock on a table of the target namespace (after a lock timeout).
+    /// Bounded by the server; a dialect that cannot tell answers nobody.
+    async fn lock_holders(&mut self, _held: Held) -> Result<Vec<Blocker>, EngineError> {
+        Ok(Vec::new())
+    }
+
     /// Gives the lock back (closing the connection would too).
     async fn unlock(&mut self) -> Result<(), EngineError>;
 
@@ -118,64 +133,50 @@ pub trait Dialect: Send {
     /// How `script` would be executed.
     fn execution(&self, script: &str) -> Execution;
 
-    /// Runs the script and its bookkeeping in one transaction: insert the started row, run the
-    /// script, count the step and set `finished_at`, commit. On failure nothing of it remains.
-    async fn apply_in_transaction(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<(), ApplyError>;
-
-    /// Inserts the started row on its own (statement-by-statement execution).
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
-
-    /// Runs the script statement by statement, each committed on its own.
-    /// Returns the number of statements run.
-    async fn run_statements(
-        &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure>;
-
-    /// `applied_steps_count + 1` and `finished_at`, as Prisma does after a successful script.
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError>;
-
-    /// Writes the error text into `logs` of an existing row (Prisma's failure path).
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError>;
-
-    /// Inserts a row exactly as Prisma leaves a failed migration (`finished_at` NULL,
-    /// `applied_steps_count` 0, `logs` set), in a transaction of its own.
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError>;
-
-    /// `resolve --applied`: a finished row with `logs = ''`, `finished_at = started_at`, 0 steps.
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError>;
-
-    /// Sets `rolled_back_at` on the rows with these ids.
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError>;
-
     /// A statement of `script` the migrator refuses to run (it would hang waiting for a
     /// client-side data stream, …), checked for every pending migration before any is applied.
     fn unsupported(&self, _script: &str) -> Option<Unsupported> {
         None
     }
 
-    /// Deletes the row with this id (a statement-by-statement migration interrupted by our
-    /// own limit before any of its statements was committed leaves no row behind).
-    async fn delete_row(&mut self, _id: &str) -> Result<(), EngineError> {
-        Err(EngineError::InvalidRequest {
-            reason: format!("{} cannot delete a _prisma_migrations row", self.provider()),
-        })
+    /// Applies one migration with its bookkeeping, the way [`Dialect::execution`] says: in one
+    /// transaction with its row (on failure nothing of it remains, unless the script committed
+    /// it itself), or statement by statement after its started row. The error says what was
+    /// committed and whether the started row exists; nothing of the failure is recorded yet.
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError>;
+
+    /// The dialect's bookkeeping steps, for the defaults below (the engine uses those).
+    fn steps(&mut self) -> &mut dyn Steps;
+
+    /// Records a failed apply as Prisma leaves it: the logs written into the started row when
+    /// the apply left one, else a failed row inserted in a transaction of its own.
+    async fn record_failure(
+        &mut self,
+        row: &NewRow,
+        failed: &ScriptFailed,
+        logs: &str,
+    ) -> Result<(), EngineError> {
+        apply::record_failure(self.steps(), row, failed, logs).await
     }
 
-    /// Warnings the last apply produced (a script that committed our transaction itself …).
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
+    /// Removes the started row an apply left behind, when the engine decides the failure was
+    /// one of its own limits and nothing else was committed (the migration is tried again).
+    async fn discard(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.steps().delete_row(&row.id).await
+    }
+
+    /// `resolve --applied`: a finished row with `logs = ''`, `finished_at = started_at`, 0 steps.
+    async fn record_resolved(&mut self, row: &NewRow) -> Result<(), EngineError> {
+        self.steps().insert_resolved_row(row).await
+    }
+
+    /// Sets `rolled_back_at` on the rows with these ids.
+    async fn mark_rolled_back(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.steps().mark_rolled_back(ids, at).await
     }
 
     /// Makes everything committed so far durable, before an outcome reports it. Dialects that
@@ -188,94 +189,27 @@ pub trait Dialect: Send {
     async fn close(self: Box<Self>);
 }
 
+/// Which `schema.prisma` providers a database of `provider` accepts: its own, and on
+/// PostgreSQL also `cockroachdb` (Prisma's CockroachDB connector speaks the same protocol).
+pub fn accepts_schema_provider(provider: &str, schema_provider: &str) -> bool {
+    schema_provider == provider || (provider == "postgresql" && schema_provider == "cockroachdb")
+}
+
+/// What a session waited for when it asks who holds it ([`Dialect::lock_holders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The migration lock (Prisma's advisory lock, MySQL's `GET_LOCK`).
+    MigrationLock,
+    /// A lock on a table of the target namespace.
+    Tables,
+}
+
 /// A statement the migrator will not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
     pub line: usize,
     pub statement: String,
     pub reason: String,
-}
-
-/// Which statements of a script run one by one are committed, following the script's own
-/// `BEGIN` / `START TRANSACTION` / `COMMIT` / `ROLLBACK` and, on MySQL, the implicit commit
-/// of DDL (`implicit_ddl_commit`).
-#[derive(Debug, Default)]
-pub(crate) struct Commits {
-    pub(crate) committed: Vec<usize>,
-    /// Statements run inside a transaction the script opened and has not ended yet.
-    pub(crate) open: Option<Vec<usize>>,
-    implicit_ddl_commit: bool,
-}
-
-impl Commits {
-    pub(crate) fn new(implicit_ddl_commit: bool) -> Commits {
-        Commits {
-            implicit_ddl_commit,
-            ..Commits::default()
-        }
-    }
-
-    /// Statement `number`, whose first words are `words`, ran without error.
-    pub(crate) fn ran(&mut self, number: usize, words: &[String]) {
-        let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        match w.as_slice() {
-            ["START", "TRANSACTION", ..] | ["BEGIN", ..] => {
-                // MySQL commits an open transaction on BEGIN; PostgreSQL only warns.
-                if self.implicit_ddl_commit || self.open.is_none() {
-                    self.commit_open();
-                    self.open = Some(Vec::new());
-                }
-                self.committed.push(number);
-            }
-            ["COMMIT" | "END", ..] => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            ["ROLLBACK" | "ABORT", ..] if !w.contains(&"TO") => {
-                self.open = None;
-                self.committed.push(number);
-            }
-            // Statements that commit implicitly (before and after themselves).
-            [
-                "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "LOCK" | "UNLOCK",
-                ..,
-            ] if self.implicit_ddl_commit => {
-                self.commit_open();
-                self.committed.push(number);
-            }
-            _ => match &mut self.open {
-                Some(open) => open.push(number),
-                None => self.committed.push(number),
-            },
-        }
-    }
-
-    fn commit_open(&mut self) {
-        if let Some(open) = self.open.take() {
-            self.committed.extend(open);
-            self.committed.sort_unstable();
-        }
-    }
-}
-
-/// What to say when a script leaves a transaction of its own open at its end (`BEGIN`
-/// without `COMMIT`): the migrator rolls it back rather than commit it unasked.
-pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
-    ScriptFailure {
-        code: None,
-        message: "The migration script left a transaction of its own open (a `BEGIN` or `START TRANSACTION` without `COMMIT`). The migrator rolled that transaction back: the statements after that `BEGIN` were not applied.".into(),
-        committed,
-        ..ScriptFailure::default()
-    }
-}
-
-/// Why a transactional apply failed.
-#[derive(Debug)]
-pub enum ApplyError {
-    /// The script failed; the transaction was rolled back.
-    Script(ScriptFailure),
-    /// The bookkeeping around it failed (or the connection broke); rolled back as well.
-    Bookkeeping(EngineError),
 }
 
 /// Statements PostgreSQL (and friends) refuse inside a transaction block, or that manage
@@ -312,47 +246,5 @@ pub(crate) fn exactly_one_row(
             Err(EngineError::RowMissing { what: table_gone() })
         }
         Err(e) => Err(EngineError::database(context)(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split(' ').map(str::to_string).collect()
-    }
-
-    #[test]
-    fn postgres_commits_keep_a_scripts_transaction_together() {
-        let mut c = Commits::new(false);
-        c.ran(1, &words("CREATE TABLE"));
-        c.ran(2, &words("BEGIN"));
-        c.ran(3, &words("CREATE TABLE"));
-        // Without an implicit DDL commit, the block is still open: 3 is not committed.
-        assert_eq!(c.committed, [1, 2]);
-        c.ran(4, &words("SAVEPOINT s"));
-        c.ran(5, &words("ROLLBACK TO"));
-        // ROLLBACK TO SAVEPOINT does not end the block.
-        assert!(c.open.is_some());
-        c.ran(6, &words("COMMIT"));
-        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6]);
-        c.ran(7, &words("BEGIN"));
-        c.ran(8, &words("INSERT INTO"));
-        c.ran(9, &words("ROLLBACK"));
-        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 7, 9]);
-        assert!(c.open.is_none());
-    }
-
-    #[test]
-    fn a_transaction_left_open_names_what_stays() {
-        let failure = left_open_failure(vec![1]);
-        assert!(
-            failure
-                .message
-                .contains("left a transaction of its own open")
-        );
-        assert_eq!(failure.committed, [1]);
-        assert!(!failure.rolled_back);
     }
 }

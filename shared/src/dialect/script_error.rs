@@ -42,6 +42,28 @@ pub struct ScriptFailure {
 }
 
 impl ScriptFailure {
+    /// A statement's failure from its sqlx error: `said` gives a server error's code and text
+    /// (as the dialect renders them); anything else is the connection failing.
+    pub(crate) fn from_sqlx(
+        error: &sqlx::Error,
+        interruption: Option<Interruption>,
+        said: impl FnOnce(&(dyn sqlx::error::DatabaseError + 'static)) -> (Option<String>, String),
+    ) -> ScriptFailure {
+        let (code, message) = match error {
+            sqlx::Error::Database(db) => said(db.as_ref()),
+            other => (
+                None,
+                format!("{other} (the connection to the database was lost or failed)"),
+            ),
+        };
+        ScriptFailure {
+            code,
+            message,
+            interruption,
+            ..ScriptFailure::default()
+        }
+    }
+
     /// Prisma's P3018 text, which is also what goes into the `logs` column, followed by
     /// what we know beyond Prisma (statement number, what was committed or rolled back).
     pub fn logs(&self, migration_name: &str) -> String {

@@ -10,9 +10,11 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
 use super::{
-    ApplyError, Commits, Dialect, FailedStatement, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables, left_open_failure, transaction_control_reason,
+    Applied, ApplyError, Commits, Dialect, Migrating, MigrationRow, NewRow, OneByOne,
+    ScriptFailure, StatementLimits, Steps, Tables, TransactionError, one_by_one,
+    transaction_control_reason,
 };
 use crate::clock::Clock;
 use crate::error::EngineError;
@@ -129,6 +131,7 @@ impl Target {
                 conn,
                 target: self.clone(),
                 locked: false,
+                sql: BookkeepingSql::new("`_prisma_migrations`".into(), Placeholders::Question),
             },
             created,
         ))
@@ -140,6 +143,26 @@ pub struct Sqlite {
     conn: SqliteConnection,
     target: Target,
     locked: bool,
+    sql: BookkeepingSql,
+}
+
+#[async_trait]
+impl OneByOne for Sqlite {
+    fn failure(&self, error: &sqlx::Error, _: &str, _: StatementLimits) -> ScriptFailure {
+        script_failure(error)
+    }
+
+    async fn end_own_transaction(&mut self) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+    }
+
+    /// SQLite refuses BEGIN inside a transaction: the probe tells whether the script left
+    /// one open (and ends its own when it did not).
+    async fn left_open(&mut self, _commits: &Commits) -> bool {
+        let probe = sqlx::raw_sql("BEGIN").execute(&mut self.conn).await;
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        probe.is_err()
+    }
 }
 
 #[async_trait]
@@ -202,11 +225,7 @@ impl Dialect for Sqlite {
     }
 
     async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
-        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("creating _prisma_migrations"))?;
-        Ok(())
+        bookkeeping::create_table(self, CREATE_MIGRATIONS_TABLE.into()).await
     }
 
     async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
@@ -215,6 +234,10 @@ impl Dialect for Sqlite {
             .await
             .map_err(EngineError::database("reading _prisma_migrations"))?;
         rows.iter().map(read_row).collect()
+    }
+
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
     }
 
     fn execution(&self, script: &str) -> Execution {
@@ -230,168 +253,16 @@ impl Dialect for Sqlite {
         Execution::Transaction
     }
 
-    async fn apply_in_transaction(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        _limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
-        let bookkeeping =
-            |context| move |e| ApplyError::Bookkeeping(EngineError::database(context)(e));
-        let mut tx = self
-            .conn
-            .begin()
-            .await
-            .map_err(bookkeeping("starting a transaction"))?;
-        insert_started(&mut tx, row)
-            .await
-            .map_err(bookkeeping("recording the migration start"))?;
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
-            .execute(&mut *tx)
-            .await
-        {
-            let _ = tx.rollback().await;
-            let mut failure = script_failure(&e);
-            failure.rolled_back = true;
-            return Err(ApplyError::Script(failure));
-        }
-        let done = mark_finished(&mut tx, &row.id, clock.now()).await;
-        one_row(done, "recording the migration end").map_err(ApplyError::Bookkeeping)?;
-        tx.commit()
-            .await
-            .map_err(bookkeeping("committing the migration"))?;
-        Ok(())
-    }
-
-    async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        insert_started(&mut self.conn, row)
-            .await
-            .map_err(EngineError::database("recording the migration start"))
-    }
-
-    async fn run_statements(
-        &mut self,
-        script: &str,
-        _limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure> {
-        let mut number = 0;
-        let mut commits = Commits::new(false);
-        let mut opened = None;
-        for statement in split(script, Flavor::Sqlite) {
-            if statement.is_blank() {
-                continue;
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        match self.execution(m.script) {
+            Execution::Transaction => {
+                let result = self.apply_in_transaction(m).await;
+                super::in_transaction(result, m.row, Vec::new())
             }
-            number += 1;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
-                // End a transaction the script may have opened (an error, ignored, when none is).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = script_failure(&e);
-                failure.statement = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-                failure.committed = commits.committed;
-                return Err(failure);
-            }
-            let words = statement.keywords(2);
-            if words.first().map(String::as_str) == Some("BEGIN") && commits.open.is_none() {
-                opened = Some(FailedStatement {
-                    number,
-                    line: statement.line,
-                    text: statement.trimmed().to_string(),
-                });
-            }
-            commits.ran(number, &words);
-        }
-        // SQLite refuses BEGIN inside a transaction: the probe tells whether the script left
-        // one open (and ends its own when it did not).
-        match sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
-            Ok(_) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-            }
-            Err(_) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                let mut failure = left_open_failure(commits.committed);
-                failure.statement = opened;
-                return Err(failure);
+            Execution::StatementByStatement { reason } => {
+                super::by_statement(self, m, reason).await
             }
         }
-        Ok(number)
-    }
-
-    async fn mark_finished(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let done = mark_finished(&mut self.conn, id, at).await;
-        one_row(done, "recording the migration end")
-    }
-
-    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
-        sqlx::query("DELETE FROM `_prisma_migrations` WHERE id = ?1")
-            .bind(id)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::database("removing the migration's row"))?;
-        Ok(())
-    }
-
-    async fn set_logs(&mut self, id: &str, logs: &str) -> Result<(), EngineError> {
-        let done = sqlx::query("UPDATE `_prisma_migrations` SET logs = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(logs)
-            .execute(&mut self.conn)
-            .await;
-        one_row(done, "recording the failure")
-    }
-
-    async fn insert_failed_row(&mut self, row: &NewRow, logs: &str) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO `_prisma_migrations` (id, checksum, started_at, migration_name, logs) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .bind(logs)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the failure"))?;
-        Ok(())
-    }
-
-    async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
-        sqlx::query(
-            "INSERT INTO `_prisma_migrations` (id, checksum, logs, started_at, finished_at, migration_name) VALUES (?1, ?2, '', ?3, ?3, ?4)",
-        )
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::database("recording the migration as applied"))?;
-        Ok(())
-    }
-
-    async fn mark_rolled_back(
-        &mut self,
-        ids: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        for id in ids {
-            sqlx::query("UPDATE `_prisma_migrations` SET rolled_back_at = ?1 WHERE id = ?2")
-                .bind(at.timestamp_millis())
-                .bind(id)
-                .execute(&mut self.conn)
-                .await
-                .map_err(EngineError::database(
-                    "marking the migration as rolled back",
-                ))?;
-        }
-        Ok(())
     }
 
     async fn close(self: Box<Self>) {
@@ -399,43 +270,81 @@ impl Dialect for Sqlite {
     }
 }
 
-async fn insert_started(conn: &mut SqliteConnection, row: &NewRow) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO `_prisma_migrations` (id, checksum, started_at, migration_name) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&row.id)
-        .bind(&row.checksum)
-        .bind(row.started_at.timestamp_millis())
-        .bind(&row.migration_name)
-        .execute(conn)
-        .await?;
-    Ok(())
+#[async_trait]
+impl SqlBookkeeping for Sqlite {
+    type Db = sqlx::Sqlite;
+    type Time = i64;
+    const REMOVED_ROW: &'static str = "the script deleted it";
+    const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
+
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql) {
+        (&mut self.conn, &self.sql)
+    }
+
+    fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error.message().contains("no such table")
+    }
+
+    async fn run_each_statement(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let statements = split(script, Flavor::Sqlite)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        one_by_one(self, statements, Commits::new(false), limits).await
+    }
 }
 
-/// One row written, or the script removed the row or the table.
-fn one_row(
-    done: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
-    context: &'static str,
-) -> Result<(), EngineError> {
-    super::exactly_one_row(
-        done.map(|r| r.rows_affected()),
-        |e| e.message().contains("no such table"),
-        || "its row is gone from `_prisma_migrations` (the script deleted it)".into(),
-        || "`_prisma_migrations` no longer exists (the script dropped or renamed it)".into(),
-        context,
-    )
-}
+impl Sqlite {
+    /// The started row, the script and the finished row in one transaction, committed
+    /// together or rolled back together.
+    async fn apply_in_transaction(&mut self, m: &Migrating<'_>) -> Result<(), TransactionError> {
+        let Migrating {
+            row, script, clock, ..
+        } = *m;
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| {
+                TransactionError::Bookkeeping(EngineError::database("starting a transaction")(e))
+            })?;
+        let result = self.in_transaction(row, script, clock).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if let Err(e) = sqlx::raw_sql(end).execute(&mut self.conn).await {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            if result.is_ok() {
+                return Err(TransactionError::Bookkeeping(EngineError::database(
+                    "committing the migration",
+                )(e)));
+            }
+        }
+        result
+    }
 
-async fn mark_finished(
-    conn: &mut SqliteConnection,
-    id: &str,
-    at: DateTime<Utc>,
-) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
-    sqlx::query(
-        "UPDATE `_prisma_migrations` SET applied_steps_count = applied_steps_count + 1, finished_at = ?2 WHERE id = ?1",
-    )
-    .bind(id)
-    .bind(at.timestamp_millis())
-    .execute(conn)
-    .await
+    async fn in_transaction(
+        &mut self,
+        row: &NewRow,
+        script: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), TransactionError> {
+        self.insert_started_row(row)
+            .await
+            .map_err(TransactionError::Bookkeeping)?;
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            let mut failure = script_failure(&e);
+            failure.rolled_back = true;
+            return Err(TransactionError::Script(failure));
+        }
+        self.mark_finished(&row.id, clock.now())
+            .await
+            .map_err(TransactionError::Bookkeeping)
+    }
 }
 
 fn read_row(row: &SqliteRow) -> Result<MigrationRow, EngineError> {

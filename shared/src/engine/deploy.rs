@@ -10,7 +10,9 @@ use super::{
     Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
 };
 use crate::clock::Clock;
-use crate::dialect::{ApplyError, Dialect, Interruption, NewRow, ScriptFailure, StatementLimits};
+use crate::dialect::{
+    ApplyError, Dialect, Held, Interruption, Migrating, NewRow, ScriptFailure, StatementLimits,
+};
 use crate::error::{EngineError, FailedState};
 use crate::migration::{Migration, MigrationSet};
 use crate::outcome::{AppliedMigration, Execution, FailedMigration, Outcome, Status};
@@ -24,7 +26,7 @@ pub(super) async fn deploy(
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     if settings.use_lock {
-        dialect.lock(settings.effective_lock_wait()).await?;
+        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
     }
     let tables = dialect.tables().await?;
     if let Some(expected) = expected_plan {
@@ -143,7 +145,7 @@ fn refuse_unsupported<'m>(
     Ok(())
 }
 
-/// A migration that gave up waiting for a table lock (55P03, MySQL 1205) and left nothing
+/// A migration that gave up waiting for a table lock (a lock timeout) and left nothing
 /// behind is tried again, a few times, with a growing pause; after that it is `blocked`,
 /// with no failed row.
 async fn apply_with_retries(
@@ -160,7 +162,13 @@ async fn apply_with_retries(
             Applied::Done => return Ok(()),
             Applied::LockTimedOut { code } => {
                 attempt += 1;
+                let held_by = super::holders::ask(dialect, Held::Tables, outcome).await;
                 if attempt > settings.statement_lock_retries {
+                    if let Some(who) = held_by {
+                        outcome
+                            .warnings
+                            .push(format!("The table lock was held by {who}."));
+                    }
                     return Err(EngineError::StatementLocked {
                         migration: migration.name.clone(),
                         code,
@@ -168,8 +176,11 @@ async fn apply_with_retries(
                     });
                 }
                 let pause = Duration::from_millis(250 << attempt.min(6));
+                let held_by = held_by
+                    .map(|who| format!(" The lock was held by {who}."))
+                    .unwrap_or_default();
                 outcome.warnings.push(format!(
-                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).",
+                    "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).{held_by}",
                     migration.name,
                     pause.as_millis(),
                     attempt + 1,
@@ -242,107 +253,68 @@ async fn apply(
         migration_name: migration.name.clone(),
         started_at: clock.now(),
     };
-    let execution = dialect.execution(script);
     let timer = Instant::now();
     tracing::info!("Applying migration `{}`", migration.name);
-    let tampered = |e: EngineError, rolled_back: bool| match e {
-        EngineError::RowMissing { what } => EngineError::Bookkeeping {
-            migration: migration.name.clone(),
-            what,
-            rolled_back,
-        },
-        other => other,
-    };
 
-    let result = match &execution {
-        Execution::Transaction => match dialect
-            .apply_in_transaction(&row, script, limits, clock)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(ApplyError::Bookkeeping(e)) => return Err(tampered(e, true)),
-            Err(ApplyError::Script(failure)) => {
-                if failure.rolled_back
-                    && let Some(result) = interrupted(&failure, migration, limits, settings)
-                {
-                    return result;
-                }
-                let logs = failure.logs(&migration.name);
-                let recorded = if failure.row_recorded {
-                    // The script committed the row itself: write the failure into it.
-                    dialect.set_logs(&row.id, &logs).await
-                } else {
-                    // The transaction is gone; record the failure the way Prisma leaves it.
-                    dialect.insert_failed_row(&row, &logs).await
-                };
-                let state = match recorded {
-                    Err(e) => {
-                        outcome.warnings.push(format!(
-                            "The failure could not be recorded in _prisma_migrations ({e}); nothing of the migration was applied, so the next deploy will try it again."
-                        ));
-                        FailedState::NotRecorded
-                    }
-                    Ok(()) if failure.rolled_back => FailedState::RolledBack,
-                    Ok(()) => FailedState::PartlyCommitted,
-                };
-                Err((failure, logs, state))
-            }
-        },
-        Execution::StatementByStatement { reason } => {
-            tracing::debug!(migration = %migration.name, "running statement by statement: {reason}");
-            dialect.insert_started_row(&row).await?;
-            match dialect.run_statements(script, limits).await {
-                Ok(_) => {
-                    dialect
-                        .mark_finished(&row.id, clock.now())
-                        .await
-                        .map_err(|e| tampered(e, false))?;
-                    Ok(())
-                }
-                Err(failure) => {
-                    if failure.committed.is_empty()
-                        && let Some(result) = interrupted(&failure, migration, limits, settings)
-                    {
-                        // None of its statements was committed: leave no row behind.
-                        dialect.delete_row(&row.id).await?;
-                        return result;
-                    }
-                    let logs = failure.logs(&migration.name);
-                    if let Err(e) = dialect.set_logs(&row.id, &logs).await {
-                        outcome
-                            .warnings
-                            .push(format!("The failure's logs could not be recorded ({e})."));
-                    }
-                    let state = FailedState::Committed(failure.committed.clone());
-                    Err((failure, logs, state))
-                }
-            }
-        }
+    let migrating = Migrating {
+        row: &row,
+        script,
+        limits,
+        clock,
     };
-    outcome.warnings.extend(dialect.take_warnings());
-
-    match result {
-        Ok(()) => {
+    let failed = match dialect.apply(&migrating).await {
+        Ok(applied) => {
+            outcome.warnings.extend(applied.warnings);
             outcome.applied.push(AppliedMigration {
                 name: migration.name.clone(),
                 checksum: checksum.clone(),
-                execution,
+                execution: applied.execution,
                 duration_ms: elapsed_ms(timer),
             });
-            Ok(Applied::Done)
+            return Ok(Applied::Done);
         }
-        Err((failure, logs, state)) => {
-            outcome
-                .failed
-                .push(failed_now(&migration.name, &row, &failure, &logs));
-            outcome.pending.retain(|p| p.name != migration.name);
-            Err(EngineError::ApplyFailed {
-                migration: migration.name.clone(),
-                logs,
-                state,
-            })
+        Err(ApplyError::Bookkeeping(e)) => return Err(e),
+        Err(ApplyError::Script(failed)) => failed,
+    };
+    let failure = &failed.failure;
+    if failed.committed_nothing()
+        && let Some(result) = interrupted(failure, migration, limits, settings)
+    {
+        if failed.row_exists() {
+            // None of its statements was committed: leave no row behind.
+            dialect.discard(&row).await?;
         }
+        return result;
     }
+    let logs = failure.logs(&migration.name);
+    let recorded = dialect.record_failure(&row, &failed, &logs).await;
+    let state = match (&failed.execution, recorded) {
+        (Execution::Transaction, Err(e)) => {
+            outcome.warnings.push(format!(
+                "The failure could not be recorded in _prisma_migrations ({e}); nothing of the migration was applied, so the next deploy will try it again."
+            ));
+            FailedState::NotRecorded
+        }
+        (Execution::Transaction, Ok(())) if failure.rolled_back => FailedState::RolledBack,
+        (Execution::Transaction, Ok(())) => FailedState::PartlyCommitted,
+        (Execution::StatementByStatement { .. }, recorded) => {
+            if let Err(e) = recorded {
+                outcome
+                    .warnings
+                    .push(format!("The failure's logs could not be recorded ({e})."));
+            }
+            FailedState::Committed(failure.committed.clone())
+        }
+    };
+    outcome
+        .failed
+        .push(failed_now(&migration.name, &row, failure, &logs));
+    outcome.pending.retain(|p| p.name != migration.name);
+    Err(EngineError::ApplyFailed {
+        migration: migration.name.clone(),
+        logs,
+        state,
+    })
 }
 
 fn failed_now(name: &str, row: &NewRow, failure: &ScriptFailure, logs: &str) -> FailedMigration {

@@ -6,6 +6,7 @@
 
 mod deploy;
 pub mod history;
+mod holders;
 mod inspect;
 pub mod plan_hash;
 mod request;
@@ -38,7 +39,7 @@ pub struct Settings {
     pub deadline_margin: Duration,
     /// PostgreSQL `lock_timeout` for each migration's statements (none: wait as long as it takes).
     pub statement_lock_timeout: Option<Duration>,
-    /// How often a migration that timed out on a table lock (55P03) is tried again. Safe
+    /// How often a migration that timed out waiting for a table lock is tried again. Safe
     /// because such a migration ran in a transaction that was rolled back.
     pub statement_lock_retries: u32,
     /// Preflight findings for plan and deploy (`None`: no preflight).
@@ -190,8 +191,7 @@ fn check_providers(
     provider: &str,
 ) -> Result<(), EngineError> {
     if let Some(schema) = &set.schema_provider
-        && schema != provider
-        && !(schema == "cockroachdb" && provider == "postgresql")
+        && !dialect::accepts_schema_provider(provider, schema)
     {
         return Err(EngineError::SchemaProviderMismatch {
             schema: schema.clone(),

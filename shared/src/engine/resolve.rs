@@ -24,7 +24,7 @@ pub(super) async fn resolve(
         kind: target.kind,
     });
     if confirm && settings.use_lock {
-        dialect.lock(settings.effective_lock_wait()).await?;
+        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
     }
     match target.kind {
         ResolveKind::Applied => {
@@ -89,7 +89,7 @@ async fn mark_applied(
         migration_name: name.into(),
         started_at: now,
     };
-    dialect.insert_resolved_row(&row).await?;
+    dialect.record_resolved(&row).await?;
     outcome.status = Status::Applied;
     Ok(())
 }

@@ -95,7 +95,7 @@ pub enum ProbeError {
 }
 
 /// Prisma's advisory lock key (the migration lock).
-const MIGRATION_LOCK_KEY: i64 = 72707369;
+const MIGRATION_LOCK_KEY: i64 = crate::dialect::postgres::ADVISORY_LOCK_KEY;
 
 /// Questions preflight asks the database. One implementation per database; tests may
 /// implement it over anything.
@@ -456,40 +456,52 @@ impl DataProbe for PgProbe<'_> {
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
         let names: Vec<String> = tables.iter().map(regclass_text).collect();
-        let sql = format!(
-            "SELECT DISTINCT a.pid, CASE WHEN l.locktype = 'advisory' THEN 'migration lock' ELSE l.relation::regclass::text END, l.mode, \
-             a.application_name, a.usename::text, a.state, extract(epoch FROM now() - a.xact_start)::float8, a.query \
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.granted AND a.pid <> pg_backend_pid() \
-             AND (l.relation = ANY (SELECT to_regclass(x) FROM unnest($1::text[]) x) \
-                  OR (l.locktype = 'advisory' AND l.classid = 0 AND l.objid = {MIGRATION_LOCK_KEY} AND l.objsubid = 1 \
-                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))) \
-             ORDER BY 1, 2 LIMIT 20"
-        );
+        let sql =
+            holders_query("l.relation = ANY (SELECT to_regclass(x) FROM unnest($1::text[]) x)");
         let rows = self.query(sql, Some(names)).await?;
-        let text = |row: &PgRow, i: usize| {
-            row.try_get::<Option<String>, _>(i)
-                .ok()
-                .flatten()
-                .filter(|s| !s.is_empty())
-        };
-        Ok(rows
-            .iter()
-            .map(|row| Blocker {
-                pid: row.try_get(0).unwrap_or_default(),
-                holds: text(row, 1).unwrap_or_default(),
-                mode: text(row, 2).unwrap_or_default(),
-                application_name: text(row, 3),
-                user: text(row, 4),
-                state: text(row, 5),
-                transaction_age_s: row
-                    .try_get::<Option<f64>, _>(6)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.max(0.0) as u64),
-                query: text(row, 7).map(|q| without_literals(&q)),
-            })
-            .collect())
+        Ok(rows.iter().map(blocker_from_row).collect())
+    }
+}
+
+/// Other sessions holding a granted lock on a relation that `relations` (a condition on
+/// `l.relation`) selects, or Prisma's migration lock in this database: pid, what it holds,
+/// the mode, `application_name`, user, state, transaction age in seconds and its query
+/// (read with [`blocker_from_row`]). At most 20 rows. Preflight and the PostgreSQL dialect
+/// (after a lock wait ran out) both ask with it.
+pub(crate) fn holders_query(relations: &str) -> String {
+    format!(
+        "SELECT DISTINCT a.pid, CASE WHEN l.locktype = 'advisory' THEN 'migration lock' ELSE l.relation::regclass::text END, l.mode, \
+         a.application_name, a.usename::text, a.state, extract(epoch FROM now() - a.xact_start)::float8, a.query \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.granted AND a.pid <> pg_backend_pid() \
+         AND (({relations}) \
+              OR (l.locktype = 'advisory' AND l.classid = 0 AND l.objid = {MIGRATION_LOCK_KEY} AND l.objsubid = 1 \
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))) \
+         ORDER BY 1, 2 LIMIT 20"
+    )
+}
+
+/// One row of [`holders_query`], its query without literals.
+pub(crate) fn blocker_from_row(row: &PgRow) -> Blocker {
+    let text = |i: usize| {
+        row.try_get::<Option<String>, _>(i)
+            .ok()
+            .flatten()
+            .filter(|s| !s.is_empty())
+    };
+    Blocker {
+        pid: row.try_get(0).unwrap_or_default(),
+        holds: text(1).unwrap_or_default(),
+        mode: text(2).unwrap_or_default(),
+        application_name: text(3),
+        user: text(4),
+        state: text(5),
+        transaction_age_s: row
+            .try_get::<Option<f64>, _>(6)
+            .ok()
+            .flatten()
+            .map(|s| s.max(0.0) as u64),
+        query: text(7).map(|q| without_literals(&q)),
     }
 }
 
@@ -508,18 +520,11 @@ pub fn without_literals(query: &str) -> String {
             }
             out.push_str(text);
             if out.chars().count() >= 200 {
-                return shorten_to(&out, 200).to_owned();
+                return crate::text::clip_chars(&out, 200).to_owned();
             }
         }
     }
     out.trim_end_matches(" ;").trim_end_matches(';').to_owned()
-}
-
-fn shorten_to(value: &str, chars: usize) -> &str {
-    match value.char_indices().nth(chars) {
-        Some((at, _)) => &value[..at],
-        None => value,
-    }
 }
 
 fn classify_error(error: &sqlx::Error, timeout: Duration) -> ProbeError {
@@ -552,7 +557,7 @@ fn regclass_text(table: &QName) -> String {
 
 /// Key values longer than 100 characters are cut.
 fn shorten(value: &str) -> &str {
-    shorten_to(value, 100)
+    crate::text::clip_chars(value, 100)
 }
 
 #[cfg(test)]

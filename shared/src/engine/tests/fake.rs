@@ -8,13 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
 use crate::dialect::{
-    ApplyError, Dialect, FailedStatement, Interruption, MigrationRow, NewRow, ScriptFailure,
-    StatementLimits, Tables,
+    Applied, ApplyError, Dialect, FailedStatement, Held, Interruption, Migrating, MigrationRow,
+    NewRow, ScriptFailure, StatementLimits, Steps, Tables, TransactionError, by_statement,
+    in_transaction,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
 
 /// A script holding this runs statement by statement (as `CREATE INDEX CONCURRENTLY` would).
 pub const BY_STATEMENT: &str = "-- fake: statement by statement";
@@ -40,6 +41,10 @@ pub struct Fake {
     pub lock_waits: Vec<Duration>,
     /// Whether this session holds the lock now.
     pub locked: bool,
+    /// The sessions `lock_holders` names.
+    pub holders: Vec<Blocker>,
+    /// What `lock_holders` was asked about, in order (not in `calls`: asking writes nothing).
+    pub asked: Vec<Held>,
 }
 
 impl Fake {
@@ -184,6 +189,11 @@ impl Dialect for Fake {
         Ok(())
     }
 
+    async fn lock_holders(&mut self, held: Held) -> Result<Vec<Blocker>, EngineError> {
+        self.asked.push(held);
+        Ok(self.holders.clone())
+    }
+
     async fn unlock(&mut self) -> Result<(), EngineError> {
         if self.locked {
             self.calls.push("unlock".into());
@@ -222,6 +232,10 @@ impl Dialect for Fake {
         Ok(rows)
     }
 
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
+    }
+
     fn execution(&self, script: &str) -> Execution {
         if script.contains(BY_STATEMENT) {
             Execution::StatementByStatement {
@@ -232,23 +246,30 @@ impl Dialect for Fake {
         }
     }
 
-    async fn apply_in_transaction(
-        &mut self,
-        row: &NewRow,
-        _script: &str,
-        limits: StatementLimits,
-        clock: &dyn Clock,
-    ) -> Result<(), ApplyError> {
-        self.calls
-            .push(format!("apply_in_transaction {}", row.migration_name));
-        self.limits.push(limits);
-        if let Some(failure) = self.next_failure(&row.migration_name) {
-            return Err(ApplyError::Script(failure));
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        match self.execution(m.script) {
+            Execution::Transaction => {
+                let name = &m.row.migration_name;
+                self.calls.push(format!("apply_in_transaction {name}"));
+                self.limits.push(m.limits);
+                let result = match self.next_failure(name) {
+                    Some(failure) => Err(TransactionError::Script(failure)),
+                    None => {
+                        self.push(m.row, Some(m.clock.now()), None);
+                        Ok(())
+                    }
+                };
+                in_transaction(result, m.row, Vec::new())
+            }
+            Execution::StatementByStatement { reason } => by_statement(self, m, reason).await,
         }
-        self.push(row, Some(clock.now()), None);
-        Ok(())
     }
 
+    async fn close(self: Box<Self>) {}
+}
+
+#[async_trait]
+impl Steps for Fake {
     async fn insert_started_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
         self.calls
             .push(format!("insert_started_row {}", row.migration_name));
@@ -299,6 +320,11 @@ impl Dialect for Fake {
         self.push(row, None, Some(logs));
         Ok(())
     }
+    async fn delete_row(&mut self, id: &str) -> Result<(), EngineError> {
+        self.calls.push("delete_row".into());
+        self.rows.retain(|r| r.id != id);
+        Ok(())
+    }
 
     async fn insert_resolved_row(&mut self, row: &NewRow) -> Result<(), EngineError> {
         self.calls
@@ -321,6 +347,4 @@ impl Dialect for Fake {
         }
         Ok(())
     }
-
-    async fn close(self: Box<Self>) {}
 }

@@ -417,6 +417,76 @@ async fn p1002_a_held_lock_blocks_before_anything_is_read() {
     assert!(message(&outcome).contains("Timed out trying to acquire a fake advisory lock"));
 }
 
+fn psql_session(pid: i32) -> crate::preflight::Blocker {
+    crate::preflight::Blocker {
+        pid,
+        holds: "migration lock".into(),
+        mode: "ExclusiveLock".into(),
+        application_name: Some("psql".into()),
+        user: Some("ops".into()),
+        state: Some("idle in transaction".into()),
+        transaction_age_s: Some(40),
+        query: Some("SELECT pg_advisory_lock(?)".into()),
+    }
+}
+
+#[tokio::test]
+async fn p1002_names_who_holds_the_migration_lock() {
+    let mut fake = Fake {
+        lock_held: true,
+        holders: vec![psql_session(123)],
+        ..Fake::with_rows(vec![])
+    };
+    let outcome = run(&deploy(), &set(names(&["1_a"])), &mut fake).await;
+    assert_eq!(code(&outcome), Some("P1002"));
+    assert_eq!(calls(&fake), ["lock"], "asking writes nothing");
+    assert_eq!(fake.asked, [crate::dialect::Held::MigrationLock]);
+    assert_eq!(outcome.blockers, [psql_session(123)]);
+    assert_eq!(
+        outcome.warnings,
+        [
+            "The migration lock is held by pid 123 (app `psql`, user `ops`, idle in transaction for 40 s): `SELECT pg_advisory_lock(?)`."
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn table_lock_timeouts_name_who_held_the_table_each_time() {
+    let holder = crate::preflight::Blocker {
+        holds: "public.users".into(),
+        mode: "AccessExclusiveLock".into(),
+        query: Some("LOCK TABLE users IN ACCESS EXCLUSIVE MODE".into()),
+        ..psql_session(77)
+    };
+    let settings = Settings {
+        statement_lock_retries: 1,
+        ..Settings::default()
+    };
+    let mut fake = Fake {
+        holders: vec![holder.clone()],
+        ..Fake::with_rows(vec![])
+    };
+    fake.fail("1_a", failure("55P03", "lock timeout"), 2);
+    let outcome = run_with(&deploy(), &set(names(&["1_a"])), &mut fake, &settings).await;
+    assert_eq!(outcome.status, Status::Blocked);
+    assert_eq!(
+        fake.asked,
+        [crate::dialect::Held::Tables, crate::dialect::Held::Tables]
+    );
+    let who = "pid 77 (app `psql`, user `ops`, idle in transaction for 40 s): `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`";
+    assert_eq!(
+        outcome.warnings,
+        [
+            format!(
+                "Migration `1_a` timed out waiting for a table lock (55P03) and was rolled back; trying again in 500 ms (attempt 2 of 2). The lock was held by {who}."
+            ),
+            format!("The table lock was held by {who}."),
+        ]
+    );
+    assert_eq!(outcome.blockers, [holder], "listed once");
+    assert!(fake.rows.is_empty());
+}
+
 #[tokio::test]
 async fn without_the_advisory_lock_nothing_is_locked() {
     let settings = Settings {

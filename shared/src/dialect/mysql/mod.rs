@@ -1,0 +1,381 @@
+//! MySQL and MariaDB: Prisma's bookkeeping, `GET_LOCK('prisma_migrate', …)`, and each migration
+//! run statement by statement, because MySQL commits DDL implicitly and a migration cannot be
+//! atomic there. A failure names the failing statement and the ones already committed.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
+use sqlx::{AssertSqlSafe, Connection};
+use url::Url;
+
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
+use super::connect_error::{ConnectError, describe_tls};
+use super::server::{self, Refusals, Server, decode, read_ca_file};
+use super::{
+    Applied, ApplyError, Commits, Dialect, Held, Interruption, Migrating, MigrationRow, OneByOne,
+    ScriptFailure, StatementLimits, Steps, Tables, one_by_one,
+};
+use crate::error::EngineError;
+use crate::outcome::{DatabaseInfo, Execution};
+use crate::preflight::Blocker;
+use crate::preflight::live::without_literals;
+use crate::sql::{Flavor, split};
+
+mod errors;
+mod target;
+
+use errors::*;
+pub use target::Target;
+
+/// Prisma's lock name (server-wide on MySQL, not per database).
+pub const LOCK_NAME: &str = "prisma_migrate";
+
+/// Prisma's DDL for MySQL, byte for byte (`flavour/mysql.rs`).
+pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"#;
+
+/// Why every MySQL migration runs statement by statement.
+const BY_STATEMENT: &str = "MySQL commits DDL implicitly; statements run and commit one by one";
+
+/// Databases Prisma refuses to migrate (P3004).
+const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// MySQL's `ER_EMPTY_QUERY`: what Prisma's MySQL connector gets for an empty script.
+pub const ER_EMPTY_QUERY: u16 = 1065;
+const ER_BAD_DB_ERROR: u16 = 1049;
+const ER_DB_CREATE_EXISTS: u16 = 1007;
+const ER_NO_SUCH_TABLE: u16 = 1146;
+/// A lock wait (row or metadata lock) that hit `lock_wait_timeout` / `innodb_lock_wait_timeout`.
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// MariaDB's `max_statement_time` exceeded.
+const ER_STATEMENT_TIMEOUT: u16 = 1969;
+/// MySQL's `max_execution_time` exceeded.
+const ER_QUERY_TIMEOUT: u16 = 3024;
+const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
+/// MariaDB's access denied for a user without a password / unknown plugin user.
+const ER_ACCESS_DENIED_NO_PASSWORD_ERROR: u16 = 1698;
+
+/// One MySQL / MariaDB session.
+pub struct MySql {
+    conn: MySqlConnection,
+    target: Target,
+    locked: bool,
+    mariadb: bool,
+    /// `` `database`.`_prisma_migrations` ``: a script's `USE` does not move the bookkeeping.
+    sql: BookkeepingSql,
+}
+
+impl MySql {
+    /// Session limits for the statements of one migration: `lock_wait_timeout` (metadata
+    /// locks, whole seconds) and, on MariaDB, `max_statement_time` (MySQL's
+    /// `max_execution_time` covers only SELECT, so it is not used).
+    fn set_limits(&self, limits: StatementLimits) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(t) = limits.lock_timeout {
+            parts.push(format!(
+                "lock_wait_timeout = {}",
+                t.as_secs_f64().ceil().max(1.0) as u64
+            ));
+        }
+        if self.mariadb
+            && let Some(t) = limits.statement_timeout
+        {
+            parts.push(format!(
+                "max_statement_time = {:.3}",
+                t.as_secs_f64().max(0.001)
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("SET SESSION {}", parts.join(", ")))
+    }
+
+    async fn run_each(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let statements: Vec<_> = split(script, Flavor::MySql)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        if statements.is_empty() {
+            // Prisma sends the whole (empty or comment-only) script and MySQL answers
+            // ER_EMPTY_QUERY, so the migration fails (spec 4.5); we say the same.
+            return Err(ScriptFailure {
+                code: Some(ER_EMPTY_QUERY.to_string()),
+                message: "Query was empty".into(),
+                statement: None,
+                committed: Vec::new(),
+                rolled_back: false,
+                ..ScriptFailure::default()
+            });
+        }
+        one_by_one(self, statements, Commits::new(true), limits).await
+    }
+}
+
+#[async_trait]
+impl OneByOne for MySql {
+    fn failure(&self, error: &sqlx::Error, _text: &str, limits: StatementLimits) -> ScriptFailure {
+        script_failure(error, limits)
+    }
+
+    /// A script's own transaction would otherwise swallow the bookkeeping UPDATE that follows
+    /// (what it held is not committed).
+    async fn end_own_transaction(&mut self) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+    }
+
+    /// Whether the script left a transaction open: MariaDB says so (`@@in_transaction`);
+    /// on MySQL the script's own `START TRANSACTION` / `COMMIT` tell.
+    async fn left_open(&mut self, commits: &Commits) -> bool {
+        let open = match self.mariadb {
+            true => sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
+                .fetch_one(&mut self.conn)
+                .await
+                .map_or(commits.open.is_some(), |open| open != 0),
+            false => commits.open.is_some(),
+        };
+        if open {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        }
+        open
+    }
+
+    fn quoted(text: &str) -> String {
+        shorten(text)
+    }
+}
+
+#[async_trait]
+impl Dialect for MySql {
+    fn provider(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn info(&self) -> DatabaseInfo {
+        self.target.info.clone()
+    }
+
+    async fn lock(&mut self, wait: Duration) -> Result<(), EngineError> {
+        // GET_LOCK takes whole seconds on MySQL; round up so a wait is never shortened.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let statement = format!("SELECT GET_LOCK('{LOCK_NAME}', {seconds})");
+        let timeout = || EngineError::LockTimeout {
+            lock: "mysql",
+            statement: statement.clone(),
+            timeout: wait,
+        };
+        // The server enforces the wait; unlike Prisma, a lock not obtained is an error.
+        let attempt = sqlx::query_scalar::<_, Option<i64>>(AssertSqlSafe(statement.clone()))
+            .fetch_one(&mut self.conn);
+        match tokio::time::timeout(wait + Duration::from_secs(5), attempt).await {
+            Err(_) | Ok(Ok(Some(0))) => Err(timeout()),
+            Ok(Ok(Some(_))) => {
+                self.locked = true;
+                Ok(())
+            }
+            Ok(Ok(None)) => Err(EngineError::LockFailed {
+                lock: "mysql",
+                reason: format!(
+                    "{statement} returned NULL: the server could not take the lock (out of memory, or the thread was killed)"
+                ),
+            }),
+            Ok(Err(e)) => Err(EngineError::database("taking the GET_LOCK lock")(e)),
+        }
+    }
+
+    /// The session holding `GET_LOCK('prisma_migrate')`; who holds a table's metadata lock is
+    /// not asked (performance_schema may be off), so that answer is nobody.
+    async fn lock_holders(&mut self, held: Held) -> Result<Vec<Blocker>, EngineError> {
+        if held != Held::MigrationLock {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT CAST(ID AS SIGNED), CAST(USER AS CHAR), CAST(COMMAND AS CHAR), CAST(TIME AS SIGNED), CAST(INFO AS CHAR) \
+             FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('{LOCK_NAME}')"
+        );
+        let query = sqlx::query_as::<
+            _,
+            (
+                i64,
+                Option<String>,
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+            ),
+        >(AssertSqlSafe(sql))
+        .fetch_all(&mut self.conn);
+        let rows = match tokio::time::timeout(Duration::from_secs(5), query).await {
+            Ok(rows) => rows.map_err(EngineError::database("asking who holds the lock"))?,
+            Err(_) => return Ok(Vec::new()),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(id, user, command, time, info)| Blocker {
+                pid: i32::try_from(id).unwrap_or(i32::MAX),
+                holds: "migration lock".into(),
+                mode: "GET_LOCK".into(),
+                application_name: None,
+                user,
+                state: command.map(|c| match time {
+                    Some(t) => format!("{c} ({t} s)"),
+                    None => c,
+                }),
+                transaction_age_s: None,
+                query: info.map(|q| without_literals(&q)),
+            })
+            .collect())
+    }
+
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        if self.locked {
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{LOCK_NAME}')")))
+                .execute(&mut self.conn)
+                .await
+                .map_err(EngineError::database("releasing the GET_LOCK lock"))?;
+            self.locked = false;
+        }
+        Ok(())
+    }
+
+    async fn prepare_namespace(&mut self) -> Result<(), EngineError> {
+        // The database is the namespace; `connect` creates it when deploy needs it.
+        Ok(())
+    }
+
+    async fn tables(&mut self) -> Result<Tables, EngineError> {
+        // Prisma's notion of a table: `BASE TABLE` in the current database (views do not count).
+        let names: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT BINARY table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY BINARY table_name",
+        )
+        .bind(&self.target.info.name)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(EngineError::database("listing tables"))?;
+        let names = names
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect();
+        Ok(Tables::classify(names, &[]))
+    }
+
+    async fn create_migrations_table(&mut self) -> Result<(), EngineError> {
+        let ddl = CREATE_MIGRATIONS_TABLE.replacen("_prisma_migrations", self.sql.table(), 1);
+        bookkeeping::create_table(self, ddl).await
+    }
+
+    async fn rows(&mut self) -> Result<Vec<MigrationRow>, EngineError> {
+        bookkeeping::read_rows::<_, u32>(self).await
+    }
+
+    fn steps(&mut self) -> &mut dyn Steps {
+        self
+    }
+
+    fn execution(&self, _script: &str) -> Execution {
+        Execution::StatementByStatement {
+            reason: BY_STATEMENT.into(),
+        }
+    }
+
+    async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        // DDL commits implicitly: a migration cannot be one transaction here.
+        super::by_statement(self, m, BY_STATEMENT.into()).await
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+}
+
+#[async_trait]
+impl SqlBookkeeping for MySql {
+    type Db = sqlx::MySql;
+    type Time = NaiveDateTime;
+    const REMOVED_ROW: &'static str = "the script deleted it or emptied the table";
+    const REMOVED_TABLE: &'static str = "the script dropped or renamed it";
+
+    fn bookkeeping(&mut self) -> (&mut Conn<Self>, &BookkeepingSql) {
+        (&mut self.conn, &self.sql)
+    }
+
+    fn table_is_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error_number(error) == Some(ER_NO_SUCH_TABLE)
+    }
+
+    async fn run_each_statement(
+        &mut self,
+        script: &str,
+        limits: StatementLimits,
+    ) -> Result<usize, ScriptFailure> {
+        let set = self.set_limits(limits);
+        if let Some(set) = &set
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set.clone()))
+                .execute(&mut self.conn)
+                .await
+        {
+            return Err(script_failure(&e, limits));
+        }
+        let result = self.run_each(script, limits).await;
+        // Our bookkeeping runs under our settings: autocommit on (a script's
+        // `SET autocommit = 0` would leave our rows uncommitted) and no statement limits,
+        // whatever the script or our limits set.
+        let reset = if self.mariadb {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
+        } else {
+            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT"
+        };
+        let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
+        result
+    }
+}
+
+fn error_number(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<u16> {
+    e.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+/// `` `name` `` with embedded backticks doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_follow_autocommit_transactions_and_implicit_commits() {
+        let mut c = Commits::new(true);
+        let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        c.ran(1, &w("CREATE TABLE"));
+        c.ran(2, &w("START TRANSACTION"));
+        c.ran(3, &w("INSERT INTO"));
+        assert_eq!(c.committed, [1, 2]);
+        c.ran(4, &w("COMMIT"));
+        c.ran(5, &w("BEGIN"));
+        c.ran(6, &w("UPDATE T"));
+        c.ran(7, &w("ROLLBACK"));
+        c.ran(8, &w("BEGIN"));
+        c.ran(9, &w("DELETE FROM"));
+        c.ran(10, &w("ALTER TABLE"));
+        c.ran(11, &w("INSERT INTO"));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("a`b"), "`a``b`");
+    }
+}

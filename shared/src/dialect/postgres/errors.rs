@@ -1,0 +1,80 @@
+//! A database error as psql shows it, with its position turned into a line, and whether it
+//! was one of our limits taking effect.
+
+use super::*;
+
+/// Renders a database error the way psql does, with the position turned into a line, and
+/// says whether it was one of our limits taking effect.
+pub(super) fn script_failure(
+    error: &sqlx::Error,
+    script: &str,
+    limits: StatementLimits,
+) -> ScriptFailure {
+    let interruption = match error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(LOCK_NOT_AVAILABLE) => Some(Interruption::LockTimeout),
+            Some(QUERY_CANCELED)
+                if limits.statement_timeout.is_some()
+                    && db.message().contains("statement timeout") =>
+            {
+                Some(Interruption::StatementTimeout)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    ScriptFailure::from_sqlx(error, interruption, |db| {
+        match db.try_downcast_ref::<PgDatabaseError>() {
+            Some(pg) => (Some(pg.code().to_string()), render_pg_error(pg, script)),
+            None => (db.code().map(|c| c.to_string()), db.message().to_string()),
+        }
+    })
+}
+
+pub(super) fn render_pg_error(pg: &PgDatabaseError, script: &str) -> String {
+    let severity = match pg.severity() {
+        PgSeverity::Fatal => "FATAL",
+        PgSeverity::Panic => "PANIC",
+        _ => "ERROR",
+    };
+    let mut text = format!("{severity}: {}", pg.message());
+    if let Some(detail) = pg.detail() {
+        text.push_str(&format!("\nDETAIL: {detail}"));
+    }
+    if let Some(hint) = pg.hint() {
+        text.push_str(&format!("\nHINT: {hint}"));
+    }
+    if let Some(PgErrorPosition::Original(position)) = pg.position()
+        && let Some((line, column, source)) = locate(script, position)
+    {
+        text.push_str(&format!(
+            "\nPosition: line {line}, column {column}:\n{source}"
+        ));
+    }
+    text
+}
+
+/// Turns PostgreSQL's 1-based character position into (line, column, line text).
+pub(super) fn locate(script: &str, position: usize) -> Option<(usize, usize, &str)> {
+    let byte = script
+        .char_indices()
+        .nth(position.checked_sub(1)?)
+        .map(|(i, _)| i)?;
+    let line_start = script[..byte].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = script[byte..].find('\n').map_or(script.len(), |i| byte + i);
+    let line = script[..byte].matches('\n').count() + 1;
+    let column = script[line_start..byte].chars().count() + 1;
+    Some((line, column, script[line_start..line_end].trim_end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_become_lines() {
+        let script = "CREATE TABLE a (id int);\nSELEC 1;\n";
+        assert_eq!(locate(script, 26), Some((2, 1, "SELEC 1;")));
+        assert_eq!(locate(script, 1000), None);
+    }
+}
