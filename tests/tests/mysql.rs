@@ -250,12 +250,15 @@ fn the_functions_target_never_sends_a_password_without_verified_tls() {
     // plugin, and for secrets) must refuse to connect rather than fall back to plaintext.
     let db = MyDb::fresh("tls");
     let target = migrator_engine::dialect::mysql::Target::from_parts(
-        "127.0.0.1",
-        3306,
-        "root",
-        "not-a-token",
-        &db.name,
-        b"",
+        &migrator_engine::dialect::ServerLogin {
+            host: "127.0.0.1",
+            port: 3306,
+            user: "root",
+            password: "not-a-token",
+            database: &db.name,
+            schema: None,
+            ca_pem: b"",
+        },
     )
     .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()

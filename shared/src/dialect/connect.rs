@@ -148,21 +148,12 @@ impl DatabaseTarget {
     /// verified TLS with `login.ca_pem` the only trusted roots: PostgreSQL `verify-full`;
     /// MySQL `VerifyIdentity` with the cleartext plugin an IAM token needs.
     pub fn from_parts(provider: &str, login: &ServerLogin) -> Result<DatabaseTarget, EngineError> {
-        let ServerLogin {
-            host,
-            port,
-            user,
-            password,
-            database,
-            schema,
-            ca_pem,
-        } = *login;
         match provider {
             "postgresql" => Ok(DatabaseTarget::Postgres(Box::new(
-                postgres::Target::from_parts(host, port, user, password, database, schema, ca_pem),
+                postgres::Target::from_parts(login),
             ))),
             "mysql" => Ok(DatabaseTarget::MySql(Box::new(mysql::Target::from_parts(
-                host, port, user, password, database, ca_pem,
+                login,
             )?))),
             other => Err(EngineError::InvalidDatabaseUrl {
                 reason: format!(

@@ -45,6 +45,28 @@ pub(crate) fn host(url: &url::Url) -> Option<String> {
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
 }
 
+/// What a server URL says the same way for every server dialect: host, port, user, password
+/// and database, percent-decoded.
+pub(crate) struct UrlParts {
+    pub(crate) host: Option<String>,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
+    pub(crate) database: String,
+}
+
+impl UrlParts {
+    pub(crate) fn read(url: &url::Url, default_port: u16) -> UrlParts {
+        UrlParts {
+            host: host(url),
+            port: url.port().unwrap_or(default_port),
+            user: decode(url.username()),
+            password: url.password().map(decode),
+            database: decode(url.path().trim_start_matches('/')),
+        }
+    }
+}
+
 /// `connect_timeout=<seconds>` (0 keeps the default, as libpq does).
 fn connect_timeout(value: &str, default: Duration) -> Result<Duration, String> {
     let secs: u64 = value

@@ -7,41 +7,37 @@ use uuid::Uuid;
 
 use super::history::compare;
 use super::{
-    Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed, report_drift,
+    Session, Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed,
+    report_drift,
 };
-use crate::clock::Clock;
 use crate::dialect::{
     ApplyError, Dialect, Held, Interruption, Migrating, NewRow, ScriptFailure, StatementLimits,
 };
 use crate::error::{EngineError, FailedState};
-use crate::migration::{Migration, MigrationSet};
+use crate::migration::Migration;
 use crate::outcome::{AppliedMigration, Execution, FailedMigration, Outcome, Status};
 
 pub(super) async fn deploy(
-    set: &MigrationSet,
-    dialect: &mut dyn Dialect,
-    settings: &Settings,
-    clock: &dyn Clock,
     expected_plan: Option<&str>,
-    outcome: &mut Outcome,
+    s: &mut Session<'_>,
 ) -> Result<(), EngineError> {
-    if settings.use_lock {
-        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
+    if s.settings.use_lock {
+        super::holders::lock(s.dialect, s.settings.effective_lock_wait(), s.outcome).await?;
     }
-    let tables = dialect.tables().await?;
+    let tables = s.dialect.tables().await?;
     if let Some(expected) = expected_plan {
         // Under the lock, before anything is written: only the confirmed plan is applied.
         let rows = match tables.has_migrations_table {
-            true => dialect.rows().await?,
+            true => s.dialect.rows().await?,
             false => Vec::new(),
         };
-        let pending = pending_list(&compare(set, &rows), dialect);
-        let artifact = outcome.artifact.as_ref().map(|a| a.sha256.as_str());
+        let pending = pending_list(&compare(s.set, &rows), s.dialect);
+        let artifact = s.outcome.artifact.as_ref().map(|a| a.sha256.as_str());
         super::plan_hash::check(expected, artifact.unwrap_or_default(), &pending)?;
     }
     if !tables.has_migrations_table {
         // Every migration is pending: refuse what cannot run before creating anything.
-        refuse_unsupported(set.migrations.iter(), dialect)?;
+        refuse_unsupported(s.set.migrations.iter(), s.dialect)?;
         if !tables.others.is_empty() {
             return Err(EngineError::SchemaNotEmpty {
                 tables: tables.others,
@@ -49,47 +45,45 @@ pub(super) async fn deploy(
         }
         // A schema holding `_prisma_migrations` exists: only here can it be missing (Prisma
         // creates it, as we do).
-        dialect.prepare_namespace().await?;
-        dialect.create_migrations_table().await?;
+        s.dialect.prepare_namespace().await?;
+        s.dialect.create_migrations_table().await?;
     }
-    let rows = dialect.rows().await?;
-    let comparison = compare(set, &rows);
-    report_drift(&comparison, outcome);
+    let rows = s.dialect.rows().await?;
+    let comparison = compare(s.set, &rows);
+    report_drift(&comparison, s.outcome);
 
-    refuse_failed(&comparison, outcome)?;
-    outcome.pending = pending_list(&comparison, dialect);
+    refuse_failed(&comparison, s.outcome)?;
+    s.outcome.pending = pending_list(&comparison, s.dialect);
     refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
-    refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), dialect)?;
+    refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), s.dialect)?;
 
     for (migration, _) in &comparison.pending {
-        let statement_timeout = match settings.time_left() {
+        let statement_timeout = match s.settings.time_left() {
             Some(left) if left.is_zero() => {
-                outcome.warnings.push(format!(
+                s.outcome.warnings.push(format!(
                     "Stopped before `{}`: less than {} s were left before the deadline. The next run applies what remains.",
                     migration.name,
-                    settings.deadline_margin.as_secs()
+                    s.settings.deadline_margin.as_secs()
                 ));
-                outcome.status = Status::Incomplete;
-                note_statement_runs(outcome);
+                s.outcome.status = Status::Incomplete;
+                note_statement_runs(s.outcome);
                 return Ok(());
             }
             left => left,
         };
         let limits = StatementLimits {
             statement_timeout,
-            lock_timeout: settings.statement_lock_timeout,
+            lock_timeout: s.settings.statement_lock_timeout,
         };
-        if let Err(e) =
-            apply_with_retries(migration, dialect, limits, settings, clock, outcome).await
-        {
-            note_statement_runs(outcome);
+        if let Err(e) = apply_with_retries(migration, limits, s).await {
+            note_statement_runs(s.outcome);
             return Err(e);
         }
-        outcome.pending.remove(0);
+        s.outcome.pending.remove(0);
     }
-    note_statement_runs(outcome);
-    outcome.status = if outcome.applied.is_empty() {
+    note_statement_runs(s.outcome);
+    s.outcome.status = if s.outcome.applied.is_empty() {
         Status::UpToDate
     } else {
         Status::Applied
@@ -150,22 +144,19 @@ fn refuse_unsupported<'m>(
 /// with no failed row.
 async fn apply_with_retries(
     migration: &Migration,
-    dialect: &mut dyn Dialect,
     limits: StatementLimits,
-    settings: &Settings,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
+    s: &mut Session<'_>,
 ) -> Result<(), EngineError> {
     let mut attempt = 0;
     loop {
-        match apply(migration, dialect, limits, settings, clock, outcome).await? {
+        match apply(migration, limits, s).await? {
             Applied::Done => return Ok(()),
             Applied::LockTimedOut { code } => {
                 attempt += 1;
-                let held_by = super::holders::ask(dialect, Held::Tables, outcome).await;
-                if attempt > settings.statement_lock_retries {
+                let held_by = super::holders::ask(s.dialect, Held::Tables, s.outcome).await;
+                if attempt > s.settings.statement_lock_retries {
                     if let Some(who) = held_by {
-                        outcome
+                        s.outcome
                             .warnings
                             .push(format!("The table lock was held by {who}."));
                     }
@@ -179,12 +170,12 @@ async fn apply_with_retries(
                 let held_by = held_by
                     .map(|who| format!(" The lock was held by {who}."))
                     .unwrap_or_default();
-                outcome.warnings.push(format!(
+                s.outcome.warnings.push(format!(
                     "Migration `{}` timed out waiting for a table lock ({code}) and was rolled back; trying again in {} ms (attempt {} of {}).{held_by}",
                     migration.name,
                     pause.as_millis(),
                     attempt + 1,
-                    settings.statement_lock_retries + 1
+                    s.settings.statement_lock_retries + 1
                 ));
                 tokio::time::sleep(pause).await;
             }
@@ -236,11 +227,8 @@ fn interrupted(
 
 async fn apply(
     migration: &Migration,
-    dialect: &mut dyn Dialect,
     limits: StatementLimits,
-    settings: &Settings,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
+    s: &mut Session<'_>,
 ) -> Result<Applied, EngineError> {
     let (Some(script), Some(checksum)) = (&migration.script, &migration.checksum) else {
         return Err(EngineError::MissingScript {
@@ -251,7 +239,7 @@ async fn apply(
         id: Uuid::new_v4().to_string(),
         checksum: checksum.clone(),
         migration_name: migration.name.clone(),
-        started_at: clock.now(),
+        started_at: s.clock.now(),
     };
     let timer = Instant::now();
     tracing::info!("Applying migration `{}`", migration.name);
@@ -260,12 +248,12 @@ async fn apply(
         row: &row,
         script,
         limits,
-        clock,
+        clock: s.clock,
     };
-    let failed = match dialect.apply(&migrating).await {
+    let failed = match s.dialect.apply(&migrating).await {
         Ok(applied) => {
-            outcome.warnings.extend(applied.warnings);
-            outcome.applied.push(AppliedMigration {
+            s.outcome.warnings.extend(applied.warnings);
+            s.outcome.applied.push(AppliedMigration {
                 name: migration.name.clone(),
                 checksum: checksum.clone(),
                 execution: applied.execution,
@@ -278,19 +266,19 @@ async fn apply(
     };
     let failure = &failed.failure;
     if failed.committed_nothing()
-        && let Some(result) = interrupted(failure, migration, limits, settings)
+        && let Some(result) = interrupted(failure, migration, limits, s.settings)
     {
         if failed.row_exists() {
             // None of its statements was committed: leave no row behind.
-            dialect.discard(&row).await?;
+            s.dialect.discard(&row).await?;
         }
         return result;
     }
     let logs = failure.logs(&migration.name);
-    let recorded = dialect.record_failure(&row, &failed, &logs).await;
+    let recorded = s.dialect.record_failure(&row, &failed, &logs).await;
     let state = match (&failed.execution, recorded) {
         (Execution::Transaction, Err(e)) => {
-            outcome.warnings.push(format!(
+            s.outcome.warnings.push(format!(
                 "The failure could not be recorded in _prisma_migrations ({e}); nothing of the migration was applied, so the next deploy will try it again."
             ));
             FailedState::NotRecorded
@@ -299,17 +287,17 @@ async fn apply(
         (Execution::Transaction, Ok(())) => FailedState::PartlyCommitted,
         (Execution::StatementByStatement { .. }, recorded) => {
             if let Err(e) = recorded {
-                outcome
+                s.outcome
                     .warnings
                     .push(format!("The failure's logs could not be recorded ({e})."));
             }
             FailedState::Committed(failure.committed.clone())
         }
     };
-    outcome
+    s.outcome
         .failed
         .push(failed_now(&migration.name, &row, failure, &logs));
-    outcome.pending.retain(|p| p.name != migration.name);
+    s.outcome.pending.retain(|p| p.name != migration.name);
     Err(EngineError::ApplyFailed {
         migration: migration.name.clone(),
         logs,

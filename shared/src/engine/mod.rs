@@ -169,7 +169,16 @@ async fn run_with_artifact(
         _ => Ok(()),
     };
     let result = match gate {
-        Ok(()) => run_connected(request, set, dialect.as_mut(), settings, clock, outcome).await,
+        Ok(()) => {
+            let mut session = Session {
+                set,
+                dialect: dialect.as_mut(),
+                settings,
+                clock,
+                outcome,
+            };
+            run_connected(request, &mut session).await
+        }
         Err(e) => Err(e),
     };
     dialect.close().await;
@@ -209,43 +218,39 @@ fn check_providers(
     Ok(())
 }
 
+/// What the rules work with once connected: the migrations, the database (under its lock
+/// when the request writes), the settings, the clock and the outcome being written.
+pub(super) struct Session<'a> {
+    pub(super) set: &'a MigrationSet,
+    pub(super) dialect: &'a mut dyn Dialect,
+    pub(super) settings: &'a Settings,
+    pub(super) clock: &'a dyn Clock,
+    pub(super) outcome: &'a mut Outcome,
+}
+
 /// Everything after connecting: the request's rules, then the flush and the unlock, which
 /// happen whatever the rules decided.
-async fn run_connected(
-    request: &Request,
-    set: &MigrationSet,
-    dialect: &mut dyn Dialect,
-    settings: &Settings,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
-) -> Result<(), EngineError> {
-    let result = dispatch(request, set, dialect, settings, clock, outcome).await;
-    if let Err(e) = dialect.flush().await {
-        outcome.warnings.push(format!(
+async fn run_connected(request: &Request, s: &mut Session<'_>) -> Result<(), EngineError> {
+    let result = dispatch(request, s).await;
+    if let Err(e) = s.dialect.flush().await {
+        s.outcome.warnings.push(format!(
             "Could not confirm that the last commits reached the disk ({e}); if the database server crashed just now, the next deploy re-applies what did not."
         ));
     }
-    if let Err(e) = dialect.unlock().await {
+    if let Err(e) = s.dialect.unlock().await {
         tracing::warn!("{e}");
     }
     result
 }
 
-async fn dispatch(
-    request: &Request,
-    set: &MigrationSet,
-    dialect: &mut dyn Dialect,
-    settings: &Settings,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
-) -> Result<(), EngineError> {
+async fn dispatch(request: &Request, s: &mut Session<'_>) -> Result<(), EngineError> {
     match request.action {
         Action::Deploy if request.confirmed() => {
             let expected_plan = request.expected_plan.as_deref();
-            deploy::deploy(set, dialect, settings, clock, expected_plan, outcome).await
+            deploy::deploy(expected_plan, s).await
         }
         Action::Deploy | Action::Plan | Action::Status => {
-            inspect::inspect(request.action, set, dialect, outcome).await
+            inspect::inspect(request.action, s.set, s.dialect, s.outcome).await
         }
         Action::Resolve => {
             let Some(target) = &request.resolve else {
@@ -255,16 +260,7 @@ async fn dispatch(
                             .into(),
                 });
             };
-            resolve::resolve(
-                target,
-                request.confirmed(),
-                set,
-                dialect,
-                settings,
-                clock,
-                outcome,
-            )
-            .await
+            resolve::resolve(target, request.confirmed(), s).await
         }
     }
 }
@@ -334,7 +330,7 @@ async fn refuse_before_creating(
 }
 
 /// What deploy would apply, for the outcome.
-fn pending_list(
+pub(crate) fn pending_list(
     comparison: &history::Comparison<'_>,
     dialect: &dyn Dialect,
 ) -> Vec<PendingMigration> {

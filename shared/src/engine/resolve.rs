@@ -3,54 +3,37 @@
 
 use uuid::Uuid;
 
-use super::{ResolveTarget, Settings};
-use crate::clock::Clock;
-use crate::dialect::{Dialect, NewRow};
+use super::{ResolveTarget, Session};
+use crate::dialect::NewRow;
 use crate::error::EngineError;
-use crate::migration::MigrationSet;
 use crate::outcome::{Outcome, ResolveKind, Resolved, Status};
 
 pub(super) async fn resolve(
     target: &ResolveTarget,
     confirm: bool,
-    set: &MigrationSet,
-    dialect: &mut dyn Dialect,
-    settings: &Settings,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
+    s: &mut Session<'_>,
 ) -> Result<(), EngineError> {
-    outcome.resolved = Some(Resolved {
+    s.outcome.resolved = Some(Resolved {
         name: target.name.clone(),
         kind: target.kind,
     });
-    if confirm && settings.use_lock {
-        super::holders::lock(dialect, settings.effective_lock_wait(), outcome).await?;
+    if confirm && s.settings.use_lock {
+        super::holders::lock(s.dialect, s.settings.effective_lock_wait(), s.outcome).await?;
     }
     match target.kind {
-        ResolveKind::Applied => {
-            mark_applied(&target.name, confirm, set, dialect, clock, outcome).await
-        }
-        ResolveKind::RolledBack => {
-            mark_rolled_back(&target.name, confirm, dialect, clock, outcome).await
-        }
+        ResolveKind::Applied => mark_applied(&target.name, confirm, s).await,
+        ResolveKind::RolledBack => mark_rolled_back(&target.name, confirm, s).await,
     }
 }
 
-async fn mark_applied(
-    name: &str,
-    confirm: bool,
-    set: &MigrationSet,
-    dialect: &mut dyn Dialect,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
-) -> Result<(), EngineError> {
-    let Some(checksum) = set.find(name).and_then(|m| m.checksum.clone()) else {
+async fn mark_applied(name: &str, confirm: bool, s: &mut Session<'_>) -> Result<(), EngineError> {
+    let Some(checksum) = s.set.find(name).and_then(|m| m.checksum.clone()) else {
         return Err(EngineError::MigrationNotFound { name: name.into() });
     };
     // Baselining: the table is created without Prisma's emptiness check.
-    let has_table = dialect.tables().await?.has_migrations_table;
+    let has_table = s.dialect.tables().await?.has_migrations_table;
     let rows = if has_table {
-        dialect.rows().await?
+        s.dialect.rows().await?
     } else {
         Vec::new()
     };
@@ -68,7 +51,7 @@ async fn mark_applied(
         .collect();
     if !confirm {
         return planned(
-            outcome,
+            s.outcome,
             format!(
                 "would record `{name}` as applied{}",
                 rolled_back_note(&failed)
@@ -76,12 +59,12 @@ async fn mark_applied(
         );
     }
     if !has_table {
-        dialect.prepare_namespace().await?;
-        dialect.create_migrations_table().await?;
+        s.dialect.prepare_namespace().await?;
+        s.dialect.create_migrations_table().await?;
     }
-    let now = clock.now();
+    let now = s.clock.now();
     if !failed.is_empty() {
-        dialect.mark_rolled_back(&failed, now).await?;
+        s.dialect.mark_rolled_back(&failed, now).await?;
     }
     let row = NewRow {
         id: Uuid::new_v4().to_string(),
@@ -89,22 +72,21 @@ async fn mark_applied(
         migration_name: name.into(),
         started_at: now,
     };
-    dialect.record_resolved(&row).await?;
-    outcome.status = Status::Applied;
+    s.dialect.record_resolved(&row).await?;
+    s.outcome.status = Status::Applied;
     Ok(())
 }
 
 async fn mark_rolled_back(
     name: &str,
     confirm: bool,
-    dialect: &mut dyn Dialect,
-    clock: &dyn Clock,
-    outcome: &mut Outcome,
+    s: &mut Session<'_>,
 ) -> Result<(), EngineError> {
-    if !dialect.tables().await?.has_migrations_table {
+    if !s.dialect.tables().await?.has_migrations_table {
         return Err(EngineError::NoMigrationsTable);
     }
-    let rows: Vec<_> = dialect
+    let rows: Vec<_> = s
+        .dialect
         .rows()
         .await?
         .into_iter()
@@ -123,23 +105,23 @@ async fn mark_rolled_back(
         .collect();
     if failed.is_empty() {
         // Prisma's silent no-op (e.g. a rolled-back row beside a finished one); we say it.
-        outcome.warnings.push(format!(
+        s.outcome.warnings.push(format!(
             "Migration `{name}` has no failed row left to mark: nothing to do."
         ));
-        outcome.status = Status::UpToDate;
+        s.outcome.status = Status::UpToDate;
         return Ok(());
     }
     if !confirm {
         return planned(
-            outcome,
+            s.outcome,
             format!(
                 "would mark {} failed row(s) of `{name}` as rolled back",
                 failed.len()
             ),
         );
     }
-    dialect.mark_rolled_back(&failed, clock.now()).await?;
-    outcome.status = Status::Applied;
+    s.dialect.mark_rolled_back(&failed, s.clock.now()).await?;
+    s.outcome.status = Status::Applied;
     Ok(())
 }
 

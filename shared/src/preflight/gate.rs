@@ -7,7 +7,7 @@ use crate::dialect::{DatabaseTarget, Dialect};
 use crate::engine::history::compare;
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
-use crate::outcome::{Outcome, PendingMigration};
+use crate::outcome::Outcome;
 use crate::sql::Flavor;
 
 use super::live::{ProbeError, Verdict};
@@ -80,16 +80,7 @@ pub(crate) async fn before_deploy(
     if blocking.is_empty() {
         return Ok(());
     }
-    outcome.pending = comparison
-        .pending
-        .iter()
-        .map(|(m, out_of_order)| PendingMigration {
-            name: m.name.clone(),
-            checksum: m.checksum.clone(),
-            out_of_order: *out_of_order,
-            execution: m.script.as_deref().map(|s| dialect.execution(s)),
-        })
-        .collect();
+    outcome.pending = crate::engine::pending_list(&comparison, dialect);
     Err(EngineError::PreflightBlocked { findings: blocking })
 }
 

@@ -2,6 +2,8 @@
 //! IAM tokens), the session options, the connection and the database a deploy creates.
 
 use super::*;
+use crate::dialect::ServerLogin;
+use crate::dialect::server::UrlParts;
 
 /// Where to connect, from a `mysql://` URL or the function's parts.
 #[derive(Debug, Clone)]
@@ -18,24 +20,22 @@ impl Target {
     /// ignored; `sslmode` / `ssl-mode` and `sslcert` (Prisma: the CA to trust) are honoured.
     pub fn from_url(url: &Url) -> Result<Target, EngineError> {
         let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
-        let host = server::host(url).unwrap_or_else(|| "localhost".to_string());
-        let port = url.port().unwrap_or(3306);
-        let user = decode(url.username());
-        let password = url.password().map(decode);
-        let database = decode(url.path().trim_start_matches('/'));
-        if database.is_empty() {
+        let parts = UrlParts::read(url, 3306);
+        if parts.database.is_empty() {
             return Err(invalid(
                 "The MySQL URL names no database: use mysql://user:password@host:3306/database."
                     .into(),
             ));
         }
-        refuse_system_database(&database)?;
+        refuse_system_database(&parts.database)?;
+        let host = parts.host.unwrap_or_else(|| "localhost".to_string());
+        let (port, database) = (parts.port, parts.database);
 
         let mut options = base_options().host(&host).port(port);
-        if !user.is_empty() {
-            options = options.username(&user);
+        if !parts.user.is_empty() {
+            options = options.username(&parts.user);
         }
-        if let Some(password) = &password {
+        if let Some(password) = &parts.password {
             options = options.password(password);
         }
         let mut connect_timeout = Duration::from_secs(10);
@@ -89,14 +89,16 @@ impl Target {
     /// (the server certificate must chain to `ca_pem` and name `host`) and the cleartext
     /// plugin, which RDS IAM authentication needs (the password is then an IAM auth token;
     /// it only ever travels inside the verified TLS session).
-    pub fn from_parts(
-        host: &str,
-        port: u16,
-        user: &str,
-        password: &str,
-        database: &str,
-        ca_pem: &[u8],
-    ) -> Result<Target, EngineError> {
+    pub fn from_parts(login: &ServerLogin) -> Result<Target, EngineError> {
+        let ServerLogin {
+            host,
+            port,
+            user,
+            password,
+            database,
+            ca_pem,
+            ..
+        } = *login;
         refuse_system_database(database)?;
         let admin = base_options()
             .host(host)
@@ -259,7 +261,7 @@ mod tests {
             let err = Target::from_url(&url).unwrap_err();
             assert_eq!(err.code(), Some("P3004"), "{db}");
         }
-        assert!(Target::from_parts("h", 3306, "u", "p", "mysql", b"").is_err());
+        assert!(Target::from_parts(&login("mysql", b"")).is_err());
     }
 
     #[test]
@@ -279,9 +281,21 @@ mod tests {
         }
     }
 
+    fn login<'a>(database: &'a str, ca_pem: &'a [u8]) -> ServerLogin<'a> {
+        ServerLogin {
+            host: "db.example",
+            port: 3306,
+            user: "app",
+            password: "token",
+            database,
+            schema: None,
+            ca_pem,
+        }
+    }
+
     #[test]
     fn parts_verify_identity_with_the_cleartext_plugin() {
-        let target = Target::from_parts("db.example", 3306, "app", "token", "app", b"pem").unwrap();
+        let target = Target::from_parts(&login("app", b"pem")).unwrap();
         assert!(matches!(
             target.options.get_ssl_mode(),
             MySqlSslMode::VerifyIdentity

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping, table_gone};
 use super::connect_error::{ConnectError, describe_tls};
-use super::server::{self, Refusals, Server, decode, read_ca_file};
+use super::server::{self, Refusals, Server, read_ca_file};
 use super::{
     Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
     MigrationRow, OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,

@@ -2,6 +2,8 @@
 //! database a deploy creates.
 
 use super::*;
+use crate::dialect::ServerLogin;
+use crate::dialect::server::UrlParts;
 
 /// Where to connect, from a `postgresql://` URL.
 #[derive(Debug, Clone)]
@@ -18,11 +20,13 @@ impl Target {
     /// `pgbouncer` …) are consumed here; libpq-style TLS parameters are honoured.
     pub fn from_url(url: &Url) -> Result<Target, EngineError> {
         let invalid = |reason: String| EngineError::InvalidDatabaseUrl { reason };
-        let host = server::host(url);
-        let port = url.port().unwrap_or(5432);
-        let user = decode(url.username());
-        let password = url.password().map(decode);
-        let database = decode(url.path().trim_start_matches('/'));
+        let UrlParts {
+            host,
+            port,
+            user,
+            password,
+            database,
+        } = UrlParts::read(url, 5432);
 
         let mut options = PgConnectOptions::new_without_pgpass()
             .port(port)
@@ -104,15 +108,16 @@ impl Target {
 
     /// A target from its parts (the function's stage configuration), TLS `verify-full` with
     /// `ca_pem` as the only trusted roots. The password may be an IAM auth token.
-    pub fn from_parts(
-        host: &str,
-        port: u16,
-        user: &str,
-        password: &str,
-        database: &str,
-        schema: Option<&str>,
-        ca_pem: &[u8],
-    ) -> Target {
+    pub fn from_parts(login: &ServerLogin) -> Target {
+        let ServerLogin {
+            host,
+            port,
+            user,
+            password,
+            database,
+            schema,
+            ca_pem,
+        } = *login;
         let options = PgConnectOptions::new_without_pgpass()
             .host(host)
             .port(port)

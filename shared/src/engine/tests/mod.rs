@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{Request, ResolveTarget, Settings, check_providers, run_connected};
+use super::{Request, ResolveTarget, Session, Settings, check_providers, run_connected};
 use crate::checksum::sha256_hex;
 use crate::clock::{Clock, FixedClock};
 use crate::dialect::{Dialect, MigrationRow};
@@ -123,7 +123,16 @@ async fn run_with(
     let mut outcome = Outcome::new(request.action, clock.now());
     outcome.confirmed = request.confirmed();
     let result = match check_providers(request, set, fake.provider()) {
-        Ok(()) => run_connected(request, set, fake, settings, &clock, &mut outcome).await,
+        Ok(()) => {
+            let mut session = Session {
+                set,
+                dialect: fake,
+                settings,
+                clock: &clock,
+                outcome: &mut outcome,
+            };
+            run_connected(request, &mut session).await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = result {
