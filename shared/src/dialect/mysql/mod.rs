@@ -11,8 +11,9 @@ use sqlx::{AssertSqlSafe, Connection};
 use url::Url;
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
+use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
-use super::server::{self, Refusals, Server, read_ca_file};
+use super::server::{self, Refusals, Server};
 use super::{
     Applied, ApplyError, Commits, Dialect, Held, Interruption, Migrating, MigrationRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, one_by_one,

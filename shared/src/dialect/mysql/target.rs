@@ -57,7 +57,8 @@ impl Target {
                 }
                 // Prisma's MySQL `sslcert` is the server's root certificate.
                 "sslcert" | "sslrootcert" | "ssl-ca" => {
-                    let pem = read_ca_file(&value).map_err(invalid)?;
+                    let pem = read_ca_file(std::path::Path::new(&*value))
+                        .map_err(|e| invalid(e.to_string()))?;
                     options = options.ssl_ca_from_pem(pem);
                 }
                 "socket" => options = options.socket(&*value),

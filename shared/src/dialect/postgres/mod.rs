@@ -13,8 +13,9 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping, table_gone};
+use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
-use super::server::{self, Refusals, Server, read_ca_file};
+use super::server::{self, Refusals, Server};
 use super::{
     Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
     MigrationRow, OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,

@@ -63,7 +63,8 @@ impl Target {
                     options = options.ssl_mode(mode);
                 }
                 "sslrootcert" => {
-                    let pem = read_ca_file(&value).map_err(invalid)?;
+                    let pem = read_ca_file(std::path::Path::new(&*value))
+                        .map_err(|e| invalid(e.to_string()))?;
                     options = options.ssl_root_cert_from_pem(pem);
                 }
                 "host" if value.starts_with('/') => options = options.socket(&*value),
