@@ -103,12 +103,15 @@ pub enum EngineError {
     /// A migration could not get a table lock within the statement lock timeout, however
     /// often it was tried; nothing of it is recorded.
     #[error(
-        "Migration `{migration}` could not get a table lock within the statement lock timeout ({code}), in {attempts} attempt(s): another session holds a lock on a table it changes. Nothing of it was applied or recorded."
+        "Migration `{migration}` could not get a table lock within the statement lock timeout ({code}), in {attempts} attempt(s): another session holds a lock on a table it changes{}. Nothing of it was applied or recorded.",
+        held_by.as_deref().map(|who| format!(" (held by {who})")).unwrap_or_default()
     )]
     StatementLocked {
         migration: String,
         code: String,
         attempts: u32,
+        /// The session in the way, as the dialect could tell (`None`: unknown).
+        held_by: Option<String>,
     },
 
     /// A pending migration holds a statement the migrator cannot run (it would hang or
@@ -561,8 +564,22 @@ mod tests {
             migration: "m".into(),
             code: "1205".into(),
             attempts: 4,
+            held_by: None,
         };
         assert_eq!(locked.status(), Status::Blocked);
         assert_ne!(locked.code(), Some("P3018"));
+        assert!(locked.to_string().contains("changes. Nothing"), "{locked}");
+        let named = EngineError::StatementLocked {
+            migration: "m".into(),
+            code: "1205".into(),
+            attempts: 4,
+            held_by: Some("pid 7 (app `psql`)".into()),
+        };
+        assert!(
+            named
+                .to_string()
+                .contains("a table it changes (held by pid 7 (app `psql`)). Nothing"),
+            "{named}"
+        );
     }
 }

@@ -123,6 +123,13 @@ fn a_table_lock_timeout_names_the_session_holding_the_table() {
         "{}",
         run.stdout()
     );
+    assert!(
+        run.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("(held by pid {pid}"))),
+        "the error names the holder: {}",
+        run.stdout()
+    );
     let who = format!("pid {pid} (app `lock_holder_table`");
     let said = warnings(&run.json);
     let retries: Vec<&String> = said

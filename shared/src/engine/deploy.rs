@@ -155,7 +155,7 @@ async fn apply_with_retries(
                 attempt += 1;
                 let held_by = super::holders::ask(s.dialect, Held::Tables, s.outcome).await;
                 if attempt > s.settings.statement_lock_retries {
-                    if let Some(who) = held_by {
+                    if let Some(who) = &held_by {
                         s.outcome
                             .warnings
                             .push(format!("The table lock was held by {who}."));
@@ -164,6 +164,7 @@ async fn apply_with_retries(
                         migration: migration.name.clone(),
                         code,
                         attempts: attempt,
+                        held_by,
                     });
                 }
                 let pause = Duration::from_millis(250 << attempt.min(6));

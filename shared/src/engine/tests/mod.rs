@@ -492,6 +492,12 @@ async fn table_lock_timeouts_name_who_held_the_table_each_time() {
             format!("The table lock was held by {who}."),
         ]
     );
+    let error = outcome.error.as_ref().expect("the error");
+    assert!(
+        error.message.contains(&format!("(held by {who})")),
+        "{}",
+        error.message
+    );
     assert_eq!(outcome.blockers, [holder], "listed once");
     assert!(fake.rows.is_empty());
 }
