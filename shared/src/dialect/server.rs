@@ -115,17 +115,30 @@ pub(crate) async fn open<C: Connection>(
     }
 }
 
-/// A server and the database a target names on it.
-pub(crate) struct Server<'a> {
+/// A server, the database a target names on it and how long a connection may take: what a
+/// PostgreSQL or MySQL target holds besides its driver options.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
     /// `PostgreSQL`, `MySQL`: how the note on a created database names the server.
     pub(crate) label: &'static str,
     pub(crate) default_port: u16,
-    pub(crate) info: &'a DatabaseInfo,
+    pub(crate) info: DatabaseInfo,
+    pub(crate) connect_timeout: Duration,
 }
 
-impl Server<'_> {
-    fn connect_error(&self, e: ConnectError) -> EngineError {
-        e.into_engine(self.info, self.default_port)
+impl Server {
+    pub(crate) fn connect_error(&self, e: ConnectError) -> EngineError {
+        e.into_engine(&self.info, self.default_port)
+    }
+
+    /// Opens one connection within the connect timeout (see [`open`]).
+    pub(crate) async fn open<C: Connection>(
+        &self,
+        options: &C::Options,
+        refusals: &Refusals,
+        describe: impl FnOnce(&sqlx::Error) -> String,
+    ) -> Result<C, ConnectError> {
+        open(options, self.connect_timeout, refusals, describe).await
     }
 
     /// Connects with `open`; with `create_database`, a missing database is first created with

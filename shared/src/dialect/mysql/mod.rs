@@ -165,7 +165,7 @@ impl Dialect for MySql {
     }
 
     fn info(&self) -> DatabaseInfo {
-        self.target.info.clone()
+        self.target.server.info.clone()
     }
 
     async fn lock(&mut self, wait: Duration) -> Result<(), EngineError> {
@@ -260,7 +260,7 @@ impl Dialect for MySql {
         let names: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT BINARY table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY BINARY table_name",
         )
-        .bind(&self.target.info.name)
+        .bind(&self.target.server.info.name)
         .fetch_all(&mut self.conn)
         .await
         .map_err(EngineError::database("listing tables"))?;

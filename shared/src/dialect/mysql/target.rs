@@ -11,8 +11,7 @@ pub struct Target {
     pub(super) options: MySqlConnectOptions,
     /// The same without a database, to create a missing one.
     pub(super) admin: MySqlConnectOptions,
-    pub(super) connect_timeout: Duration,
-    pub(super) info: DatabaseInfo,
+    pub(super) server: Server,
 }
 
 impl Target {
@@ -81,8 +80,7 @@ impl Target {
         Ok(Target {
             options,
             admin,
-            connect_timeout,
-            info,
+            server: server(info, connect_timeout),
         })
     }
 
@@ -120,13 +118,12 @@ impl Target {
         Ok(Target {
             options,
             admin,
-            connect_timeout: Duration::from_secs(10),
-            info,
+            server: server(info, Duration::from_secs(10)),
         })
     }
 
     pub fn info(&self) -> &DatabaseInfo {
-        &self.info
+        &self.server.info
     }
 
     /// Connects; with `create_database`, a missing database is created first, as Prisma's deploy does.
@@ -136,7 +133,7 @@ impl Target {
     ) -> Result<(MySql, Option<String>), EngineError> {
         let open = async || self.open(&self.options).await;
         let (conn, created) = self
-            .server()
+            .server
             .connect(create_database, open, async || self.create_database().await)
             .await?;
         let mut mysql = MySql {
@@ -145,7 +142,10 @@ impl Target {
             locked: false,
             mariadb: false,
             sql: BookkeepingSql::new(
-                format!("{}.`_prisma_migrations`", quote_ident(&self.info.name)),
+                format!(
+                    "{}.`_prisma_migrations`",
+                    quote_ident(&self.server.info.name)
+                ),
                 Placeholders::Question,
             ),
         };
@@ -155,14 +155,6 @@ impl Target {
             .map_err(EngineError::database("reading the server version"))?;
         mysql.mariadb = version.to_ascii_lowercase().contains("mariadb");
         Ok((mysql, created))
-    }
-
-    fn server(&self) -> Server<'_> {
-        Server {
-            label: "MySQL",
-            default_port: 3306,
-            info: &self.info,
-        }
     }
 
     async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
@@ -179,10 +171,9 @@ impl Target {
                 ) || e.code().as_deref() == Some("28000")
             },
         };
-        server::open(options, self.connect_timeout, &refusals, |e| {
-            describe_connect_error(e, options)
-        })
-        .await
+        self.server
+            .open(options, &refusals, |e| describe_connect_error(e, options))
+            .await
     }
 
     async fn create_database(&self) -> Result<(), EngineError> {
@@ -190,8 +181,8 @@ impl Target {
         // Another deploy created it at the same moment.
         let exists =
             |e: &dyn sqlx::error::DatabaseError| error_number(e) == Some(ER_DB_CREATE_EXISTS);
-        self.server()
-            .create_database(admin, quote_ident(&self.info.name), exists)
+        self.server
+            .create_database(admin, quote_ident(&self.server.info.name), exists)
             .await
     }
 }
@@ -234,6 +225,15 @@ pub(super) fn describe_connect_error(error: &sqlx::Error, options: &MySqlConnect
     raw
 }
 
+fn server(info: DatabaseInfo, connect_timeout: Duration) -> Server {
+    Server {
+        label: "MySQL",
+        default_port: 3306,
+        info,
+        connect_timeout,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,14 +245,14 @@ mod tests {
         )
         .unwrap();
         let target = Target::from_url(&url).unwrap();
-        assert_eq!(target.info.engine, "mysql");
-        assert_eq!(target.info.port, Some(3307));
-        assert_eq!(target.info.name, "app");
+        assert_eq!(target.server.info.engine, "mysql");
+        assert_eq!(target.server.info.port, Some(3307));
+        assert_eq!(target.server.info.name, "app");
         assert!(matches!(
             target.options.get_ssl_mode(),
             MySqlSslMode::Required
         ));
-        assert!(!format!("{:?}", target.info).contains("cret"));
+        assert!(!format!("{:?}", target.server.info).contains("cret"));
     }
 
     #[test]
@@ -301,6 +301,6 @@ mod tests {
             target.options.get_ssl_mode(),
             MySqlSslMode::VerifyIdentity
         ));
-        assert_eq!(target.info.name, "app");
+        assert_eq!(target.server.info.name, "app");
     }
 }

@@ -183,7 +183,7 @@ impl Dialect for Postgres {
     }
 
     fn info(&self) -> DatabaseInfo {
-        self.target.info.clone()
+        self.target.server.info.clone()
     }
 
     async fn lock(&mut self, wait: Duration) -> Result<(), EngineError> {

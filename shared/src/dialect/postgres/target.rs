@@ -11,8 +11,7 @@ pub struct Target {
     pub(super) options: PgConnectOptions,
     /// Prisma's notion of the schema: `?schema=` or `public`.
     pub(super) schema: String,
-    pub(super) connect_timeout: Duration,
-    pub(super) info: DatabaseInfo,
+    pub(super) server: Server,
 }
 
 impl Target {
@@ -98,13 +97,12 @@ impl Target {
         Ok(Target {
             options,
             schema,
-            connect_timeout,
-            info,
+            server: server(info, connect_timeout),
         })
     }
 
     pub fn info(&self) -> &DatabaseInfo {
-        &self.info
+        &self.server.info
     }
 
     /// A target from its parts (the function's stage configuration), TLS `verify-full` with
@@ -145,8 +143,7 @@ impl Target {
         Target {
             options,
             schema,
-            connect_timeout: Duration::from_secs(10),
-            info,
+            server: server(info, Duration::from_secs(10)),
         }
     }
 
@@ -157,7 +154,7 @@ impl Target {
     ) -> Result<(Postgres, Option<String>), EngineError> {
         let open = async || self.open(&self.options).await;
         let (conn, created) = self
-            .server()
+            .server
             .connect(create_database, open, async || self.create_database().await)
             .await?;
         let mut pg = Postgres {
@@ -182,15 +179,7 @@ impl Target {
     pub async fn read_connection(&self) -> Result<PgConnection, EngineError> {
         self.open(&self.options)
             .await
-            .map_err(|e| e.into_engine(&self.info, 5432))
-    }
-
-    fn server(&self) -> Server<'_> {
-        Server {
-            label: "PostgreSQL",
-            default_port: 5432,
-            info: &self.info,
-        }
+            .map_err(|e| self.server.connect_error(e))
     }
 
     async fn open(&self, options: &PgConnectOptions) -> Result<PgConnection, ConnectError> {
@@ -198,10 +187,9 @@ impl Target {
             missing_database: |e| e.code().as_deref() == Some("3D000"),
             auth: |e| matches!(e.code().as_deref(), Some("28P01" | "28000")),
         };
-        server::open(options, self.connect_timeout, &refusals, |e| {
-            describe_connect_error(e, options)
-        })
-        .await
+        self.server
+            .open(options, &refusals, |e| describe_connect_error(e, options))
+            .await
     }
 
     async fn create_database(&self) -> Result<(), EngineError> {
@@ -211,8 +199,8 @@ impl Target {
         let exists = |e: &dyn sqlx::error::DatabaseError| {
             matches!(e.code().as_deref(), Some("42P04" | "23505"))
         };
-        self.server()
-            .create_database(admin, quote_ident(&self.info.name), exists)
+        self.server
+            .create_database(admin, quote_ident(&self.server.info.name), exists)
             .await
     }
 }
@@ -254,6 +242,15 @@ pub(super) fn parse_options(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+fn server(info: DatabaseInfo, connect_timeout: Duration) -> Server {
+    Server {
+        label: "PostgreSQL",
+        default_port: 5432,
+        info,
+        connect_timeout,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,9 +261,9 @@ mod tests {
         let target = Target::from_url(&url).unwrap();
         assert_eq!(target.schema, "tenant");
         assert!(format!("{:?}", target.options).contains("search_path"));
-        assert_eq!(target.info.port, Some(6543));
-        assert_eq!(target.info.name, "app");
-        assert!(!format!("{:?}", target.info).contains("cret"));
+        assert_eq!(target.server.info.port, Some(6543));
+        assert_eq!(target.server.info.name, "app");
+        assert!(!format!("{:?}", target.server.info).contains("cret"));
     }
 
     #[test]
