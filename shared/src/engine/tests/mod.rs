@@ -861,6 +861,33 @@ async fn status_lists_every_migration_with_its_state() {
 }
 
 #[tokio::test]
+async fn status_reads_the_newest_row_that_was_not_rolled_back() {
+    let s = set(names(&["1_a", "2_b"]));
+    let mut fake = Fake::with_rows(vec![
+        // 1_a failed, was rolled back, then applied: applied, with the later finish.
+        rolled_back(&s.migrations[0], 50),
+        applied(&s.migrations[0], 40),
+        // 2_b applied, and a newer rolled-back attempt is ignored.
+        applied(&s.migrations[1], 30),
+        rolled_back(&s.migrations[1], 20),
+    ]);
+    let outcome = run(&request(Action::Status, true), &s, &mut fake).await;
+    assert_eq!(outcome.status, Status::UpToDate, "{outcome:?}");
+    let states: Vec<(&str, State, _)> = outcome
+        .migrations
+        .iter()
+        .map(|m| (m.name.as_str(), m.state, m.finished_at))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("1_a", State::Applied, Some(before(40))),
+            ("2_b", State::Applied, Some(before(30))),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn status_with_a_failed_row_shows_it_and_is_p3009() {
     let s = set(names(&["1_a"]));
     let mut fake = Fake::with_rows(vec![failed(&s.migrations[0], 10)]);
