@@ -31,11 +31,10 @@ pub struct Cli {
     command: Command,
 }
 
-/// What deploy, plan, status and resolve work on, and how they report. Only these commands
-/// take these options: `handle-event` is configured by the environment like the function,
-/// `invoke` talks to the function, `auth-token` to nothing but the credentials.
+/// `--artifact`, as `deploy`, `plan`, `status`, `resolve` and `lint` read it: one definition,
+/// one default, one environment variable.
 #[derive(Debug, Args)]
-struct EngineArgs {
+pub(crate) struct ArtifactArg {
     /// The prisma folder, its migrations folder, or a prisma.zip.
     #[arg(
         long,
@@ -43,7 +42,16 @@ struct EngineArgs {
         env = "MIGRATOR_ARTIFACT",
         value_name = "PATH"
     )]
-    artifact: PathBuf,
+    pub(crate) artifact: PathBuf,
+}
+
+/// What deploy, plan, status and resolve work on, and how they report. Only these commands
+/// take these options: `handle-event` is configured by the environment like the function,
+/// `invoke` talks to the function, `auth-token` to nothing but the credentials.
+#[derive(Debug, Args)]
+struct EngineArgs {
+    #[command(flatten)]
+    artifact: ArtifactArg,
     /// postgresql://…, postgres://…, mysql://…, file:… or sqlite:… (Prisma's `?schema=` is
     /// honoured on PostgreSQL). Prefer the environment variable: a command line is visible to
     /// other users of the machine.
@@ -405,7 +413,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
             return outcome;
         }
     };
-    let artifact = artifact::read_path(&engine.artifact, &limits);
+    let artifact = artifact::read_path(&engine.artifact.artifact, &limits);
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
 }
 

@@ -16,14 +16,8 @@ use serde::Serialize;
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// The prisma folder, its migrations folder, or a prisma.zip.
-    #[arg(
-        long,
-        default_value = "prisma/migrations",
-        env = "MIGRATOR_ARTIFACT",
-        value_name = "PATH"
-    )]
-    artifact: PathBuf,
+    #[command(flatten)]
+    artifact: crate::cli::ArtifactArg,
     /// How to print the findings.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -66,7 +60,7 @@ const EXIT_FINDINGS: u8 = 1;
 const EXIT_UNREADABLE: u8 = 2;
 
 pub fn run(args: &LintArgs) -> ExitCode {
-    let artifact_path = args.artifact.as_path();
+    let artifact_path = args.artifact.artifact.as_path();
     let artifact = match artifact::read_path(artifact_path, &Limits::default()) {
         Ok(artifact) => artifact,
         Err(e) => {
