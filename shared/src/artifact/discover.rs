@@ -92,11 +92,7 @@ fn find_prisma8(
     if depth >= PRISMA8_DEPTH {
         return Ok(None);
     }
-    let mut children: Vec<Entry> = tree
-        .children(dir)?
-        .into_iter()
-        .filter(walkable)
-        .collect();
+    let mut children: Vec<Entry> = tree.children(dir)?.into_iter().filter(walkable).collect();
     children.sort_by(|a, b| a.name.cmp(&b.name));
     for child in children {
         let path = join(dir, &child.name);
