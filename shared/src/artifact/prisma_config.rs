@@ -265,6 +265,7 @@ fn expression(value: &[Token]) -> String {
     let text: Vec<String> = value.iter().map(Token::text).collect();
     text.join(" ")
         .replace(" . ", ".")
+        .replace(" , ", ", ")
         .replace(" ( ", "(")
         .replace(" )", ")")
         .replace("( ", "(")
