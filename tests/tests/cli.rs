@@ -384,6 +384,9 @@ export default defineConfig({
             .as_str()
             .is_some_and(|l| l.ends_with("db/migrations"))
     );
+    // lint reads the same folder (prisma/migrations is gone: exit 2 if it looked there).
+    let out = run_in(project.path(), &["lint"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     // Code instead of a literal: never guessed.
     std::fs::write(
         project.path().join("prisma.config.ts"),

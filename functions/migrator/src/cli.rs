@@ -313,7 +313,23 @@ pub async fn main() -> ExitCode {
     let json_logs = matches!(cli.command, Command::HandleEvent(_));
     init_logs(json_logs);
     let result = match &cli.command {
-        Command::Lint(args) => return crate::lint::run(args),
+        Command::Lint(args) => {
+            let artifact = std::env::current_dir()
+                .map_err(|e| format!("the working directory: {e}"))
+                .and_then(|cwd| Project::load(&cwd).map_err(|e| e.to_string()))
+                .and_then(|project| {
+                    project
+                        .artifact(&args.artifact().artifact, sources.artifact)
+                        .map_err(|e| e.to_string())
+                });
+            return match artifact {
+                Ok(artifact) => crate::lint::run(args, &artifact),
+                Err(message) => {
+                    eprintln!("migrator lint: {message}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Completions(args) => crate::completions::completions(args.shell)
             .map(|()| true)
             .map_err(Into::into),
@@ -382,6 +398,10 @@ fn sources(matches: &ArgMatches) -> Sources {
         Some(("deploy" | "plan" | "status" | "resolve", sub)) => Sources {
             artifact: sub.value_source("artifact"),
             database_url: sub.value_source("database_url"),
+        },
+        Some(("lint", sub)) => Sources {
+            artifact: sub.value_source("artifact"),
+            database_url: None,
         },
         _ => Sources::default(),
     }

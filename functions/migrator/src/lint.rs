@@ -59,8 +59,14 @@ enum Provider {
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_UNREADABLE: u8 = 2;
 
-pub fn run(args: &LintArgs) -> ExitCode {
-    let artifact_path = args.artifact.artifact.as_path();
+impl LintArgs {
+    pub(crate) fn artifact(&self) -> &crate::cli::ArtifactArg {
+        &self.artifact
+    }
+}
+
+/// Lints `artifact_path` (`--artifact`, or what the project's prisma.config.ts names).
+pub fn run(args: &LintArgs, artifact_path: &Path) -> ExitCode {
     let artifact = match artifact::read_path(artifact_path, &Limits::default()) {
         Ok(artifact) => artifact,
         Err(e) => {
