@@ -14,9 +14,12 @@ pub struct DotenvError {
     reason: String,
 }
 
+/// A `.env` file and the values of it that the environment does not already set.
+pub type Dotenv = (PathBuf, Vec<(String, String)>);
+
 /// The values of `dir/.env` that the environment does not already set, in file order;
 /// `None` when there is no `.env`.
-pub fn read(dir: &Path) -> Result<Option<(PathBuf, Vec<(String, String)>)>, DotenvError> {
+pub fn read(dir: &Path) -> Result<Option<Dotenv>, DotenvError> {
     let path = dir.join(".env");
     if !path.is_file() {
         return Ok(None);

@@ -22,7 +22,7 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// The lowest severity that makes the exit code 1.
-    #[arg(long, value_enum, default_value = "warning")]
+    #[arg(long, value_enum, default_value = "warning", value_name = "SEVERITY")]
     fail_on: FailOn,
     /// Report only this migration and the ones after it (the earlier ones still teach the
     /// rules the schema): the migrations a pull request adds.

@@ -97,10 +97,10 @@ impl Project {
         note: &mut dyn FnMut(String),
     ) -> Result<String, ProjectError> {
         let given = given.filter(|u| !u.trim().is_empty());
-        if source == Some(ValueSource::CommandLine) {
-            if let Some(url) = given {
-                return Ok(url.to_string());
-            }
+        if source == Some(ValueSource::CommandLine)
+            && let Some(url) = given
+        {
+            return Ok(url.to_string());
         }
         match self.config.as_ref().map(|c| &c.url) {
             Some(Setting::Value(UrlSource::Env(name))) => match std::env::var(name) {
