@@ -193,6 +193,16 @@ fn each_command_lists_only_the_options_that_mean_something_there() {
         lists(&invoke, "--json") && lists(&invoke, "--confirm"),
         "{invoke}"
     );
+    // --by's default is what invoke.rs does: the caller's AWS identity, then the OS user.
+    let by = invoke
+        .split("--by <NAME>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .expect("invoke lists --by");
+    assert!(
+        by.contains("GetCallerIdentity") && by.contains("USER"),
+        "invoke --by: {by}"
+    );
     let token = help("auth-token");
     for absent in ["--artifact", "--database-url", "--json", "--lock-timeout"] {
         assert!(!lists(&token, absent), "auth-token lists {absent}: {token}");

@@ -520,3 +520,54 @@ fn cargo_install_gives_a_migrator_whose_help_matches_the_reference() {
         .expect("runs");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("migrator "));
 }
+
+/// `make -n TARGET`: the commands make would run.
+fn make_dry(target: &str) -> String {
+    let out = Command::new("make")
+        .current_dir(workspace())
+        .args(["-n", "--no-print-directory", target])
+        .output()
+        .expect("make runs");
+    assert!(
+        out.status.success(),
+        "make -n {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn make_demo_is_never_silent_and_make_test_never_stops_early() {
+    // The first `make demo` compiles for minutes: it says so, and cargo shows its progress.
+    let demo = make_dry("demo");
+    let run = demo
+        .lines()
+        .find(|l| l.contains("run -p migrator"))
+        .expect("make demo runs migrator through cargo");
+    assert!(
+        !run.split_whitespace().any(|w| w == "-q" || w == "--quiet"),
+        "{run}"
+    );
+    assert!(
+        demo.contains("Building migrator: the first time about"),
+        "{demo}"
+    );
+    // One failing suite does not hide the others…
+    for part in ["unit", "e2e"] {
+        assert!(make_dry(part).contains("--no-fail-fast"), "make {part}");
+    }
+    // …and one failing part does not stop the rest: every part runs, then a table.
+    let test = make_dry("test");
+    for part in [
+        "setup",
+        "lint",
+        "build",
+        "unit",
+        "e2e",
+        "infra-test",
+        "docs",
+    ] {
+        assert!(test.contains(part), "make test does not run {part}: {test}");
+    }
+    assert!(test.contains("passed, $failed failed"), "{test}");
+}
