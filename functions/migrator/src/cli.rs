@@ -36,9 +36,9 @@ pub struct Cli {
 }
 
 const AFTER_HELP: &str = "\
-The commands that take --artifact and --database-url read .env in the working directory \
-(the real environment wins) and prisma.config.ts there (migrations.path, datasource.url). \
-NO_COLOR turns colour off. The book: docs/ (make docs).";
+Every command but handle-event reads .env in the working directory (the real environment \
+wins); deploy, plan, status, resolve and lint also read prisma.config.ts there \
+(migrations.path, datasource.url). NO_COLOR turns colour off. The book: docs/ (make docs).";
 
 /// `--artifact`, as `deploy`, `plan`, `status`, `resolve` and `lint` read it: one definition,
 /// one default, one environment variable.
