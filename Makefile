@@ -1,7 +1,8 @@
 # migrator — see README.md. `make demo` and `make test` are the two commands that matter.
 SHELL := /bin/bash
 CARGO ?= cargo
-export CARGO_TERM_COLOR ?= never
+# rust-toolchain.toml pins 1.95.0: name the installed stable so when it is that version (offline).
+TOOLCHAIN := $(shell bash .ci/toolchain)
 
 DEMO_DB := target/demo/demo.db
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
@@ -10,12 +11,16 @@ SAMPLE_PG ?= postgresql://postgres:postgres@127.0.0.1:5432/migrator_sample
 SAMPLE_MYSQL ?= mysql://root@127.0.0.1:3306/migrator_sample
 
 .PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package reliability \
-	examples example-postgres example-mysql try-function
+	examples example-postgres example-mysql try-function docs built-binary-notice
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
-demo: examples/prisma.zip
+demo: examples/prisma.zip built-binary-notice
 	@mkdir -p $(dir $(DEMO_DB))
-	$(CARGO) run -q -p migrator -- deploy --artifact examples/prisma.zip --database-url file:$(DEMO_DB)
+	$(CARGO) run -p migrator -- deploy --artifact examples/prisma.zip --database-url file:$(DEMO_DB)
+
+# Never silent for minutes: the first build says what it is doing (cargo then shows its progress).
+built-binary-notice:
+	@[ -x "$(TARGET_DIR)/debug/migrator" ] || echo "Building migrator: the first time about 6 minutes on 2 cores (cargo shows each crate), then seconds."
 
 clean-demo:
 	rm -f $(DEMO_DB)
@@ -33,15 +38,30 @@ examples/mysql/prisma.zip: $(shell find examples/mysql/prisma -type f) examples/
 	python3 examples/build_zip.py examples/mysql/prisma $@
 
 ## Deploy the PostgreSQL / MySQL sample to the local server (SAMPLE_PG / SAMPLE_MYSQL).
-example-postgres: examples/postgres/prisma.zip
-	$(CARGO) run -q -p migrator -- deploy --artifact examples/postgres/prisma.zip --database-url "$(SAMPLE_PG)"
+example-postgres: examples/postgres/prisma.zip built-binary-notice
+	$(CARGO) run -p migrator -- deploy --artifact examples/postgres/prisma.zip --database-url "$(SAMPLE_PG)"
 
-example-mysql: examples/mysql/prisma.zip
-	$(CARGO) run -q -p migrator -- deploy --artifact examples/mysql/prisma.zip --database-url "$(SAMPLE_MYSQL)"
+example-mysql: examples/mysql/prisma.zip built-binary-notice
+	$(CARGO) run -p migrator -- deploy --artifact examples/mysql/prisma.zip --database-url "$(SAMPLE_MYSQL)"
 
-## Install what is missing, then run every test (unit, end-to-end, Prisma compatibility, the
-## function under the Lambda emulator, infra). The release zip is `make package`'s job.
-test: setup lint build unit e2e infra-test
+## Install what is missing, then run every part (lint, build, unit, end-to-end, infra, docs), each
+## even when an earlier one failed, and print a table; exits 1 if any part failed. mdbook (for
+## the docs part) installs in the background meanwhile, at low priority.
+TEST_PARTS := setup lint build unit e2e infra-test docs
+test:
+	@mkdir -p target; \
+	nice -n 10 bash docs/scripts/mdbook.sh >target/mdbook-install.log 2>&1 & mdbook=$$!; \
+	rows=(); failed=0; \
+	for part in $(TEST_PARTS); do \
+	  echo "=== make $$part"; start=$$SECONDS; \
+	  if [ $$part = docs ] && ! wait $$mdbook; then cat target/mdbook-install.log; fi; \
+	  if $(MAKE) --no-print-directory $$part; then result=passed; else result=FAILED; failed=$$((failed + 1)); fi; \
+	  rows+=("$$(printf '%-12s %-7s %5ss' $$part $$result $$((SECONDS - start)))"); \
+	done; \
+	echo; echo "make test: part         result   time"; \
+	for row in "$${rows[@]}"; do echo "           $$row"; done; \
+	echo "$$(( $(words $(TEST_PARTS)) - failed )) passed, $$failed failed"; \
+	[ $$failed -eq 0 ]
 
 setup:
 	bash tests/scripts/setup.sh
@@ -56,12 +76,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --lib --bins --no-fail-fast
 
 # The function suite runs the debug `migrator` (just built) as the Lambda bootstrap under the
 # emulator: the same code and runtime protocol as the release zip, without a 15-minute build.
 e2e: build
-	MIGRATOR_LAMBDA_BIN="$(TARGET_DIR)/debug/migrator" $(CARGO) test --workspace --test '*'
+	MIGRATOR_LAMBDA_BIN="$(TARGET_DIR)/debug/migrator" $(CARGO) test --workspace --test '*' --no-fail-fast
 
 ## The function end to end on this machine: moto (S3, SNS, SQS) and the Lambda emulator, the
 ## PostgreSQL sample uploaded and delivered as an S3 event, then `migrator invoke`.
@@ -76,6 +96,12 @@ package: setup
 ## The CDK app's tests: type-check, assertions, cdk-nag, cfn-lint (offline; no Rust build, no Docker).
 infra-test:
 	bash infra/scripts/test.sh
+
+## The book (docs/src) into target/book: open target/book/index.html. Installs mdbook (pinned,
+## into target/tools) the first time. Its links and its CLI reference are checked by
+## tests/tests/docs.rs (part of `make e2e`).
+docs:
+	"$$(bash docs/scripts/mdbook.sh)" build docs
 
 ## CloudFormation templates into infra/cdk.out.
 synth:

@@ -1,18 +1,22 @@
 //! The command line: `deploy`, `plan`, `status`, `resolve` (the engine), `handle-event` (the ECS
-//! task), `invoke` (the deployed function) and `auth-token`.
+//! task), `invoke` (the deployed function), `auth-token`, `lint`, and `completions` / `man`
+//! (generated from this definition).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use migrator_engine::artifact::{self, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::dialect::parse_database_url;
-use migrator_engine::engine::{self, Request, ResolveTarget, Settings};
+use migrator_engine::engine::{self, InvokedBy, InvokerSource, Request, ResolveTarget, Settings};
 use migrator_engine::error::{CliWording, EngineError};
 use migrator_engine::outcome::{Action, Outcome};
 use migrator_engine::preflight::{BlockOn, PreflightSettings};
+
+use crate::project::Project;
 
 use anyhow::Context;
 
@@ -25,17 +29,23 @@ use crate::{invoke, render};
 
 /// Applies Prisma migrations with `prisma migrate deploy` semantics.
 #[derive(Debug, Parser)]
-#[command(name = "migrator", version, about, long_about = None)]
+#[command(name = "migrator", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+const AFTER_HELP: &str = "\
+Every command but handle-event reads .env in the working directory (the real environment \
+wins); deploy, plan, status, resolve and lint also read prisma.config.ts there \
+(migrations.path, datasource.url). NO_COLOR turns colour off. The book: docs/ (make docs).";
+
 /// `--artifact`, as `deploy`, `plan`, `status`, `resolve` and `lint` read it: one definition,
 /// one default, one environment variable.
 #[derive(Debug, Args)]
 pub(crate) struct ArtifactArg {
-    /// The prisma folder, its migrations folder, or a prisma.zip.
+    /// The prisma folder, its migrations folder, or a prisma.zip. Default: prisma.config.ts's
+    /// migrations.path when the working directory has one, else prisma/migrations.
     #[arg(
         long,
         default_value = "prisma/migrations",
@@ -53,8 +63,8 @@ struct EngineArgs {
     #[command(flatten)]
     artifact: ArtifactArg,
     /// postgresql://…, postgres://…, mysql://…, file:… or sqlite:… (Prisma's `?schema=` is
-    /// honoured on PostgreSQL). Prefer the environment variable: a command line is visible to
-    /// other users of the machine.
+    /// honoured on PostgreSQL). Prefer the environment variable (or .env, or the variable
+    /// prisma.config.ts names): a command line is visible to other users of the machine.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database_url: Option<String>,
     /// Print the outcome document as JSON instead of text.
@@ -64,11 +74,6 @@ struct EngineArgs {
     /// `1.5s`, `500ms`, `2m` or seconds. The default is Prisma's (`DEFAULT_LOCK_WAIT`).
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     lock_timeout: Duration,
-    /// How long one migration statement may wait for a table lock (PostgreSQL
-    /// `lock_timeout`, MySQL `lock_wait_timeout`) before the migration is rolled back and
-    /// tried again; unset, the server's own limit applies.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    statement_lock_timeout: Option<Duration>,
     /// Zip safety: at most this many entries.
     #[arg(long, default_value_t = Limits::default().max_entries, value_name = "N")]
     max_entries: usize,
@@ -84,7 +89,7 @@ struct EngineArgs {
 enum Command {
     /// Apply the pending migrations (`prisma migrate deploy`).
     Deploy(DeployCommand),
-    /// Show what deploy would do; applies nothing.
+    /// Show what deploy would do, with its preflight findings; applies nothing.
     Plan(PlanCommand),
     /// Compare the migrations with the database; exit 1 unless up to date.
     Status(EngineArgs),
@@ -99,12 +104,24 @@ enum Command {
     AuthToken(AuthTokenArgs),
     /// Check the migrations against the preflight rules, without a database (exit 1 on findings, 2 when unreadable).
     Lint(crate::lint::LintArgs),
+    /// Print a shell completion script (e.g. `migrator completions bash > /etc/bash_completion.d/migrator`).
+    Completions(CompletionsArgs),
+    /// Print the man page, migrator(1), as roff (`migrator man > migrator.1; man ./migrator.1`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    shell: crate::completions::Shell,
 }
 
 const HANDLE_EVENT_ENV: &str = "\
 Configuration comes from the environment, exactly as in the Lambda function: DB_AUTH and \
 DATABASE_URL or DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_SECRET_ARN, ARTIFACT_BUCKET, ARTIFACT_KEY, \
-TOPIC_ARN, STAGE, AUTO_APPLY, MAX_DURATION… (see the README). --database-url and --artifact \
+TOPIC_ARN, STAGE, AUTO_APPLY, MAX_DURATION… (see the book's Configuration chapter). It reads \
+no .env. --database-url and --artifact \
 are refused here: to deploy a local artifact, use `migrator deploy`.";
 
 #[derive(Debug, Args)]
@@ -146,7 +163,9 @@ struct InvokeCommand {
     /// With --confirm: apply despite this preflight finding (`rule@migration`; repeat it).
     #[arg(long, value_name = "RULE@MIGRATION", requires = "confirm")]
     accept: Vec<String>,
-    /// Who invokes, recorded in the outcome as `invokedBy` (declared, not verified; default: the OS user).
+    /// Who invokes, recorded in the outcome as `invokedBy` (declared, not verified). Default: the
+    /// ARN of the AWS credentials that invoke (STS GetCallerIdentity; not asked with
+    /// --endpoint-url), else the OS user (USER, LOGNAME).
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
     /// With --action resolve: record NAME as applied.
@@ -189,6 +208,10 @@ struct AuthTokenArgs {
 
 #[derive(Debug, Args)]
 struct PlanCommand {
+    /// Exit 1 when a preflight finding (not allowed inline) is at least this severe: the
+    /// same words and the same rule as `deploy --block-on`.
+    #[arg(long, value_enum, default_value = "never", value_name = "SEVERITY")]
+    fail_on: BlockOnArg,
     /// Skip the preflight findings: the benchmark's baseline for what they cost (hidden).
     #[arg(long, hide = true)]
     no_preflight: bool,
@@ -198,11 +221,54 @@ struct PlanCommand {
 
 #[derive(Debug, Args)]
 struct DeployCommand {
-    /// Refuse to apply anything when a preflight finding is at least this severe.
-    #[arg(long, value_enum, default_value = "never")]
+    /// Refuse to apply anything when a preflight finding is at least this severe (`never`, the
+    /// default, runs no preflight: a drop-in for `prisma migrate deploy`).
+    #[arg(long, value_enum, default_value = "never", value_name = "SEVERITY")]
     block_on: BlockOnArg,
+    /// With --block-on: apply despite this preflight finding (`rule@migration`, as the
+    /// blocked outcome lists it; repeat it). Recorded in the outcome's `accepted`, with who
+    /// accepted it.
+    #[arg(long, value_name = "RULE@MIGRATION", value_parser = parse_accept)]
+    accept: Vec<String>,
+    /// Who deploys, recorded in the outcome as `invokedBy` (declared, not verified). Default:
+    /// the OS user (USER, LOGNAME); --accept needs one of the two.
+    #[arg(long, value_name = "NAME", value_parser = parse_by)]
+    by: Option<String>,
+    /// How long one migration statement may wait for a table lock (PostgreSQL
+    /// `lock_timeout`, MySQL `lock_wait_timeout`) before the migration is rolled back and
+    /// tried again; unset, the server's own limit applies.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    statement_lock_timeout: Option<Duration>,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+/// `--accept`: `rule@migration`, as the payload's `accept` entries.
+fn parse_accept(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match text.split_once('@') {
+        Some((rule, migration))
+            if !rule.is_empty() && !migration.is_empty() && text.len() <= 300 =>
+        {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "`{text}` is not `rule@migration` (e.g. set-not-null@20240301120000_require_name)"
+        )),
+    }
+}
+
+/// `--by`: the payload's `by` rule (1 to MAX_BY bytes, no control characters).
+fn parse_by(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > crate::payload::MAX_BY || text.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "names who deploys: 1 to {} bytes, no control characters",
+            crate::payload::MAX_BY
+        ));
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -231,26 +297,59 @@ struct ResolveArgs {
     rolled_back: Option<String>,
 }
 
+/// Where `--artifact` and `--database-url` came from (the command line, the environment or
+/// clap's default): the project's files decide only below what the person gave.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sources {
+    artifact: Option<ValueSource>,
+    database_url: Option<ValueSource>,
+}
+
 pub async fn main() -> ExitCode {
-    let cli = match parse(std::env::args_os()) {
-        Ok(cli) => cli,
+    let (cli, sources) = match parse(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
     let json_logs = matches!(cli.command, Command::HandleEvent(_));
     init_logs(json_logs);
-    if let Command::Lint(args) = &cli.command {
-        return crate::lint::run(args);
-    }
     let result = match &cli.command {
+        Command::Lint(args) => {
+            let artifact = std::env::current_dir()
+                .map_err(|e| format!("the working directory: {e}"))
+                .and_then(|cwd| Project::load(&cwd).map_err(|e| e.to_string()))
+                .and_then(|project| {
+                    project
+                        .artifact(&args.artifact().artifact, sources.artifact)
+                        .map_err(|e| e.to_string())
+                });
+            return match artifact {
+                Ok(artifact) => crate::lint::run(args, &artifact),
+                Err(message) => {
+                    eprintln!("migrator lint: {message}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Completions(args) => crate::completions::completions(args.shell)
+            .map(|()| true)
+            .map_err(Into::into),
+        Command::Man => crate::completions::man().map(|()| true).map_err(Into::into),
         Command::HandleEvent(args) => handle_event(args).await,
         Command::Invoke(args) => run_invoke(args, args.json).await,
         Command::AuthToken(args) => auth_token(args).await,
-        Command::Plan(PlanCommand { engine, .. }) | Command::Status(engine) => {
-            Ok(run_engine(&cli.command, engine).await)
+        Command::Plan(PlanCommand { engine, .. })
+        | Command::Status(engine)
+        | Command::Deploy(DeployCommand { engine, .. })
+        | Command::Resolve(ResolveCommand { engine, .. }) => {
+            let inputs = match Inputs::resolve(&cli.command, engine, sources) {
+                Ok(inputs) => inputs,
+                Err(message) => {
+                    eprintln!("migrator: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            Ok(run_engine(&cli.command, engine, &inputs).await)
         }
-        Command::Deploy(args) => Ok(run_engine(&cli.command, &args.engine).await),
-        Command::Lint(_) => unreachable!("handled above"),
-        Command::Resolve(args) => Ok(run_engine(&cli.command, &args.engine).await),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -265,10 +364,14 @@ pub async fn main() -> ExitCode {
 /// Parses the command line. Usage errors are printed with every credential in them masked
 /// (clap quotes the offending argument, which may be a database URL) and exit 2; `--help` and
 /// `--version` print as usual.
-fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, ExitCode> {
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(Cli, Sources), ExitCode> {
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    let error = match Cli::try_parse_from(&args) {
-        Ok(cli) => return refuse_misplaced_options(cli),
+    let command = Cli::command().color(crate::colour::clap_choice());
+    let error = match command
+        .try_get_matches_from(&args)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, sources(&matches))))
+    {
+        Ok((cli, sources)) => return refuse_misplaced_options(cli).map(|cli| (cli, sources)),
         Err(error) => error,
     };
     if !error.use_stderr() {
@@ -281,12 +384,32 @@ fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, Exit
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    eprint!("{}", redact::in_text(&error.render().to_string(), &given));
+    let rendered = if crate::colour::on_stderr() {
+        error.render().ansi().to_string()
+    } else {
+        error.render().to_string()
+    };
+    eprint!("{}", redact::in_text(&rendered, &given));
     Err(ExitCode::from(2))
 }
 
+fn sources(matches: &ArgMatches) -> Sources {
+    match matches.subcommand() {
+        Some(("deploy" | "plan" | "status" | "resolve", sub)) => Sources {
+            artifact: sub.value_source("artifact"),
+            database_url: sub.value_source("database_url"),
+        },
+        Some(("lint", sub)) => Sources {
+            artifact: sub.value_source("artifact"),
+            database_url: None,
+        },
+        _ => Sources::default(),
+    }
+}
+
 /// `handle-event` takes its configuration from the environment only: a database URL or an
-/// artifact on its command line would silently mean nothing, so they are usage errors.
+/// artifact on its command line would silently mean nothing, so they are usage errors. And
+/// `deploy --accept` means something only where preflight may block.
 fn refuse_misplaced_options(cli: Cli) -> Result<Cli, ExitCode> {
     if let Command::HandleEvent(args) = &cli.command {
         let given: Vec<&str> = [
@@ -304,12 +427,66 @@ fn refuse_misplaced_options(cli: Cli) -> Result<Cli, ExitCode> {
             return Err(ExitCode::from(2));
         }
     }
+    if let Command::Deploy(args) = &cli.command
+        && !args.accept.is_empty()
+        && args.block_on == BlockOnArg::Never
+    {
+        eprintln!(
+            "error: --accept goes with --block-on error|warning: with --block-on never (the default) deploy runs no preflight, so there is nothing to accept"
+        );
+        return Err(ExitCode::from(2));
+    }
     Ok(cli)
 }
 
-/// deploy, plan, status, resolve: prints the outcome, returns whether it is a success.
-async fn run_engine(command: &Command, engine: &EngineArgs) -> bool {
-    let outcome = run(command, engine).await;
+/// What an engine command works on once the project's files have had their say.
+struct Inputs {
+    artifact: PathBuf,
+    database_url: String,
+    invoked_by: Option<InvokedBy>,
+}
+
+impl Inputs {
+    fn resolve(command: &Command, engine: &EngineArgs, sources: Sources) -> Result<Inputs, String> {
+        let cwd = std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?;
+        let project = Project::load(&cwd).map_err(|e| e.to_string())?;
+        let artifact = project
+            .artifact(&engine.artifact.artifact, sources.artifact)
+            .map_err(|e| e.to_string())?;
+        let database_url = project
+            .database_url(
+                engine.database_url.as_deref(),
+                sources.database_url,
+                &mut |note| eprintln!("migrator: note: {note}"),
+            )
+            .map_err(|e| e.to_string())?;
+        let invoked_by = match command {
+            Command::Deploy(DeployCommand { by: Some(by), .. }) => Some(InvokedBy {
+                principal: by.clone(),
+                source: InvokerSource::Cli,
+                verified: false,
+                request_id: None,
+            }),
+            _ => InvokedBy::os_user(),
+        };
+        if let Command::Deploy(args) = command
+            && !args.accept.is_empty()
+            && invoked_by.is_none()
+        {
+            return Err("--accept needs --by NAME: the outcome records who accepts (USER and LOGNAME name nobody)".into());
+        }
+        Ok(Inputs {
+            artifact,
+            database_url,
+            invoked_by,
+        })
+    }
+}
+
+/// deploy, plan, status, resolve: prints the outcome, returns whether it is a success (and,
+/// for `plan --fail-on`, whether no finding reaches the threshold).
+async fn run_engine(command: &Command, engine: &EngineArgs, inputs: &Inputs) -> bool {
+    let outcome = run(command, engine, inputs).await;
     if engine.json {
         match serde_json::to_string_pretty(&outcome) {
             Ok(json) => println!("{json}"),
@@ -318,7 +495,26 @@ async fn run_engine(command: &Command, engine: &EngineArgs) -> bool {
     } else {
         print!("{}", render::text(&outcome));
     }
-    exit_ok(&outcome)
+    let fails_on = match command {
+        Command::Plan(PlanCommand { fail_on, .. }) => {
+            let failing = block_on(*fail_on).blocking(&outcome.findings, &[]);
+            if !failing.is_empty() {
+                eprintln!(
+                    "migrator: {} finding(s) at or above --fail-on {}: {}",
+                    failing.len(),
+                    fail_on.as_str(),
+                    failing
+                        .iter()
+                        .map(|f| format!("{} ({})", f.accept_key(), f.severity))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            !failing.is_empty()
+        }
+        _ => false,
+    };
+    exit_ok(&outcome) && !fails_on
 }
 
 /// The ECS task: one event, configuration from the environment, exit 0 when every outcome
@@ -383,8 +579,8 @@ async fn auth_token(args: &AuthTokenArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
-    let request = match request(command) {
+async fn run(command: &Command, engine: &EngineArgs, inputs: &Inputs) -> Outcome {
+    let request = match request(command, inputs) {
         Ok(request) => request,
         Err(e) => {
             let mut outcome = Outcome::new(action(command), chrono_now());
@@ -398,14 +594,18 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
         max_entry_ratio: engine.max_entry_ratio,
         ..Limits::default()
     };
+    let statement_lock_timeout = match command {
+        Command::Deploy(args) => args.statement_lock_timeout,
+        _ => None,
+    };
     let settings = Settings {
         lock_wait: engine.lock_timeout,
         preflight: preflight(command),
-        statement_lock_timeout: engine.statement_lock_timeout,
+        statement_lock_timeout,
         ..Settings::default()
     }
     .with_prisma_env();
-    let target = match parse_database_url(engine.database_url.as_deref().unwrap_or_default()) {
+    let target = match parse_database_url(&inputs.database_url) {
         Ok(target) => target,
         Err(e) => {
             let mut outcome = Outcome::new(request.action, chrono_now());
@@ -413,7 +613,7 @@ async fn run(command: &Command, engine: &EngineArgs) -> Outcome {
             return outcome;
         }
     };
-    let artifact = artifact::read_path(&engine.artifact.artifact, &limits);
+    let artifact = artifact::read_path(&inputs.artifact, &limits);
     engine::run(&request, artifact, &target, &settings, &SystemClock).await
 }
 
@@ -423,18 +623,33 @@ fn preflight(command: &Command) -> Option<PreflightSettings> {
     match command {
         Command::Plan(args) if args.no_preflight => None,
         Command::Plan(_) => Some(PreflightSettings::default()),
-        Command::Deploy(args) => {
-            let block_on = match args.block_on {
-                BlockOnArg::Error => BlockOn::Error,
-                BlockOnArg::Warning => BlockOn::Warning,
-                BlockOnArg::Never => return None,
-            };
-            Some(PreflightSettings {
+        Command::Deploy(args) => match block_on(args.block_on) {
+            BlockOn::Never => None,
+            block_on => Some(PreflightSettings {
                 block_on,
+                accept: args.accept.clone(),
                 ..PreflightSettings::default()
-            })
-        }
+            }),
+        },
         _ => None,
+    }
+}
+
+fn block_on(arg: BlockOnArg) -> BlockOn {
+    match arg {
+        BlockOnArg::Error => BlockOn::Error,
+        BlockOnArg::Warning => BlockOn::Warning,
+        BlockOnArg::Never => BlockOn::Never,
+    }
+}
+
+impl BlockOnArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            BlockOnArg::Error => "error",
+            BlockOnArg::Warning => "warning",
+            BlockOnArg::Never => "never",
+        }
     }
 }
 
@@ -447,10 +662,16 @@ fn action(command: &Command) -> Action {
     }
 }
 
-/// The CLI's request: the command is its own confirmation (`Request::cli`).
-fn request(command: &Command) -> Result<Request, EngineError> {
+/// The CLI's request: the command is its own confirmation (`Request::cli`), invoked by the
+/// OS user or whoever `deploy --by` names.
+fn request(command: &Command, inputs: &Inputs) -> Result<Request, EngineError> {
     let resolve = match command {
-        Command::HandleEvent(_) | Command::Invoke(_) | Command::AuthToken(_) | Command::Lint(_) => {
+        Command::HandleEvent(_)
+        | Command::Invoke(_)
+        | Command::AuthToken(_)
+        | Command::Lint(_)
+        | Command::Completions(_)
+        | Command::Man => {
             unreachable!("handled before the engine")
         }
         // clap's group makes exactly one of the two required.
@@ -460,7 +681,9 @@ fn request(command: &Command) -> Result<Request, EngineError> {
         }
         Command::Deploy(_) | Command::Plan(_) | Command::Status(_) => None,
     };
-    Request::cli(action(command), resolve)
+    let mut request = Request::cli(action(command), resolve)?;
+    request.invoked_by = inputs.invoked_by.clone();
+    Ok(request)
 }
 
 /// `status` is clean only when up to date without drift; other commands when they succeeded.
@@ -496,7 +719,7 @@ pub fn init_logs(json: bool) {
     } else {
         builder
             .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(crate::colour::on_stderr())
             .without_time()
             .try_init()
     };

@@ -22,7 +22,7 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// The lowest severity that makes the exit code 1.
-    #[arg(long, value_enum, default_value = "warning")]
+    #[arg(long, value_enum, default_value = "warning", value_name = "SEVERITY")]
     fail_on: FailOn,
     /// Report only this migration and the ones after it (the earlier ones still teach the
     /// rules the schema): the migrations a pull request adds.
@@ -59,8 +59,14 @@ enum Provider {
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_UNREADABLE: u8 = 2;
 
-pub fn run(args: &LintArgs) -> ExitCode {
-    let artifact_path = args.artifact.artifact.as_path();
+impl LintArgs {
+    pub(crate) fn artifact(&self) -> &crate::cli::ArtifactArg {
+        &self.artifact
+    }
+}
+
+/// Lints `artifact_path` (`--artifact`, or what the project's prisma.config.ts names).
+pub fn run(args: &LintArgs, artifact_path: &Path) -> ExitCode {
     let artifact = match artifact::read_path(artifact_path, &Limits::default()) {
         Ok(artifact) => artifact,
         Err(e) => {

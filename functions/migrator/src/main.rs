@@ -3,7 +3,10 @@
 
 mod aws;
 mod cli;
+mod colour;
+mod completions;
 mod config;
+mod dotenv;
 mod duration;
 mod error;
 mod handler;
@@ -13,6 +16,7 @@ mod lambda;
 mod lint;
 mod payload;
 mod ports;
+mod project;
 mod render;
 mod tls;
 mod trigger;
@@ -20,6 +24,26 @@ mod trigger;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    // The command line reads `.env` like Prisma's CLI; the function and its ECS task
+    // (`handle-event`) are configured by their environment alone.
+    if !lambda
+        && std::env::args_os()
+            .nth(1)
+            .is_none_or(|a| a != "handle-event")
+    {
+        match std::env::current_dir().map(|dir| dotenv::read(&dir)) {
+            Ok(Ok(Some((_, values)))) => {
+                // SAFETY: nothing else runs yet: the async runtime is built below.
+                unsafe { dotenv::apply(&values) };
+            }
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => {
+                eprintln!("migrator: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -30,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if lambda {
         runtime.block_on(lambda_main())
     } else {
         runtime.block_on(cli::main())

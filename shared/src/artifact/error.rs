@@ -23,6 +23,11 @@ pub enum ArtifactError {
     NoMigrationsFolder { location: String },
 
     #[error(
+        "`{location}` holds Prisma 8 migrations (`{folder}`: a folder of migration.ts / ops.json / migration.json, applied by `prisma db migrate`), a format migrator does not read. migrator applies Prisma Migrate's SQL migrations (Prisma ORM up to 7: `<name>/migration.sql` folders with a migration_lock.toml, applied by `prisma migrate deploy`). Keep this project on Prisma 7 (`npm install prisma@7 @prisma/client@7`) to use migrator, or apply these migrations with `prisma db migrate`"
+    )]
+    Prisma8Migrations { location: String, folder: String },
+
+    #[error(
         "more than one migrations folder found in `{location}`: {}; the artifact must hold exactly one",
         .candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
     )]

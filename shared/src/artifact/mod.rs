@@ -11,6 +11,7 @@ mod directory;
 mod discover;
 mod error;
 mod headers;
+pub mod prisma_config;
 mod schema;
 mod tree;
 

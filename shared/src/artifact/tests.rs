@@ -267,6 +267,63 @@ fn empty_artifact_has_no_migrations_folder() {
 }
 
 #[test]
+fn prisma_8_migration_folders_are_refused_by_name() {
+    // `prisma migration plan` writes migrations/app/<name>/{migration.ts, ops.json, migration.json}.
+    let prisma8: Vec<(&str, &[u8])> = vec![
+        ("prisma.config.ts", b"export default definePrismaConfig({})"),
+        (
+            "migrations/app/20260901_init/migration.ts",
+            b"export default class M {}",
+        ),
+        ("migrations/app/20260901_init/ops.json", b"[]"),
+        ("migrations/app/20260901_init/migration.json", b"{}"),
+        ("migrations/app/refs/db.json", b"{}"),
+    ];
+    let (dir, zip) = fail_both(&prisma8);
+    for error in [dir, zip] {
+        let ArtifactError::Prisma8Migrations { folder, .. } = &error else {
+            panic!("not recognised as Prisma 8: {error:?}");
+        };
+        assert_eq!(folder, "migrations/app/20260901_init");
+        let text = error.to_string();
+        for says in [
+            "Prisma 8",
+            "prisma db migrate",
+            "migration.sql",
+            "prisma migrate deploy",
+        ] {
+            assert!(text.contains(says), "{text}");
+        }
+    }
+    // Only ops.json, beside a lock file: still Prisma 8's, not "a folder without migration.sql".
+    let (dir, zip) = fail_both(&[
+        (
+            "migrations/migration_lock.toml",
+            b"provider = \"postgresql\"",
+        ),
+        ("migrations/20260901_init/ops.json", b"[]"),
+    ]);
+    assert!(
+        matches!(dir, ArtifactError::Prisma8Migrations { .. }),
+        "{dir:?}"
+    );
+    assert!(
+        matches!(zip, ArtifactError::Prisma8Migrations { .. }),
+        "{zip:?}"
+    );
+    // A Prisma 7 folder that also keeps a migration.json beside its migration.sql is read.
+    let set = read_both(&[
+        ("migrations/migration_lock.toml", b"provider = \"sqlite\""),
+        (
+            "migrations/20260901_init/migration.sql",
+            b"CREATE TABLE t (id INTEGER);",
+        ),
+        ("migrations/20260901_init/migration.json", b"{}"),
+    ]);
+    assert_eq!(names(&set), ["20260901_init"]);
+}
+
+#[test]
 fn two_candidates_are_ambiguous_and_both_named() {
     let (dir, zip) = fail_both(&[
         ("prisma/migrations/1_a/migration.sql", b"SELECT 1;"),
