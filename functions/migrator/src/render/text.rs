@@ -5,12 +5,14 @@ use std::fmt::Write;
 
 use migrator_engine::outcome::{Action, Execution, Outcome, State, Status};
 
-use super::{accepted_line, blocker_line, plural, resolved_as};
+use super::{accepted_line, blocker_line, escape, plural, resolved_as};
 
+/// Outside text in it (names, keys, messages) has every control and invisible character
+/// shown as `\u{…}` ([`escape::plain`]): no escape sequence reaches a terminal.
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
     let _ = write_text(&mut out, outcome);
-    out
+    escape::plain(&out)
 }
 
 fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
