@@ -882,15 +882,94 @@ fn handle_event_is_the_ecs_command() {
     assert_eq!(o["status"], "up-to-date");
     st.published(1);
 
-    // Not JSON: exit 1 with the reason.
+    // Not JSON: exit 1, a `rejected` outcome with the reason, published like any other.
     let out = st.run(&["handle-event", "--event-json", "{nope"], &st.env);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("the event is not JSON"),
-        "{}",
-        stderr(&out)
-    );
-    st.published(0);
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "rejected");
+    assert!(error_message(&o).contains("not strict JSON"), "{o:#}");
+    assert_eq!(st.one_published().outcome, o);
+    st.finish(&[]);
+}
+
+/// Issue 20 (10): an event that is not exactly one JSON value, `accept` where nothing is
+/// applied, and a `by` that hides or reorders text are each a `rejected` outcome, logged
+/// and published; nothing is written.
+#[test]
+fn strictness_refusals_are_outcomes_logged_and_published() {
+    let key = "deploy/CODE/prisma.zip";
+    let st = Stage::new("strict2", "CODE", key, key);
+    let (put, _) = st.put(&migrations(1));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("event.json");
+    let deploy = json!({"action": "deploy", "confirm": true}).to_string();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            [&b"\xEF\xBB\xBF"[..], deploy.as_bytes()].concat(),
+            "byte-order mark",
+        ),
+        (
+            format!("{deploy}\n{deploy}").into_bytes(),
+            "not strict JSON",
+        ),
+        (format!("{deploy} // go").into_bytes(), "not strict JSON"),
+        (
+            [
+                &br#"{"action":"deploy","confirm":true,"by":"x"#[..],
+                b"\xff",
+                br#""}"#,
+            ]
+            .concat(),
+            "not UTF-8",
+        ),
+    ];
+    let accept = json!(["drop-column@20240101000000_users"]);
+    let mut payloads: Vec<(Vec<u8>, &str)> = [
+        json!({"action": "plan", "accept": accept, "by": "mallory"}),
+        json!({"action": "deploy", "accept": accept, "by": "mallory"}),
+    ]
+    .iter()
+    .map(|p| (p.to_string().into_bytes(), "confirmed deploy only"))
+    .collect();
+    for by in ["\u{200B}", "alice\u{2028}approved", "eve\u{202E}gpj"] {
+        payloads.push((
+            json!({"action": "deploy", "confirm": true, "accept": accept, "by": by})
+                .to_string()
+                .into_bytes(),
+            "`by` names who",
+        ));
+    }
+    for (raw, fragment) in cases.into_iter().chain(payloads) {
+        std::fs::write(&file, &raw).unwrap();
+        let out = st.run(
+            &["handle-event", "--event-file", file.to_str().unwrap()],
+            &st.env,
+        );
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{shown}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+        assert_eq!(o["status"], "rejected", "{shown}: {o:#}");
+        assert!(error_message(&o).contains(fragment), "{shown}: {o:#}");
+        assert!(o.get("accepted").is_none_or(|a| a == &json!([])), "{o:#}");
+        assert!(o.get("invokedBy").is_none(), "{shown}: {o:#}");
+        assert!(
+            stderr(&out)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .any(|l| l["fields"]["message"] == "outcome" && l["fields"]["status"] == "rejected"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(st.one_published().outcome, o, "{shown}");
+    }
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    let _ = put;
     st.finish(&[]);
 }
 

@@ -324,16 +324,17 @@ async fn run_engine(command: &Command, engine: &EngineArgs) -> bool {
 /// The ECS task: one event, configuration from the environment, exit 0 when every outcome
 /// succeeded and was published.
 async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
-    let text = match (&args.event_file, &args.event_json) {
+    // The bytes as they are: the handler reads them strictly and answers anything else with
+    // a `rejected` outcome, logged and published like any other.
+    let text: Vec<u8> = match (&args.event_file, &args.event_json) {
         (Some(path), _) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
         }
-        (None, Some(json)) => json.clone(),
-        (None, None) => std::env::var("MIGRATOR_EVENT")
-            .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?,
+        (None, Some(json)) => json.clone().into_bytes(),
+        (None, None) => std::env::var_os("MIGRATOR_EVENT")
+            .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?
+            .into_encoded_bytes(),
     };
-    // Read strictly inside the handler; refused here only when it is no JSON at all.
-    serde_json::from_str::<serde::de::IgnoredAny>(&text).context("the event is not JSON")?;
     let config = StageConfig::from_env()?;
     let edges = crate::aws::edges(&crate::aws::sdk_config().await, &config);
     let handler = Handler::new(config, edges)?;

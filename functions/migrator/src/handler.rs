@@ -126,8 +126,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         })
     }
 
-    /// Handles the invocation's raw event (read strictly: duplicate keys are refused).
-    pub async fn handle(&self, event: &str, invocation: &Invocation) -> Response {
+    /// Handles the invocation's raw event (read strictly, see `trigger::parse_text`).
+    pub async fn handle(&self, event: &[u8], invocation: &Invocation) -> Response {
         let deadline = invocation.deadline.or_else(|| {
             self.config
                 .max_duration

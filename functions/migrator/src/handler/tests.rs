@@ -203,7 +203,9 @@ fn retried(response: &Response) -> Vec<String> {
 }
 
 async fn handle(handler: &TestHandler, event: &str) -> Response {
-    handler.handle(event, &Invocation::default()).await
+    handler
+        .handle(event.as_bytes(), &Invocation::default())
+        .await
 }
 
 fn fetched(handler: &TestHandler) -> Vec<String> {
