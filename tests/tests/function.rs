@@ -17,8 +17,8 @@ use migrator_e2e::local_aws::{
     s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
 };
 use migrator_e2e::stage::{
-    AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, stderr,
-    stdout, warnings, zip_bytes,
+    AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, run_printed,
+    stderr, stdout, warnings, zip_bytes,
 };
 use migrator_e2e::{Migrations, migrator_bin};
 use serde_json::{Value, json};
@@ -1561,4 +1561,59 @@ fn accepting_a_finding_names_who_invoked_it() {
         "the log line names who accepted what:\n{logs}"
     );
     st.finish(&[&emulator]);
+}
+
+/// Issue 20 (2): an uploader's key reaches the command we print for a person to paste. With
+/// `$(touch${IFS}PWNED)` or a space and a `+` in it, the printed `migrator invoke` still runs
+/// exactly one `migrator` with exactly the arguments of the plan's confirmation: run in
+/// `sh -c` against a stub that records its arguments.
+#[test]
+fn a_printed_command_runs_exactly_what_it_shows() {
+    for (tag, app) in [("pwned", "$(touch${IFS}PWNED)"), ("spaced", "my app+v2")] {
+        let key = format!("deploy/CODE/{app}/prisma.zip");
+        let st = Stage::new(tag, "CODE", "deploy/CODE/*/prisma.zip", &key);
+        let env = st.env_with(&[("AUTO_APPLY", "false")]);
+        let (put, _) = st.put(&migrations(1));
+        let url = format!("s3://{}/{key}", st.bucket);
+
+        // The upload (ECS): a plan whose confirmation names the object exactly.
+        let out = st.run(
+            &["handle-event", "--event-json", &s3_event(&put).to_string()],
+            &env,
+        );
+        let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+        assert_eq!(o["status"], "planned", "{o:#}");
+        assert_eq!(o["confirmPayload"]["artifact"], url.as_str(), "{o:#}");
+        st.one_published();
+
+        // `migrator invoke` (the function under the emulator) prints the next step.
+        let emulator = Emulator::start(env.clone());
+        let out = st.cli_invoke(&emulator, &["--object", &url]);
+        let text = stdout(&out);
+        let printed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Nothing was applied. To apply exactly this plan: "))
+            .unwrap_or_else(|| panic!("no next step in\n{text}{}", stderr(&out)));
+        let o = st.one_published().outcome;
+        let hash = o["planHash"].as_str().expect("a planHash").to_string();
+        assert_eq!(
+            run_printed(printed),
+            [
+                "invoke",
+                "--function",
+                emulator.function_name.as_str(),
+                "--object",
+                url.as_str(),
+                "--version-id",
+                put.version_id.as_str(),
+                "--plan-hash",
+                hash.as_str(),
+                "--confirm",
+            ],
+            "{printed}"
+        );
+        assert!(!std::path::Path::new("PWNED").exists());
+        assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+        st.finish(&[&emulator]);
+    }
 }
