@@ -1617,3 +1617,48 @@ fn a_printed_command_runs_exactly_what_it_shows() {
         st.finish(&[&emulator]);
     }
 }
+
+/// Issue 20 (5): an SQS batch with a message of 11 upload records (more than one invocation
+/// runs) and a good message: the big one is answered once with a `rejected` outcome and not
+/// retried, none of its records run; the good one applies; nothing is redelivered.
+#[test]
+fn a_message_that_can_never_run_is_answered_once_and_the_good_message_runs() {
+    let st = Stage::app("batch", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let big: Vec<Value> = (0..11)
+        .map(|i| {
+            s3_record(
+                &st.bucket,
+                &s3_event_key(&format!("deploy/CODE/app{i}/prisma.zip")),
+                "v1",
+                "e",
+            )
+        })
+        .collect();
+    let event = sqs_event(&[json!({ "Records": big }), s3_event(&put)]);
+    let out = st.run(
+        &["handle-event", "--event-json", &event.to_string()],
+        &st.env,
+    );
+    let body: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    assert_eq!(body, json!({"batchItemFailures": []}), "{}", stderr(&out));
+    let published = st.published(2);
+    let mut statuses: Vec<&str> = published
+        .iter()
+        .map(|p| p.outcome["status"].as_str().unwrap_or_default())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["applied", "rejected"]);
+    let rejected = published
+        .iter()
+        .find(|p| p.outcome["status"] == "rejected")
+        .unwrap();
+    assert!(
+        error_message(&rejected.outcome).contains("can never run"),
+        "{:#}",
+        rejected.outcome
+    );
+    assert_eq!(st.db.rows().len(), 1, "the good message ran");
+    st.finish(&[]);
+}
