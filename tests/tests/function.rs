@@ -13,8 +13,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::local_aws::{
-    Emulator, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event, s3_event_key,
-    s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
+    Emulator, FixedAnswerEndpoint, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event,
+    s3_event_key, s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
 };
 use migrator_e2e::stage::{
     AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, run_printed,
@@ -1660,5 +1660,43 @@ fn a_message_that_can_never_run_is_answered_once_and_the_good_message_runs() {
         rejected.outcome
     );
     assert_eq!(st.db.rows().len(), 1, "the good message ran");
+    st.finish(&[]);
+}
+
+/// Issue 20 (6): S3 answering 503 with an HTML page (an outage, a proxy) is a transient
+/// failure: `failed`, the SQS message retried, and a readable message (no debug dump).
+#[test]
+fn an_s3_outage_page_is_a_transient_failure_with_a_readable_message() {
+    let st = Stage::app("s3down", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let outage = FixedAnswerEndpoint::start(
+        "503 Service Unavailable",
+        "text/html",
+        "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+    );
+    let env = st.env_with(&[("AWS_ENDPOINT_URL_S3", &outage.url)]);
+    let event = sqs_event(&[s3_event(&put)]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &event.to_string()],
+        &env,
+        Duration::from_secs(120),
+    );
+    st.see(
+        "the S3-outage run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    let body: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    let retried = body["batchItemFailures"].as_array().expect("an SQS answer");
+    assert_eq!(retried.len(), 1, "the message is retried: {body:#}");
+    assert!(outage.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let o = st.one_published().outcome;
+    assert_eq!(o["status"], "failed", "{o:#}");
+    let message = error_message(&o);
+    assert!(message.contains("HTTP 503"), "{message}");
+    for dump in ["Unhandled", "{ ", "Some(", "<html"] {
+        assert!(!message.contains(dump), "{dump}: {message}");
+    }
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     st.finish(&[]);
 }

@@ -100,9 +100,11 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
             if let Some(committed) = &m.committed_statements
                 && !committed.is_empty()
             {
+                let committed: Vec<String> = committed.iter().map(ToString::to_string).collect();
                 writeln!(
                     out,
-                    "    statements committed before the failure: {committed:?}"
+                    "    statements committed before the failure: {}",
+                    committed.join(", ")
                 )?;
             }
         }
