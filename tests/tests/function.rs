@@ -20,7 +20,7 @@ use migrator_e2e::stage::{
     AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, run_printed,
     stderr, stdout, warnings, zip_bytes,
 };
-use migrator_e2e::{Migrations, migrator_bin};
+use migrator_e2e::{Migrations, migrator_bin, pg_server, psql};
 use serde_json::{Value, json};
 
 const USERS: (&str, &str) = (
@@ -1699,4 +1699,110 @@ fn an_s3_outage_page_is_a_transient_failure_with_a_readable_message() {
     }
     assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     st.finish(&[]);
+}
+
+/// Whether the test server has database `name`.
+fn pg_database_exists(name: &str) -> bool {
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    )
+    .trim()
+        == "1"
+}
+
+/// Issue 20 (4): on a stage without AUTO_APPLY whose database does not exist yet, the upload's
+/// plan lists every migration with a usable `planHash` and creates nothing; a confirmation
+/// with a wrong `planHash` is rejected before `CREATE DATABASE`; the plan's own
+/// `confirmPayload` creates the database and applies exactly that plan.
+#[test]
+fn a_first_deploy_is_planned_and_a_wrong_confirmation_creates_nothing() {
+    let key = "deploy/PROD/prisma.zip";
+    let st = Stage::new("firstdeploy", "PROD", key, key);
+    let name = format!("fn_first_deploy_{}", std::process::id());
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\""),
+    );
+    let url = format!("{}/{name}", pg_server());
+    let env = st.env_with(&[("AUTO_APPLY", "false"), ("DATABASE_URL", &url)]);
+    let (put, _) = st.put(&migrations(2));
+    let handle = |event: &Value| -> Value {
+        let out = st.run(&["handle-event", "--event-json", &event.to_string()], &env);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)))
+    };
+
+    let plan = handle(&s3_event(&put));
+    assert_eq!(plan["status"], "planned", "{plan:#}");
+    assert_eq!(listed(&plan, "pending"), names(&ALL[..2]));
+    assert!(warnings(&plan).contains("does not exist yet"), "{plan:#}");
+    assert!(
+        plan["planHash"].as_str().is_some_and(|h| h.len() == 64),
+        "{plan:#}"
+    );
+    assert!(!pg_database_exists(&name), "a plan creates nothing");
+    st.one_published();
+
+    let mut wrong = plan["confirmPayload"].clone();
+    wrong["planHash"] = json!("0".repeat(64));
+    let o = handle(&wrong);
+    assert_eq!(o["status"], "rejected", "{o:#}");
+    assert!(
+        error_message(&o).contains("not what would be applied"),
+        "{o:#}"
+    );
+    assert!(
+        !pg_database_exists(&name),
+        "a rejected confirmation creates nothing"
+    );
+    st.one_published();
+
+    let o = handle(&plan["confirmPayload"]);
+    assert_eq!(o["status"], "applied", "{o:#}");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    assert!(pg_database_exists(&name));
+    st.one_published();
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    );
+    st.finish(&[]);
+}
+
+/// Issue 20 (4): `migrator plan` on a PostgreSQL or MySQL database that does not exist lists
+/// what a deploy would apply (as it does for SQLite) instead of failing with P1003, and
+/// creates nothing.
+#[test]
+fn plan_on_a_missing_server_database_lists_what_deploy_would_apply() {
+    let mysql = std::env::var("MIGRATOR_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    for (provider, server) in [("postgresql", pg_server()), ("mysql", mysql)] {
+        let m = Migrations::new().with_lock(provider);
+        m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
+        let name = format!("mt_plan_missing_{}", std::process::id());
+        let url = format!("{}/{name}", server.trim_end_matches('/'));
+        let out = Command::new(migrator_bin())
+            .args(["plan", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", &url])
+            .output()
+            .expect("migrator runs");
+        let o: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+        assert_eq!(o["status"], "planned", "{provider}: {o:#}");
+        assert_eq!(listed(&o, "pending"), ["20240101000000_a"], "{provider}");
+        assert!(warnings(&o).contains("does not exist yet"), "{o:#}");
+        let status = Command::new(migrator_bin())
+            .args(["status", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", &url])
+            .output()
+            .expect("migrator runs");
+        let o: Value = serde_json::from_slice(&status.stdout).expect("an outcome");
+        assert_eq!(
+            o["error"]["code"], "P1003",
+            "{provider}: still missing, {o:#}"
+        );
+    }
 }

@@ -151,13 +151,21 @@ async fn run_with_artifact(
 ) -> Result<(), EngineError> {
     check_providers(request, set, target.provider())?;
     let purpose = if request.writes() && request.action == Action::Deploy {
-        refuse_before_creating(set, target, settings, outcome).await?;
+        let expected_plan = request.expected_plan.as_deref();
+        refuse_before_creating(set, expected_plan, target, settings, outcome).await?;
         ConnectPurpose::Write
     } else {
         ConnectPurpose::Read
     };
     let (mut dialect, created) =
-        dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
+        match dialect::connect(target, purpose, settings.effective_lock_wait()).await {
+            Err(EngineError::Connect { code: "P1003", .. })
+                if matches!(request.action, Action::Plan | Action::Deploy) =>
+            {
+                return plan_missing_database(request.action, set, target, outcome);
+            }
+            connected => connected?,
+        };
     outcome.warnings.extend(created);
     // Preflight: a confirmed deploy is checked before anything is written; a plan reports
     // the findings of what it listed.
@@ -296,18 +304,22 @@ fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError>
 /// folder without `migration.sql`) is the one artifact rule that needs the rows. So when the
 /// artifact has such a folder, the rules are first run read-only (as `plan` runs them) and a
 /// P3015 is returned before anything is created. A database that does not exist yet has every
-/// migration pending. Deploy decides again under the lock; this only refuses earlier.
+/// migration pending: a confirmed plan (`expected_plan`) is checked against that before the
+/// database is created, so a wrong `planHash` creates nothing. Deploy decides again under the
+/// lock; this only refuses earlier.
 async fn refuse_before_creating(
     set: &MigrationSet,
+    expected_plan: Option<&str>,
     target: &DatabaseTarget,
     settings: &Settings,
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
-    if set.migrations.iter().all(|m| m.script.is_some()) {
+    let missing_script = set.migrations.iter().any(|m| m.script.is_none());
+    if !missing_script && expected_plan.is_none() {
         return Ok(());
     }
     match dialect::connect(target, ConnectPurpose::Read, settings.effective_lock_wait()).await {
-        Ok((mut dialect, _)) => {
+        Ok((mut dialect, _)) if missing_script => {
             let mut planned = outcome.clone();
             let result = inspect::inspect(Action::Plan, set, dialect.as_mut(), &mut planned).await;
             dialect.close().await;
@@ -320,13 +332,53 @@ async fn refuse_before_creating(
                 _ => Ok(()),
             }
         }
+        // The database exists: deploy checks the plan under the lock.
+        Ok((dialect, _)) => {
+            dialect.close().await;
+            Ok(())
+        }
         Err(EngineError::Connect { code: "P1003", .. }) => {
             let comparison = history::compare(set, &[]);
             outcome.pending = pending_entries(&comparison, |_| None);
-            refuse_missing_script(&comparison)
+            refuse_missing_script(&comparison)?;
+            if let (Some(expected), Some(artifact)) = (expected_plan, &outcome.artifact) {
+                plan_hash::check(expected, &artifact.sha256, &outcome.pending)?;
+            }
+            Ok(())
         }
         Err(other) => Err(other),
     }
+}
+
+/// A plan (or an unconfirmed deploy) of a database that does not exist yet: its history is
+/// empty, so every migration is pending, and confirming the plan creates the database first
+/// (as deploy does). Nothing is created here; the plan's `planHash` is the one a confirmation
+/// of the first deploy carries.
+fn plan_missing_database(
+    action: Action,
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    let comparison = history::compare(set, &[]);
+    outcome.pending = pending_entries(&comparison, |_| None);
+    refuse_missing_script(&comparison)?;
+    let count = outcome.pending.len();
+    outcome.warnings.push(format!(
+        "The database `{}` does not exist yet: a confirmed deploy creates it, then applies {count} migration(s). Nothing was created.",
+        target.info().name
+    ));
+    if action == Action::Deploy && count > 0 {
+        outcome.warnings.push(
+            "Not confirmed: nothing was applied. Confirm to apply the pending migrations.".into(),
+        );
+    }
+    outcome.status = if count == 0 {
+        Status::UpToDate
+    } else {
+        Status::Planned
+    };
+    Ok(())
 }
 
 /// What deploy would apply, for the outcome.
