@@ -1806,3 +1806,164 @@ fn plan_on_a_missing_server_database_lists_what_deploy_would_apply() {
         );
     }
 }
+
+/// Issue 20 (9): settings that would be ignored or that cannot work stop `handle-event` at
+/// start, naming the variable, before any event is read; nothing is published.
+#[test]
+fn configuration_that_cannot_work_is_a_start_up_error_naming_the_variable() {
+    let st = Stage::app("config", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let event = s3_event(&put).to_string();
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db";
+    let iam = [
+        ("DB_AUTH", "iam"),
+        ("DB_HOST", "127.0.0.1"),
+        ("DB_NAME", "app"),
+        ("DB_USER", "migrator"),
+    ];
+    let bogus = format!("{}?sslmode=bogus", st.db_url);
+    let empty_schema = format!("{}?schema=", st.db_url);
+    // (overrides, the variable named, what its line says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            [
+                &iam[..],
+                &[
+                    ("DATABASE_URL", ""),
+                    ("DB_ENGINE", "mysql"),
+                    ("DB_SCHEMA", "app"),
+                ],
+            ]
+            .concat(),
+            "DB_SCHEMA",
+            "MySQL has no schema",
+        ),
+        (iam.to_vec(), "DATABASE_URL", "not used with DB_AUTH=iam"),
+        (
+            [&iam[..], &[("DATABASE_URL", ""), ("DB_SECRET_ARN", arn)]].concat(),
+            "DB_SECRET_ARN",
+            "not used with DB_AUTH=iam",
+        ),
+        (
+            vec![("DB_AUTH", "secret"), ("DB_SECRET_ARN", arn)],
+            "DATABASE_URL",
+            "not used with DB_AUTH=secret",
+        ),
+        (
+            vec![("DATABASE_URL", &bogus)],
+            "DATABASE_URL",
+            "Unknown sslmode",
+        ),
+        (
+            vec![("DATABASE_URL", &empty_schema)],
+            "DATABASE_URL",
+            "`?schema=` is empty",
+        ),
+    ];
+    for (overrides, variable, says) in cases {
+        let env = st.env_with(&overrides);
+        let out = st.run(&["handle-event", "--event-json", &event], &env);
+        let text = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{overrides:?}: {text}");
+        assert!(
+            stdout(&out).trim().is_empty(),
+            "no outcome: {}",
+            stdout(&out)
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{variable}: ")))
+            .unwrap_or_else(|| panic!("{overrides:?}: no line for {variable} in\n{text}"));
+        assert!(line.contains(says), "{line}");
+    }
+    st.published(0);
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    st.finish(&[]);
+}
+
+/// Issue 20 (9, the connection): an `options` value the server refuses is the server's own
+/// error, not "Can't reach database server"; an empty `?schema=` is refused before connecting.
+#[test]
+fn what_the_server_refuses_is_its_error_and_an_empty_schema_is_refused_first() {
+    let m = with(&ALL[..1]);
+    let db = migrator_e2e::PgDb::fresh("fn_refused");
+    let plan = |url: &str| -> Value {
+        let out = Command::new(migrator_bin())
+            .args(["plan", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", url])
+            .output()
+            .expect("migrator runs");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)))
+    };
+    let refused = plan(&format!(
+        "{}?options=-c%20statement_timeout%3Dbogus",
+        db.url
+    ));
+    let message = error_message(&refused);
+    assert_eq!(refused["status"], "failed", "{refused:#}");
+    assert!(message.contains("refused the connection"), "{message}");
+    assert!(message.contains("statement_timeout"), "{message}");
+    assert!(!message.contains("Can't reach"), "{message}");
+    assert_ne!(refused["error"]["code"], "P1001", "{refused:#}");
+    let empty = plan(&format!("{}?schema=", db.url));
+    assert_eq!(empty["status"], "rejected", "{empty:#}");
+    assert_eq!(empty["error"]["code"], "P1013", "{empty:#}");
+    assert!(
+        error_message(&empty).contains("`?schema=` is empty"),
+        "{empty:#}"
+    );
+}
+
+/// Issue 20 (8): a database port that accepts and never answers cannot hold a run past its
+/// deadline: with `MAX_DURATION=3s` the connection attempt is given up within the time left
+/// before the margin (not the 10 s connect timeout) and the outcome says so.
+#[test]
+fn a_database_that_never_answers_is_given_up_at_the_deadline() {
+    let st = Stage::app("hungdb", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let silent = SilentEndpoint::start();
+    let port = silent
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let url = format!("postgresql://u:pw@127.0.0.1:{port}/app?connect_timeout=60&sslmode=disable");
+    let env = st.env_with(&[
+        ("DATABASE_URL", &url),
+        ("MAX_DURATION", "3s"),
+        ("DEADLINE_MARGIN", "1s"),
+    ]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+        Duration::from_secs(50),
+    );
+    st.see(
+        "the hung-database run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "failed", "{o:#}");
+    let message = error_message(&o);
+    // Given up within what was left of 3 s less the 1 s margin, never the URL's 60 s.
+    let waited: u64 = message
+        .split("no answer within ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(waited <= 2, "{message}");
+    assert_eq!(st.one_published().outcome, o);
+    st.finish(&[]);
+}

@@ -302,12 +302,20 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ..Settings::default()
         }
         .with_prisma_env();
-        let outcome = engine::run(
-            &ready.request,
-            Ok(ready.artifact),
-            &ready.target,
-            &settings,
-            &SystemClock,
+        // Connecting waits no longer than any other step: never past the deadline's margin.
+        let connect_by = deadline.map(|d| {
+            d.checked_sub(self.config.deadline_margin)
+                .unwrap_or_else(Instant::now)
+        });
+        let outcome = DatabaseTarget::connecting_by(
+            connect_by,
+            engine::run(
+                &ready.request,
+                Ok(ready.artifact),
+                &ready.target,
+                &settings,
+                &SystemClock,
+            ),
         )
         .await;
         Some(self.finish(outcome, Some(&ready.served)))

@@ -203,7 +203,8 @@ pub fn read(event: &Value) -> Result<Manual, Refused> {
     }
     // Accepting a finding means applying despite it: only a confirmed deploy applies, so
     // anywhere else the list would be recorded and shown for nothing.
-    if !accept.is_empty() && !(action == Action::Deploy && payload.confirm == Some(true)) {
+    let applies = action == Action::Deploy && payload.confirm == Some(true);
+    if !accept.is_empty() && !applies {
         return Err(refuse(
             "`accept` goes with a confirmed deploy only (\"action\":\"deploy\",\"confirm\":true): nothing else applies a migration, so there is nothing to accept".into(),
         ));
