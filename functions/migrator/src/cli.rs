@@ -482,25 +482,7 @@ fn chrono_now() -> migrator_engine::chrono::DateTime<migrator_engine::chrono::Ut
 /// Logs on stderr: human-readable for people, JSON for the ECS task (and the Lambda, see
 /// `main`). `RUST_LOG` overrides the level.
 pub fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if json {
-            "warn,migrator=info,migrator_engine=info"
-        } else {
-            "error,migrator_engine=info"
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().with_current_span(true).try_init()
-    } else {
-        builder
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .without_time()
-            .try_init()
-    };
+    crate::logging::init(json);
 }
 
 /// Masking credentials in text that may quote what the user typed (clap's usage errors).

@@ -11,6 +11,7 @@ mod invoke;
 mod json;
 mod lambda;
 mod lint;
+mod logging;
 mod payload;
 mod ports;
 mod render;
