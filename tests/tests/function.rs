@@ -2029,3 +2029,35 @@ fn no_credential_reaches_the_log_even_at_trace() {
     // list holds the names `X-Amz-Signature`, which the masked description shows.)
     st.published(1);
 }
+
+/// Issue 20 (4): the preflight policy is checked before a missing database is created: an
+/// upload that `BLOCK_ON` stops is `blocked` and the database still does not exist.
+#[test]
+fn a_blocked_first_deploy_creates_nothing() {
+    let st = Stage::app("blockedfirst", "CODE");
+    let name = format!("fn_blocked_first_{}", std::process::id());
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\""),
+    );
+    let url = format!("{}/{name}", pg_server());
+    let env = st.env_with(&[("BLOCK_ON", "warning"), ("DATABASE_URL", &url)]);
+    let (put, _) = st.put(&with(&[(
+        "20240101000000_drop_legacy",
+        "DROP TABLE \"Legacy\";\n",
+    )]));
+    let out = st.run(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+    );
+    let o: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    assert_eq!(o["status"], "blocked", "{o:#}");
+    assert!(error_message(&o).contains("drop-table"), "{o:#}");
+    assert!(
+        !pg_database_exists(&name),
+        "a blocked deploy creates nothing"
+    );
+    st.one_published();
+    st.finish(&[]);
+}
