@@ -151,7 +151,7 @@ pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
         if let Some(step) = next_step(&args, outcome)
             && !args.json
         {
-            println!("\n{step}");
+            println!("\n{}", render::escape::plain(&step));
         }
     }
     Ok(ok)
