@@ -2061,3 +2061,45 @@ fn a_blocked_first_deploy_creates_nothing() {
     st.one_published();
     st.finish(&[]);
 }
+
+/// Issue 20 (6): SNS answering 503 with an HTML page: the publish error in the log is
+/// readable (the HTTP status, no debug dump) and the run fails so that it is retried.
+#[test]
+fn an_sns_outage_page_is_said_plainly() {
+    let st = Stage::app("snsdown", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let outage = FixedAnswerEndpoint::start(
+        "503 Service Unavailable",
+        "text/html",
+        "<html><body>down</body></html>",
+    );
+    let env = st.env_with(&[("AWS_ENDPOINT_URL_SNS", &outage.url)]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+        Duration::from_secs(120),
+    );
+    st.see(
+        "the SNS-outage run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let errors: Vec<String> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "ERROR")
+        .filter_map(|l| l["fields"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains("HTTP 503")),
+        "{errors:?}\n{}",
+        stderr(&out)
+    );
+    for message in &errors {
+        assert!(
+            !message.contains("Unhandled") && !message.contains("<html"),
+            "{message}"
+        );
+    }
+    st.finish(&[]);
+}
