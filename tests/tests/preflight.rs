@@ -8,8 +8,9 @@
 use std::path::Path;
 
 use migrator_e2e::{Migrations, PgDb, migrator, migrator_bin, pg_server, psql, workspace};
+use migrator_engine::dialect::postgres::PgProbe;
 use migrator_engine::preflight::{
-    self, BlockOn, Finding, LiveLimits, Options, PgProbe, Rule, Script, Severity, Thresholds,
+    self, BlockOn, Finding, LiveLimits, Options, Rule, Script, Severity, Thresholds,
 };
 use migrator_engine::sql::Flavor;
 use serde_json::Value;

@@ -5,6 +5,7 @@
 //! [`Outcome`]; errors become the outcome's `error` and `status`.
 
 mod deploy;
+mod gate;
 pub mod history;
 mod holders;
 mod inspect;
@@ -178,8 +179,7 @@ async fn run_with_artifact(
     // the findings of what it listed.
     let gate = match &settings.preflight {
         Some(preflight) if request.writes() && request.action == Action::Deploy => {
-            crate::preflight::gate::before_deploy(set, target, dialect.as_mut(), preflight, outcome)
-                .await
+            gate::before_deploy(set, target, dialect.as_mut(), preflight, outcome).await
         }
         _ => Ok(()),
     };
@@ -202,7 +202,7 @@ async fn run_with_artifact(
         && !request.writes()
         && matches!(request.action, Action::Plan | Action::Deploy)
     {
-        crate::preflight::gate::after_plan(set, target, preflight, outcome).await;
+        gate::after_plan(set, target, preflight, outcome).await;
     }
     result
 }

@@ -1,6 +1,7 @@
 //! Preflight: whether each pending migration will fail or hurt production, predicted from
 //! its SQL ([`rules`], over the splitter's tokens) and, on PostgreSQL, from the live data
-//! ([`live`], read-only and bounded), graded by size ([`policy`]).
+//! (a [`DataProbe`], read-only and bounded), graded by size ([`policy`]). The engine runs it
+//! (`engine::gate`); this module only decides.
 //!
 //! [`check_static`] needs no database (`migrator lint`); [`check_live`] asks a
 //! [`DataProbe`]. Both walk the scripts in order, so that a table created or emptied by an
@@ -9,10 +10,9 @@
 
 mod classify;
 pub mod findings;
-pub(crate) mod gate;
-pub mod live;
 mod model;
 pub mod policy;
+pub mod probe;
 mod rules;
 mod suppress;
 
@@ -21,12 +21,10 @@ use std::time::Instant;
 
 pub use classify::QName;
 pub use findings::{Basis, Blocker, Evidence, Finding, Rule, Severity};
-pub use gate::PreflightSettings;
-pub use live::{DataProbe, LiveCheck, LiveLimits, PgProbe, TableSize};
-pub use policy::{BlockOn, SizeClass, Thresholds};
+pub use policy::{BlockOn, PreflightSettings, SizeClass, Thresholds};
+pub use probe::{DataProbe, LiveCheck, LiveLimits, ProbeError, TableSize, Verdict, Violation};
 
 use crate::sql::Flavor;
-use live::Verdict;
 use model::Rows;
 use rules::{Candidate, Check};
 
@@ -180,7 +178,7 @@ pub async fn check_live_and_locks(
                 evidence.sampled = sample;
                 let verdict = if *check == LiveCheck::HasRows {
                     // Answered by the size probe: the table has rows.
-                    Ok(Verdict::Fails(live::Violation {
+                    Ok(Verdict::Fails(Violation {
                         count: None,
                         example_key: None,
                         what: "existing row".into(),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::findings::{Finding, Hazard, Rule, Severity};
-use super::live::TableSize;
+use super::probe::{LiveLimits, TableSize};
 
 /// When a table counts as large. Defaults: 1,000,000 rows (`reltuples`) or 1 GiB
 /// (`pg_total_relation_size`), whichever is reached first.
@@ -189,5 +189,30 @@ mod tests {
         );
         assert_eq!(BlockOn::parse(" Warning "), Some(BlockOn::Warning));
         assert_eq!(BlockOn::parse("sometimes"), None);
+    }
+}
+
+/// How preflight runs for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreflightSettings {
+    /// Probe the live data (PostgreSQL); otherwise the static rules only.
+    pub live: bool,
+    /// The lowest severity that stops a confirmed deploy.
+    pub block_on: BlockOn,
+    /// `rule@migration` entries the person invoking the deploy accepts.
+    pub accept: Vec<String>,
+    pub thresholds: Thresholds,
+    pub limits: LiveLimits,
+}
+
+impl Default for PreflightSettings {
+    fn default() -> Self {
+        PreflightSettings {
+            live: true,
+            block_on: BlockOn::Never,
+            accept: Vec::new(),
+            thresholds: Thresholds::default(),
+            limits: LiveLimits::default(),
+        }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use super::classify::{Action, ColumnDef, ConstraintKind, IndexDef, QName, Stmt, classify};
 use super::findings::Rule;
-use super::live::LiveCheck;
 use super::model::{Model, Rows};
+use super::probe::LiveCheck;
 use super::suppress;
 use super::{Scope, Script};
 use crate::sql::{Flavor, split};

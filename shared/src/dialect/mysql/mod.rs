@@ -21,7 +21,7 @@ use super::{
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
-use crate::preflight::live::without_literals;
+use crate::sql::without_literals;
 use crate::sql::{Flavor, split};
 
 mod errors;

@@ -24,14 +24,16 @@ use super::{
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
-use crate::preflight::live::{blocker_from_row, holders_query};
 use crate::sql::{Statement, split_pg};
+use probe::{blocker_from_row, holders_query};
 
 mod errors;
+mod probe;
 mod target;
 mod transaction;
 
 use errors::*;
+pub use probe::PgProbe;
 pub use target::Target;
 use transaction::*;
 

@@ -1,45 +1,19 @@
-//! Preflight inside the engine: findings attached to plan and deploy outcomes, and the block
+//! Preflight as an engine step: findings attached to plan and deploy outcomes, and the block
 //! that stops a confirmed deploy before it writes anything.
 
 use std::collections::HashSet;
 
+use super::history::compare;
+use crate::dialect::postgres::PgProbe;
 use crate::dialect::{DatabaseTarget, Dialect};
-use crate::engine::history::compare;
 use crate::error::EngineError;
 use crate::migration::MigrationSet;
 use crate::outcome::Outcome;
-use crate::sql::Flavor;
-
-use super::live::{ProbeError, Verdict};
-use super::{
-    BlockOn, Blocker, DataProbe, LiveCheck, LiveLimits, Options, PgProbe, QName, Script, TableSize,
-    Thresholds, check_live_and_locks, check_static,
+use crate::preflight::{
+    Blocker, DataProbe, LiveCheck, LiveLimits, Options, PreflightSettings, ProbeError, QName,
+    Script, TableSize, Verdict, check_live_and_locks, check_static,
 };
-
-/// How preflight runs for one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreflightSettings {
-    /// Probe the live data (PostgreSQL); otherwise the static rules only.
-    pub live: bool,
-    /// The lowest severity that stops a confirmed deploy.
-    pub block_on: BlockOn,
-    /// `rule@migration` entries the person invoking the deploy accepts.
-    pub accept: Vec<String>,
-    pub thresholds: Thresholds,
-    pub limits: LiveLimits,
-}
-
-impl Default for PreflightSettings {
-    fn default() -> Self {
-        PreflightSettings {
-            live: true,
-            block_on: BlockOn::Never,
-            accept: Vec::new(),
-            thresholds: Thresholds::default(),
-            limits: LiveLimits::default(),
-        }
-    }
-}
+use crate::sql::Flavor;
 
 /// Before a confirmed deploy takes the lock: computes the findings of what `set` would
 /// apply (read-only), records them in `outcome`, and refuses with
@@ -80,7 +54,7 @@ pub(crate) async fn before_deploy(
     if blocking.is_empty() {
         return Ok(());
     }
-    outcome.pending = crate::engine::pending_list(&comparison, dialect);
+    outcome.pending = super::pending_list(&comparison, dialect);
     Err(EngineError::PreflightBlocked { findings: blocking })
 }
 
