@@ -168,7 +168,7 @@ async fn run_with_artifact(
         {
             plan_missing_database(request.action, set, target, outcome)?;
             if let Some(preflight) = &settings.preflight {
-                crate::preflight::gate::after_plan(set, target, preflight, outcome).await;
+                gate::after_plan(set, target, preflight, outcome).await;
             }
             return Ok(());
         }
@@ -363,7 +363,7 @@ async fn refuse_before_creating(
             if let Some(preflight) = &settings.preflight {
                 // The findings of the whole artifact, as the gate will see them once created.
                 let mut probe = outcome.clone();
-                crate::preflight::gate::after_plan(set, target, preflight, &mut probe).await;
+                gate::after_plan(set, target, preflight, &mut probe).await;
                 let blocking: Vec<String> = preflight
                     .block_on
                     .blocking(&probe.findings, &preflight.accept)
