@@ -723,6 +723,48 @@ impl SilentEndpoint {
     }
 }
 
+/// An HTTP endpoint on 127.0.0.1 that answers every request with one fixed response (a
+/// service outage's HTML page, say): point `AWS_ENDPOINT_URL_S3` at it. Counts requests.
+pub struct FixedAnswerEndpoint {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FixedAnswerEndpoint {
+    pub fn start(status: &str, content_type: &str, body: &str) -> FixedAnswerEndpoint {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an endpoint");
+        let port = listener.local_addr().expect("its address").port();
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                // Read the request head (and whatever body came with it), then answer.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        FixedAnswerEndpoint {
+            url: format!("http://127.0.0.1:{port}"),
+            requests,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The Lambda emulator
 

@@ -13,14 +13,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::local_aws::{
-    Emulator, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event, s3_event_key,
-    s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
+    Emulator, FixedAnswerEndpoint, Moto, Put, REGION, SilentEndpoint, eventbridge_event, s3_event,
+    s3_event_key, s3_record, sha256_hex, sns_envelope, sns_event, sqs_event,
 };
 use migrator_e2e::stage::{
-    AWS_SECRET, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url, stderr,
-    stdout, warnings, zip_bytes,
+    AWS_SECRET, AWS_SESSION, DB_PASSWORD, DB_ROLE, Stage, error_message, leaked, listed, role_url,
+    run_printed, stderr, stdout, warnings, zip_bytes,
 };
-use migrator_e2e::{Migrations, migrator_bin};
+use migrator_e2e::{Migrations, migrator_bin, pg_server, psql};
 use serde_json::{Value, json};
 
 const USERS: (&str, &str) = (
@@ -882,15 +882,94 @@ fn handle_event_is_the_ecs_command() {
     assert_eq!(o["status"], "up-to-date");
     st.published(1);
 
-    // Not JSON: exit 1 with the reason.
+    // Not JSON: exit 1, a `rejected` outcome with the reason, published like any other.
     let out = st.run(&["handle-event", "--event-json", "{nope"], &st.env);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("the event is not JSON"),
-        "{}",
-        stderr(&out)
-    );
-    st.published(0);
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "rejected");
+    assert!(error_message(&o).contains("not strict JSON"), "{o:#}");
+    assert_eq!(st.one_published().outcome, o);
+    st.finish(&[]);
+}
+
+/// Issue 20 (10): an event that is not exactly one JSON value, `accept` where nothing is
+/// applied, and a `by` that hides or reorders text are each a `rejected` outcome, logged
+/// and published; nothing is written.
+#[test]
+fn strictness_refusals_are_outcomes_logged_and_published() {
+    let key = "deploy/CODE/prisma.zip";
+    let st = Stage::new("strict2", "CODE", key, key);
+    let (put, _) = st.put(&migrations(1));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("event.json");
+    let deploy = json!({"action": "deploy", "confirm": true}).to_string();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            [&b"\xEF\xBB\xBF"[..], deploy.as_bytes()].concat(),
+            "byte-order mark",
+        ),
+        (
+            format!("{deploy}\n{deploy}").into_bytes(),
+            "not strict JSON",
+        ),
+        (format!("{deploy} // go").into_bytes(), "not strict JSON"),
+        (
+            [
+                &br#"{"action":"deploy","confirm":true,"by":"x"#[..],
+                b"\xff",
+                br#""}"#,
+            ]
+            .concat(),
+            "not UTF-8",
+        ),
+    ];
+    let accept = json!(["drop-column@20240101000000_users"]);
+    let mut payloads: Vec<(Vec<u8>, &str)> = [
+        json!({"action": "plan", "accept": accept, "by": "mallory"}),
+        json!({"action": "deploy", "accept": accept, "by": "mallory"}),
+    ]
+    .iter()
+    .map(|p| (p.to_string().into_bytes(), "confirmed deploy only"))
+    .collect();
+    for by in ["\u{200B}", "alice\u{2028}approved", "eve\u{202E}gpj"] {
+        payloads.push((
+            json!({"action": "deploy", "confirm": true, "accept": accept, "by": by})
+                .to_string()
+                .into_bytes(),
+            "`by` names who",
+        ));
+    }
+    for (raw, fragment) in cases.into_iter().chain(payloads) {
+        std::fs::write(&file, &raw).unwrap();
+        let out = st.run(
+            &["handle-event", "--event-file", file.to_str().unwrap()],
+            &st.env,
+        );
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{shown}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+        assert_eq!(o["status"], "rejected", "{shown}: {o:#}");
+        assert!(error_message(&o).contains(fragment), "{shown}: {o:#}");
+        assert!(o.get("accepted").is_none_or(|a| a == &json!([])), "{o:#}");
+        assert!(o.get("invokedBy").is_none(), "{shown}: {o:#}");
+        assert!(
+            stderr(&out)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .any(|l| l["fields"]["message"] == "outcome" && l["fields"]["status"] == "rejected"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(st.one_published().outcome, o, "{shown}");
+    }
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    let _ = put;
     st.finish(&[]);
 }
 
@@ -919,12 +998,16 @@ fn no_secret_reaches_logs_outcomes_or_messages() {
     assert_eq!(out.status.code(), Some(1));
     st.published(1);
 
-    // A URL that does not parse still keeps its password to itself.
+    // A URL that does not parse is a start-up error naming DATABASE_URL, and still keeps its
+    // password to itself (Stage::run records the output for the check below).
     let bad_url = format!("postgresql://{DB_ROLE}:{DB_PASSWORD}@127.0.0.1:notaport/x");
-    let bad = Emulator::start(st.env_with(&[("DATABASE_URL", &bad_url)]));
-    let o = st.invoke_ok(&bad, &event, "rejected");
-    assert!(!error_message(&o).is_empty());
-    st.published(1);
+    let out = st.run(
+        &["handle-event", "--event-json", &event.to_string()],
+        &st.env_with(&[("DATABASE_URL", &bad_url)]),
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("DATABASE_URL: "), "{}", stderr(&out));
+    st.published(0);
 
     // Debug logging on, and publishing failing: the outcome goes to the log in full.
     let missing_topic = Moto::topic_arn(&format!("e2e-secrets-missing-{}", std::process::id()));
@@ -934,7 +1017,7 @@ fn no_secret_reaches_logs_outcomes_or_messages() {
     assert_ne!(invoked.status, 200);
     assert!(noisy.logs().contains("publishing the outcome"));
     assert_eq!(st.db.rows().len(), 1);
-    st.finish(&[&emulator, &bad, &noisy]);
+    st.finish(&[&emulator, &noisy]);
 }
 
 #[test]
@@ -1420,27 +1503,32 @@ fn accepting_a_finding_names_who_invoked_it() {
     let emulator = Emulator::start(st.env_with(&[("BLOCK_ON", "warning")]));
     let (v1, _) = st.put(&migrations(1));
     let o = st.invoke_ok(&emulator, &s3_event(&v1), "applied");
-    // (principal, source, verified, whether a Lambda request id is there)
+    // (principal, source, whether a Lambda request id is there). Every name is a claim: the
+    // function cannot authenticate who sent an event, so nothing is ever marked verified.
     let who = |o: &Value| {
         let by = &o["invokedBy"];
+        assert!(by.get("verified").is_none(), "{o:#}");
         (
             by["principal"].as_str().map(str::to_string),
             by["source"].as_str().map(str::to_string),
-            by["verified"].as_bool(),
             by["requestId"].as_str().is_some_and(|r| !r.is_empty()),
         )
     };
-    let expected = |principal: &str, source: &str, verified: bool| {
-        (
-            Some(principal.into()),
-            Some(source.into()),
-            Some(verified),
-            true,
-        )
-    };
+    let expected =
+        |principal: &str, source: &str| (Some(principal.into()), Some(source.into()), true);
     assert_eq!(
         who(&o),
-        expected("AWS:AROAE2ETESTPRINCIPAL:ci", "s3-event", true),
+        expected("AWS:AROAE2ETESTPRINCIPAL:ci", "s3-event"),
+        "{o:#}"
+    );
+    // An EventBridge-shaped event sent straight to the function naming an admin: recorded as
+    // what the event claims, no more.
+    let mut forged = eventbridge_event(&v1);
+    forged["detail"]["requester"] = json!("arn:aws:iam::123456789012:role/Admin");
+    let o = st.invoke_ok(&emulator, &forged, "up-to-date");
+    assert_eq!(
+        who(&o),
+        expected("arn:aws:iam::123456789012:role/Admin", "s3-event"),
         "{o:#}"
     );
     let (v2, _) = st.put(&with(&[USERS, DROP_EMAIL]));
@@ -1469,11 +1557,7 @@ fn accepting_a_finding_names_who_invoked_it() {
         "applied",
     );
     assert_eq!(o["accepted"], json!([accept]), "{o:#}");
-    assert_eq!(
-        who(&o),
-        expected("alice@example.com", "payload", false),
-        "{o:#}"
-    );
+    assert_eq!(who(&o), expected("alice@example.com", "payload"), "{o:#}");
     assert_eq!(st.db.sql(email_column), "0");
     let logs = emulator.logs();
     assert!(
@@ -1482,4 +1566,540 @@ fn accepting_a_finding_names_who_invoked_it() {
         "the log line names who accepted what:\n{logs}"
     );
     st.finish(&[&emulator]);
+}
+
+/// Issue 20 (2): an uploader's key reaches the command we print for a person to paste. With
+/// `$(touch${IFS}PWNED)` or a space and a `+` in it, the printed `migrator invoke` still runs
+/// exactly one `migrator` with exactly the arguments of the plan's confirmation: run in
+/// `sh -c` against a stub that records its arguments.
+#[test]
+fn a_printed_command_runs_exactly_what_it_shows() {
+    for (tag, app) in [("pwned", "$(touch${IFS}PWNED)"), ("spaced", "my app+v2")] {
+        let key = format!("deploy/CODE/{app}/prisma.zip");
+        let st = Stage::new(tag, "CODE", "deploy/CODE/*/prisma.zip", &key);
+        let env = st.env_with(&[("AUTO_APPLY", "false")]);
+        let (put, _) = st.put(&migrations(1));
+        let url = format!("s3://{}/{key}", st.bucket);
+
+        // The upload (ECS): a plan whose confirmation names the object exactly.
+        let out = st.run(
+            &["handle-event", "--event-json", &s3_event(&put).to_string()],
+            &env,
+        );
+        let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+        assert_eq!(o["status"], "planned", "{o:#}");
+        assert_eq!(o["confirmPayload"]["artifact"], url.as_str(), "{o:#}");
+        st.one_published();
+
+        // `migrator invoke` (the function under the emulator) prints the next step.
+        let emulator = Emulator::start(env.clone());
+        let out = st.cli_invoke(&emulator, &["--object", &url]);
+        let text = stdout(&out);
+        let printed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Nothing was applied. To apply exactly this plan: "))
+            .unwrap_or_else(|| panic!("no next step in\n{text}{}", stderr(&out)));
+        let o = st.one_published().outcome;
+        let hash = o["planHash"].as_str().expect("a planHash").to_string();
+        assert_eq!(
+            run_printed(printed),
+            [
+                "invoke",
+                "--function",
+                emulator.function_name.as_str(),
+                "--object",
+                url.as_str(),
+                "--version-id",
+                put.version_id.as_str(),
+                "--plan-hash",
+                hash.as_str(),
+                "--confirm",
+            ],
+            "{printed}"
+        );
+        assert!(!std::path::Path::new("PWNED").exists());
+        assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+        st.finish(&[&emulator]);
+    }
+}
+
+/// Issue 20 (5): an SQS batch with a message of 11 upload records (more than one invocation
+/// runs) and a good message: the big one is answered once with a `rejected` outcome and not
+/// retried, none of its records run; the good one applies; nothing is redelivered.
+#[test]
+fn a_message_that_can_never_run_is_answered_once_and_the_good_message_runs() {
+    let st = Stage::app("batch", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let big: Vec<Value> = (0..11)
+        .map(|i| {
+            s3_record(
+                &st.bucket,
+                &s3_event_key(&format!("deploy/CODE/app{i}/prisma.zip")),
+                "v1",
+                "e",
+            )
+        })
+        .collect();
+    let event = sqs_event(&[json!({ "Records": big }), s3_event(&put)]);
+    let out = st.run(
+        &["handle-event", "--event-json", &event.to_string()],
+        &st.env,
+    );
+    let body: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    assert_eq!(body, json!({"batchItemFailures": []}), "{}", stderr(&out));
+    let published = st.published(2);
+    let mut statuses: Vec<&str> = published
+        .iter()
+        .map(|p| p.outcome["status"].as_str().unwrap_or_default())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["applied", "rejected"]);
+    let rejected = published
+        .iter()
+        .find(|p| p.outcome["status"] == "rejected")
+        .unwrap();
+    assert!(
+        error_message(&rejected.outcome).contains("can never run"),
+        "{:#}",
+        rejected.outcome
+    );
+    assert_eq!(st.db.rows().len(), 1, "the good message ran");
+    st.finish(&[]);
+}
+
+/// Issue 20 (6): S3 answering 503 with an HTML page (an outage, a proxy) is a transient
+/// failure: `failed`, the SQS message retried, and a readable message (no debug dump).
+#[test]
+fn an_s3_outage_page_is_a_transient_failure_with_a_readable_message() {
+    let st = Stage::app("s3down", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let outage = FixedAnswerEndpoint::start(
+        "503 Service Unavailable",
+        "text/html",
+        "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+    );
+    let env = st.env_with(&[("AWS_ENDPOINT_URL_S3", &outage.url)]);
+    let event = sqs_event(&[s3_event(&put)]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &event.to_string()],
+        &env,
+        Duration::from_secs(120),
+    );
+    st.see(
+        "the S3-outage run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    let body: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    let retried = body["batchItemFailures"].as_array().expect("an SQS answer");
+    assert_eq!(retried.len(), 1, "the message is retried: {body:#}");
+    assert!(outage.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let o = st.one_published().outcome;
+    assert_eq!(o["status"], "failed", "{o:#}");
+    let message = error_message(&o);
+    assert!(message.contains("HTTP 503"), "{message}");
+    for dump in ["Unhandled", "{ ", "Some(", "<html"] {
+        assert!(!message.contains(dump), "{dump}: {message}");
+    }
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    st.finish(&[]);
+}
+
+/// Whether the test server has database `name`.
+fn pg_database_exists(name: &str) -> bool {
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    )
+    .trim()
+        == "1"
+}
+
+/// Issue 20 (4): on a stage without AUTO_APPLY whose database does not exist yet, the upload's
+/// plan lists every migration with a usable `planHash` and creates nothing; a confirmation
+/// with a wrong `planHash` is rejected before `CREATE DATABASE`; the plan's own
+/// `confirmPayload` creates the database and applies exactly that plan.
+#[test]
+fn a_first_deploy_is_planned_and_a_wrong_confirmation_creates_nothing() {
+    let key = "deploy/PROD/prisma.zip";
+    let st = Stage::new("firstdeploy", "PROD", key, key);
+    let name = format!("fn_first_deploy_{}", std::process::id());
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\""),
+    );
+    let url = format!("{}/{name}", pg_server());
+    let env = st.env_with(&[("AUTO_APPLY", "false"), ("DATABASE_URL", &url)]);
+    let (put, _) = st.put(&migrations(2));
+    let handle = |event: &Value| -> Value {
+        let out = st.run(&["handle-event", "--event-json", &event.to_string()], &env);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)))
+    };
+
+    let plan = handle(&s3_event(&put));
+    assert_eq!(plan["status"], "planned", "{plan:#}");
+    assert_eq!(listed(&plan, "pending"), names(&ALL[..2]));
+    assert!(warnings(&plan).contains("does not exist yet"), "{plan:#}");
+    assert!(
+        plan["planHash"].as_str().is_some_and(|h| h.len() == 64),
+        "{plan:#}"
+    );
+    assert!(!pg_database_exists(&name), "a plan creates nothing");
+    st.one_published();
+
+    let mut wrong = plan["confirmPayload"].clone();
+    wrong["planHash"] = json!("0".repeat(64));
+    let o = handle(&wrong);
+    assert_eq!(o["status"], "rejected", "{o:#}");
+    assert!(
+        error_message(&o).contains("not what would be applied"),
+        "{o:#}"
+    );
+    assert!(
+        !pg_database_exists(&name),
+        "a rejected confirmation creates nothing"
+    );
+    st.one_published();
+
+    let o = handle(&plan["confirmPayload"]);
+    assert_eq!(o["status"], "applied", "{o:#}");
+    assert_eq!(listed(&o, "applied"), names(&ALL[..2]));
+    assert!(pg_database_exists(&name));
+    st.one_published();
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    );
+    st.finish(&[]);
+}
+
+/// Issue 20 (4): `migrator plan` on a PostgreSQL or MySQL database that does not exist lists
+/// what a deploy would apply (as it does for SQLite) instead of failing with P1003, and
+/// creates nothing.
+#[test]
+fn plan_on_a_missing_server_database_lists_what_deploy_would_apply() {
+    let mysql = std::env::var("MIGRATOR_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    for (provider, server) in [("postgresql", pg_server()), ("mysql", mysql)] {
+        let m = Migrations::new().with_lock(provider);
+        m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
+        let name = format!("mt_plan_missing_{}", std::process::id());
+        let url = format!("{}/{name}", server.trim_end_matches('/'));
+        let out = Command::new(migrator_bin())
+            .args(["plan", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", &url])
+            .output()
+            .expect("migrator runs");
+        let o: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+        assert_eq!(o["status"], "planned", "{provider}: {o:#}");
+        assert_eq!(listed(&o, "pending"), ["20240101000000_a"], "{provider}");
+        assert!(warnings(&o).contains("does not exist yet"), "{o:#}");
+        let status = Command::new(migrator_bin())
+            .args(["status", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", &url])
+            .output()
+            .expect("migrator runs");
+        let o: Value = serde_json::from_slice(&status.stdout).expect("an outcome");
+        assert_eq!(
+            o["error"]["code"], "P1003",
+            "{provider}: still missing, {o:#}"
+        );
+    }
+}
+
+/// Issue 20 (9): settings that would be ignored or that cannot work stop `handle-event` at
+/// start, naming the variable, before any event is read; nothing is published.
+#[test]
+fn configuration_that_cannot_work_is_a_start_up_error_naming_the_variable() {
+    let st = Stage::app("config", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let event = s3_event(&put).to_string();
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db";
+    let iam = [
+        ("DB_AUTH", "iam"),
+        ("DB_HOST", "127.0.0.1"),
+        ("DB_NAME", "app"),
+        ("DB_USER", "migrator"),
+    ];
+    let bogus = format!("{}?sslmode=bogus", st.db_url);
+    let empty_schema = format!("{}?schema=", st.db_url);
+    // (overrides, the variable named, what its line says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            [
+                &iam[..],
+                &[
+                    ("DATABASE_URL", ""),
+                    ("DB_ENGINE", "mysql"),
+                    ("DB_SCHEMA", "app"),
+                ],
+            ]
+            .concat(),
+            "DB_SCHEMA",
+            "MySQL has no schema",
+        ),
+        (iam.to_vec(), "DATABASE_URL", "not used with DB_AUTH=iam"),
+        (
+            [&iam[..], &[("DATABASE_URL", ""), ("DB_SECRET_ARN", arn)]].concat(),
+            "DB_SECRET_ARN",
+            "not used with DB_AUTH=iam",
+        ),
+        (
+            vec![("DB_AUTH", "secret"), ("DB_SECRET_ARN", arn)],
+            "DATABASE_URL",
+            "not used with DB_AUTH=secret",
+        ),
+        (
+            vec![("DATABASE_URL", &bogus)],
+            "DATABASE_URL",
+            "Unknown sslmode",
+        ),
+        (
+            vec![("DATABASE_URL", &empty_schema)],
+            "DATABASE_URL",
+            "`?schema=` is empty",
+        ),
+    ];
+    for (overrides, variable, says) in cases {
+        let env = st.env_with(&overrides);
+        let out = st.run(&["handle-event", "--event-json", &event], &env);
+        let text = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{overrides:?}: {text}");
+        assert!(
+            stdout(&out).trim().is_empty(),
+            "no outcome: {}",
+            stdout(&out)
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{variable}: ")))
+            .unwrap_or_else(|| panic!("{overrides:?}: no line for {variable} in\n{text}"));
+        assert!(line.contains(says), "{line}");
+    }
+    st.published(0);
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
+    st.finish(&[]);
+}
+
+/// Issue 20 (9, the connection): an `options` value the server refuses is the server's own
+/// error, not "Can't reach database server"; an empty `?schema=` is refused before connecting.
+#[test]
+fn what_the_server_refuses_is_its_error_and_an_empty_schema_is_refused_first() {
+    let m = with(&ALL[..1]);
+    let db = migrator_e2e::PgDb::fresh("fn_refused");
+    let plan = |url: &str| -> Value {
+        let out = Command::new(migrator_bin())
+            .args(["plan", "--json", "--artifact"])
+            .arg(m.path())
+            .args(["--database-url", url])
+            .output()
+            .expect("migrator runs");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)))
+    };
+    let refused = plan(&format!(
+        "{}?options=-c%20statement_timeout%3Dbogus",
+        db.url
+    ));
+    let message = error_message(&refused);
+    assert_eq!(refused["status"], "failed", "{refused:#}");
+    assert!(message.contains("refused the connection"), "{message}");
+    assert!(message.contains("statement_timeout"), "{message}");
+    assert!(!message.contains("Can't reach"), "{message}");
+    assert_ne!(refused["error"]["code"], "P1001", "{refused:#}");
+    let empty = plan(&format!("{}?schema=", db.url));
+    assert_eq!(empty["status"], "rejected", "{empty:#}");
+    assert_eq!(empty["error"]["code"], "P1013", "{empty:#}");
+    assert!(
+        error_message(&empty).contains("`?schema=` is empty"),
+        "{empty:#}"
+    );
+}
+
+/// Issue 20 (8): a database port that accepts and never answers cannot hold a run past its
+/// deadline: with `MAX_DURATION=3s` the connection attempt is given up within the time left
+/// before the margin (not the 10 s connect timeout) and the outcome says so.
+#[test]
+fn a_database_that_never_answers_is_given_up_at_the_deadline() {
+    let st = Stage::app("hungdb", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let silent = SilentEndpoint::start();
+    let port = silent
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let url = format!("postgresql://u:pw@127.0.0.1:{port}/app?connect_timeout=60&sslmode=disable");
+    let env = st.env_with(&[
+        ("DATABASE_URL", &url),
+        ("MAX_DURATION", "3s"),
+        ("DEADLINE_MARGIN", "1s"),
+    ]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+        Duration::from_secs(50),
+    );
+    st.see(
+        "the hung-database run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let o: Value = serde_json::from_slice(&out.stdout).expect("the outcome on stdout");
+    assert_eq!(o["status"], "failed", "{o:#}");
+    let message = error_message(&o);
+    // Given up within what was left of 3 s less the 1 s margin, never the URL's 60 s.
+    let waited: u64 = message
+        .split("no answer within ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(waited <= 2, "{message}");
+    assert_eq!(st.one_published().outcome, o);
+    st.finish(&[]);
+}
+
+/// Issue 20 (7): with `DB_AUTH=iam` and `RUST_LOG=trace` no log line holds a credential (the
+/// SDK's signer logs the session token at trace; the function never lets it below debug).
+#[test]
+fn no_credential_reaches_the_log_even_at_trace() {
+    let st = Stage::app("tracelog", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let port = st
+        .db_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("5432")
+        .to_string();
+    let env = st.env_with(&[
+        ("DB_AUTH", "iam"),
+        ("DATABASE_URL", ""),
+        ("DB_HOST", "127.0.0.1"),
+        ("DB_PORT", &port),
+        ("DB_NAME", &st.db.name),
+        ("DB_USER", DB_ROLE),
+        ("RUST_LOG", "trace"),
+    ]);
+    let out = st.run(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+    );
+    let logs = stderr(&out);
+    // Trace was on: the function's own trace-level lines are there.
+    assert!(
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| l["level"] == "TRACE"),
+        "no trace line at all:\n{}",
+        &logs[..logs.len().min(2000)]
+    );
+    for secret in [AWS_SESSION, AWS_SECRET, DB_PASSWORD] {
+        let line = logs.lines().find(|l| l.contains(secret));
+        assert!(
+            line.is_none(),
+            "the log holds `{secret}`: {}",
+            line.unwrap_or_default()
+                .chars()
+                .take(600)
+                .collect::<String>()
+        );
+    }
+    // The minted token is described with its signature and session token masked.
+    for name in ["X-Amz-Signature=", "X-Amz-Security-Token="] {
+        for (at, _) in logs.match_indices(name) {
+            assert!(logs[at + name.len()..].starts_with('…'), "{name} unmasked");
+        }
+    }
+    // SNS requests were signed and sent (the outcome was published). (No `st.finish`: its
+    // list holds the names `X-Amz-Signature`, which the masked description shows.)
+    st.published(1);
+}
+
+/// Issue 20 (4): the preflight policy is checked before a missing database is created: an
+/// upload that `BLOCK_ON` stops is `blocked` and the database still does not exist.
+#[test]
+fn a_blocked_first_deploy_creates_nothing() {
+    let st = Stage::app("blockedfirst", "CODE");
+    let name = format!("fn_blocked_first_{}", std::process::id());
+    psql(
+        &format!("{}/postgres", pg_server()),
+        &format!("DROP DATABASE IF EXISTS \"{name}\""),
+    );
+    let url = format!("{}/{name}", pg_server());
+    let env = st.env_with(&[("BLOCK_ON", "warning"), ("DATABASE_URL", &url)]);
+    let (put, _) = st.put(&with(&[(
+        "20240101000000_drop_legacy",
+        "DROP TABLE \"Legacy\";\n",
+    )]));
+    let out = st.run(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+    );
+    let o: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    assert_eq!(o["status"], "blocked", "{o:#}");
+    assert!(error_message(&o).contains("drop-table"), "{o:#}");
+    assert!(
+        !pg_database_exists(&name),
+        "a blocked deploy creates nothing"
+    );
+    st.one_published();
+    st.finish(&[]);
+}
+
+/// Issue 20 (6): SNS answering 503 with an HTML page: the publish error in the log is
+/// readable (the HTTP status, no debug dump) and the run fails so that it is retried.
+#[test]
+fn an_sns_outage_page_is_said_plainly() {
+    let st = Stage::app("snsdown", "CODE");
+    let (put, _) = st.put(&migrations(1));
+    let outage = FixedAnswerEndpoint::start(
+        "503 Service Unavailable",
+        "text/html",
+        "<html><body>down</body></html>",
+    );
+    let env = st.env_with(&[("AWS_ENDPOINT_URL_SNS", &outage.url)]);
+    let out = run_bounded(
+        &["handle-event", "--event-json", &s3_event(&put).to_string()],
+        &env,
+        Duration::from_secs(120),
+    );
+    st.see(
+        "the SNS-outage run",
+        format!("{}{}", stdout(&out), stderr(&out)),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let errors: Vec<String> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "ERROR")
+        .filter_map(|l| l["fields"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains("HTTP 503")),
+        "{errors:?}\n{}",
+        stderr(&out)
+    );
+    for message in &errors {
+        assert!(
+            !message.contains("Unhandled") && !message.contains("<html"),
+            "{message}"
+        );
+    }
+    st.finish(&[]);
 }

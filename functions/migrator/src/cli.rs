@@ -246,25 +246,22 @@ struct DeployCommand {
 /// `--accept`: `rule@migration`, as the payload's `accept` entries.
 fn parse_accept(text: &str) -> Result<String, String> {
     let text = text.trim();
-    match text.split_once('@') {
-        Some((rule, migration))
-            if !rule.is_empty() && !migration.is_empty() && text.len() <= 300 =>
-        {
-            Ok(text.to_string())
-        }
-        _ => Err(format!(
-            "`{text}` is not `rule@migration` (e.g. set-not-null@20240301120000_require_name)"
-        )),
+    if crate::payload::is_accept_entry(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not `rule@migration` (e.g. set-not-null@20240301120000_require_name; at most 300 bytes, no control or invisible characters)",
+            crate::render::escape::plain(text)
+        ))
     }
 }
 
-/// `--by`: the payload's `by` rule (1 to MAX_BY bytes, no control characters).
+/// `--by`: the payload's `by` rule ([`crate::payload::is_name`]).
 fn parse_by(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if text.is_empty() || text.len() > crate::payload::MAX_BY || text.chars().any(char::is_control)
-    {
+    if !crate::payload::is_name(text, crate::payload::MAX_BY) {
         return Err(format!(
-            "names who deploys: 1 to {} bytes, no control characters",
+            "names who deploys: 1 to {} bytes with a letter or digit, no control or invisible characters",
             crate::payload::MAX_BY
         ));
     }
@@ -464,7 +461,6 @@ impl Inputs {
             Command::Deploy(DeployCommand { by: Some(by), .. }) => Some(InvokedBy {
                 principal: by.clone(),
                 source: InvokerSource::Cli,
-                verified: false,
                 request_id: None,
             }),
             _ => InvokedBy::os_user(),
@@ -520,16 +516,17 @@ async fn run_engine(command: &Command, engine: &EngineArgs, inputs: &Inputs) -> 
 /// The ECS task: one event, configuration from the environment, exit 0 when every outcome
 /// succeeded and was published.
 async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
-    let text = match (&args.event_file, &args.event_json) {
+    // The bytes as they are: the handler reads them strictly and answers anything else with
+    // a `rejected` outcome, logged and published like any other.
+    let text: Vec<u8> = match (&args.event_file, &args.event_json) {
         (Some(path), _) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
         }
-        (None, Some(json)) => json.clone(),
-        (None, None) => std::env::var("MIGRATOR_EVENT")
-            .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?,
+        (None, Some(json)) => json.clone().into_bytes(),
+        (None, None) => std::env::var_os("MIGRATOR_EVENT")
+            .context("no event: pass --event-file, --event-json or set MIGRATOR_EVENT")?
+            .into_encoded_bytes(),
     };
-    // Read strictly inside the handler; refused here only when it is no JSON at all.
-    serde_json::from_str::<serde::de::IgnoredAny>(&text).context("the event is not JSON")?;
     let config = StageConfig::from_env()?;
     let edges = crate::aws::edges(&crate::aws::sdk_config().await, &config);
     let handler = Handler::new(config, edges)?;
@@ -704,25 +701,7 @@ fn chrono_now() -> migrator_engine::chrono::DateTime<migrator_engine::chrono::Ut
 /// Logs on stderr: human-readable for people, JSON for the ECS task (and the Lambda, see
 /// `main`). `RUST_LOG` overrides the level.
 pub fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if json {
-            "warn,migrator=info,migrator_engine=info"
-        } else {
-            "error,migrator_engine=info"
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().with_current_span(true).try_init()
-    } else {
-        builder
-            .with_target(false)
-            .with_ansi(crate::colour::on_stderr())
-            .without_time()
-            .try_init()
-    };
+    crate::logging::init(json);
 }
 
 /// Masking credentials in text that may quote what the user typed (clap's usage errors).

@@ -218,6 +218,37 @@ impl StageConfig {
             }
         }
 
+        // What another way of logging in reads would be silently ignored by this one.
+        for (variable, used_by) in [("DATABASE_URL", "url"), ("DB_SECRET_ARN", "secret")] {
+            let unused = match &auth {
+                Some(DbAuth::Iam) => true,
+                Some(DbAuth::Secret { .. }) => used_by != "secret",
+                Some(DbAuth::Url { .. }) => used_by != "url",
+                None => false,
+            };
+            if unused && get(variable).is_some() {
+                let current = get("DB_AUTH").unwrap_or_else(|| "iam (the default)".into());
+                problems.push(format!(
+                    "{variable}: not used with DB_AUTH={current}; unset it, or set DB_AUTH={used_by} to log in with it"
+                ));
+            }
+        }
+        if engine == DbEngine::Mysql
+            && schema.is_some()
+            && !matches!(auth, Some(DbAuth::Url { .. }))
+        {
+            problems.push(
+                "DB_SCHEMA: MySQL has no schema apart from the database: unset DB_SCHEMA (the database is DB_NAME)".into(),
+            );
+        }
+        if let Some(DbAuth::Url { url }) = &auth
+            && !url.is_empty()
+            && let Err(e) = migrator_engine::dialect::parse_database_url(url)
+        {
+            // The engine's words never include the URL's password.
+            problems.push(format!("DATABASE_URL: {e}"));
+        }
+
         let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
         let artifact_key = required("ARTIFACT_KEY", &mut problems);
         if artifact_key.starts_with('/') {
@@ -585,6 +616,61 @@ pub(crate) mod tests {
         let problems = with(("DB_SCHEMA", "app")).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("DB_SCHEMA: ") && problems[0].contains("?schema="));
+    }
+
+    #[test]
+    fn settings_another_login_would_read_are_refused_at_start() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:db";
+        let line = problem(&[("DATABASE_URL", "postgresql://u:pw@h/x")], "DATABASE_URL");
+        assert!(
+            line.contains("DB_AUTH=iam") && !line.contains("pw"),
+            "{line}"
+        );
+        let line = problem(&[("DB_SECRET_ARN", arn)], "DB_SECRET_ARN");
+        assert!(line.contains("not used with DB_AUTH=iam"), "{line}");
+        let line = problem(
+            &[
+                ("DB_AUTH", "secret"),
+                ("DB_SECRET_ARN", arn),
+                ("DATABASE_URL", "postgresql://h/x"),
+            ],
+            "DATABASE_URL",
+        );
+        assert!(line.contains("DB_AUTH=secret"), "{line}");
+        let line = problem(&[("DB_ENGINE", "mysql"), ("DB_SCHEMA", "app")], "DB_SCHEMA");
+        assert!(line.contains("MySQL has no schema"), "{line}");
+        assert!(base_with(&[("DB_SCHEMA", "app")]).is_ok());
+    }
+
+    #[test]
+    fn a_database_url_that_cannot_be_used_is_refused_at_start() {
+        let url = |value: &'static str| {
+            let vars = [
+                ("STAGE", "CODE"),
+                ("DB_AUTH", "url"),
+                ("DATABASE_URL", value),
+                ("ARTIFACT_BUCKET", "b"),
+                ("ARTIFACT_KEY", "k"),
+                ("TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:t"),
+            ];
+            config(&vars).map(|_| ()).map_err(|e| e.problems)
+        };
+        for (value, says) in [
+            (
+                "postgresql://u:hunter2@h/x?sslmode=bogus",
+                "Unknown sslmode",
+            ),
+            ("postgresql://u:hunter2@h/x?schema=", "`?schema=` is empty"),
+            ("mysql://u:hunter2@h/x?sslmode=bogus", "Unknown sslmode"),
+            ("oracle://u:hunter2@h/x", "not supported"),
+        ] {
+            let problems = url(value).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].starts_with("DATABASE_URL: "), "{problems:?}");
+            assert!(problems[0].contains(says), "{problems:?}");
+            assert!(!problems[0].contains("hunter2"), "{problems:?}");
+        }
+        assert!(url("postgresql://u:hunter2@h/x?sslmode=require&schema=app").is_ok());
     }
 
     #[test]

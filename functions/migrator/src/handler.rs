@@ -55,8 +55,10 @@ pub struct Response {
 }
 
 /// At most this many deploys (distinct objects, and manual requests) run in one invocation;
-/// more records are not run: an SQS batch answers them as failures (SQS redelivers them),
-/// a direct invocation reports them in one `rejected` outcome.
+/// more records are not run. In an SQS batch a message runs whole or waits for redelivery,
+/// and a message with more records than this can never run: it is answered once with a
+/// `rejected` outcome and not retried. A direct invocation reports the records beyond the
+/// limit in one `rejected` outcome.
 pub const MAX_ITEMS_PER_INVOCATION: usize = 10;
 
 /// An outside call (S3, SNS, Secrets Manager, credentials) never waits longer than this,
@@ -126,8 +128,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         })
     }
 
-    /// Handles the invocation's raw event (read strictly: duplicate keys are refused).
-    pub async fn handle(&self, event: &str, invocation: &Invocation) -> Response {
+    /// Handles the invocation's raw event (read strictly, see `trigger::parse_text`).
+    pub async fn handle(&self, event: &[u8], invocation: &Invocation) -> Response {
         let deadline = invocation.deadline.or_else(|| {
             self.config
                 .max_duration
@@ -191,6 +193,37 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 let mut answered: Vec<(ObjectRef, bool)> = Vec::new();
                 for (message_id, items) in batch {
                     let mut retry = false;
+                    let runs = Budget::cost(&items, &[]);
+                    if runs > MAX_ITEMS_PER_INVOCATION {
+                        // No redelivery can run it: answered once, with why, and not retried.
+                        let outcome = self.finish(
+                            Early::refused(
+                                Action::Deploy,
+                                format!(
+                                    "SQS message {} with {runs} deploys (distinct object versions and requests): at most {MAX_ITEMS_PER_INVOCATION} deploys run per invocation, so this message can never run and none of its records ran; it is not retried. Send the uploads in smaller messages",
+                                    trigger::clip(&message_id)
+                                ),
+                            )
+                            .outcome(self.wording.as_ref()),
+                            None,
+                        );
+                        if let Err(e) = self.publish(&outcome, deadline).await {
+                            publish_errors.push(e);
+                            failures.push(json!({ "itemIdentifier": message_id }));
+                        }
+                        outcomes.push(outcome);
+                        continue;
+                    }
+                    if !budget.fits(&items) {
+                        // A message runs whole or not at all: this one waits for redelivery
+                        // (it fits in an invocation of its own).
+                        tracing::warn!(
+                            message_id = %message_id,
+                            "more than {MAX_ITEMS_PER_INVOCATION} deploys in one batch: this message is left for redelivery"
+                        );
+                        failures.push(json!({ "itemIdentifier": message_id }));
+                        continue;
+                    }
                     for item in items {
                         let item = match budget.admit(item) {
                             Admit::Run(item) => item,
@@ -269,12 +302,20 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ..Settings::default()
         }
         .with_prisma_env();
-        let outcome = engine::run(
-            &ready.request,
-            Ok(ready.artifact),
-            &ready.target,
-            &settings,
-            &SystemClock,
+        // Connecting waits no longer than any other step: never past the deadline's margin.
+        let connect_by = deadline.map(|d| {
+            d.checked_sub(self.config.deadline_margin)
+                .unwrap_or_else(Instant::now)
+        });
+        let outcome = DatabaseTarget::connecting_by(
+            connect_by,
+            engine::run(
+                &ready.request,
+                Ok(ready.artifact),
+                &ready.target,
+                &settings,
+                &SystemClock,
+            ),
         )
         .await;
         Some(self.finish(outcome, Some(&ready.served)))
@@ -594,6 +635,30 @@ enum Admit {
 }
 
 impl Budget {
+    /// How many deploys `items` cost: uploads of an object version in `handled` (or earlier
+    /// in `items`) share its answer and cost nothing, an S3 test event costs nothing.
+    fn cost(items: &[Item], handled: &[ObjectRef]) -> usize {
+        let mut seen: Vec<&ObjectRef> = Vec::new();
+        let mut cost = 0;
+        for item in items {
+            match item {
+                Item::TestEvent => continue,
+                Item::Upload(object, _) if handled.contains(object) || seen.contains(&object) => {
+                    continue;
+                }
+                Item::Upload(object, _) => seen.push(object),
+                _ => {}
+            }
+            cost += 1;
+        }
+        cost
+    }
+
+    /// Whether every item of one message can still run in this invocation.
+    fn fits(&self, items: &[Item]) -> bool {
+        self.ran + Budget::cost(items, &self.seen) <= MAX_ITEMS_PER_INVOCATION
+    }
+
     fn admit(&mut self, item: Item) -> Admit {
         if let Item::Upload(object, _) = &item
             && self.seen.contains(object)

@@ -84,13 +84,13 @@ pub fn next_step(args: &InvokeArgs, outcome: &Outcome) -> Option<String> {
         .to_value();
         return Some(format!(
             "Nothing was recorded. To record it: {}",
-            render::invoke_command(&confirmed, &args.function).trim_matches('`')
+            render::invoke_command(&confirmed, &args.function)
         ));
     }
     let payload = outcome.confirm_payload.as_ref()?;
     Some(format!(
         "Nothing was applied. To apply exactly this plan: {}",
-        render::invoke_command(payload, &args.function).trim_matches('`')
+        render::invoke_command(payload, &args.function)
     ))
 }
 
@@ -151,7 +151,7 @@ pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
         if let Some(step) = next_step(&args, outcome)
             && !args.json
         {
-            println!("\n{step}");
+            println!("\n{}", render::escape::plain(&step));
         }
     }
     Ok(ok)

@@ -21,7 +21,7 @@ pub async fn run(handler: AwsHandler) -> Result<(), Error> {
             };
             let span = tracing::info_span!("invocation", request_id = %invocation.request_id);
             let response = handler
-                .handle(event.payload.get(), &invocation)
+                .handle(event.payload.get().as_bytes(), &invocation)
                 .instrument(span)
                 .await;
             if response.fails_invocation {

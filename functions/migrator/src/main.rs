@@ -14,6 +14,7 @@ mod invoke;
 mod json;
 mod lambda;
 mod lint;
+mod logging;
 mod payload;
 mod ports;
 mod project;

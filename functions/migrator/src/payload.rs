@@ -7,6 +7,7 @@ use migrator_engine::outcome::{Action, ResolveKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::render::escape;
 use crate::trigger::{ObjectRef, clip, object_ref};
 
 /// `{"action", "confirm", "artifact", "versionId", "resolve", "planHash", "accept", "by"}`.
@@ -113,6 +114,23 @@ impl ManualPayload {
 /// The longest `by` a payload may carry.
 pub const MAX_BY: usize = 200;
 
+/// Whether `text` can name someone: 1 to `max` bytes, a letter or digit among them, and
+/// nothing that hides or reorders what a reader sees ([`escape::is_hazard`]).
+pub fn is_name(text: &str, max: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max
+        && text.chars().any(char::is_alphanumeric)
+        && !text.chars().any(escape::is_hazard)
+}
+
+/// `rule@migration`, each part a name ([`is_name`]).
+pub fn is_accept_entry(entry: &str) -> bool {
+    entry.len() <= 300
+        && entry
+            .split_once('@')
+            .is_some_and(|(rule, migration)| is_name(rule, 300) && is_name(migration, 300))
+}
+
 /// Reads a manual payload (a JSON object with an `action` key).
 pub fn read(event: &Value) -> Result<Manual, Refused> {
     // The action asked for, as far as it can be read, names the refusal.
@@ -178,19 +196,23 @@ pub fn read(event: &Value) -> Result<Manual, Refused> {
         }
     };
     let accept = payload.accept.unwrap_or_default();
-    if accept.len() > 100
-        || accept
-            .iter()
-            .any(|a| a.is_empty() || a.len() > 300 || !a.contains('@'))
-    {
+    if accept.len() > 100 || accept.iter().any(|a| !is_accept_entry(a)) {
         return Err(refuse(
-            "`accept` lists at most 100 findings, each `rule@migration`".into(),
+            "`accept` lists at most 100 findings, each `rule@migration` (at most 300 bytes, no control or invisible characters)".into(),
+        ));
+    }
+    // Accepting a finding means applying despite it: only a confirmed deploy applies, so
+    // anywhere else the list would be recorded and shown for nothing.
+    let applies = action == Action::Deploy && payload.confirm == Some(true);
+    if !accept.is_empty() && !applies {
+        return Err(refuse(
+            "`accept` goes with a confirmed deploy only (\"action\":\"deploy\",\"confirm\":true): nothing else applies a migration, so there is nothing to accept".into(),
         ));
     }
     let by = match payload.by.as_deref().map(str::trim) {
-        Some(by) if by.is_empty() || by.len() > MAX_BY || by.chars().any(char::is_control) => {
+        Some(by) if !is_name(by, MAX_BY) => {
             return Err(refuse(format!(
-                "`by` names who sends the payload: 1 to {MAX_BY} bytes, no control characters"
+                "`by` names who sends the payload: 1 to {MAX_BY} bytes with a letter or digit, no control or invisible characters (zero-width, bidirectional, line separators)"
             )));
         }
         by => by.map(str::to_string),
@@ -290,9 +312,41 @@ mod tests {
         .unwrap();
         assert_eq!(m.by.as_deref(), Some("alice@example.com"));
         assert_eq!(m.accept, ["set-not-null@20240301120000_require_name"]);
-        // Present without accept: recorded all the same.
+        // Present without accept: recorded all the same (who asked for a plan).
         let m = read(&json!({"action":"plan","by":"bob"})).unwrap();
         assert_eq!(m.by.as_deref(), Some("bob"));
+        // Each `accept` entry is checked like `by`.
+        for entry in [
+            "drop-column@m\u{202E}x",
+            "\u{200B}@m",
+            "drop-column@",
+            "drop-column@\u{200B}",
+            "nope",
+            "drop-column@a\u{1b}[0m",
+            "drop-column@a\u{2028}b",
+        ] {
+            let error =
+                read(&json!({"action":"deploy","confirm":true,"accept":[entry],"by":"alice"}))
+                    .unwrap_err();
+            assert!(
+                error.reason.contains("`accept` lists"),
+                "{entry:?}: {error:?}"
+            );
+        }
+        // `accept` where nothing is applied: refused, never recorded nor shown.
+        for payload in [
+            json!({"action":"plan","accept": accept,"by":"mallory"}),
+            json!({"action":"deploy","accept": accept,"by":"mallory"}),
+            json!({"action":"deploy","confirm":false,"accept": accept,"by":"mallory"}),
+            json!({"action":"status","accept": accept,"by":"mallory"}),
+            json!({"action":"resolve","confirm":true,"resolve":{"applied":"m"},"accept": accept,"by":"mallory"}),
+        ] {
+            let error = read(&payload).unwrap_err();
+            assert!(
+                error.reason.contains("confirmed deploy only"),
+                "{payload}: {error:?}"
+            );
+        }
         // Absent: fine without accept, refused with it (an empty accept needs nobody).
         assert_eq!(read(&json!({"action":"deploy"})).unwrap().by, None);
         assert!(read(&json!({"action":"deploy","confirm":true,"accept":[]})).is_ok());
@@ -305,6 +359,12 @@ mod tests {
             (json!(["alice"]), "does not fit"),
             (json!("  "), "`by` names who"),
             (json!("a\nb"), "`by` names who"),
+            (json!("\u{200B}"), "`by` names who"),
+            (json!("\u{200B}\u{2060}\u{FEFF}"), "`by` names who"),
+            (json!("alice\u{2028}Approved by the CTO"), "`by` names who"),
+            (json!("eve\u{202E}moc.elpmaxe@ecila"), "`by` names who"),
+            (json!("\u{1b}[31mroot"), "`by` names who"),
+            (json!("--"), "`by` names who"),
             (json!("x".repeat(MAX_BY + 1)), "`by` names who"),
         ] {
             let error = read(&json!({"action":"deploy","confirm":true,"accept": accept,"by": by}))

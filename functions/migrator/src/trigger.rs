@@ -57,8 +57,25 @@ pub enum Envelope {
     Sqs(Vec<(String, Vec<Item>)>),
 }
 
-/// The invocation's raw text, read strictly (duplicate keys are refused).
-pub fn parse_text(text: &str) -> Envelope {
+/// The invocation's raw bytes, read strictly: UTF-8, one JSON value and nothing after it,
+/// no byte-order mark, no comment, no duplicate key. Anything else is one [`Item::Invalid`]
+/// (answered with a `rejected` outcome like any other refusal).
+pub fn parse_text(bytes: &[u8]) -> Envelope {
+    let refused = |reason: String| Envelope::Direct(vec![invalid(reason)]);
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return refused(
+            "an event that starts with a byte-order mark (U+FEFF): send the JSON without it".into(),
+        );
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            return refused(format!(
+                "an event that is not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ));
+        }
+    };
     match json::parse(text) {
         Ok(event) => parse(&event),
         Err(e) => Envelope::Direct(vec![invalid(format!(
@@ -461,7 +478,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_in_the_event_and_in_bodies() {
         let Envelope::Direct(items) =
-            parse_text(r#"{"action":"plan","confirm":false,"action":"deploy","confirm":true}"#)
+            parse_text(br#"{"action":"plan","confirm":false,"action":"deploy","confirm":true}"#)
         else {
             panic!("not direct")
         };
@@ -471,13 +488,40 @@ mod tests {
         );
         let body = r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k","key":"other"}}}]}"#;
         let event = json!({"Records":[{"messageId":"a","eventSource":"aws:sqs","body": body}]});
-        let Envelope::Sqs(batch) = parse_text(&event.to_string()) else {
+        let Envelope::Sqs(batch) = parse_text(event.to_string().as_bytes()) else {
             panic!("not sqs")
         };
         assert!(
             matches!(&batch[0].1[0], Item::Invalid { reason, .. } if reason.contains("appears twice")),
             "{batch:?}"
         );
+    }
+
+    #[test]
+    fn events_that_are_not_exactly_one_json_value_are_refused_with_the_reason() {
+        for (raw, fragment) in [
+            (
+                &b"\xEF\xBB\xBF{\"action\":\"deploy\"}"[..],
+                "byte-order mark",
+            ),
+            (
+                b"{\"action\":\"deploy\"} {\"action\":\"plan\"}",
+                "not strict JSON",
+            ),
+            (b"{\"action\":\"deploy\"} // confirm", "not strict JSON"),
+            (b"/* c */ {\"action\":\"deploy\"}", "not strict JSON"),
+            (b"{\"action\":\"deploy\xff\"}", "not UTF-8"),
+            (b"", "not strict JSON"),
+        ] {
+            let Envelope::Direct(items) = parse_text(raw) else {
+                panic!("not direct")
+            };
+            assert!(
+                matches!(&items[..], [Item::Invalid { reason, .. }] if reason.contains(fragment)),
+                "{}: {items:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[test]

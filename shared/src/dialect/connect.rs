@@ -39,6 +39,14 @@ pub fn parse_database_url(url: &str) -> Result<DatabaseTarget, EngineError> {
             let parsed = Url::parse(url).map_err(|e| EngineError::InvalidDatabaseUrl {
                 reason: format!("The PostgreSQL URL cannot be parsed: {e}."),
             })?;
+            if parsed
+                .query_pairs()
+                .any(|(key, value)| key == "schema" && value.trim().is_empty())
+            {
+                return Err(EngineError::InvalidDatabaseUrl {
+                    reason: "`?schema=` is empty: name the schema (`?schema=public`) or leave the parameter out for `public`.".into(),
+                });
+            }
             Ok(DatabaseTarget::Postgres(Box::new(
                 postgres::Target::from_url(&parsed)?,
             )))
@@ -70,6 +78,16 @@ impl DatabaseTarget {
             DatabaseTarget::MySql(t) => t.info().clone(),
             DatabaseTarget::Sqlite(t) => t.info().clone(),
         }
+    }
+
+    /// Runs `work` (a run of the engine) with every database connection attempt in it given
+    /// up at `by` at the latest, whatever the connect timeout: the caller's deadline, less its
+    /// margin, bounds connecting as it bounds every other wait.
+    pub async fn connecting_by<F: std::future::Future>(
+        by: Option<std::time::Instant>,
+        work: F,
+    ) -> F::Output {
+        super::server::connecting_by(by, work).await
     }
 
     /// The provider Prisma would call this database.

@@ -9,11 +9,14 @@ pub(crate) enum ConnectError {
     /// The database named in the URL does not exist (deploy creates it, like Prisma).
     MissingDatabase,
     Auth(String),
+    /// The server answered with an error of its own (it was reached): reported as it said it.
+    Refused(sqlx::Error),
     Other(String),
 }
 
 impl ConnectError {
-    /// P1003, P1000 or P1001, naming where we tried (`default_port` when the URL had none).
+    /// P1003, P1000 or P1001, naming where we tried (`default_port` when the URL had none);
+    /// the server's own refusal as its error.
     pub(crate) fn into_engine(self, info: &DatabaseInfo, default_port: u16) -> EngineError {
         let target = format!(
             "{}:{}",
@@ -21,6 +24,12 @@ impl ConnectError {
             info.port.unwrap_or(default_port)
         );
         let (reason, code) = match self {
+            ConnectError::Refused(source) => {
+                return EngineError::Database {
+                    context: "The database server refused the connection",
+                    source,
+                };
+            }
             ConnectError::MissingDatabase => {
                 (format!("database `{}` does not exist", info.name), "P1003")
             }

@@ -2,7 +2,7 @@
 //! percent-encoded parts, opening a connection within a time, and creating the
 //! database a deploy finds missing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::error::DatabaseError;
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -90,14 +90,42 @@ pub(crate) struct Refusals {
     pub(crate) auth: fn(&dyn DatabaseError) -> bool,
 }
 
-/// Opens one connection, giving up after `timeout`; `describe` says a non-database failure
-/// (TLS above all) in words a person can act on.
+tokio::task_local! {
+    /// When every connection attempt of the running task must have given up (see
+    /// [`connecting_by`]).
+    static CONNECT_BY: Instant;
+}
+
+/// Runs `work` with every connection attempt in it given up at `by` at the latest: a run's
+/// deadline (less its margin) bounds the connect timeout as it bounds every other wait.
+pub(crate) async fn connecting_by<F: std::future::Future>(
+    by: Option<Instant>,
+    work: F,
+) -> F::Output {
+    match by {
+        Some(by) => CONNECT_BY.scope(by, work).await,
+        None => work.await,
+    }
+}
+
+/// The connect timeout, never past the running task's [`connecting_by`] instant.
+fn capped(timeout: Duration) -> Duration {
+    CONNECT_BY
+        .try_with(|by| by.saturating_duration_since(Instant::now()))
+        .map_or(timeout, |left| timeout.min(left))
+}
+
+/// Opens one connection, giving up after `timeout` (or at the run's deadline, if sooner);
+/// `describe` says a non-database failure (TLS above all) in words a person can act on. A
+/// refusal the server sent (an `options` value it rejects, too many connections …) is the
+/// server's own error, not "can't reach".
 pub(crate) async fn open<C: Connection>(
     options: &C::Options,
     timeout: Duration,
     refusals: &Refusals,
     describe: impl FnOnce(&sqlx::Error) -> String,
 ) -> Result<C, ConnectError> {
+    let timeout = capped(timeout);
     match tokio::time::timeout(timeout, C::connect_with(options)).await {
         Err(_) => Err(ConnectError::Other(format!(
             "no answer within {} s",
@@ -110,7 +138,7 @@ pub(crate) async fn open<C: Connection>(
         Ok(Err(sqlx::Error::Database(e))) if (refusals.auth)(e.as_ref()) => {
             Err(ConnectError::Auth(e.message().to_string()))
         }
-        Ok(Err(sqlx::Error::Database(e))) => Err(ConnectError::Other(e.message().to_string())),
+        Ok(Err(sqlx::Error::Database(e))) => Err(ConnectError::Refused(sqlx::Error::Database(e))),
         Ok(Err(e)) => Err(ConnectError::Other(describe(&e))),
     }
 }

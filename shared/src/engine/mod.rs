@@ -151,14 +151,29 @@ async fn run_with_artifact(
     outcome: &mut Outcome,
 ) -> Result<(), EngineError> {
     check_providers(request, set, target.provider())?;
-    let purpose = if request.writes() && request.action == Action::Deploy {
-        refuse_before_creating(set, target, settings, outcome).await?;
-        ConnectPurpose::Write
+    let (purpose, probed) = if request.writes() && request.action == Action::Deploy {
+        let expected_plan = request.expected_plan.as_deref();
+        let probed = refuse_before_creating(set, expected_plan, target, settings, outcome).await?;
+        (ConnectPurpose::Write, probed)
     } else {
-        ConnectPurpose::Read
+        (ConnectPurpose::Read, None)
     };
-    let (mut dialect, created) =
-        dialect::connect(target, purpose, settings.effective_lock_wait()).await?;
+    let connected = match probed {
+        Some(dialect) => Ok((dialect, None)),
+        None => dialect::connect(target, purpose, settings.effective_lock_wait()).await,
+    };
+    let (mut dialect, created) = match connected {
+        Err(EngineError::Connect { code: "P1003", .. })
+            if matches!(request.action, Action::Plan | Action::Deploy) =>
+        {
+            plan_missing_database(request.action, set, target, outcome)?;
+            if let Some(preflight) = &settings.preflight {
+                gate::after_plan(set, target, preflight, outcome).await;
+            }
+            return Ok(());
+        }
+        connected => connected?,
+    };
     outcome.warnings.extend(created);
     // Preflight: a confirmed deploy is checked before anything is written; a plan reports
     // the findings of what it listed.
@@ -296,37 +311,105 @@ fn check_lockfile(set: &MigrationSet, provider: &str) -> Result<(), EngineError>
 /// folder without `migration.sql`) is the one artifact rule that needs the rows. So when the
 /// artifact has such a folder, the rules are first run read-only (as `plan` runs them) and a
 /// P3015 is returned before anything is created. A database that does not exist yet has every
-/// migration pending. Deploy decides again under the lock; this only refuses earlier.
+/// migration pending: a confirmed plan (`expected_plan`) and the preflight policy are checked
+/// against that before the database is created, so neither a wrong `planHash` nor a blocking
+/// finding creates anything. Deploy decides again under the lock; this only refuses earlier.
+///
+/// Returns the read-only connection it opened to a PostgreSQL or MySQL database that exists
+/// (the same as a deploy's: nothing was missing to create), for the deploy to use.
 async fn refuse_before_creating(
     set: &MigrationSet,
+    expected_plan: Option<&str>,
     target: &DatabaseTarget,
     settings: &Settings,
     outcome: &mut Outcome,
-) -> Result<(), EngineError> {
-    if set.migrations.iter().all(|m| m.script.is_some()) {
-        return Ok(());
+) -> Result<Option<Box<dyn Dialect>>, EngineError> {
+    let missing_script = set.migrations.iter().any(|m| m.script.is_none());
+    let server = !matches!(target, DatabaseTarget::Sqlite(_));
+    let may_block = settings
+        .preflight
+        .as_ref()
+        .is_some_and(|p| p.block_on != crate::preflight::BlockOn::Never);
+    if !missing_script && expected_plan.is_none() && !(server && may_block) {
+        return Ok(None);
     }
     match dialect::connect(target, ConnectPurpose::Read, settings.effective_lock_wait()).await {
         Ok((mut dialect, _)) => {
-            let mut planned = outcome.clone();
-            let result = inspect::inspect(Action::Plan, set, dialect.as_mut(), &mut planned).await;
-            dialect.close().await;
-            match result {
-                Err(missing @ EngineError::MissingScript { .. }) => {
-                    *outcome = planned;
-                    Err(missing)
-                }
+            if missing_script {
+                let mut planned = outcome.clone();
+                let result =
+                    inspect::inspect(Action::Plan, set, dialect.as_mut(), &mut planned).await;
                 // Anything else is deploy's to decide, under the lock.
-                _ => Ok(()),
+                if let Err(missing @ EngineError::MissingScript { .. }) = result {
+                    dialect.close().await;
+                    *outcome = planned;
+                    return Err(missing);
+                }
+            }
+            if server {
+                Ok(Some(dialect))
+            } else {
+                dialect.close().await;
+                Ok(None)
             }
         }
         Err(EngineError::Connect { code: "P1003", .. }) => {
             let comparison = history::compare(set, &[]);
             outcome.pending = pending_entries(&comparison, |_| None);
-            refuse_missing_script(&comparison)
+            refuse_missing_script(&comparison)?;
+            if let (Some(expected), Some(artifact)) = (expected_plan, &outcome.artifact) {
+                plan_hash::check(expected, &artifact.sha256, &outcome.pending)?;
+            }
+            if let Some(preflight) = &settings.preflight {
+                // The findings of the whole artifact, as the gate will see them once created.
+                let mut probe = outcome.clone();
+                gate::after_plan(set, target, preflight, &mut probe).await;
+                let blocking: Vec<String> = preflight
+                    .block_on
+                    .blocking(&probe.findings, &preflight.accept)
+                    .iter()
+                    .map(|f| format!("{} ({})", f.accept_key(), f.severity))
+                    .collect();
+                if !blocking.is_empty() {
+                    *outcome = probe;
+                    return Err(EngineError::PreflightBlocked { findings: blocking });
+                }
+            }
+            Ok(None)
         }
         Err(other) => Err(other),
     }
+}
+
+/// A plan (or an unconfirmed deploy) of a database that does not exist yet: its history is
+/// empty, so every migration is pending, and confirming the plan creates the database first
+/// (as deploy does). Nothing is created here; the plan's `planHash` is the one a confirmation
+/// of the first deploy carries.
+fn plan_missing_database(
+    action: Action,
+    set: &MigrationSet,
+    target: &DatabaseTarget,
+    outcome: &mut Outcome,
+) -> Result<(), EngineError> {
+    let comparison = history::compare(set, &[]);
+    outcome.pending = pending_entries(&comparison, |_| None);
+    refuse_missing_script(&comparison)?;
+    let count = outcome.pending.len();
+    outcome.warnings.push(format!(
+        "The database `{}` does not exist yet: a confirmed deploy creates it, then applies {count} migration(s). Nothing was created.",
+        target.info().name
+    ));
+    if action == Action::Deploy && count > 0 {
+        outcome.warnings.push(
+            "Not confirmed: nothing was applied. Confirm to apply the pending migrations.".into(),
+        );
+    }
+    outcome.status = if count == 0 {
+        Status::UpToDate
+    } else {
+        Status::Planned
+    };
+    Ok(())
 }
 
 /// What deploy would apply, for the outcome.

@@ -30,34 +30,46 @@ pub struct Request {
     pub invoked_by: Option<InvokedBy>,
 }
 
-/// Who invoked a run, and how much that name can be trusted (the outcome's `invokedBy`).
+/// Who the invocation says invoked a run (the outcome's `invokedBy`): a claim, never proof.
 ///
-/// A Lambda function cannot authenticate who called `lambda:Invoke` (its context carries a
-/// request id, CloudTrail carries the caller), so the name is what the invocation says, with
-/// where it came from: `verified` is true only when AWS wrote it into the event (S3's
-/// `userIdentity.principalId`, EventBridge's `requester`), false when a person declared it
-/// (the manual payload's `by`) or it is the local OS user (the CLI). `requestId` (the
-/// Lambda request id) finds the invocation's CloudTrail record, which names the real caller.
+/// A Lambda function cannot authenticate its caller: nothing in the event it receives proves
+/// who sent it. Whoever may call `lambda:InvokeFunction` (or send to the queue, or publish to
+/// the topic) can write an S3- or EventBridge-shaped event naming any `principalId` or
+/// `requester`. So `principal` is what the invocation claims and `source` says where that
+/// claim was read; there is no `verified`. The proof is outside the function: its resource
+/// policy (who may invoke it at all) and CloudTrail (the `Invoke` record of `requestId`, S3's
+/// data events for the upload).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvokedBy {
     pub principal: String,
     pub source: InvokerSource,
-    pub verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
-/// Where [`InvokedBy::principal`] came from.
+/// Where [`InvokedBy::principal`] was read (each is a claim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvokerSource {
-    /// The upload's S3 event record (directly, through EventBridge, SQS or SNS).
+    /// The upload event's uploader (S3's `userIdentity.principalId`, EventBridge's
+    /// `detail.requester`), directly or through SQS or SNS: what the event claims.
     S3Event,
-    /// The manual payload's `by`: who the person says they are.
+    /// The manual payload's `by`: who the sender says they are.
     Payload,
     /// The CLI: the OS user (`USER`, else `LOGNAME`).
     Cli,
+}
+
+impl InvokerSource {
+    /// How a person should read the name, in a few words.
+    pub fn claim(self) -> &'static str {
+        match self {
+            InvokerSource::S3Event => "as the upload event claims",
+            InvokerSource::Payload => "as the payload declares",
+            InvokerSource::Cli => "the local OS user",
+        }
+    }
 }
 
 /// The longest principal recorded (longer names are cut at a character boundary).
@@ -66,13 +78,13 @@ pub const MAX_PRINCIPAL: usize = 200;
 impl InvokedBy {
     /// The uploader S3 (or EventBridge) names in the event; `None` when the event names nobody.
     pub fn s3_event(principal: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
-        InvokedBy::named(principal?, InvokerSource::S3Event, true, request_id)
+        InvokedBy::named(principal?, InvokerSource::S3Event, request_id)
     }
 
-    /// The manual payload's `by`: declared by the person, not verified; the request id lets
+    /// The manual payload's `by`: declared by the person; the request id lets
     /// CloudTrail's Invoke record confirm it.
     pub fn declared(by: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
-        InvokedBy::named(by?, InvokerSource::Payload, false, request_id)
+        InvokedBy::named(by?, InvokerSource::Payload, request_id)
     }
 
     /// The OS user running the CLI (`USER`, else `LOGNAME`), when the environment names one.
@@ -81,13 +93,12 @@ impl InvokedBy {
             .iter()
             .filter_map(|var| std::env::var(var).ok())
             .find(|v| !v.trim().is_empty())?;
-        InvokedBy::named(&user, InvokerSource::Cli, false, None)
+        InvokedBy::named(&user, InvokerSource::Cli, None)
     }
 
     fn named(
         principal: &str,
         source: InvokerSource,
-        verified: bool,
         request_id: Option<&str>,
     ) -> Option<InvokedBy> {
         let principal: String = principal
@@ -101,7 +112,6 @@ impl InvokedBy {
         Some(InvokedBy {
             principal: crate::text::clip_bytes(&principal, MAX_PRINCIPAL).to_string(),
             source,
-            verified,
             request_id: request_id
                 .filter(|r| !r.is_empty())
                 .map(|r| crate::text::clip_bytes(r, MAX_PRINCIPAL).to_string()),
@@ -337,7 +347,6 @@ mod tests {
             Some(InvokedBy {
                 principal: "AWS:AIDAEXAMPLE".into(),
                 source: InvokerSource::S3Event,
-                verified: true,
                 request_id: Some("req-1".into()),
             })
         );
@@ -345,8 +354,8 @@ mod tests {
         let manual = Request::manual(CODE, Action::Deploy, true, None, None, by).unwrap();
         let who = manual.invoked_by.expect("declared");
         assert_eq!(
-            (who.principal.as_str(), who.source, who.verified),
-            ("alice@example.com", InvokerSource::Payload, false)
+            (who.principal.as_str(), who.source),
+            ("alice@example.com", InvokerSource::Payload)
         );
         assert_eq!(who.request_id.as_deref(), Some("req-2"));
         // Nothing named, nothing recorded: an empty name, an empty request id.
@@ -362,23 +371,28 @@ mod tests {
         let long = InvokedBy::declared(Some(&"é".repeat(300)), None).unwrap();
         assert!(long.principal.len() <= MAX_PRINCIPAL && long.principal.starts_with('é'));
         assert_eq!(Request::refused(Action::Deploy).invoked_by, None);
-        // The CLI: the OS user when the environment names one (not verified).
+        // The CLI: the OS user when the environment names one.
         if let Some(cli) = Request::cli(Action::Plan, None).unwrap().invoked_by {
-            assert_eq!((cli.source, cli.verified), (InvokerSource::Cli, false));
+            assert_eq!(cli.source, InvokerSource::Cli);
         }
     }
 
     #[test]
-    fn invoked_by_serialises_camel_case_without_an_unknown_request_id() {
+    fn invoked_by_is_a_claim_and_says_where_it_was_read() {
         let who = InvokedBy::declared(Some("alice"), None).unwrap();
         assert_eq!(
             serde_json::to_value(&who).unwrap(),
-            serde_json::json!({"principal":"alice","source":"payload","verified":false})
+            serde_json::json!({"principal":"alice","source":"payload"})
         );
         let s3 = InvokedBy::s3_event(Some("AWS:X"), Some("r")).unwrap();
         assert_eq!(
             serde_json::to_value(&s3).unwrap(),
-            serde_json::json!({"principal":"AWS:X","source":"s3-event","verified":true,"requestId":"r"})
+            serde_json::json!({"principal":"AWS:X","source":"s3-event","requestId":"r"})
         );
+        // Nothing an event carries proves who sent it: no name is ever called verified.
+        for who in [&who, &s3] {
+            assert!(serde_json::to_value(who).unwrap().get("verified").is_none());
+        }
+        assert_eq!(s3.source.claim(), "as the upload event claims");
     }
 }

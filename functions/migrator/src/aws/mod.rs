@@ -60,25 +60,40 @@ pub fn edges(sdk: &aws_config::SdkConfig, config: &StageConfig) -> AwsEdges {
     }
 }
 
-/// An SDK error in one line: the service's code and message, or what kind of fault it was
-/// (never the raw HTTP response).
-pub fn describe_sdk_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
+/// An SDK error in one line: the service's code and message, the HTTP status of an answer
+/// that named no error (an outage or a proxy's page), or what kind of fault it was (never the
+/// raw HTTP response, never a debug dump).
+pub fn describe_sdk_error<E>(
+    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
 {
     use aws_sdk_s3::error::SdkError;
+    let status = error.raw_response().map(|r| r.status().as_u16());
     match error {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_string(),
-                _ => e.to_string(),
+            match (e.code(), e.message(), status) {
+                (Some(code), Some(message), _) => {
+                    format!(
+                        "{code}: {}",
+                        migrator_engine::text::clip_bytes(message, 300)
+                    )
+                }
+                (Some(code), None, _) => code.to_string(),
+                (None, _, Some(status)) => {
+                    format!("the service answered HTTP {status} without naming an error")
+                }
+                (None, _, None) => "the service answered with an error it did not name".into(),
             }
         }
         SdkError::TimeoutError(_) => "the service did not answer in time".into(),
         SdkError::DispatchFailure(_) => "the service could not be reached".into(),
-        SdkError::ResponseError(_) => "the service's response could not be read".into(),
+        SdkError::ResponseError(_) => match status {
+            Some(status) => format!("the service's response (HTTP {status}) could not be read"),
+            None => "the service's response could not be read".into(),
+        },
         SdkError::ConstructionFailure(_) => "the request could not be built".into(),
         _ => "an unknown SDK error".into(),
     }

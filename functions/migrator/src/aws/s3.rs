@@ -1,6 +1,7 @@
 //! Fetching the exact artifact version an event names.
 
 use crate::error::EdgeError;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::{ArtifactSource, Fetched};
@@ -82,7 +83,16 @@ async fn fetch(
     })
 }
 
-fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R>(error: &SdkError<E, R>) -> String {
+type Failure<E> = SdkError<E, HttpResponse>;
+
+/// The HTTP status S3 (or whatever answered in its place) gave, when a response arrived.
+fn http_status<E>(error: &Failure<E>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The failure in one readable line: S3's error code and message, or the HTTP status of an
+/// answer that carried no S3 error (a proxy's or an outage's HTML page), never a dump.
+fn describe<E: ProvideErrorMetadata>(error: &Failure<E>) -> String {
     match error {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -97,32 +107,58 @@ fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R>(error: &SdkError<E, R>
                     "access denied (check the function's s3:GetObject/GetObjectVersion grant)"
                         .into()
                 }
-                Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-                None => format!("{e:?}"),
+                Some(code) => match e.message() {
+                    Some(message) => format!("{code}: {}", clip(message)),
+                    None => code.to_string(),
+                },
+                None => match http_status(error) {
+                    Some(status) => format!(
+                        "S3 answered HTTP {status} without an S3 error (an outage or a proxy's page){}",
+                        if is_transient(error) {
+                            "; worth another attempt"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None => "S3 answered with an error it did not name".into(),
+                },
             }
         }
         SdkError::TimeoutError(_) => "S3 did not answer in time".into(),
         SdkError::DispatchFailure(_) => "S3 could not be reached".into(),
-        other => format!("{other}"),
+        SdkError::ResponseError(_) => match http_status(error) {
+            Some(status) => format!("S3's answer (HTTP {status}) could not be read"),
+            None => "S3's answer could not be read".into(),
+        },
+        SdkError::ConstructionFailure(_) => "the S3 request could not be built".into(),
+        _ => "an unknown S3 client error".into(),
     }
 }
 
-/// Faults worth another invocation (the SDK already retried throttling and 5xx).
-fn is_transient<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+fn clip(text: &str) -> &str {
+    migrator_engine::text::clip_bytes(text, 300)
+}
+
+/// Faults worth another invocation (the SDK already retried throttling and 5xx): no answer,
+/// an unreadable one, throttling, any 5xx or 429 whatever its body, and AccessDenied (a grant
+/// being deployed).
+fn is_transient<E: ProvideErrorMetadata>(error: &Failure<E>) -> bool {
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(service) => matches!(
-            service.err().code(),
-            Some(
-                "SlowDown"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-                    | "RequestTimeout"
-                    | "AccessDenied"
-            )
-        ),
+        SdkError::ServiceError(service) => {
+            matches!(
+                service.err().code(),
+                Some(
+                    "SlowDown"
+                        | "InternalError"
+                        | "ServiceUnavailable"
+                        | "RequestTimeout"
+                        | "AccessDenied"
+                )
+            ) || http_status(error).is_some_and(|s| s == 429 || (500..600).contains(&s))
+        }
         _ => false,
     }
 }

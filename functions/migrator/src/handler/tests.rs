@@ -203,7 +203,9 @@ fn retried(response: &Response) -> Vec<String> {
 }
 
 async fn handle(handler: &TestHandler, event: &str) -> Response {
-    handler.handle(event, &Invocation::default()).await
+    handler
+        .handle(event.as_bytes(), &Invocation::default())
+        .await
 }
 
 fn fetched(handler: &TestHandler) -> Vec<String> {
@@ -384,6 +386,76 @@ async fn more_records_than_the_limit_are_left_for_redelivery_or_reported() {
     let last = response.outcomes.last().expect("outcomes");
     assert_failed(last, Status::Rejected, "2 more record(s) in this event");
     assert_eq!(response.outcomes.len(), MAX_ITEMS_PER_INVOCATION + 1);
+}
+
+/// An SQS batch: `(messageId, S3 records)` per message.
+fn sqs_many(messages: &[(&str, Vec<Value>)]) -> String {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, records)| {
+            json!({"messageId": id, "eventSource": "aws:sqs",
+                   "body": json!({ "Records": records }).to_string()})
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+fn apps(range: std::ops::Range<usize>, prefix: &str) -> Vec<Value> {
+    range
+        .map(|i| {
+            s3_record(
+                "artifacts",
+                &format!("deploy/PROD/{prefix}{i}/prisma.zip"),
+                "v1",
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_that_can_never_run_is_answered_once_and_the_good_ones_run() {
+    let handler = plain();
+    let big = apps(0..MAX_ITEMS_PER_INVOCATION + 1, "big");
+    let response = handle(
+        &handler,
+        &sqs_many(&[
+            ("big", big),
+            ("good", vec![s3_record("artifacts", KEY, "v1")]),
+        ]),
+    )
+    .await;
+    // None of the big message's records ran; the good message did; nothing is redelivered.
+    assert_eq!(fetched(&handler), [KEY]);
+    assert_eq!(retried(&response), Vec::<String>::new());
+    assert_eq!(response.outcomes.len(), 2);
+    assert_failed(&response.outcomes[0], Status::Rejected, "can never run");
+    assert!(!error_text(&response.outcomes[1]).contains("can never run"));
+    assert_eq!(handler.edges.notifier.published.lock().unwrap().len(), 2);
+    // Many records of one object version are one deploy: such a message runs.
+    let handler = plain();
+    let same = vec![s3_record("artifacts", KEY, "v1"); 50];
+    let response = handle(&handler, &sqs_many(&[("same", same)])).await;
+    assert_eq!(fetched(&handler), [KEY]);
+    assert_eq!(retried(&response), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_message_runs_whole_or_waits_for_redelivery() {
+    let handler = plain();
+    let response = handle(
+        &handler,
+        &sqs_many(&[
+            ("first", apps(0..6, "a")),
+            ("second", apps(0..6, "b")),
+            ("third", apps(0..4, "c")),
+        ]),
+    )
+    .await;
+    // 6 + 6 is over the limit: the second waits whole; the third still fits.
+    assert_eq!(retried(&response), ["second"]);
+    let fetched = fetched(&handler);
+    assert_eq!(fetched.len(), 10);
+    assert!(fetched.iter().all(|k| !k.contains("/b")), "{fetched:?}");
 }
 
 #[tokio::test]

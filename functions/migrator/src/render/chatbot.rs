@@ -4,24 +4,27 @@ use migrator_engine::outcome::{Outcome, Status};
 use migrator_engine::preflight::Severity;
 use migrator_engine::text::clip_bytes;
 
-use super::{accepted_line, apply_step, blocker_line, headline, resolved_as};
+use super::escape::{block, code, prose, with_code};
+use super::{accepted_by, apply_step, blocker_line, headline, resolved_as};
 
 /// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
 /// and the failures first (the database's message, the failing statement and line, what
-/// was committed), then the lists, cut with counts.
+/// was committed), then the lists, cut with counts. Every outside string goes through
+/// `escape` for mrkdwn as it is inserted: names and keys as code spans, messages as a code
+/// block, the rest as prose.
 pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
     const LIMIT: usize = 3500;
     const ERROR_LIMIT: usize = 1500;
     let mut lines = Vec::new();
     if let Some(e) = &o.error {
         lines.push(format!(
-            "*Error {}:*\n```{}```",
-            e.code.as_deref().unwrap_or(""),
-            clip_bytes(e.message.trim_end(), ERROR_LIMIT)
+            "*Error {}:*\n{}",
+            prose(e.code.as_deref().unwrap_or("")),
+            block(clip_bytes(e.message.trim_end(), ERROR_LIMIT))
         ));
     }
     for m in &o.failed {
-        let mut line = format!("*Failed:* `{}`", m.name);
+        let mut line = format!("*Failed:* {}", code(&m.name));
         if let Some(n) = m.failed_statement {
             line.push_str(&format!(", at statement {n}"));
         }
@@ -38,8 +41,8 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
     }
     if let Some(r) = &o.resolved {
         lines.push(format!(
-            "*Resolved:* `{}` as {}",
-            r.name,
+            "*Resolved:* {} as {}",
+            code(&r.name),
             resolved_as(r.kind)
         ));
     }
@@ -55,36 +58,40 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
             .evidence
             .reason
             .as_deref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", prose(r)))
             .unwrap_or_default();
         lines.push(format!(
-            "{} `{}` in `{}` line {}{evidence}",
+            "{} {} in {} line {}{evidence}",
             if f.severity == Severity::Error {
                 ":x:"
             } else {
                 ":warning:"
             },
-            f.rule,
-            f.migration,
+            code(&f.rule.to_string()),
+            code(&f.migration),
             f.line
         ));
     }
-    if let Some(line) = accepted_line(o) {
-        lines.push(format!(":white_check_mark: {line}"));
+    if let Some(by) = accepted_by(o, prose) {
+        let accepted: Vec<String> = o.accepted.iter().map(|a| code(a)).collect();
+        lines.push(format!(
+            ":white_check_mark: Accepted by {by}: {}",
+            accepted.join(", ")
+        ));
     }
     for b in o.blockers.iter().take(5) {
-        lines.push(format!(":lock: {}", blocker_line(b)));
+        lines.push(format!(":lock: {}", prose(&blocker_line(b))));
     }
     if let Some(a) = &o.artifact {
-        lines.push(format!("*Artifact:* `{}`", a.location));
+        lines.push(format!("*Artifact:* {}", code(&a.location)));
     }
     if let Some(db) = &o.database {
-        lines.push(format!("*Database:* {} `{}`", db.engine, db.name));
+        lines.push(format!("*Database:* {} {}", db.engine, code(&db.name)));
     }
     let list = |title: &str, names: Vec<String>, lines: &mut Vec<String>| {
         if !names.is_empty() {
             lines.push(format!("*{title} ({}):*", names.len()));
-            lines.extend(names.iter().take(20).map(|n| format!("• `{n}`")));
+            lines.extend(names.iter().take(20).map(|n| format!("• {}", code(n))));
             if names.len() > 20 {
                 lines.push(format!("… and {} more", names.len() - 20));
             }
@@ -101,7 +108,7 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
         &mut lines,
     );
     for w in o.warnings.iter().take(5) {
-        lines.push(format!(":warning: {}", clip_bytes(w, 400)));
+        lines.push(format!(":warning: {}", prose(clip_bytes(w, 400))));
     }
     if o.warnings.len() > 5 {
         lines.push(format!("… and {} more warnings", o.warnings.len() - 5));
@@ -111,23 +118,24 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
         description = format!("{}\n…", clip_bytes(&description, LIMIT));
     }
     let mut next_steps: Vec<String> = Vec::new();
-    if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.clone()) {
-        next_steps.push(hint);
+    if let Some(hint) = o.error.as_ref().and_then(|e| e.hint.as_deref()) {
+        next_steps.push(with_code(hint));
     }
     if let Some(payload) = &o.confirm_payload {
-        next_steps.push(apply_step(payload, function));
+        next_steps.push(with_code(&apply_step(payload, function)));
     }
+    let headline = prose(&headline(o));
     serde_json::json!({
         "version": "1.0",
         "source": "custom",
         "content": {
             "textType": "client-markdown",
-            "title": format!("{} {}", emoji(o.status), headline(o)),
+            "title": format!("{} {headline}", emoji(o.status)),
             "description": description,
             "nextSteps": next_steps,
         },
         "metadata": {
-            "summary": headline(o),
+            "summary": headline,
             "eventType": format!("migrator.{}", o.status_text()),
             "additionalContext": { "stage": o.stage, "status": o.status_text(), "durationMs": o.duration_ms },
         }

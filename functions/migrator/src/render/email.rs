@@ -2,9 +2,10 @@
 
 use migrator_engine::outcome::Outcome;
 
-use super::{apply_step, headline, text};
+use super::{apply_step, escape, headline, text};
 
-/// Plain text for e-mail subscribers: the error first, then the terminal rendering.
+/// Plain text for e-mail subscribers: the error first, then the terminal rendering; every
+/// control and invisible character shown as `\u{…}` ([`escape::plain`]).
 pub fn email(o: &Outcome, function: Option<&str>) -> String {
     let mut out = format!("{}\n\n", headline(o));
     if let Some(e) = &o.error {
@@ -20,5 +21,5 @@ pub fn email(o: &Outcome, function: Option<&str>) -> String {
         out.push_str("\n\n");
     }
     out.push_str(&text(o));
-    out
+    escape::plain(&out)
 }

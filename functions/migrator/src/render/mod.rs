@@ -5,6 +5,8 @@
 
 mod chatbot;
 mod email;
+pub mod escape;
+pub mod shell;
 mod text;
 mod wording;
 
@@ -80,7 +82,7 @@ pub fn subject(o: &Outcome) -> String {
 pub fn apply_step(payload: &serde_json::Value, function: Option<&str>) -> String {
     match function {
         Some(function) => format!(
-            "To apply exactly this plan: {}, or invoke the function with the payload `{payload}`.",
+            "To apply exactly this plan: `{}`, or invoke the function with the payload `{payload}`.",
             invoke_command(payload, function)
         ),
         None => format!(
@@ -89,34 +91,34 @@ pub fn apply_step(payload: &serde_json::Value, function: Option<&str>) -> String
     }
 }
 
-/// `migrator invoke --function F …`: the command that sends `payload`.
+/// `migrator invoke --function F …`: the command that sends `payload`, every word quoted for
+/// a POSIX shell ([`shell::command`]).
 pub fn invoke_command(payload: &serde_json::Value, function: &str) -> String {
-    let mut command = format!("`migrator invoke --function {function}");
+    let mut words: Vec<&str> = vec!["migrator", "invoke", "--function", function];
     let get = |field: &str| payload.get(field).and_then(serde_json::Value::as_str);
     if let Some(action) = get("action").filter(|a| *a != "deploy") {
-        command.push_str(&format!(" --action {action}"));
+        words.extend(["--action", action]);
     }
     if let Some(resolve) = payload.get("resolve") {
         for (field, flag) in [("applied", "--applied"), ("rolledBack", "--rolled-back")] {
             if let Some(name) = resolve.get(field).and_then(serde_json::Value::as_str) {
-                command.push_str(&format!(" {flag} {name}"));
+                words.extend([flag, name]);
             }
         }
     }
-    if let Some(artifact) = get("artifact") {
-        command.push_str(&format!(" --object {artifact}"));
-    }
-    if let Some(version) = get("versionId") {
-        command.push_str(&format!(" --version-id {version}"));
-    }
-    if let Some(hash) = get("planHash") {
-        command.push_str(&format!(" --plan-hash {hash}"));
+    for (field, flag) in [
+        ("artifact", "--object"),
+        ("versionId", "--version-id"),
+        ("planHash", "--plan-hash"),
+    ] {
+        if let Some(value) = get(field) {
+            words.extend([flag, value]);
+        }
     }
     if payload.get("confirm") == Some(&serde_json::Value::Bool(true)) {
-        command.push_str(" --confirm");
+        words.push("--confirm");
     }
-    command.push('`');
-    command
+    shell::command(words)
 }
 
 /// `pid 42 (app, user alice, idle in transaction for 30 s) holds RowExclusiveLock on User: UPDATE …`.
@@ -147,17 +149,21 @@ fn blocker_line(b: &migrator_engine::preflight::Blocker) -> String {
     )
 }
 
-/// "Accepted by X: rule@migration, …": who applied findings anyway, and whether AWS named them
-/// (an S3 uploader) or they named themselves (a manual payload's `by`, the CLI's OS user).
-fn accepted_line(o: &Outcome) -> Option<String> {
+/// Who applied findings anyway, and how they are named: `alice (as the payload declares)`,
+/// `AWS:AIDA… (as the upload event claims)`. `escape` is applied to the name (outside text).
+fn accepted_by(o: &Outcome, escape: impl Fn(&str) -> String) -> Option<String> {
     if o.accepted.is_empty() {
         return None;
     }
-    let by = match &o.invoked_by {
-        Some(b) if b.verified => b.principal.clone(),
-        Some(b) => format!("{} (declared)", b.principal),
+    Some(match &o.invoked_by {
+        Some(b) => format!("{} ({})", escape(&b.principal), b.source.claim()),
         None => "(unnamed)".to_string(),
-    };
+    })
+}
+
+/// "Accepted by X (as …): rule@migration, …" as plain text.
+fn accepted_line(o: &Outcome) -> Option<String> {
+    let by = accepted_by(o, str::to_string)?;
     Some(format!("Accepted by {by}: {}", o.accepted.join(", ")))
 }
 
@@ -207,20 +213,167 @@ mod tests {
         o.invoked_by = Some(InvokedBy {
             principal: "alice".into(),
             source: InvokerSource::Payload,
-            verified: false,
             request_id: Some("req-1".into()),
         });
-        assert!(text(&o).contains("Accepted by alice (declared): drop-column@20240101000000_a"));
+        assert!(
+            text(&o).contains(
+                "Accepted by alice (as the payload declares): drop-column@20240101000000_a"
+            )
+        );
+        // An upload event's uploader is what the event claims: never shown as proven.
         o.invoked_by = Some(InvokedBy {
             principal: "AWS:AIDAEXAMPLE".into(),
             source: InvokerSource::S3Event,
-            verified: true,
             request_id: None,
         });
         let message = chatbot(&o, None).to_string();
         assert!(
-            message.contains("Accepted by AWS:AIDAEXAMPLE: drop-column@20240101000000_a"),
+            message.contains(
+                "Accepted by AWS:AIDAEXAMPLE (as the upload event claims): `drop-column@20240101000000_a`"
+            ),
             "{message}"
         );
+    }
+
+    /// The text between the first pair of backticks after `after`.
+    fn code_after<'a>(text: &'a str, after: &str) -> &'a str {
+        let start = text
+            .find(after)
+            .unwrap_or_else(|| panic!("{after} in {text}"))
+            + after.len();
+        let rest = &text[start..];
+        let open = rest.find('`').expect("a code span") + 1;
+        let close = rest[open..].find('`').expect("its end") + open;
+        &rest[open..close]
+    }
+
+    fn unentity(text: &str) -> String {
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
+
+    #[test]
+    fn every_printed_command_runs_exactly_its_arguments() {
+        use crate::payload::ManualPayload;
+        use crate::trigger::ObjectRef;
+        let hash = "ab".repeat(32);
+        for key in [
+            "deploy/CODE/$(touch${IFS}PWNED)/prisma.zip",
+            "deploy/CODE/my app+v2/prisma.zip",
+            "deploy/CODE/it's & <that>/prisma.zip",
+        ] {
+            let object = ObjectRef {
+                bucket: "artifacts".into(),
+                key: key.into(),
+                version_id: Some("v 1".into()),
+                etag: None,
+            };
+            let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
+            o.status = Status::Planned;
+            o.confirm_payload = Some(ManualPayload::confirming(&object, &hash).to_value());
+            let expected = [
+                "invoke",
+                "--function",
+                "migrator-PROD",
+                "--object",
+                &format!("s3://artifacts/{key}"),
+                "--version-id",
+                "v 1",
+                "--plan-hash",
+                &hash,
+                "--confirm",
+            ];
+            let email = email(&o, Some("migrator-PROD"));
+            let printed = code_after(&email, "To apply exactly this plan: ");
+            assert_eq!(shell::run_printed(printed), expected, "{email}");
+            let chatbot = chatbot(&o, Some("migrator-PROD"));
+            let step = chatbot["content"]["nextSteps"][0].as_str().unwrap();
+            let printed = unentity(code_after(step, "To apply exactly this plan: "));
+            assert_eq!(shell::run_printed(&printed), expected, "{step}");
+        }
+        // The function's hints: a migration name is quoted like any other word.
+        let name = "20240101_$(touch${IFS}PWNED) it's";
+        let hint = FunctionWording {
+            function: Some("migrator-PROD".into()),
+        }
+        .resolve(ResolveKind::RolledBack, name);
+        use migrator_engine::error::Wording;
+        assert_eq!(
+            shell::run_printed(code_after(&hint, "")),
+            [
+                "invoke",
+                "--function",
+                "migrator-PROD",
+                "--action",
+                "resolve",
+                "--rolled-back",
+                name,
+                "--confirm"
+            ],
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn outside_text_is_escaped_for_each_medium() {
+        use migrator_engine::engine::{InvokedBy, InvokerSource};
+        use migrator_engine::outcome::{AppliedMigration, ErrorInfo, Execution};
+        let hostile = "<!channel> <https://evil.example|click> *bold* ```x``` `y` \u{1b}[31m \u{202e}rtl \u{2028}line".to_string();
+        let mut o = Outcome::new(Action::Deploy, chrono::Utc::now());
+        o.status = Status::Failed;
+        o.stage = Some("PROD".into());
+        o.error = Some(ErrorInfo {
+            code: Some("P3018".into()),
+            message: format!("failed: {hostile}"),
+            hint: Some(format!("Look at `{hostile}` then {hostile}")),
+        });
+        o.warnings = vec![hostile.clone()];
+        o.accepted = vec![format!("drop-column@{hostile}")];
+        o.invoked_by = Some(InvokedBy {
+            principal: hostile.clone(),
+            source: InvokerSource::Payload,
+            request_id: None,
+        });
+        o.applied = vec![AppliedMigration {
+            name: hostile.clone(),
+            checksum: "0".into(),
+            execution: Execution::Transaction,
+            duration_ms: 1,
+        }];
+        o.confirm_payload = Some(
+            serde_json::json!({"action":"deploy","confirm":true,"artifact": format!("s3://b/{hostile}"),"planHash":"ab"}),
+        );
+        let chatbot = chatbot(&o, Some("migrator-PROD"));
+        let content = &chatbot["content"];
+        let mut slack: Vec<String> = vec![
+            content["title"].as_str().unwrap().to_string(),
+            content["description"].as_str().unwrap().to_string(),
+            chatbot["metadata"]["summary"].as_str().unwrap().to_string(),
+        ];
+        for step in content["nextSteps"].as_array().unwrap() {
+            slack.push(step.as_str().unwrap().to_string());
+        }
+        for text in &slack {
+            assert!(!text.contains('<') && !text.contains('>'), "{text}");
+            // Formatting is inert inside code; outside it, none survives.
+            let outside: String = text.split('`').step_by(2).collect();
+            assert!(!outside.contains("*bold*"), "{text}");
+            assert!(
+                !text.contains(['\u{1b}', '\u{202E}', '\u{2028}']),
+                "{text:?}"
+            );
+            // Every code block is ours: the outside ``` never closes one.
+            assert_eq!(text.matches("```").count() % 2, 0, "{text}");
+            assert_eq!(text.matches('`').count() % 2, 0, "{text}");
+        }
+        assert!(slack[1].contains("&lt;!channel&gt;"), "{}", slack[1]);
+        for text in [email(&o, Some("migrator-PROD")), text(&o)] {
+            assert!(
+                !text.contains(['\u{1b}', '\u{202E}', '\u{2028}']),
+                "{text:?}"
+            );
+            assert!(text.contains("\\u{1b}[31m"), "{text}");
+        }
     }
 }

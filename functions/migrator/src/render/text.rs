@@ -5,12 +5,14 @@ use std::fmt::Write;
 
 use migrator_engine::outcome::{Action, Execution, Outcome, State, Status};
 
-use super::{accepted_line, blocker_line, plural, resolved_as};
+use super::{accepted_line, blocker_line, escape, plural, resolved_as};
 
+/// Outside text in it (names, keys, messages) has every control and invisible character
+/// shown as `\u{…}` ([`escape::plain`]): no escape sequence reaches a terminal.
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
     let _ = write_text(&mut out, outcome);
-    out
+    escape::plain(&out)
 }
 
 fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
@@ -98,9 +100,11 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
             if let Some(committed) = &m.committed_statements
                 && !committed.is_empty()
             {
+                let committed: Vec<String> = committed.iter().map(ToString::to_string).collect();
                 writeln!(
                     out,
-                    "    statements committed before the failure: {committed:?}"
+                    "    statements committed before the failure: {}",
+                    committed.join(", ")
                 )?;
             }
         }

@@ -29,7 +29,7 @@ impl Wording for FunctionWording {
             .to_value();
         match &self.function {
             Some(function) => format!(
-                "{} (the payload `{payload}`)",
+                "`{}` (the payload `{payload}`)",
                 invoke_command(&payload, function)
             ),
             None => {
@@ -85,7 +85,7 @@ mod tests {
         .hint(&in_lambda)
         .unwrap();
         assert!(
-            baseline.contains("`migrator invoke --function migrator-PROD --action resolve --applied <first migration> --confirm`"),
+            baseline.contains("`migrator invoke --function migrator-PROD --action resolve --applied '<first migration>' --confirm`"),
             "{baseline}"
         );
         let locked = lock_timeout().hint(&in_lambda).unwrap();
