@@ -77,6 +77,8 @@ export class MigratorExampleStack extends Stack {
     }
     this.migrator = new PrismaMigrator(this, 'Migrator', {
       stage,
+      // The example's two stages: PROD is production, CODE is not (decided here, by the app).
+      production: isProd,
       artifactKey: `deploy/${stage}/${appName}/prisma.zip`,
       database: this.database,
       databaseUser: 'migrator',

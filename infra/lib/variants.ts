@@ -54,6 +54,7 @@ export function addVariantStacks(app: App): Variants {
   });
   const secretMigrator = new PrismaMigrator(secretAuth, 'SecretMigrator', {
     stage: 'CODE',
+    production: false,
     artifactKey: 'deploy/CODE/other-app/prisma.zip',
     database: secretAuth.database,
     databaseUser: 'migrator_secret',
@@ -76,9 +77,11 @@ export function addVariantStacks(app: App): Variants {
     subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
     flowLogs: { all: {} },
   });
+  // S3 through the free gateway endpoint (eu-west-1's S3 prefix list), SNS through an interface endpoint.
   const endpoints = new MigratorVpcEndpoints(existingResources, 'Endpoints', {
     vpc,
     subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    s3GatewayPrefixListId: 'pl-6da54004',
   });
   const bucketKey = kms.Key.fromKeyArn(
     existingResources,
@@ -93,6 +96,7 @@ export function addVariantStacks(app: App): Variants {
     topicArn: 'arn:aws:sns:eu-west-1:123456789012:deployments',
     keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000',
   });
+  const alarmTopic = sns.Topic.fromTopicArn(existingResources, 'AlarmTopic', 'arn:aws:sns:eu-west-1:123456789012:platform-alarms');
   const dbSg = ec2.SecurityGroup.fromSecurityGroupId(existingResources, 'DbSg', 'sg-0123456789abcdef0');
   const imported = rds.DatabaseInstance.fromDatabaseInstanceAttributes(existingResources, 'Db', {
     instanceIdentifier: 'acme-prod',
@@ -104,11 +108,15 @@ export function addVariantStacks(app: App): Variants {
   });
   new PrismaMigrator(existingResources, 'Migrator', {
     stage: 'PROD',
+    production: true,
     artifactBucket: bucket,
     artifactKey: 'deploy/PROD/*/prisma.zip',
     allowKeyPattern: true,
     topic,
+    alarmTopic,
     database: imported,
+    // The database team manages its security group: only the migrator's egress is added.
+    databaseIngress: false,
     databaseUser: 'migrator',
     databaseName: 'acme',
     schema: 'app',
@@ -140,6 +148,7 @@ export function addVariantStacks(app: App): Variants {
   });
   new PrismaMigrator(aurora, 'Migrator', {
     stage: 'CODE',
+    production: false,
     artifactKey: 'deploy/CODE/my-app/prisma.zip',
     database: cluster,
     databaseUser: 'migrator',
