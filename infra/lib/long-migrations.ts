@@ -332,7 +332,7 @@ export class LongMigrations extends Construct {
       add(
         new iam.PolicyStatement({
           sid: 'LockTableKey',
-          actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'],
+          actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
           resources: [props.lockTableKey.keyArn],
           conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
         }),

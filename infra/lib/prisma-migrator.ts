@@ -326,20 +326,22 @@ export class PrismaMigrator extends Construct {
     }
     this.uploadAllow.addArnPrincipal(arn);
     const key = this.artifactBucket.encryptionKey;
+    // What an upload to an SSE-KMS bucket needs of the key, only through S3.
+    const encryptActions = ['kms:GenerateDataKey', 'kms:Encrypt'];
+    const throughS3 = { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } };
     if (ownedByThisApp(grantee)) {
-      key?.grantEncrypt(grantee);
+      if (key) iam.Grant.addToPrincipal({ grantee, actions: encryptActions, resourceArns: [key.keyArn], conditions: throughS3 });
       return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [objectArn] });
     }
+    // (No encryption-context condition naming the bucket here: the bucket already names the
+    // key, and the key naming the bucket back would be a circular dependency.)
     key?.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: `UploaderEncrypts${this.uploaderArns.length}`,
         principals: [new iam.ArnPrincipal(arn)],
-        actions: ['kms:GenerateDataKey', 'kms:Encrypt'],
+        actions: encryptActions,
         resources: ['*'],
-        conditions: {
-          StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` },
-          StringLike: { 'kms:EncryptionContext:aws:s3:arn': [this.artifactBucket.bucketArn, objectArn] },
-        },
+        conditions: throughS3,
       }),
     );
     return iam.Grant.drop(grantee, `upload ${this.artifactKey} (allowed by the bucket policy; the principal's own account must allow s3:PutObject on it)`);
@@ -427,8 +429,6 @@ export class PrismaMigrator extends Construct {
       enforceSSL: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'artifact-bucket/',
       lifecycleRules: [
         {
           id: 'expire-old-artifact-versions',
@@ -442,6 +442,20 @@ export class PrismaMigrator extends Construct {
       eventBridgeEnabled: (this.props.trigger ?? MigratorTrigger.EVENTBRIDGE) === MigratorTrigger.EVENTBRIDGE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Server access logs, delivered under the log bucket's policy (not its ACL): written here
+    // rather than through `serverAccessLogsBucket`, whose behaviour depends on the app's
+    // feature flag (@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy) — a library cannot rely on it.
+    const logPrefix = 'artifact-bucket/';
+    (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = { destinationBucketName: accessLogs.bucketName, logFilePrefix: logPrefix };
+    accessLogs.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'S3ServerAccessLogs',
+        principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+        actions: ['s3:PutObject'],
+        resources: [accessLogs.arnForObjects(`${logPrefix}*`)],
+        conditions: { ArnLike: { 'aws:SourceArn': bucket.bucketArn }, StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
     // Deleting the current version changes what a later plan reads: deletes are uploads too.
     bucket.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -973,7 +987,9 @@ export class PrismaMigrator extends Construct {
     };
     const fn = this.function.functionName;
     out('FunctionName', fn, 'Migrator Lambda function name');
-    out('TopicArn', this.topic.topicArn, 'Notifications and alarms topic ARN');
+    out('TopicArn', this.topic.topicArn, 'Outcome notifications topic ARN');
+    out('AlarmTopicArn', this.alarmTopic.topicArn, 'Alarms topic ARN (subscribe the on-call here)');
+    out('SecurityGroupId', this.securityGroup.securityGroupId, 'Security group of the function and task (allow it on the database port)');
     out('ArtifactBucketName', this.artifactBucket.bucketName, 'Artifact bucket');
     out('ArtifactKey', this.artifactKey, 'Artifact key the CI uploads prisma.zip to');
     out('DeadLetterQueueUrl', this.deadLetterQueue.queueUrl, 'Failed invocations');

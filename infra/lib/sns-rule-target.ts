@@ -28,12 +28,14 @@ export class ConditionedSnsTarget implements events.IRuleTarget {
 
   bind(rule: eventsRefs.IRuleRef, _id?: string): events.RuleTargetConfig {
     const ruleArn = rule.ruleRef.ruleArn;
+    const name = rule.node.id.replace(/[^A-Za-z0-9]/g, '');
     const fromThisRule = {
       StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
       ArnEquals: { 'aws:SourceArn': ruleArn },
     };
     this.topic.addToResourcePolicy(
       new iam.PolicyStatement({
+        sid: `${name}Publishes`,
         principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [this.topic.topicArn],
@@ -42,6 +44,7 @@ export class ConditionedSnsTarget implements events.IRuleTarget {
     );
     this.props.deadLetterQueue.addToResourcePolicy(
       new iam.PolicyStatement({
+        sid: `${name}DeadLetters`,
         principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['sqs:SendMessage'],
         resources: [this.props.deadLetterQueue.queueArn],

@@ -5,6 +5,7 @@
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -33,8 +34,11 @@ export function addVariantStacks(app: App): Variants {
     migrator: { trigger: MigratorTrigger.S3_NOTIFICATION, tracing: true, blockOn: BlockOn.WARNING },
   });
 
+  // PROD with Slack, long migrations, one customer-managed key (bucket, logs, lock table),
+  // Object Lock, and an uploader and a planner from a tooling account.
   const slackAndLong = new MigratorExampleStack(app, 'Variant-SlackLong', {
     stage: 'PROD',
+    customerManagedKeys: true,
     migrator: {
       slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
       longMigrations: true,
@@ -44,6 +48,9 @@ export function addVariantStacks(app: App): Variants {
       taskTimeout: Duration.hours(4),
     },
   });
+
+  slackAndLong.migrator.grantUpload(iam.Role.fromRoleArn(slackAndLong, 'ToolingCi', 'arn:aws:iam::210987654321:role/ci-deploy'));
+  slackAndLong.migrator.grantInvoke(iam.Role.fromRoleArn(slackAndLong, 'ToolingPlanner', 'arn:aws:iam::210987654321:role/migration-planner'));
 
   // Secret auth: the database secret lives in this stack, encrypted with a CMK.
   const secretAuth = new MigratorExampleStack(app, 'Variant-SecretAuth', { stage: 'CODE', secretsManagerEndpoint: true });

@@ -336,6 +336,7 @@ describe('example stacks (CODE and PROD)', () => {
     const out = outputs(tProd);
     const fn = { Ref: i.fn };
     assert.deepEqual(Object.keys(out).sort(), [
+      'MigratorAlarmTopicArn',
       'MigratorApplyCommand',
       'MigratorArtifactBucketName',
       'MigratorArtifactKey',
@@ -343,8 +344,11 @@ describe('example stacks (CODE and PROD)', () => {
       'MigratorDeadLetterQueueUrl',
       'MigratorFunctionName',
       'MigratorPlanCommand',
+      'MigratorSecurityGroupId',
       'MigratorTopicArn',
     ]);
+    assert.deepEqual(out.MigratorAlarmTopicArn.Value, { Ref: prod.getLogicalId(prod.migrator.alarmTopic.node.defaultChild as any) });
+    assert.deepEqual(out.MigratorSecurityGroupId.Value, getAtt(i.sg, 'GroupId'));
     for (const [id, o] of Object.entries(out)) assert.deepEqual(o.Export, { Name: `${prod.stackName}-${id}` });
     assert.deepEqual(out.MigratorFunctionName.Value, fn);
     assert.deepEqual(out.MigratorTopicArn.Value, { Ref: i.topic });
