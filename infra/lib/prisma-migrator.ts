@@ -850,7 +850,8 @@ export class PrismaMigrator extends Construct {
       slackChannelConfigurationName: Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
       slackWorkspaceId: slack.workspaceId,
       slackChannelId: slack.channelId,
-      notificationTopics: this.alarmTopic === this.topic ? [this.topic] : [this.topic, this.alarmTopic],
+      // The construct's own alarm topic too; a team's own alarm topic keeps its own routing.
+      notificationTopics: this.props.alarmTopic ? [this.topic] : [this.topic, this.alarmTopic],
       loggingLevel: chatbot.LoggingLevel.ERROR,
       // Without guardrails AWS applies AdministratorAccess as the channel's ceiling.
       guardrailPolicies: slack.guardrailPolicies ?? [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchReadOnlyAccess')],
