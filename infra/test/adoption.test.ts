@@ -370,6 +370,10 @@ describe('8. an installable construct library', () => {
       assert.ok((index as Record<string, unknown>)[name], name);
     }
     for (const name of ['MigratorExampleStack', 'addVariantStacks', 'migratorLambdaCode']) assert.equal((index as Record<string, unknown>)[name], undefined, name);
+    // Only classes and enums at run time (jsii carries no free functions or constants).
+    for (const [name, value] of Object.entries(index)) {
+      assert.ok(typeof value === 'function' ? /^class /.test(Function.prototype.toString.call(value)) : typeof value === 'object', `${name} is a class or an enum`);
+    }
   });
 
   it('jsii-friendly props: no function-typed and no string-literal-union members in the exported interfaces', () => {
