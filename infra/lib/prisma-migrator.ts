@@ -935,26 +935,30 @@ export class PrismaMigrator extends Construct {
     }
     if (this.rule) {
       // Uploads matched by the rule, yet nothing started in the same window (the target failed
-      // or was throttled past its retries): the upload is in the DLQ or lost.
+      // or was throttled past its retries): the upload is in the DLQ or lost. 30 minutes: a
+      // busy function (reserved concurrency 1, at most 15 minutes a run) starts a queued
+      // invocation at least every 15 minutes, so a window with an upload always holds a start
+      // unless nothing ran.
+      const window = Duration.minutes(30);
       const started = this.longMigrations
-        ? this.longMigrations.stateMachine.metricStarted({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM })
-        : this.function.metricInvocations({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM });
+        ? this.longMigrations.stateMachine.metricStarted({ period: window, statistic: cloudwatch.Stats.SUM })
+        : this.function.metricInvocations({ period: window, statistic: cloudwatch.Stats.SUM });
       const matched = new cloudwatch.Metric({
         namespace: 'AWS/Events',
         metricName: 'TriggeredRules',
         dimensionsMap: { RuleName: this.rule.ruleName },
         statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(15),
+        period: window,
       });
       alarm(
         'UploadsNotRunAlarm',
         new cloudwatch.MathExpression({
           expression: 'IF(uploads > 0 AND FILL(started, 0) == 0, 1, 0)',
           usingMetrics: { uploads: matched, started },
-          period: Duration.minutes(15),
+          period: window,
           label: 'uploads that started nothing',
         }),
-        'an upload matched the rule but nothing ran in the same 15 minutes (see the DLQ)',
+        'an upload matched the rule but nothing started in the same 30 minutes (see the DLQ)',
       );
     }
     if (this.longMigrations) {

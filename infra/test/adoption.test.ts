@@ -163,6 +163,7 @@ describe('3. alarms do not share the failure domain they watch', () => {
     ] as const) {
       const a = (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[]).map((x) => x.Properties).find((x) => x.Metrics)!;
       assert.equal(a.Metrics[0].Expression, 'IF(uploads > 0 AND FILL(started, 0) == 0, 1, 0)');
+      assert.equal(a.Metrics.find((q: any) => q.MetricStat).MetricStat.Period, 1800, 'longer than two runs of a function at its 15-minute maximum');
       const byId = Object.fromEntries(a.Metrics.filter((q: any) => q.MetricStat).map((q: any) => [q.Id, q.MetricStat.Metric]));
       assert.equal(byId.uploads.MetricName, 'TriggeredRules');
       assert.deepEqual(byId.uploads.Dimensions, [{ Name: 'RuleName', Value: { Ref: lid(stack, stack.migrator.rule!) } }]);
