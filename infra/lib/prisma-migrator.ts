@@ -259,6 +259,7 @@ export class PrismaMigrator extends Construct {
   private readonly topicKey?: kms.IKey;
   private readonly uploaderArns: string[] = [];
   private uploadAllow?: iam.PolicyStatement;
+  private bucketPolicyManaged = false;
   private invokers = 0;
   private readonly removalPolicy: RemovalPolicy;
   private readonly logRetention: logs.RetentionDays;
@@ -322,7 +323,7 @@ export class PrismaMigrator extends Construct {
         actions: ['s3:PutObject'],
         resources: [objectArn],
       });
-      this.artifactBucket.addToResourcePolicy(this.uploadAllow);
+      this.bucketPolicyManaged = this.artifactBucket.addToResourcePolicy(this.uploadAllow).statementAdded;
     }
     this.uploadAllow.addArnPrincipal(arn);
     const key = this.artifactBucket.encryptionKey;
@@ -344,6 +345,12 @@ export class PrismaMigrator extends Construct {
         conditions: throughS3,
       }),
     );
+    if (!this.bucketPolicyManaged) {
+      Annotations.of(this).addWarningV2(
+        'prisma-migrator:upload-existing-bucket',
+        `grantUpload(${arn}): the existing bucket's policy is not managed here: allow this principal s3:PutObject on ${this.artifactKey} in it yourself.`,
+      );
+    }
     return iam.Grant.drop(grantee, `upload ${this.artifactKey} (allowed by the bucket policy; the principal's own account must allow s3:PutObject on it)`);
   }
 

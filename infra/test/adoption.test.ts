@@ -291,6 +291,15 @@ describe('6. cross-account uploaders and confirmers', () => {
     assert.ok(warnings.some((w) => /cannot be granted states:StartExecution here/.test(w)), warnings.join('\n'));
   });
 
+  it('with an existing bucket, an imported uploader is warned that the bucket policy is not managed here', () => {
+    const v = addVariantStacks(testApp()).existingResources; // its own app: the shared one is already synthesized
+    const m = v.node.findChild('Migrator') as PrismaMigrator;
+    m.grantUpload(iam.Role.fromRoleArn(v, 'OtherCi', 'arn:aws:iam::210987654321:role/other-ci'));
+    const warnings = m.node.metadata.filter((x) => x.type === 'aws:cdk:warning').map((x) => String(x.data));
+    assert.ok(warnings.some((w) => /existing bucket's policy is not managed here: allow this principal s3:PutObject/.test(w)), warnings.join('\n'));
+    assert.equal((Object.values(template(v).findResources('AWS::IAM::Policy')) as any[]).filter((p) => JSON.stringify(p).includes('other-ci')).length, 0);
+  });
+
   it('with an artifact key of this app, the other account’s uploader may encrypt through S3 (key policy)', () => {
     const v = variants.slackAndLong;
     const key = template(v).toJSON().Resources[lid(v, v.dataKey!)].Properties.KeyPolicy.Statement as any[];
