@@ -22,6 +22,9 @@ import { addVariantStacks } from '../lib/variants';
 import { exampleStack, migratorFunction, policyStatements, resource, template, testApp } from './support/helpers';
 
 const INFRA = path.resolve(__dirname, '..');
+// asl-validator has no type declarations: (definition) => { isValid, errors }.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const validateAsl = require('asl-validator') as (definition: unknown) => { isValid: boolean; errors: unknown[] };
 const join = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
 const getAtt = (id: string, attr: string) => ({ 'Fn::GetAtt': [id, attr] });
 const lid = (stack: Stack, c: any) => stack.getLogicalId((c.node.defaultChild ?? c) as any);
@@ -357,6 +360,27 @@ describe('7. the lock of the long path', () => {
     assert.equal(Superseded.Type, 'Succeed');
     // A manual payload (plan, confirm) never touches the upload order.
     assert.ok(!JSON.stringify(d.States.AcquireForManual).includes('uploadedAt'));
+  });
+});
+
+describe('the long path definition is valid Amazon States Language', () => {
+  /** The definition with references replaced by literals (the partition by `aws`). */
+  const literal = (t: Template) => {
+    const sm = resource(t, 'AWS::StepFunctions::StateMachine').props;
+    const parts = sm.DefinitionString['Fn::Join'][1] as unknown[];
+    return JSON.parse(parts.map((p: any) => (typeof p === 'string' ? p : p.Ref === 'AWS::Partition' ? 'aws' : 'placeholder')).join(''));
+  };
+  it('asl-validator (JSONata, Assign, Retry, top-level TimeoutSeconds) accepts every synthesized definition, and refuses a broken copy', () => {
+    for (const t of [tLong, template(variants.slackAndLong)]) {
+      const d = literal(t);
+      const result = validateAsl(d);
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.isValid, true);
+      const broken = structuredClone(d);
+      broken.States.Release.Retry[1].BackoffRate = 'twice';
+      delete broken.States.Done;
+      assert.equal(validateAsl(broken).isValid, false, 'the validator can fail');
+    }
   });
 });
 
