@@ -229,7 +229,7 @@ export interface PrismaMigratorProps {
 /**
  * S3-triggered Prisma Migrate runner for one stage:
  * upload → S3 → EventBridge rule (or S3 notification) → Lambda in the VPC (or a Fargate task) →
- * database; outcome → SNS → AWS Chatbot → Slack; failures → alarms on the same topic.
+ * database; outcome → SNS → AWS Chatbot → Slack; failures → alarms on a separate alarm topic.
  */
 export class PrismaMigrator extends Construct {
   public readonly stage: string;
@@ -392,7 +392,7 @@ export class PrismaMigrator extends Construct {
     return grant.combine(this.longMigrations.stateMachine.grantStartExecution(grantee));
   }
 
-  /** Outcomes that were not applied (status failed, blocked or incomplete), from the JSON outcome log line. */
+  /** Outcomes that were not applied (status failed, blocked, rejected or incomplete), from the JSON outcome log line. */
   public metricMigrationsNotApplied(props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
