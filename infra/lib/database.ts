@@ -10,7 +10,8 @@ export interface DatabaseDescription {
   readonly engine: MigratorEngine;
   readonly host: string;
   readonly port: string;
-  allowFrom(peer: ec2.IConnectable): void;
+  /** The database port from `peer`: an ingress rule on the database's groups (and egress on the peer's), or only the egress. */
+  allowFrom(peer: ec2.IConnectable, ingress: boolean): void;
   dbUserArn(user: string): string;
 }
 
@@ -59,11 +60,17 @@ export function describeDatabase(scope: Construct, props: PrismaMigratorProps): 
     engine,
     host: endpoint.host,
     port: endpoint.port,
-    allowFrom(peer: ec2.IConnectable) {
-      if (database.connections.defaultPort) {
-        database.connections.allowDefaultPortFrom(peer, 'prisma-migrator');
-      } else {
-        database.connections.allowFrom(peer, ec2.Port.tcp(endpoint.portNumber), 'prisma-migrator');
+    allowFrom(peer: ec2.IConnectable, ingress: boolean) {
+      const port = database.connections.defaultPort ?? ec2.Port.tcp(endpoint.portNumber);
+      if (ingress) {
+        database.connections.allowFrom(peer, port, 'prisma-migrator');
+        return;
+      }
+      // The database's security groups are managed elsewhere: only our side (egress).
+      for (const dbGroup of database.connections.securityGroups) {
+        for (const own of peer.connections.securityGroups) {
+          own.addEgressRule(dbGroup, port, 'prisma-migrator: to the database (its ingress is managed elsewhere)');
+        }
       }
     },
     dbUserArn(user: string) {

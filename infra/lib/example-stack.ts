@@ -1,6 +1,7 @@
 import { Annotations, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct } from 'constructs';
@@ -17,6 +18,11 @@ export interface MigratorExampleStackProps extends StackProps {
   readonly engine?: MigratorEngine;
   /** Add a Secrets Manager endpoint (for a migrator with `databaseSecret`). @default false */
   readonly secretsManagerEndpoint?: boolean;
+  /**
+   * Encrypt the artifact bucket, the log groups and the lock table with one customer-managed
+   * key of this stack (`dataKey`), and lock artifact versions for 30 days (S3 Object Lock). @default false
+   */
+  readonly customerManagedKeys?: boolean;
   /** Extra / overriding construct props (tests use this for the variants). */
   readonly migrator?: Partial<PrismaMigratorProps>;
 }
@@ -34,6 +40,8 @@ export class MigratorExampleStack extends Stack {
   public readonly uploaderRole: iam.Role;
   public readonly operatorRole: iam.Role;
   public readonly migrator: PrismaMigrator;
+  /** The customer-managed key (`customerManagedKeys`). */
+  public readonly dataKey?: kms.Key;
 
   constructor(scope: Construct, id: string, props: MigratorExampleStackProps) {
     const isProd = props.stage === 'PROD';
@@ -68,6 +76,18 @@ export class MigratorExampleStack extends Stack {
       description: `prisma-migrator ${stage}: operators who plan and confirm migrations`,
     });
 
+    if (props.customerManagedKeys) {
+      this.dataKey = new kms.Key(this, 'DataKey', {
+        description: `prisma-migrator ${stage}: artifacts, logs and the lock table`,
+        enableKeyRotation: true,
+        removalPolicy: isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
+      });
+    }
+    const keys = this.dataKey
+      ? { artifactBucketKey: this.dataKey, logsKey: this.dataKey, lockTableKey: this.dataKey, artifactObjectLockRetention: Duration.days(30) }
+      : {};
+
     const code = migratorLambdaCode();
     if (usesPlaceholder() && String(this.node.tryGetContext(ALLOW_PLACEHOLDER_CONTEXT) ?? 'false') !== 'true') {
       Annotations.of(this).addError(
@@ -77,6 +97,8 @@ export class MigratorExampleStack extends Stack {
     }
     this.migrator = new PrismaMigrator(this, 'Migrator', {
       stage,
+      // The example's two stages: PROD is production, CODE is not (decided here, by the app).
+      production: isProd,
       artifactKey: `deploy/${stage}/${appName}/prisma.zip`,
       database: this.database,
       databaseUser: 'migrator',
@@ -92,6 +114,7 @@ export class MigratorExampleStack extends Stack {
       functionName: `prisma-migrator-${appName}-${stage}`,
       code,
       ...(longMigrations ? { containerImage: migratorContainerImage() } : {}),
+      ...keys,
       ...props.migrator,
     });
     this.migrator.grantConfirm(this.operatorRole);

@@ -1,4 +1,5 @@
 import {
+  Annotations,
   Aws,
   CfnOutput,
   Duration,
@@ -41,6 +42,7 @@ import {
   NOT_APPLIED_METRIC,
   NOT_APPLIED_STATUSES,
 } from './types';
+import { ConditionedSnsTarget } from './sns-rule-target';
 import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
@@ -62,19 +64,51 @@ export interface PrismaMigratorProps {
   /** Stage name, e.g. `CODE` or `PROD`. Every name, grant, key and the artifact key are scoped to it. */
   readonly stage: string;
   /**
-   * Whether this stage is production: decides the defaults of `autoApply` (false),
-   * `logRetention` (3 months) and `removalPolicy` (RETAIN).
-   * @default stage === 'PROD'
+   * Whether this stage is production — an explicit decision, never inferred from the stage's
+   * name. Decides the defaults of `autoApply` (false), `logRetention` (3 months),
+   * `removalPolicy` (RETAIN) and `artifactVersionRetention` (1 year). A stage named like
+   * production (`prod`, `Production`, `prd`, `live`, also as a `-`/`_` part such as `prod-eu`)
+   * with `production: false` is refused at synth.
    */
-  readonly production?: boolean;
+  readonly production: boolean;
   /**
    * Bucket the CI uploads `prisma.zip` to. An existing bucket must have
    * "Amazon EventBridge notifications" turned on for the default trigger, and its
    * bucket policy is not managed here (restrict uploads yourself).
-   * @default a new bucket: versioned, SSE-S3, SSL-only, public access blocked,
-   *          noncurrent versions expired after 30 days, access-logged, uploads only by `uploaders`
+   * @default a new bucket: versioned, SSE-S3 (or `artifactBucketKey`), SSL-only, public access
+   *          blocked, noncurrent versions kept `artifactVersionRetention`, access-logged to a
+   *          versioned log bucket, uploads and deletes of the artifact only by `uploaders`
    */
   readonly artifactBucket?: s3.IBucket;
+  /**
+   * Customer-managed key of the new artifact bucket (SSE-KMS with an S3 Bucket Key). A key of
+   * this app gets the key-policy statements uploaders from other accounts need; an imported
+   * key's policy is yours. Ignored with `artifactBucket` (its own encryption applies).
+   * @default SSE-S3
+   */
+  readonly artifactBucketKey?: kms.IKey;
+  /**
+   * How long superseded versions of the artifact stay in the new bucket (what a later
+   * investigation or a rollback reads). At least 1 day.
+   * @default production: 365 days; otherwise 30 days (the 5 newest are always kept)
+   */
+  readonly artifactVersionRetention?: Duration;
+  /**
+   * S3 Object Lock on the new bucket: every artifact version is locked in GOVERNANCE mode for
+   * this long (nobody without `s3:BypassGovernanceRetention` can delete or overwrite it).
+   * Object Lock can only be turned on when a bucket is created.
+   * @default no Object Lock
+   */
+  readonly artifactObjectLockRetention?: Duration;
+  /**
+   * Customer-managed key of every log group the construct creates (the function's, the task's,
+   * the state machine's). A key of this app gets the CloudWatch Logs statement in its policy;
+   * an imported key's policy must allow `logs.REGION.amazonaws.com` itself.
+   * @default CloudWatch Logs' own encryption
+   */
+  readonly logsKey?: kms.IKey;
+  /** Customer-managed key of the lock table (`longMigrations`). @default AWS-managed key (aws/dynamodb) */
+  readonly lockTableKey?: kms.IKey;
   /**
    * Object key of the artifact, containing the stage as a path segment, e.g.
    * `deploy/PROD/my-app/prisma.zip`. A pattern (`deploy/PROD/*\/prisma.zip`, `*` within one
@@ -84,8 +118,9 @@ export interface PrismaMigratorProps {
   /** Accept a `*` pattern as `artifactKey` (one database then takes every matching app's artifact). @default false */
   readonly allowKeyPattern?: boolean;
   /**
-   * Principals (roles or users) allowed to upload the artifact; everyone else is denied
-   * `s3:PutObject` on the key by the bucket policy. More can be added with `grantUpload()`.
+   * Principals (roles or users, of this account or another) allowed to upload the artifact;
+   * everyone else is denied `s3:PutObject`, `s3:DeleteObject` and `s3:DeleteObjectVersion`
+   * on the key by the bucket policy. More can be added with `grantUpload()`.
    * @default none (only the account root can upload)
    */
   readonly uploaders?: iam.IGrantable[];
@@ -97,6 +132,14 @@ export interface PrismaMigratorProps {
    * @default taken from `database`
    */
   readonly databaseResourceId?: string;
+  /**
+   * Add the ingress rule (the database port from the migrator's security group) to the
+   * database's security groups. `false` for an imported database whose security group is
+   * managed elsewhere: then only the migrator's egress rule is added, and the database's
+   * owner must allow the migrator's security group (output `SecurityGroupId`).
+   * @default true
+   */
+  readonly databaseIngress?: boolean;
   /** @default inferred from `database.engine` when known, else POSTGRESQL */
   readonly engine?: MigratorEngine;
   /** Database user the function logs in as (IAM auth: granted `rds_iam` / `IDENTIFIED WITH AWSAuthenticationPlugin`). Master user names are refused. */
@@ -112,7 +155,8 @@ export interface PrismaMigratorProps {
   /** Subnets of the function (and task). Isolated subnets need `endpoints`. @default private subnets with egress */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
-   * Interface endpoints to reach AWS through (isolated subnets). The security group then
+   * VPC endpoints to reach AWS through (isolated subnets): interface endpoints, and S3 as an
+   * interface endpoint or a gateway endpoint (its prefix list). The security group then
    * allows HTTPS to these endpoints only.
    * @default none: HTTPS to 0.0.0.0/0 (through the subnets' NAT gateway)
    */
@@ -121,8 +165,15 @@ export interface PrismaMigratorProps {
   readonly securityGroup?: ec2.ISecurityGroup;
   /** @default a new role with inline least-privilege grants */
   readonly role?: iam.IRole;
-  /** Topic for plan / apply / failure notifications and the alarms. @default a new topic, new KMS key */
+  /** Topic for the outcomes (plan / apply / failure notifications). @default a new topic, new KMS key */
   readonly topic?: sns.ITopic;
+  /**
+   * Topic of the alarms and of the task-stopped events: a separate failure domain from the
+   * outcome topic (which it watches: `NumberOfNotificationsFailed`). Give your team's
+   * existing alarm topic here; it must let CloudWatch and EventBridge of this account publish.
+   * @default a new topic with its own new KMS key
+   */
+  readonly alarmTopic?: sns.ITopic;
   /** @default a new SQS queue (SSE-SQS, SSL only, 14 days) */
   readonly deadLetterQueue?: sqs.IQueue;
   /** The function's log group (the metric filter is added to it). @default a new one with `logRetention` */
@@ -178,7 +229,7 @@ export interface PrismaMigratorProps {
 /**
  * S3-triggered Prisma Migrate runner for one stage:
  * upload → S3 → EventBridge rule (or S3 notification) → Lambda in the VPC (or a Fargate task) →
- * database; outcome → SNS → AWS Chatbot → Slack; failures → alarms on the same topic.
+ * database; outcome → SNS → AWS Chatbot → Slack; failures → alarms on a separate alarm topic.
  */
 export class PrismaMigrator extends Construct {
   public readonly stage: string;
@@ -190,13 +241,15 @@ export class PrismaMigrator extends Construct {
   public readonly artifactBucket: s3.IBucket;
   public readonly artifactKey: string;
   public readonly topic: sns.ITopic;
+  /** Where every alarm (and the task-stopped rule) notifies. */
+  public readonly alarmTopic: sns.ITopic;
   public readonly deadLetterQueue: sqs.IQueue;
   public readonly logGroup: logs.ILogGroup;
   /** The upload rule (EventBridge trigger only). */
   public readonly rule?: events.Rule;
   public readonly slackChannel?: chatbot.SlackChannelConfiguration;
   public readonly longMigrations?: LongMigrations;
-  /** Every alarm of the construct (all notify the topic). */
+  /** Every alarm of the construct (all notify `alarmTopic`). */
   public readonly alarms: cloudwatch.Alarm[] = [];
   /** The environment given to the function (the task adds MAX_DURATION). */
   public readonly environment: Record<string, string>;
@@ -205,6 +258,9 @@ export class PrismaMigrator extends Construct {
   private readonly db: DatabaseDescription;
   private readonly topicKey?: kms.IKey;
   private readonly uploaderArns: string[] = [];
+  private uploadAllow?: iam.PolicyStatement;
+  private bucketPolicyManaged = false;
+  private invokers = 0;
   private readonly removalPolicy: RemovalPolicy;
   private readonly logRetention: logs.RetentionDays;
   private readonly subnets: ec2.SubnetSelection;
@@ -214,7 +270,7 @@ export class PrismaMigrator extends Construct {
     validateProps(this, props);
     this.props = props;
     this.stage = props.stage;
-    this.production = props.production ?? props.stage === 'PROD';
+    this.production = props.production;
     this.artifactKey = props.artifactKey;
     this.removalPolicy = props.removalPolicy ?? (this.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
     this.logRetention = props.logRetention ?? (this.production ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.ONE_MONTH);
@@ -226,11 +282,15 @@ export class PrismaMigrator extends Construct {
     const topic = props.topic ? { topic: props.topic, key: props.topic.masterKey } : this.createTopic();
     this.topic = topic.topic;
     this.topicKey = topic.key;
+    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
     this.deadLetterQueue = props.deadLetterQueue ?? this.createDeadLetterQueue();
     this.environment = this.buildEnvironment();
     this.securityGroup = props.securityGroup ?? this.createSecurityGroup();
-    this.db.allowFrom(this.securityGroup);
-    this.logGroup = props.logGroup ?? new logs.LogGroup(this, 'LogGroup', { retention: this.logRetention, removalPolicy: this.removalPolicy });
+    this.db.allowFrom(this.securityGroup, props.databaseIngress ?? true);
+    if (props.logsKey) allowLogsToUse(props.logsKey);
+    this.logGroup =
+      props.logGroup ??
+      new logs.LogGroup(this, 'LogGroup', { retention: this.logRetention, removalPolicy: this.removalPolicy, encryptionKey: props.logsKey });
     this.role = props.role ?? this.createRole();
     this.grantDataPlane(this.role);
     this.function = this.createFunction();
@@ -245,38 +305,94 @@ export class PrismaMigrator extends Construct {
   // ------------------------------------------------------------------ grants (public)
 
   /**
-   * Lets `grantee` (a role or user) upload the artifact: `s3:PutObject` on the key, and the
-   * bucket policy stops denying it. Only principals granted here can upload.
+   * Lets `grantee` (a role or user, of this account or another) upload the artifact. The
+   * bucket policy (a bucket this construct creates) allows its ARN `s3:PutObject` on the key
+   * and stops denying it puts and deletes; with a key of this app on the bucket, the key policy
+   * lets it encrypt through S3. A role or user created in this app also gets the identity
+   * policy here. Nothing is attached to an imported role or user: it may belong to another
+   * account (its own account must allow `s3:PutObject` on the key), and a policy attached by
+   * name would land on a same-named role of this account.
    */
   public grantUpload(grantee: iam.IGrantable): iam.Grant {
-    this.uploaderArns.push(principalArn(grantee));
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:PutObject'],
-      resourceArns: [this.artifactBucket.arnForObjects(this.artifactKey)],
-    });
-    this.artifactBucket.encryptionKey?.grantEncrypt(grantee);
-    return grant;
+    const arn = principalArn(grantee);
+    this.uploaderArns.push(arn);
+    const objectArn = this.artifactBucket.arnForObjects(this.artifactKey);
+    if (!this.uploadAllow) {
+      this.uploadAllow = new iam.PolicyStatement({
+        sid: 'UploadersWriteTheArtifact',
+        actions: ['s3:PutObject'],
+        resources: [objectArn],
+      });
+      this.bucketPolicyManaged = this.artifactBucket.addToResourcePolicy(this.uploadAllow).statementAdded;
+    }
+    this.uploadAllow.addArnPrincipal(arn);
+    const key = this.artifactBucket.encryptionKey;
+    // What an upload to an SSE-KMS bucket needs of the key, only through S3.
+    const encryptActions = ['kms:GenerateDataKey', 'kms:Encrypt'];
+    const throughS3 = { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } };
+    if (ownedByThisApp(grantee)) {
+      if (key) iam.Grant.addToPrincipal({ grantee, actions: encryptActions, resourceArns: [key.keyArn], conditions: throughS3 });
+      return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [objectArn] });
+    }
+    // (No encryption-context condition naming the bucket here: the bucket already names the
+    // key, and the key naming the bucket back would be a circular dependency.)
+    key?.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `UploaderEncrypts${this.uploaderArns.length}`,
+        principals: [new iam.ArnPrincipal(arn)],
+        actions: encryptActions,
+        resources: ['*'],
+        conditions: throughS3,
+      }),
+    );
+    if (!this.bucketPolicyManaged) {
+      Annotations.of(this).addWarningV2(
+        'prisma-migrator:upload-existing-bucket',
+        `grantUpload(${arn}): the existing bucket's policy is not managed here: allow this principal s3:PutObject on ${this.artifactKey} in it yourself.`,
+      );
+    }
+    return iam.Grant.drop(grantee, `upload ${this.artifactKey} (allowed by the bucket policy; the principal's own account must allow s3:PutObject on it)`);
   }
 
   /**
    * Lets `grantee` invoke the function: plan, status and resolve payloads. The payload is not
    * an IAM condition, so Lambda itself cannot tell a plan from a confirm: whoever may invoke
    * may also send `"confirm": true`. Use `grantConfirm` for the people meant to confirm, and
-   * keep `lambda:InvokeFunction` on `*` out of other policies.
+   * keep `lambda:InvokeFunction` on `*` out of other policies. A role or user of this app gets
+   * an identity policy; an imported one (another account's) gets a statement in the function's
+   * resource policy naming its ARN, and nothing attached.
    */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    // The unqualified function only (no `:*` versions/aliases: none are published).
-    return iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.function.functionArn] });
+    if (ownedByThisApp(grantee)) {
+      // The unqualified function only (no `:*` versions/aliases: none are published).
+      return iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.function.functionArn] });
+    }
+    const arn = principalArn(grantee);
+    this.invokers += 1;
+    this.function.addPermission(`InvokedBy${this.invokers}`, { principal: new iam.ArnPrincipal(arn), action: 'lambda:InvokeFunction' });
+    return iam.Grant.drop(grantee, `invoke ${this.node.path} (allowed by the function's resource policy)`);
   }
 
-  /** Lets `grantee` confirm (apply) a plan: invoke the function and, with `longMigrations`, start the state machine. */
+  /**
+   * Lets `grantee` confirm (apply) a plan: invoke the function and, with `longMigrations`, start
+   * the state machine. Step Functions has no resource policy: a principal of another account
+   * can confirm through the function only (a warning says so), or through a role of this account.
+   */
   public grantConfirm(grantee: iam.IGrantable): iam.Grant {
     const grant = this.grantInvoke(grantee);
-    return this.longMigrations ? grant.combine(this.longMigrations.stateMachine.grantStartExecution(grantee)) : grant;
+    if (!this.longMigrations) return grant;
+    if (!ownedByThisApp(grantee)) {
+      Annotations.of(this).addWarningV2(
+        'prisma-migrator:confirm-long-cross-account',
+        `grantConfirm(${principalArn(grantee)}): not a role of this app, so it may invoke the function (resource policy) but cannot be ` +
+          'granted states:StartExecution here (Step Functions has no resource policy): give it a role in this account for long migrations.',
+      );
+      return grant;
+    }
+    return grant.combine(this.longMigrations.stateMachine.grantStartExecution(grantee));
   }
 
-  /** Outcomes that were not applied (status failed, blocked or incomplete), from the JSON outcome log line. */
+  /** Outcomes that were not applied (status failed, blocked, rejected or incomplete), from the JSON outcome log line. */
   public metricMigrationsNotApplied(props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
@@ -290,30 +406,40 @@ export class PrismaMigrator extends Construct {
 
   // ------------------------------------------------------------------ resources
 
-  /** New artifact bucket: versioned, SSE-S3, SSL only, no public access, old versions expire, uploads only by uploaders. */
+  /**
+   * New artifact bucket: versioned, SSE-S3 or SSE-KMS, SSL only, no public access, old versions
+   * kept `artifactVersionRetention` (optionally object-locked), puts and deletes of the artifact
+   * only by uploaders.
+   */
   private createArtifactBucket(): s3.Bucket {
+    const p = this.props;
     const accessLogs = new s3.Bucket(this, 'AccessLogsBucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: false,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
+      // Versioned: an overwritten or deleted log object stays recoverable for 90 days.
+      versioned: true,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(90) }],
       // Buckets with objects cannot be deleted by CloudFormation: kept by `cdk destroy`.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const retention = p.artifactVersionRetention ?? Duration.days(this.production ? 365 : 30);
     const bucket = new s3.Bucket(this, 'ArtifactBucket', {
       versioned: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      ...(p.artifactBucketKey
+        ? { encryption: s3.BucketEncryption.KMS, encryptionKey: p.artifactBucketKey, bucketKeyEnabled: true }
+        : { encryption: s3.BucketEncryption.S3_MANAGED }),
+      ...(p.artifactObjectLockRetention
+        ? { objectLockEnabled: true, objectLockDefaultRetention: s3.ObjectLockRetention.governance(p.artifactObjectLockRetention) }
+        : {}),
       enforceSSL: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'artifact-bucket/',
       lifecycleRules: [
         {
           id: 'expire-old-artifact-versions',
-          noncurrentVersionExpiration: Duration.days(30),
+          noncurrentVersionExpiration: retention,
           noncurrentVersionsToRetain: 5,
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
@@ -323,12 +449,27 @@ export class PrismaMigrator extends Construct {
       eventBridgeEnabled: (this.props.trigger ?? MigratorTrigger.EVENTBRIDGE) === MigratorTrigger.EVENTBRIDGE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Server access logs, delivered under the log bucket's policy (not its ACL): written here
+    // rather than through `serverAccessLogsBucket`, whose behaviour depends on the app's
+    // feature flag (@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy) — a library cannot rely on it.
+    const logPrefix = 'artifact-bucket/';
+    (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = { destinationBucketName: accessLogs.bucketName, logFilePrefix: logPrefix };
+    accessLogs.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'S3ServerAccessLogs',
+        principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+        actions: ['s3:PutObject'],
+        resources: [accessLogs.arnForObjects(`${logPrefix}*`)],
+        conditions: { ArnLike: { 'aws:SourceArn': bucket.bucketArn }, StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    // Deleting the current version changes what a later plan reads: deletes are uploads too.
     bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'OnlyUploadersWriteTheArtifact',
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
-        actions: ['s3:PutObject'],
+        actions: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
         resources: [bucket.arnForObjects(this.artifactKey)],
         conditions: {
           ArnNotEquals: {
@@ -343,7 +484,7 @@ export class PrismaMigrator extends Construct {
     return bucket;
   }
 
-  /** New topic, encrypted with a new key that alarms (CloudWatch) and rules (EventBridge) of this account may use. */
+  /** New outcome topic, encrypted with a new key; only the function and the task publish to it. */
   private createTopic(): { topic: sns.Topic; key: kms.Key } {
     const key = new kms.Key(this, 'TopicKey', {
       description: `prisma-migrator ${this.stage} notifications topic`,
@@ -351,32 +492,55 @@ export class PrismaMigrator extends Construct {
       removalPolicy: this.removalPolicy,
       pendingWindow: Duration.days(7),
     });
-    const sameAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
-    const services = [new iam.ServicePrincipal('cloudwatch.amazonaws.com'), new iam.ServicePrincipal('events.amazonaws.com')];
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AlarmsAndRulesPublishToTheTopic',
-        principals: services,
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: sameAccount,
-      }),
-    );
     const topic = new sns.Topic(this, 'Topic', {
       displayName: `prisma-migrator ${this.stage}`,
       masterKey: key,
       enforceSSL: true,
     });
-    topic.addToResourcePolicy(
+    return { topic, key };
+  }
+
+  /**
+   * New alarm topic with its own key (a failure of the outcome topic or its key is then still
+   * heard). CloudWatch alarms of this account and the construct's EventBridge rules may publish:
+   * the topic policy names the alarms' account (`aws:SourceAccount`) and the rules' ARNs
+   * (`aws:SourceArn`, added with each rule); the key policy names the account (`aws:SourceAccount`).
+   */
+  private createAlarmTopic(): sns.Topic {
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: `prisma-migrator ${this.stage} alarm topic`,
+      enableKeyRotation: true,
+      removalPolicy: this.removalPolicy,
+      pendingWindow: Duration.days(7),
+    });
+    const sameAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
+    key.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AlarmsAndRulesPublish',
-        principals: services,
-        actions: ['sns:Publish'],
-        resources: [topic.topicArn],
+        sid: 'AlarmsAndRulesPublishToTheTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com'), new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
         conditions: sameAccount,
       }),
     );
-    return { topic, key };
+    const topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `prisma-migrator ${this.stage} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ...sameAccount,
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+        },
+      }),
+    );
+    return topic;
   }
 
   private createDeadLetterQueue(): sqs.Queue {
@@ -439,6 +603,9 @@ export class PrismaMigrator extends Construct {
       for (const [name, endpoint] of named) {
         if (endpoint) sg.connections.allowTo(endpoint, ec2.Port.tcp(443), `HTTPS to the ${name} endpoint`);
       }
+      if (endpoints.s3GatewayPrefixListId) {
+        sg.addEgressRule(ec2.Peer.prefixList(endpoints.s3GatewayPrefixListId), ec2.Port.tcp(443), 'HTTPS to S3 (gateway endpoint prefix list)');
+      }
     } else {
       // Public AWS endpoints through the subnets' NAT gateway have no fixed addresses.
       sg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (through NAT)');
@@ -468,21 +635,29 @@ export class PrismaMigrator extends Construct {
     const stack = Stack.of(this);
     const ec2Arn = (resource: string, name: string) => stack.formatArn({ service: 'ec2', resource, resourceName: name });
     const networkInterfaces = ec2Arn('network-interface', '*');
+    const subnetArns = this.props.vpc.selectSubnets(this.subnets).subnetIds.map((id) => ec2Arn('subnet', id));
+    // Lambda manages the function's (Hyperplane) ENIs with this role: it creates them when the
+    // function's VPC configuration is set, and deletes them when it changes or the function is
+    // deleted. Their ids exist only at run time, so the network-interface resource is `*` —
+    // but only ENIs in the function's own subnets (`ec2:Subnet`), never others of the account.
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ManageNetworkInterfaces',
+        sid: 'CreateNetworkInterfacesInTheFunctionSubnets',
+        actions: ['ec2:CreateNetworkInterface'],
+        resources: [...subnetArns, ec2Arn('security-group', this.securityGroup.securityGroupId)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ManageNetworkInterfacesInTheFunctionSubnets',
         actions: [
           'ec2:CreateNetworkInterface',
           'ec2:DeleteNetworkInterface',
           'ec2:AssignPrivateIpAddresses',
           'ec2:UnassignPrivateIpAddresses',
         ],
-        // Only in the function's subnets, with its security group.
-        resources: [
-          networkInterfaces,
-          ...this.props.vpc.selectSubnets(this.subnets).subnetIds.map((id) => ec2Arn('subnet', id)),
-          ec2Arn('security-group', this.securityGroup.securityGroupId),
-        ],
+        resources: [networkInterfaces],
+        conditions: { ArnEquals: { 'ec2:Subnet': subnetArns } },
       }),
     );
     Validations.of(role).acknowledge({
@@ -493,7 +668,8 @@ export class PrismaMigrator extends Construct {
     });
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagFlatten(this, networkInterfaces)}]`,
-      reason: "Lambda creates and deletes the function's ENIs itself: their ids only exist at run time (this account and region; subnets and security group are named exactly).",
+      reason:
+        "Lambda creates and deletes the function's ENIs with this role: their ids only exist at run time; limited by the ec2:Subnet condition to ENIs in the function's own subnets.",
     });
     return role;
   }
@@ -662,8 +838,10 @@ export class PrismaMigrator extends Construct {
       maxWait: p.maxEventAge ?? Duration.hours(1),
       logRetention: this.logRetention,
       removalPolicy: this.removalPolicy,
-      grantDataPlane: (grantee) => this.grantDataPlane(grantee),
+      logsKey: p.logsKey,
+      lockTableKey: p.lockTableKey,
     });
+    this.grantDataPlane(long.taskRole);
     rule.addTarget(
       new targets.SfnStateMachine(long.stateMachine, {
         deadLetterQueue: this.deadLetterQueue,
@@ -679,7 +857,8 @@ export class PrismaMigrator extends Construct {
       slackChannelConfigurationName: Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
       slackWorkspaceId: slack.workspaceId,
       slackChannelId: slack.channelId,
-      notificationTopics: [this.topic],
+      // The construct's own alarm topic too; a team's own alarm topic keeps its own routing.
+      notificationTopics: this.props.alarmTopic ? [this.topic] : [this.topic, this.alarmTopic],
       loggingLevel: chatbot.LoggingLevel.ERROR,
       // Without guardrails AWS applies AdministratorAccess as the channel's ceiling.
       guardrailPolicies: slack.guardrailPolicies ?? [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchReadOnlyAccess')],
@@ -701,9 +880,11 @@ export class PrismaMigrator extends Construct {
   }
 
   /**
-   * Alarms on everything that needs a person, all notifying the topic: outcomes not applied
-   * (metric filter on the JSON outcome log line), function errors, async events dropped,
-   * messages in the DLQ; with long migrations: failed executions and tasks stopping non-zero.
+   * Alarms on everything that needs a person, all notifying `alarmTopic` (not the outcome
+   * topic they partly watch): outcomes not applied (metric filter on the JSON outcome log
+   * line), function errors, async events dropped, messages in the DLQ, outcome notifications
+   * SNS could not deliver, uploads that started nothing; with long migrations: failed and
+   * timed-out executions, and tasks stopping non-zero (an EventBridge rule, with retries and the DLQ).
    */
   private addAlarms(): void {
     const pattern = logs.FilterPattern.all(
@@ -733,10 +914,14 @@ export class PrismaMigrator extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: `prisma-migrator ${this.stage}: ${description}`,
       });
-      a.addAlarmAction(new cwActions.SnsAction(this.topic));
+      a.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
       this.alarms.push(a);
     };
-    alarm('NotAppliedAlarm', this.metricMigrationsNotApplied({ period }), 'a migration failed, was blocked or is incomplete (see the outcome on the topic)');
+    alarm(
+      'NotAppliedAlarm',
+      this.metricMigrationsNotApplied({ period }),
+      `a migration was not applied (status ${NOT_APPLIED_STATUSES.join(', ')}; see the outcome on the topic)`,
+    );
     alarm('ErrorsAlarm', this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }), 'the function failed (e.g. the outcome could not be published); the event is in the DLQ');
     alarm(
       'AsyncEventsDroppedAlarm',
@@ -748,6 +933,41 @@ export class PrismaMigrator extends Construct {
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
       'events are waiting in the dead-letter queue',
     );
+    if (this.alarmTopic !== this.topic) {
+      alarm(
+        'OutcomeNotificationsFailedAlarm',
+        this.topic.metricNumberOfNotificationsFailed({ period, statistic: cloudwatch.Stats.SUM }),
+        'SNS could not deliver an outcome notification (a subscription, Chatbot or the topic key failed)',
+      );
+    }
+    if (this.rule) {
+      // Uploads matched by the rule, yet nothing started in the same window (the target failed
+      // or was throttled past its retries): the upload is in the DLQ or lost. 30 minutes: a
+      // busy function (reserved concurrency 1, at most 15 minutes a run) starts a queued
+      // invocation at least every 15 minutes, so a window with an upload always holds a start
+      // unless nothing ran.
+      const window = Duration.minutes(30);
+      const started = this.longMigrations
+        ? this.longMigrations.stateMachine.metricStarted({ period: window, statistic: cloudwatch.Stats.SUM })
+        : this.function.metricInvocations({ period: window, statistic: cloudwatch.Stats.SUM });
+      const matched = new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'TriggeredRules',
+        dimensionsMap: { RuleName: this.rule.ruleName },
+        statistic: cloudwatch.Stats.SUM,
+        period: window,
+      });
+      alarm(
+        'UploadsNotRunAlarm',
+        new cloudwatch.MathExpression({
+          expression: 'IF(uploads > 0 AND FILL(started, 0) == 0, 1, 0)',
+          usingMetrics: { uploads: matched, started },
+          period: window,
+          label: 'uploads that started nothing',
+        }),
+        'an upload matched the rule but nothing started in the same 30 minutes (see the DLQ)',
+      );
+    }
     if (this.longMigrations) {
       const sm = this.longMigrations.stateMachine;
       alarm('LongFailedAlarm', sm.metricFailed({ period, statistic: cloudwatch.Stats.SUM }), 'a long migration execution failed');
@@ -763,8 +983,8 @@ export class PrismaMigrator extends Construct {
             containers: { name: [MIGRATOR_CONTAINER_NAME], exitCode: [{ 'anything-but': 0 }] },
           },
         },
-        // The event as is: AWS Chatbot renders ECS task state changes.
-        targets: [new targets.SnsTopic(this.topic)],
+        // The event as is (AWS Chatbot renders ECS task state changes), retried, then the DLQ.
+        targets: [new ConditionedSnsTarget(this.alarmTopic, { deadLetterQueue: this.deadLetterQueue })],
       });
     }
   }
@@ -779,7 +999,9 @@ export class PrismaMigrator extends Construct {
     };
     const fn = this.function.functionName;
     out('FunctionName', fn, 'Migrator Lambda function name');
-    out('TopicArn', this.topic.topicArn, 'Notifications and alarms topic ARN');
+    out('TopicArn', this.topic.topicArn, 'Outcome notifications topic ARN');
+    out('AlarmTopicArn', this.alarmTopic.topicArn, 'Alarms topic ARN (subscribe the on-call here)');
+    out('SecurityGroupId', this.securityGroup.securityGroupId, 'Security group of the function and task (allow it on the database port)');
     out('ArtifactBucketName', this.artifactBucket.bucketName, 'Artifact bucket');
     out('ArtifactKey', this.artifactKey, 'Artifact key the CI uploads prisma.zip to');
     out('DeadLetterQueueUrl', this.deadLetterQueue.queueUrl, 'Failed invocations');
@@ -830,6 +1052,34 @@ function principalArn(grantee: iam.IGrantable): string {
   if (typeof p.userArn === 'string') return p.userArn;
   if (grantee.grantPrincipal instanceof iam.ArnPrincipal) return grantee.grantPrincipal.arn;
   throw new Error('PrismaMigrator.grantUpload: the grantee must be a role, a user or an ArnPrincipal (its ARN goes into the bucket policy)');
+}
+
+/**
+ * A role or user created in this app (`new iam.Role`, `new iam.User`): an identity policy can
+ * be attached to it. An imported one (`fromRoleArn`, `fromUserArn`, an `ArnPrincipal`) may
+ * live in another account, where a policy attached by name would land on a same-named
+ * principal of this account.
+ */
+function ownedByThisApp(grantee: iam.IGrantable): boolean {
+  return grantee instanceof iam.Role || grantee instanceof iam.User;
+}
+
+/**
+ * Lets CloudWatch Logs of this account and region use a key of this app for the construct's
+ * log groups (an imported key's policy is not ours to change: the statement is dropped).
+ */
+function allowLogsToUse(key: kms.IKey): void {
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchLogsEncrypt',
+      principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      resources: ['*'],
+      conditions: {
+        ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*` },
+      },
+    }),
+  );
 }
 
 /** S3 notifications filter by prefix/suffix only: split a key (or pattern) around its wildcards. */

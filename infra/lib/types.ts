@@ -39,7 +39,11 @@ export const MIGRATOR_CONTAINER_NAME = 'migrator';
 
 /** CloudWatch namespace of the construct's metric filters. */
 export const METRIC_NAMESPACE = 'PrismaMigrator';
-/** Metric (dimension `Stage`) counting outcomes with status failed, blocked or incomplete. */
+/** Metric (dimension `Stage`) counting outcomes with status failed, blocked, rejected or incomplete. */
 export const NOT_APPLIED_METRIC = 'MigrationsNotApplied';
-/** The outcome statuses that mean "this upload did not get applied and needs a person". */
-export const NOT_APPLIED_STATUSES = ['failed', 'blocked', 'incomplete'] as const;
+/**
+ * The outcome statuses that mean "this upload did not get applied and needs a person": every
+ * status for which the process exits non-zero (the engine's `Status::is_success` is false), so
+ * the Lambda path (metric filter) and the ECS path (task exit code) alarm on the same outcomes.
+ */
+export const NOT_APPLIED_STATUSES = ['failed', 'blocked', 'rejected', 'incomplete'] as const;

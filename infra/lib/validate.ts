@@ -39,6 +39,7 @@ export function validateProps(scope: Construct, props: PrismaMigratorProps): voi
   if (known(props.stage) && !STAGE_RE.test(props.stage)) {
     fail(`stage must be a name of letters, digits, '-' or '_' (at most 32, starting with a letter), got '${props.stage}'`);
   }
+  validateProduction(props, fail);
   validateKey(props, fail);
   // The prefix names the outputs' logical ids and export names: it must be known at synth time.
   if (props.outputPrefix !== undefined && !known(props.outputPrefix)) fail('outputPrefix must be a literal string (it names the outputs and their exports)');
@@ -105,7 +106,44 @@ export function validateProps(scope: Construct, props: PrismaMigratorProps): voi
     const s = props.taskTimeout.toSeconds();
     if (s < 60 || s > 86400) fail(`taskTimeout must be between 1 minute and 24 hours, got ${s} seconds`);
   }
+  if (props.artifactVersionRetention && props.artifactVersionRetention.toDays({ integral: false }) < 1) {
+    fail('artifactVersionRetention must be at least 1 day');
+  }
+  if (props.artifactObjectLockRetention && props.artifactObjectLockRetention.toDays({ integral: false }) < 1) {
+    fail('artifactObjectLockRetention must be at least 1 day');
+  }
+  if (props.artifactBucket && (props.artifactBucketKey || props.artifactVersionRetention || props.artifactObjectLockRetention)) {
+    fail('artifactBucketKey, artifactVersionRetention and artifactObjectLockRetention apply to the bucket the construct creates, not to artifactBucket');
+  }
   validateNetwork(props, fail);
+}
+
+/** Stage-name parts that say "production" (any case): prod, production, prd, live. */
+const PRODUCTION_WORDS = ['prod', 'production', 'prd', 'live'];
+
+/** Whether a stage name reads as production (`PROD`, `Production`, `prod-eu`, `live_1`; not `preprod`). */
+export function looksLikeProduction(stage: string): boolean {
+  return stage
+    .toLowerCase()
+    .split(/[-_]/)
+    .some((part) => PRODUCTION_WORDS.includes(part));
+}
+
+/**
+ * Production is a decision, not a spelling: `production` must be a boolean, and a stage named
+ * like production must not be declared non-production (that is a typo or a copied config).
+ */
+function validateProduction(props: PrismaMigratorProps, fail: (msg: string) => never): void {
+  const production = (props as { production?: unknown }).production;
+  if (typeof production !== 'boolean') {
+    fail(
+      `production must be set explicitly to true or false for stage '${props.stage}' (it decides autoApply, log retention, ` +
+        'removal policy and artifact retention, and is never inferred from the stage name)',
+    );
+  }
+  if (production === false && known(props.stage) && looksLikeProduction(props.stage)) {
+    fail(`stage '${props.stage}' is named like production but production is false: rename the stage or set production: true`);
+  }
 }
 
 /** The artifact key: safe characters, the stage as one path segment, patterns only by opt-in. */
@@ -139,6 +177,7 @@ function validateKey(props: PrismaMigratorProps, fail: (msg: string) => never): 
 function validateNetwork(props: PrismaMigratorProps, fail: (msg: string) => never): void {
   const e = props.endpoints;
   if (e) {
+    if (!e.s3 === !e.s3GatewayPrefixListId) fail('endpoints: give S3 either as an interface endpoint (s3) or as a gateway endpoint (s3GatewayPrefixListId), exactly one');
     if (props.databaseSecret && !e.secretsManager) fail('endpoints: databaseSecret needs the secretsManager endpoint');
     if (props.longMigrations && !(e.ecrApi && e.ecrDocker && e.logs)) {
       fail('endpoints: longMigrations needs the ecrApi, ecrDocker and logs endpoints (the task pulls its image and writes logs)');

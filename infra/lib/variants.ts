@@ -5,6 +5,7 @@
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -33,8 +34,11 @@ export function addVariantStacks(app: App): Variants {
     migrator: { trigger: MigratorTrigger.S3_NOTIFICATION, tracing: true, blockOn: BlockOn.WARNING },
   });
 
+  // PROD with Slack, long migrations, one customer-managed key (bucket, logs, lock table),
+  // Object Lock, and an uploader and a planner from a tooling account.
   const slackAndLong = new MigratorExampleStack(app, 'Variant-SlackLong', {
     stage: 'PROD',
+    customerManagedKeys: true,
     migrator: {
       slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
       longMigrations: true,
@@ -45,6 +49,9 @@ export function addVariantStacks(app: App): Variants {
     },
   });
 
+  slackAndLong.migrator.grantUpload(iam.Role.fromRoleArn(slackAndLong, 'ToolingCi', 'arn:aws:iam::210987654321:role/ci-deploy'));
+  slackAndLong.migrator.grantInvoke(iam.Role.fromRoleArn(slackAndLong, 'ToolingPlanner', 'arn:aws:iam::210987654321:role/migration-planner'));
+
   // Secret auth: the database secret lives in this stack, encrypted with a CMK.
   const secretAuth = new MigratorExampleStack(app, 'Variant-SecretAuth', { stage: 'CODE', secretsManagerEndpoint: true });
   const secretKey = new kms.Key(secretAuth, 'SecretKey', { enableKeyRotation: true });
@@ -54,6 +61,7 @@ export function addVariantStacks(app: App): Variants {
   });
   const secretMigrator = new PrismaMigrator(secretAuth, 'SecretMigrator', {
     stage: 'CODE',
+    production: false,
     artifactKey: 'deploy/CODE/other-app/prisma.zip',
     database: secretAuth.database,
     databaseUser: 'migrator_secret',
@@ -76,9 +84,11 @@ export function addVariantStacks(app: App): Variants {
     subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
     flowLogs: { all: {} },
   });
+  // S3 through the free gateway endpoint (eu-west-1's S3 prefix list), SNS through an interface endpoint.
   const endpoints = new MigratorVpcEndpoints(existingResources, 'Endpoints', {
     vpc,
     subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    s3GatewayPrefixListId: 'pl-6da54004',
   });
   const bucketKey = kms.Key.fromKeyArn(
     existingResources,
@@ -93,6 +103,7 @@ export function addVariantStacks(app: App): Variants {
     topicArn: 'arn:aws:sns:eu-west-1:123456789012:deployments',
     keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000',
   });
+  const alarmTopic = sns.Topic.fromTopicArn(existingResources, 'AlarmTopic', 'arn:aws:sns:eu-west-1:123456789012:platform-alarms');
   const dbSg = ec2.SecurityGroup.fromSecurityGroupId(existingResources, 'DbSg', 'sg-0123456789abcdef0');
   const imported = rds.DatabaseInstance.fromDatabaseInstanceAttributes(existingResources, 'Db', {
     instanceIdentifier: 'acme-prod',
@@ -104,11 +115,15 @@ export function addVariantStacks(app: App): Variants {
   });
   new PrismaMigrator(existingResources, 'Migrator', {
     stage: 'PROD',
+    production: true,
     artifactBucket: bucket,
     artifactKey: 'deploy/PROD/*/prisma.zip',
     allowKeyPattern: true,
     topic,
+    alarmTopic,
     database: imported,
+    // The database team manages its security group: only the migrator's egress is added.
+    databaseIngress: false,
     databaseUser: 'migrator',
     databaseName: 'acme',
     schema: 'app',
@@ -140,6 +155,7 @@ export function addVariantStacks(app: App): Variants {
   });
   new PrismaMigrator(aurora, 'Migrator', {
     stage: 'CODE',
+    production: false,
     artifactKey: 'deploy/CODE/my-app/prisma.zip',
     database: cluster,
     databaseUser: 'migrator',

@@ -8,7 +8,7 @@ export PATH="$INFRA_DIR/node_modules/.bin:$PATH"
 
 CFN_LINT_VERSION=1.58.0
 
-log() { printf '\n== infra: %s\n' "$*"; }
+log() { printf '\n== infra [%ss]: %s\n' "$SECONDS" "$*"; }
 
 # npm ci when node_modules is missing or older than the lockfile.
 ensure_node_modules() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The infra tests (`npm test` in infra/, called by `make test`):
 #   type-check → assertion + cdk-nag tests → synth (cdk.out) + nag report check
-#   → variant stacks (cdk.out.variants) → cfn-lint over every template.
+#   → variant stacks (cdk.out.variants) → the consumer project (scripts/consumer.sh: npm pack,
+#   install offline, a two-stage app → cdk.out.consumer) → cfn-lint over every template.
 # Offline; never compiles Rust, never needs Docker.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +18,7 @@ TAP=cdk.out.test-results.tap
 node --test --import tsx \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$TAP" \
-  test/construct.test.ts test/platform.test.ts test/nag.test.ts
+  test/construct.test.ts test/platform.test.ts test/adoption.test.ts test/nag.test.ts
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TAP")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TAP")
 
@@ -34,8 +35,10 @@ node -e '
 log "variant stacks -> infra/cdk.out.variants"
 tsx test/synth-variants.ts
 
+bash scripts/consumer.sh
+
 ensure_cfn_lint
-templates=(cdk.out/*.template.json cdk.out.variants/*.template.json)
+templates=(cdk.out/*.template.json cdk.out.variants/*.template.json cdk.out.consumer/*.template.json)
 log "cfn-lint $CFN_LINT_VERSION over ${#templates[@]} templates (errors fail; warnings are printed)"
 .venv/bin/cfn-lint --non-zero-exit-code error -- "${templates[@]}"
 echo "cfn-lint: no errors"

@@ -48,6 +48,11 @@ const prod = exampleStack({ stage: 'PROD' });
 const tCode = template(code);
 const tProd = template(prod);
 
+const subnetArns = (stack: MigratorExampleStack) =>
+  stack.vpc
+    .selectSubnets({ subnetGroupName: 'app' })
+    .subnets.map((s) => join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':subnet/', { Ref: stack.getLogicalId(s.node.defaultChild as any) }));
+
 /** The grants both stages share, in the order the construct adds them. */
 function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
   const i = ids(stack);
@@ -55,16 +60,20 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
     { Sid: 'Logs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt(i.logGroup, 'Arn') },
     { Sid: 'DescribeNetwork', Effect: 'Allow', Action: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], Resource: '*' },
     {
-      Sid: 'ManageNetworkInterfaces',
+      Sid: 'CreateNetworkInterfacesInTheFunctionSubnets',
+      Effect: 'Allow',
+      Action: 'ec2:CreateNetworkInterface',
+      Resource: [
+        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':security-group/', getAtt(i.sg, 'GroupId')),
+        ...subnetArns(stack),
+      ],
+    },
+    {
+      Sid: 'ManageNetworkInterfacesInTheFunctionSubnets',
       Effect: 'Allow',
       Action: ['ec2:AssignPrivateIpAddresses', 'ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:UnassignPrivateIpAddresses'],
-      Resource: [
-        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':network-interface/*'),
-        join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':security-group/', getAtt(i.sg, 'GroupId')),
-        ...stack.vpc
-          .selectSubnets({ subnetGroupName: 'app' })
-          .subnets.map((s) => join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':subnet/', { Ref: stack.getLogicalId(s.node.defaultChild as any) })),
-      ],
+      Resource: join('arn:', partition, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':network-interface/*'),
+      Condition: { ArnEquals: { 'ec2:Subnet': subnetArns(stack) } },
     },
     {
       Sid: 'ReadArtifact',
@@ -112,8 +121,8 @@ describe('example stacks (CODE and PROD)', () => {
       t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
       t.resourceCountIs('AWS::Events::Rule', 1);
       t.resourceCountIs('AWS::SQS::Queue', 1);
-      t.resourceCountIs('AWS::SNS::Topic', 1);
-      t.resourceCountIs('AWS::KMS::Key', 1);
+      t.resourceCountIs('AWS::SNS::Topic', 2); // outcomes, alarms
+      t.resourceCountIs('AWS::KMS::Key', 2); // one per topic
       t.resourceCountIs('AWS::RDS::DBInstance', 1);
       t.resourceCountIs('AWS::S3::Bucket', 2); // artifacts + their access logs
       t.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
@@ -244,8 +253,10 @@ describe('example stacks (CODE and PROD)', () => {
       Id: 'expire-old-artifact-versions',
       Status: 'Enabled',
       AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
-      NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 5 },
+      NoncurrentVersionExpiration: { NoncurrentDays: 365, NewerNoncurrentVersions: 5 },
     });
+    const codeBucket = tCode.toJSON().Resources[ids(code).bucket].Properties;
+    assert.deepEqual(codeBucket.LifecycleConfiguration.Rules[0].NoncurrentVersionExpiration, { NoncurrentDays: 30, NewerNoncurrentVersions: 5 });
     assert.ok(b.LoggingConfiguration.DestinationBucketName);
     tProd.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: i.bucket },
@@ -325,6 +336,7 @@ describe('example stacks (CODE and PROD)', () => {
     const out = outputs(tProd);
     const fn = { Ref: i.fn };
     assert.deepEqual(Object.keys(out).sort(), [
+      'MigratorAlarmTopicArn',
       'MigratorApplyCommand',
       'MigratorArtifactBucketName',
       'MigratorArtifactKey',
@@ -332,8 +344,11 @@ describe('example stacks (CODE and PROD)', () => {
       'MigratorDeadLetterQueueUrl',
       'MigratorFunctionName',
       'MigratorPlanCommand',
+      'MigratorSecurityGroupId',
       'MigratorTopicArn',
     ]);
+    assert.deepEqual(out.MigratorAlarmTopicArn.Value, { Ref: prod.getLogicalId(prod.migrator.alarmTopic.node.defaultChild as any) });
+    assert.deepEqual(out.MigratorSecurityGroupId.Value, getAtt(i.sg, 'GroupId'));
     for (const [id, o] of Object.entries(out)) assert.deepEqual(o.Export, { Name: `${prod.stackName}-${id}` });
     assert.deepEqual(out.MigratorFunctionName.Value, fn);
     assert.deepEqual(out.MigratorTopicArn.Value, { Ref: i.topic });
@@ -412,7 +427,7 @@ describe('optional features', () => {
     t.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
       SlackWorkspaceId: 'T0123ABCD',
       SlackChannelId: 'C0123ABCD',
-      SnsTopicArns: [{ Ref: ids(stack).topic }],
+      SnsTopicArns: [{ Ref: ids(stack).topic }, { Ref: stack.getLogicalId(stack.migrator.alarmTopic.node.defaultChild as any) }],
       LoggingLevel: 'ERROR',
     });
     // The Chatbot role gets no permissions (notifications only).
@@ -433,6 +448,7 @@ describe('optional features', () => {
     });
     const m = new PrismaMigrator(stack, 'WithSecret', {
       stage: 'CODE',
+      production: false,
       artifactKey: 'deploy/CODE/other/prisma.zip',
       database: stack.database,
       databaseUser: 'migrator',
@@ -472,7 +488,7 @@ describe('optional features', () => {
     assert.equal(bySid('ConnectAsDatabaseUser').length, 0, 'no rds-db:connect with secret auth');
     assert.deepEqual(
       statements.map((s) => s.Sid ?? '(dlq)'),
-      ['Logs', 'DescribeNetwork', 'ManageNetworkInterfaces', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
+      ['Logs', 'DescribeNetwork', 'CreateNetworkInterfacesInTheFunctionSubnets', 'ManageNetworkInterfacesInTheFunctionSubnets', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
     );
     const env = m.function.node.defaultChild as lambda.CfnFunction;
     const vars = stack.resolve(env.environment) as any;
@@ -579,12 +595,17 @@ describe('engines and databases', () => {
       bucket: { name: ['acme-prisma-artifacts'] },
       object: { key: [{ wildcard: 'deploy/PROD/*/prisma.zip' }] },
     });
-    // The imported database's security group accepts the function on 5432.
-    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
-      GroupId: 'sg-0123456789abcdef0',
+    // databaseIngress: false — the imported database's security group gets no rule; the
+    // migrator's security group gets the egress to it on 5432.
+    assert.deepEqual(
+      Object.values(t.findResources('AWS::EC2::SecurityGroupIngress')).filter((r: any) => r.Properties.GroupId === 'sg-0123456789abcdef0'),
+      [],
+    );
+    t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      GroupId: getAtt(stack.getLogicalId(m.securityGroup.node.defaultChild as any), 'GroupId'),
+      DestinationSecurityGroupId: 'sg-0123456789abcdef0',
       FromPort: 5432,
       ToPort: 5432,
-      SourceSecurityGroupId: getAtt(stack.getLogicalId(m.securityGroup.node.defaultChild as any), 'GroupId'),
     });
     const env = migratorFunction(t).props.Environment.Variables;
     assert.equal(env.DB_PORT, '5432');

@@ -46,7 +46,7 @@ function statementsOfPolicyFor(t: Template, roleId: string): any[] {
 }
 
 describe('who may upload, plan and confirm', () => {
-  it('the bucket policy denies PutObject on the artifact key to everyone but the uploaders', () => {
+  it('the bucket policy denies PutObject and deletes of the artifact key to everyone but the uploaders, and allows the uploaders', () => {
     const m = prod.migrator;
     const policy = Object.values(tProd.findResources('AWS::S3::BucketPolicy')).find(
       (p: any) => p.Properties.Bucket.Ref === lid(prod, m.artifactBucket),
@@ -56,9 +56,17 @@ describe('who may upload, plan and confirm', () => {
       Sid: 'OnlyUploadersWriteTheArtifact',
       Effect: 'Deny',
       Principal: { AWS: '*' },
-      Action: 's3:PutObject',
+      Action: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObject'],
       Resource: join(getAtt(lid(prod, m.artifactBucket), 'Arn'), '/deploy/PROD/my-app/prisma.zip'),
       Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(lid(prod, prod.uploaderRole), 'Arn')] } },
+    });
+    const allow = policy.Properties.PolicyDocument.Statement.find((s: any) => s.Sid === 'UploadersWriteTheArtifact');
+    assert.deepEqual(allow, {
+      Sid: 'UploadersWriteTheArtifact',
+      Effect: 'Allow',
+      Principal: { AWS: getAtt(lid(prod, prod.uploaderRole), 'Arn') },
+      Action: 's3:PutObject',
+      Resource: join(getAtt(lid(prod, m.artifactBucket), 'Arn'), '/deploy/PROD/my-app/prisma.zip'),
     });
     // The uploader's own policy: PutObject on the key, nothing else.
     assert.deepEqual(statementsOfPolicyFor(tProd, lid(prod, prod.uploaderRole)), [
@@ -143,6 +151,7 @@ describe('props validation', () => {
       stack,
       props: {
         stage: 'CODE',
+        production: false,
         artifactKey: 'deploy/CODE/x/prisma.zip',
         database: stack.database,
         databaseUser: 'migrator',
@@ -269,14 +278,14 @@ describe('egress and KMS', () => {
     assert.deepEqual(
       egress.filter((p) => p.FromPort === 443),
       [
-        { Description: 'HTTPS to the S3 endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.s3), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
+        { Description: 'HTTPS to the S3 endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.s3!), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
         { Description: 'HTTPS to the SNS endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.sns), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
       ],
     );
     assert.equal(egress.length, 3, 'the two endpoints and the database');
     assert.ok(!JSON.stringify(tProd.toJSON()).includes('"HTTPS to AWS APIs'), 'no HTTPS-anywhere rule');
     // The endpoints accept HTTPS from the migrator only (not from the whole VPC).
-    for (const e of [prod.endpoints.s3, prod.endpoints.sns]) {
+    for (const e of [prod.endpoints.s3!, prod.endpoints.sns]) {
       const sg = tProd.toJSON().Resources[lid(prod, e.connections.securityGroups[0])].Properties;
       assert.equal(sg.SecurityGroupIngress, undefined);
       assert.deepEqual(sg.SecurityGroupEgress, [
@@ -300,8 +309,9 @@ describe('egress and KMS', () => {
     ]);
   });
 
-  it('the topic key lets CloudWatch alarms and EventBridge rules of this account publish', () => {
-    const key = resource(tProd, 'AWS::KMS::Key').props;
+  it('the alarm topic (its own key) lets CloudWatch alarms and EventBridge rules of this account publish; the outcome topic lets no service in', () => {
+    const alarmKeyId = lid(prod, prod.migrator.node.findChild('AlarmTopicKey'));
+    const key = tProd.toJSON().Resources[alarmKeyId].Properties;
     const statement = key.KeyPolicy.Statement.find((s: any) => s.Sid === 'AlarmsAndRulesPublishToTheTopic');
     assert.deepEqual(statement, {
       Sid: 'AlarmsAndRulesPublishToTheTopic',
@@ -311,18 +321,29 @@ describe('egress and KMS', () => {
       Resource: '*',
       Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
     });
-    const topicPolicy = resource(tProd, 'AWS::SNS::TopicPolicy').props;
+    const policyOf = (t: Template, topicId: string) =>
+      (Object.values(t.findResources('AWS::SNS::TopicPolicy')) as any[]).find((p) => p.Properties.Topics.some((x: any) => x.Ref === topicId))!.Properties
+        .PolicyDocument.Statement as any[];
+    const alarmTopicId = lid(prod, prod.migrator.alarmTopic);
     assert.deepEqual(
-      topicPolicy.PolicyDocument.Statement.find((s: any) => s.Sid === 'AlarmsAndRulesPublish'),
+      policyOf(tProd, alarmTopicId).find((s: any) => s.Sid === 'AlarmsPublish'),
       {
-        Sid: 'AlarmsAndRulesPublish',
+        Sid: 'AlarmsPublish',
         Effect: 'Allow',
-        Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] },
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
         Action: 'sns:Publish',
-        Resource: { Ref: lid(prod, prod.migrator.topic) },
-        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+        Resource: { Ref: alarmTopicId },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': join('arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:*') },
+        },
       },
     );
+    // The outcome topic: only the SSL deny (the function and task publish by their roles).
+    const outcome = policyOf(tProd, lid(prod, prod.migrator.topic));
+    assert.deepEqual(outcome.map((s) => s.Effect), ['Deny']);
+    const outcomeKey = tProd.toJSON().Resources[lid(prod, prod.migrator.node.findChild('TopicKey'))].Properties;
+    assert.ok(!JSON.stringify(outcomeKey.KeyPolicy).includes('amazonaws.com'), 'no service principal on the outcome key');
   });
 });
 
@@ -353,31 +374,32 @@ function patternMatches(pattern: string, event: unknown): boolean {
 describe('alarms and metric filters', () => {
   const filter = resource(tProd, 'AWS::Logs::MetricFilter').props;
 
-  it('counts outcomes with status failed, blocked or incomplete per stage, from the function log group', () => {
+  it('counts outcomes with status failed, blocked, rejected or incomplete per stage, from the function log group', () => {
     assert.deepEqual(filter.LogGroupName, { Ref: lid(prod, prod.migrator.logGroup) });
     assert.equal(
       filter.FilterPattern,
-      '{ ($.fields.message = "outcome") && (($.fields.status = "failed") || ($.fields.status = "blocked") || ($.fields.status = "incomplete")) }',
+      '{ ($.fields.message = "outcome") && (($.fields.status = "failed") || ($.fields.status = "blocked") || ($.fields.status = "rejected") || ($.fields.status = "incomplete")) }',
     );
     assert.deepEqual(filter.MetricTransformations, [
       { MetricNamespace: 'PrismaMigrator', MetricName: 'MigrationsNotApplied', MetricValue: '1', Unit: 'Count', Dimensions: [{ Key: 'Stage', Value: '$.fields.stage' }] },
     ]);
   });
 
-  it('the pattern matches the outcome line of a failed, blocked or incomplete migration and nothing else', () => {
-    for (const status of ['failed', 'blocked', 'incomplete']) {
+  it('the pattern matches the outcome line of every status the ECS path exits non-zero on (failed, blocked, rejected, incomplete) and nothing else', () => {
+    // shared/src/outcome.rs: Status::is_success is applied | up-to-date | planned; the task exits non-zero otherwise.
+    for (const status of ['failed', 'blocked', 'rejected', 'incomplete']) {
       assert.ok(patternMatches(filter.FilterPattern, { ...OUTCOME_LINE, fields: { ...OUTCOME_LINE.fields, status } }), status);
     }
-    for (const status of ['applied', 'up-to-date', 'planned', 'rejected']) {
+    for (const status of ['applied', 'up-to-date', 'planned']) {
       assert.ok(!patternMatches(filter.FilterPattern, { ...OUTCOME_LINE, fields: { ...OUTCOME_LINE.fields, status } }), status);
     }
     assert.ok(!patternMatches(filter.FilterPattern, { ...OUTCOME_LINE, fields: { message: 'published the outcome', status: 'failed' } }));
     assert.ok(!patternMatches(filter.FilterPattern, { message: 'outcome', status: 'failed' }), 'fields are nested under `fields`');
   });
 
-  it('alarms on not-applied outcomes, function errors, dropped events and the DLQ, each notifying the topic', () => {
+  it('alarms on not-applied outcomes, function errors, dropped events, the DLQ, failed outcome notifications and uploads that ran nothing, each notifying the alarm topic', () => {
     const m = prod.migrator;
-    const topic = { Ref: lid(prod, m.topic) };
+    const topic = { Ref: lid(prod, m.alarmTopic) };
     const fn = { Ref: migratorFunction(tProd).id };
     const alarms = (Object.values(tProd.findResources('AWS::CloudWatch::Alarm')) as any[]).map((a) => a.Properties);
     const summary = alarms.map((a) => [a.Namespace, a.MetricName, a.Statistic, JSON.stringify(a.Dimensions)]);
@@ -386,15 +408,17 @@ describe('alarms and metric filters', () => {
       ['AWS/Lambda', 'Errors', 'Sum', JSON.stringify([{ Name: 'FunctionName', Value: fn }])],
       ['AWS/Lambda', 'AsyncEventsDropped', 'Sum', JSON.stringify([{ Name: 'FunctionName', Value: fn }])],
       ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'Maximum', JSON.stringify([{ Name: 'QueueName', Value: getAtt(lid(prod, m.deadLetterQueue), 'QueueName') }])],
+      ['AWS/SNS', 'NumberOfNotificationsFailed', 'Sum', JSON.stringify([{ Name: 'TopicName', Value: getAtt(lid(prod, m.topic), 'TopicName') }])],
+      [undefined, undefined, undefined, undefined], // UploadsNotRunAlarm: a metric-math alarm
     ]);
     for (const a of alarms) {
       assert.deepEqual(a.AlarmActions, [topic]);
       assert.equal(a.Threshold, 1);
       assert.equal(a.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
       assert.equal(a.TreatMissingData, 'notBreaching');
-      assert.equal(a.Period, 300);
+      if (a.Metrics === undefined) assert.equal(a.Period, 300);
     }
-    assert.equal(m.alarms.length, 4);
+    assert.equal(m.alarms.length, 6);
     assert.deepEqual(prod.resolve(m.metricMigrationsNotApplied().toMetricConfig().metricStat?.dimensions), [{ name: 'Stage', value: 'PROD' }]);
   });
 
@@ -403,7 +427,7 @@ describe('alarms and metric filters', () => {
     const filters = (Object.values(tLong.findResources('AWS::Logs::MetricFilter')) as any[]).map((f) => f.Properties.LogGroupName);
     assert.deepEqual(filters, [{ Ref: lid(long, long.migrator.logGroup) }, { Ref: lid(long, lm.taskLogGroup) }]);
     const alarms = (Object.values(tLong.findResources('AWS::CloudWatch::Alarm')) as any[]).map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`);
-    assert.deepEqual(alarms.slice(4), ['AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut']);
+    assert.deepEqual(alarms.slice(6), ['AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut']);
     const stopped = Object.values(tLong.findResources('AWS::Events::Rule')).map((r: any) => r.Properties).find((p: any) => p.EventPattern.source[0] === 'aws.ecs');
     assert.deepEqual(stopped.EventPattern, {
       source: ['aws.ecs'],
@@ -414,7 +438,7 @@ describe('alarms and metric filters', () => {
         containers: { name: ['migrator'], exitCode: [{ 'anything-but': 0 }] },
       },
     });
-    assert.deepEqual(stopped.Targets.map((t: any) => t.Arn), [{ Ref: lid(long, long.migrator.topic) }]);
+    assert.deepEqual(stopped.Targets.map((t: any) => t.Arn), [{ Ref: lid(long, long.migrator.alarmTopic) }]);
     assert.equal(stopped.Targets[0].Input, undefined, 'the event as is (Chatbot renders it)');
   });
 });
@@ -442,10 +466,10 @@ describe('removal and protection per stage', () => {
   it('PROD keeps logs, DLQ and key (the audit trail); CODE deletes them; buckets are kept in both', () => {
     assert.deepEqual(policies(tProd, 'AWS::Logs::LogGroup'), ['Retain']);
     assert.deepEqual(policies(tProd, 'AWS::SQS::Queue'), ['Retain']);
-    assert.deepEqual(policies(tProd, 'AWS::KMS::Key'), ['Retain']);
+    assert.deepEqual(policies(tProd, 'AWS::KMS::Key'), ['Retain', 'Retain']);
     assert.deepEqual(policies(tCode, 'AWS::Logs::LogGroup'), ['Delete']);
     assert.deepEqual(policies(tCode, 'AWS::SQS::Queue'), ['Delete']);
-    assert.deepEqual(policies(tCode, 'AWS::KMS::Key'), ['Delete']);
+    assert.deepEqual(policies(tCode, 'AWS::KMS::Key'), ['Delete', 'Delete']);
     for (const t of [tCode, tProd]) assert.deepEqual(policies(t, 'AWS::S3::Bucket'), ['Retain', 'Retain']);
     const longPolicies = [
       ...policies(tLong, 'AWS::Logs::LogGroup'),
@@ -513,14 +537,14 @@ describe('long migrations (ECS)', () => {
     assert.equal(rule.Targets[0].Input, undefined, 'the whole event is the execution input');
     const d = definition(tLong);
     assert.equal(d.QueryLanguage, 'JSONata');
-    assert.equal(d.StartAt, 'Acquire');
-    const { Acquire, WaitForTurn, RunTask, CheckExitCode, Release, ReleaseAfterFailure } = d.States;
-    assert.equal(Acquire.Resource, 'arn:<AWS::Partition>:states:::dynamodb:putItem');
-    assert.equal(Acquire.Arguments.TableName, `<${lid(long, lm.lockTable)}>`);
-    assert.equal(Acquire.Arguments.ConditionExpression, 'attribute_not_exists(#id) OR #expiresAt < :now');
-    assert.deepEqual(Acquire.Catch, [{ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], Next: 'WaitForTurn', Output: '{% $states.input %}' }]);
-    assert.equal(Acquire.Next, 'RunTask');
-    assert.deepEqual(WaitForTurn, { Type: 'Wait', Seconds: LOCK_POLL_SECONDS, Next: 'Acquire' });
+    assert.equal(d.StartAt, 'Start');
+    const { AcquireForManual, WaitForTurn, RunTask, CheckExitCode, Release, ReleaseAfterFailure } = d.States;
+    assert.equal(AcquireForManual.Resource, 'arn:<AWS::Partition>:states:::dynamodb:updateItem');
+    assert.equal(AcquireForManual.Arguments.TableName, `<${lid(long, lm.lockTable)}>`);
+    assert.equal(AcquireForManual.Arguments.ConditionExpression, '(attribute_not_exists(#owner) OR #expiresAt < :now)');
+    assert.deepEqual(AcquireForManual.Catch, [{ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], Next: 'StillInTime', Output: '{% $states.input %}' }]);
+    assert.equal(AcquireForManual.Next, 'RunTask');
+    assert.deepEqual(WaitForTurn, { Type: 'Wait', Seconds: LOCK_POLL_SECONDS, Next: 'IsUpload' });
     assert.equal(RunTask.Resource, 'arn:<AWS::Partition>:states:::ecs:runTask.sync');
     assert.equal(RunTask.TimeoutSeconds, 3 * 3600 + 600);
     assert.deepEqual(RunTask.Arguments.Overrides, {
@@ -534,7 +558,8 @@ describe('long migrations (ECS)', () => {
     assert.equal(CheckExitCode.Default, 'ReleaseAfterFailure');
     assert.equal(CheckExitCode.Choices[0].Next, 'Release');
     for (const r of [Release, ReleaseAfterFailure]) {
-      assert.equal(r.Resource, 'arn:<AWS::Partition>:states:::dynamodb:deleteItem');
+      assert.equal(r.Resource, 'arn:<AWS::Partition>:states:::dynamodb:updateItem');
+      assert.equal(r.Arguments.UpdateExpression, 'REMOVE #owner, #expiresAt');
       assert.equal(r.Arguments.ConditionExpression, '#owner = :me', 'releases only its own lock');
     }
     assert.equal(d.States.Failed.Type, 'Fail');
@@ -543,7 +568,7 @@ describe('long migrations (ECS)', () => {
   it('the state machine role can do exactly what the definition does', () => {
     const role = lid(long, lm.stateMachine.role);
     const bySid = Object.fromEntries(policyStatements(tLong, role).filter((s) => s.Sid).map((s) => [s.Sid, s]));
-    assert.deepEqual(bySid.Lock.Action, ['dynamodb:DeleteItem', 'dynamodb:PutItem']);
+    assert.deepEqual(bySid.Lock.Action, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     assert.deepEqual(bySid.RunTask.Resource, { Ref: lid(long, lm.taskDefinition) });
     assert.deepEqual(bySid.RunTask.Condition, { ArnEquals: { 'ecs:cluster': getAtt(lid(long, lm.cluster), 'Arn') } });
     assert.deepEqual(bySid.PassTaskRoles.Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
@@ -583,7 +608,7 @@ describe('each variant is wired to reach AWS', () => {
         .map((p) => JSON.stringify(p.DestinationSecurityGroupId));
       const where = `${m.node.path}`;
       if (props.endpoints) {
-        const needed: (keyof typeof props.endpoints)[] = ['s3', 'sns'];
+        const needed: ('s3' | 'sns' | 'secretsManager' | 'ecrApi' | 'ecrDocker' | 'logs')[] = props.endpoints.s3GatewayPrefixListId ? ['sns'] : ['s3', 'sns'];
         if (props.databaseSecret) needed.push('secretsManager');
         if (props.longMigrations) needed.push('ecrApi', 'ecrDocker', 'logs');
         for (const name of needed) {
@@ -592,8 +617,23 @@ describe('each variant is wired to reach AWS', () => {
           assert.ok(egressTo.includes(JSON.stringify(getAtt(lid(stack, e.connections.securityGroups[0]), 'GroupId'))), `${where}: HTTPS to ${name}`);
           assert.equal(t.toJSON().Resources[lid(stack, e)].Properties.PrivateDnsEnabled, true, `${where}: ${name} private DNS`);
         }
-        const s3e = t.toJSON().Resources[lid(stack, props.endpoints.s3)].Properties;
-        assert.deepEqual(s3e.DnsOptions, { PrivateDnsOnlyForInboundResolverEndpoint: 'AllResolvers' }, `${where}: S3 private DNS for the VPC`);
+        if (props.endpoints.s3GatewayPrefixListId) {
+          // A gateway endpoint: routes in the function's subnets, HTTPS to the S3 prefix list.
+          const gateway = (Object.values(t.findResources('AWS::EC2::VPCEndpoint')) as any[]).find((r) => r.Properties.VpcEndpointType === 'Gateway')!;
+          const functionSubnets = migratorFunction(t, `${m.node.id}Function`).props.VpcConfig.SubnetIds.map((s: any) => s.Ref);
+          const tablesOf = (subnet: string) =>
+            (Object.values(t.findResources('AWS::EC2::SubnetRouteTableAssociation')) as any[]).find((a) => a.Properties.SubnetId.Ref === subnet).Properties.RouteTableId;
+          for (const subnet of functionSubnets) assert.ok(gateway.Properties.RouteTableIds.some((r: any) => JSON.stringify(r) === JSON.stringify(tablesOf(subnet))), `${where}: ${subnet} routes to S3`);
+          assert.ok(
+            (Object.values(t.findResources('AWS::EC2::SecurityGroupEgress')) as any[]).some(
+              (r) => JSON.stringify(r.Properties.GroupId) === sgGroupId && r.Properties.DestinationPrefixListId === props.endpoints!.s3GatewayPrefixListId && r.Properties.FromPort === 443,
+            ),
+            `${where}: HTTPS to the S3 prefix list`,
+          );
+        } else {
+          const s3e = t.toJSON().Resources[lid(stack, props.endpoints.s3)].Properties;
+          assert.deepEqual(s3e.DnsOptions, { PrivateDnsOnlyForInboundResolverEndpoint: 'AllResolvers' }, `${where}: S3 private DNS for the VPC`);
+        }
         t.resourceCountIs('AWS::EC2::NatGateway', 0);
       } else {
         const subnets = migratorFunction(t, `${m.node.id}Function`).props.VpcConfig.SubnetIds.map((s: any) => s.Ref);
@@ -652,6 +692,7 @@ describe('bring your own', () => {
     const logGroup = new logs.LogGroup(stack, 'MyLogs', { retention: logs.RetentionDays.ONE_WEEK });
     const m = new PrismaMigrator(stack, 'Byo', {
       stage: 'CODE',
+      production: false,
       artifactKey: 'deploy/CODE/byo/prisma.zip',
       database: stack.database,
       databaseUser: 'migrator',
