@@ -3,7 +3,7 @@
 //!
 //! The oracle runs Prisma's own CLI and engine (compiled to WebAssembly) in `simple` mode, like
 //! the native engine. Its error wording (no P3018 code) and its timestamps (ms precision) differ
-//! from the native CLI, so neither is compared byte for byte (see `docs/prisma-observed.md`).
+//! from the native CLI, so neither is compared byte for byte (see `docs/src/internals/prisma-observed.md`).
 //!
 //! Every test uses its own database; every assertion message carries the transcript of both
 //! tools' runs. If the oracle cannot be installed (no node/npm, no registry), the tests FAIL.
@@ -358,7 +358,7 @@ fn table_structure(db: &PgDb) -> String {
     format!("columns:\n{columns}\nconstraints:\n{constraints}\nindexes:\n{indexes}")
 }
 
-/// What Prisma's `\d _prisma_migrations` shows (docs/prisma-observed.md §3), as `table_structure` renders it.
+/// What Prisma's `\d _prisma_migrations` shows (docs/src/internals/prisma-observed.md §3), as `table_structure` renders it.
 const PRISMA_TABLE_STRUCTURE: &str = "columns:
 1|id|character varying|36|NO|-|-
 2|checksum|character varying|64|NO|-|-
@@ -560,7 +560,7 @@ fn both_tools_write_the_same_rows_and_the_same_table() {
     );
     assert_eq!(
         their_table, PRISMA_TABLE_STRUCTURE,
-        "Prisma's table is not what docs/prisma-observed.md describes{t}"
+        "Prisma's table is not what docs/src/internals/prisma-observed.md describes{t}"
     );
 
     // And the migrated schema as a whole (tables, enum, FK, indexes, the bookkeeping table).

@@ -205,7 +205,7 @@ fn verify_full_against_a_server_without_tls_fails_saying_so(s: &Servers) {
 }
 
 /// No `sslmode` is Prisma's default, `prefer`: TLS when the server offers it, without
-/// verification (the function always passes verify-full; see the README).
+/// verification (the function always passes verify-full; see docs/src/reference/configuration.md).
 fn without_sslmode_the_cli_prefers_tls_like_prisma(s: &Servers) {
     for port in [s.tls.port, s.plain.port] {
         let run = deploy(&s.url("localhost", port, ""));
