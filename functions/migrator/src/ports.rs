@@ -44,10 +44,12 @@ pub struct PublishError {
 pub trait Notifier: Send + Sync {
     /// Where messages go (named in errors).
     fn topic(&self) -> &str;
-    /// Publishes one outcome; returns the message id.
+    /// Publishes one outcome; returns the message id. `door`: the confirm qualifier the run
+    /// came through, when it did (the message says so).
     fn publish(
         &self,
         outcome: &Outcome,
+        door: Option<&str>,
     ) -> impl Future<Output = Result<String, PublishError>> + Send;
 }
 
