@@ -423,6 +423,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         };
         let early = |error: EdgeError| Early::new(&request, error);
         self.check_allowed(&object).map_err(early)?;
+        let object_named_version = object.version_id.is_some();
         let fetched = bounded(
             deadline,
             self.edges
@@ -442,6 +443,9 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             etag: None,
             ..object
         };
+        if request.confirmed() && request.action == Action::Deploy && object_named_version {
+            self.check_latest(&served, deadline).await.map_err(early)?;
+        }
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
             .map_err(|error| early(EdgeError::from(error)))?;
@@ -508,6 +512,32 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 );
                 Err(e)
             }
+        }
+    }
+
+    /// A confirmation names an object version (a plan's `confirmPayload`, a Slack button): it
+    /// is stale once a newer version was uploaded, and refused with the reason; the newer
+    /// upload has its own plan and button.
+    async fn check_latest(
+        &self,
+        served: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<(), EdgeError> {
+        let latest = bounded(deadline, self.edges.artifacts.latest_version(served))
+            .await
+            .map_err(|waited| EdgeError::ArtifactUnavailable {
+                location: format!("s3://{}/{}", served.bucket, served.key),
+                reason: format!("S3 did not answer within {} s", waited.as_secs()),
+                transient: true,
+            })??;
+        match (latest, &served.version_id) {
+            (Some(latest), Some(named)) if &latest != named => {
+                Err(EdgeError::invalid_request(format!(
+                    "a stale confirmation: it confirms version {named} of s3://{}/{}, but version {latest} was uploaded since. Nothing was applied; confirm the newer upload's plan instead",
+                    served.bucket, served.key
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
