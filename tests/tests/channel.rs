@@ -129,7 +129,10 @@ fn press(st: &Stage, emulator: &Emulator, env: &[(String, String)], command: &st
                 "MIGRATOR_INVOKED_FUNCTION_ARN".into(),
                 format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}:{q}"),
             ));
-            let out = st.run(&["handle-event", "--event-json", &payload.to_string()], &env);
+            let out = st.run(
+                &["handle-event", "--event-json", &payload.to_string()],
+                &env,
+            );
             st.see("handle-event", format!("{}{}", stdout(&out), stderr(&out)));
             serde_json::from_slice(&out.stdout)
                 .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)))
@@ -169,7 +172,10 @@ fn a_plans_button_applies_exactly_that_plan_through_the_apply_alias_only() {
     let context = &plan["metadata"]["additionalContext"];
     assert_eq!(context["migratorAction"], "apply-plan", "{plan:#}");
     assert_eq!(context["fn"], FUNCTION);
-    let thread = plan["metadata"]["threadId"].as_str().expect("a thread").to_string();
+    let thread = plan["metadata"]["threadId"]
+        .as_str()
+        .expect("a thread")
+        .to_string();
     assert_eq!(
         plan["metadata"]["summary"], "PROD: planned, 1 migration",
         "{plan:#}"
@@ -177,7 +183,10 @@ fn a_plans_button_applies_exactly_that_plan_through_the_apply_alias_only() {
     let apply = button(&plan, "Apply this plan");
     assert_eq!(buttons(&plan).len(), 1, "only the apply button: {plan:#}");
     let sent: Value = serde_json::from_str(context["p"].as_str().unwrap()).unwrap();
-    assert_eq!(sent, o["confirmPayload"], "the button sends the plan's confirmPayload");
+    assert_eq!(
+        sent, o["confirmPayload"],
+        "the button sends the plan's confirmPayload"
+    );
     assert!(
         apply.starts_with(&format!(
             "lambda invoke --function-name {FUNCTION} --qualifier apply --payload {{"
@@ -204,7 +213,11 @@ fn a_plans_button_applies_exactly_that_plan_through_the_apply_alias_only() {
     assert_eq!(st.db.rows().len(), 1);
     st.published(1);
     let outcome = chatbot.take(1).remove(0);
-    assert_eq!(outcome["metadata"]["threadId"], thread.as_str(), "{outcome:#}");
+    assert_eq!(
+        outcome["metadata"]["threadId"],
+        thread.as_str(),
+        "{outcome:#}"
+    );
     assert_eq!(outcome["metadata"]["additionalContext"]["door"], "apply");
     assert_eq!(outcome["metadata"]["summary"], "PROD: applied, 1 migration");
     assert!(buttons(&outcome).is_empty(), "nothing left to press");
@@ -219,7 +232,11 @@ fn a_plans_button_applies_exactly_that_plan_through_the_apply_alias_only() {
 
     // A newer upload plans in its own thread; the older plan's button is stale and refused.
     let (v2, _) = st.put(&with(&[USERS, POSTS]));
-    let (v3, _) = st.put(&with(&[USERS, POSTS, ("20240104000000_more", "CREATE TABLE \"More\" (id int);\n")]));
+    let (v3, _) = st.put(&with(&[
+        USERS,
+        POSTS,
+        ("20240104000000_more", "CREATE TABLE \"More\" (id int);\n"),
+    ]));
     let o = st.invoke_ok(&emulator, &s3_event(&v2), "planned");
     assert_eq!(listed(&o, "pending"), names(&[POSTS]));
     st.published(1);
@@ -265,7 +282,11 @@ fn a_failed_migrations_resolve_button_records_it_and_the_next_deploy_applies() {
     assert_eq!(o["resolved"]["name"], BAD.0, "{o:#}");
     st.published(1);
     let resolved = chatbot.take(1).remove(0);
-    assert_eq!(resolved["metadata"]["threadId"], thread.as_str(), "the resolve lands in the thread");
+    assert_eq!(
+        resolved["metadata"]["threadId"],
+        thread.as_str(),
+        "the resolve lands in the thread"
+    );
     assert!(
         st.db
             .rows()

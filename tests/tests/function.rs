@@ -370,10 +370,7 @@ fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
     // The first plan's payload is stale now that v2 was uploaded: refused with the reason
     // (issue 24: a button on an older upload's plan does nothing).
     let o = st.invoke_ok(&emulator, &plan1, "rejected");
-    assert!(
-        error_message(&o).contains("a stale confirmation"),
-        "{o:#}"
-    );
+    assert!(error_message(&o).contains("a stale confirmation"), "{o:#}");
     assert!(error_message(&o).contains(v2.version_id.as_str()), "{o:#}");
     assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     st.published(1);

@@ -383,6 +383,9 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             auto_apply: self.config.auto_apply,
         };
         let mut accept = Vec::new();
+        // A person's confirmation of a named object version (not an upload event: a late
+        // event of an older upload is answered as up to date, see the engine's drift check).
+        let mut confirms_a_version = false;
         let (request, object) = match item {
             Item::TestEvent => {
                 tracing::info!("acknowledged s3:TestEvent");
@@ -412,6 +415,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                     refused.invoked_by = request.invoked_by.clone();
                     return Err(Early::new(&refused, EdgeError::invalid_request(reason)));
                 }
+                confirms_a_version = request.confirmed()
+                    && request.action == Action::Deploy
+                    && manual
+                        .artifact
+                        .as_ref()
+                        .is_some_and(|o| o.version_id.is_some());
                 let object = match manual.artifact {
                     Some(object) => object,
                     None => self
@@ -423,7 +432,6 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         };
         let early = |error: EdgeError| Early::new(&request, error);
         self.check_allowed(&object).map_err(early)?;
-        let object_named_version = object.version_id.is_some();
         let fetched = bounded(
             deadline,
             self.edges
@@ -443,7 +451,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             etag: None,
             ..object
         };
-        if request.confirmed() && request.action == Action::Deploy && object_named_version {
+        if confirms_a_version {
             self.check_latest(&served, deadline).await.map_err(early)?;
         }
         // An unusable artifact is rejected before any credential is fetched or minted.
