@@ -13,9 +13,11 @@
 //! (`MIGRATOR_INVOKED_FUNCTION_ARN`, how the construct's state machine passes the door to the
 //! ECS task) — the same handler, the same door check, the same ARN parsing.
 
+use migrator_e2e::Migrations;
 use migrator_e2e::local_aws::{ACCOUNT, ChatbotEndpoint, Emulator, REGION, s3_event};
-use migrator_e2e::stage::{Stage, error_message, listed, stderr, stdout};
-use migrator_e2e::{Migrations, workspace};
+use migrator_e2e::stage::{
+    ButtonCommand, Stage, button, buttons, error_message, listed, stderr, stdout,
+};
 use serde_json::Value;
 
 const USERS: (&str, &str) = (
@@ -44,83 +46,16 @@ fn names(list: &[(&str, &str)]) -> Vec<String> {
     list.iter().map(|(n, _)| n.to_string()).collect()
 }
 
-/// The construct's custom actions, as deployed.
-fn definitions() -> Value {
-    let path = workspace().join("infra/lib/chat-actions.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("chat-actions.json"))
-        .expect("chat-actions.json is JSON")
-}
-
-/// The commands of the buttons `message` shows, by button text: each action whose criteria
-/// match, its command text with every `$variable` replaced by the variable's value (read
-/// from the message by the action's variable path, as Chatbot does).
-fn buttons(message: &Value) -> Vec<(String, String)> {
-    let defs = definitions();
-    let prefix = defs["variablePrefix"].as_str().unwrap();
-    let read = |name: &str| -> Option<String> {
-        // `event.metadata.additionalContext.NAME` → the message's field.
-        let path = format!("{prefix}{name}");
-        let mut at = message;
-        for part in path.strip_prefix("event.").unwrap().split('.') {
-            at = at.get(part)?;
-        }
-        at.as_str().map(str::to_string)
-    };
-    let marker = defs["marker"].as_str().unwrap();
-    let mut shown = Vec::new();
-    for action in defs["actions"].as_array().unwrap() {
-        if read(marker).as_deref() != action["when"].as_str() {
-            continue;
-        }
-        let mut command = action["commandText"].as_str().unwrap().to_string();
-        assert!(command.len() <= 100, "{command}");
-        // Longest names first, so that `$p` never eats the start of a longer name.
-        let mut variables: Vec<&str> = action["variables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        variables.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        for v in variables {
-            let value = read(v).unwrap_or_else(|| panic!("the message lacks `{v}`: {message:#}"));
-            command = command.replace(&format!("${v}"), &value);
-        }
-        shown.push((action["button"].as_str().unwrap().to_string(), command));
-    }
-    shown
-}
-
-fn button(message: &Value, text: &str) -> String {
-    buttons(message)
-        .into_iter()
-        .find(|(b, _)| b == text)
-        .unwrap_or_else(|| panic!("no button `{text}` on {message:#}"))
-        .1
-}
-
 /// Runs a button's command (`lambda invoke --function-name F [--qualifier Q] --payload P`):
 /// through the emulator when unqualified, else through `handle-event` with the qualified ARN
 /// (see the module's note). Returns the outcome.
 fn press(st: &Stage, emulator: &Emulator, env: &[(String, String)], command: &str) -> Value {
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let mut function = None;
-    let mut qualifier = None;
-    let mut payload = None;
-    let mut i = 2;
-    assert_eq!(&words[..2], ["lambda", "invoke"], "{command}");
-    while i < words.len() {
-        let value = words.get(i + 1).copied();
-        match words[i] {
-            "--function-name" => function = value,
-            "--qualifier" => qualifier = value,
-            "--payload" => payload = value,
-            other => panic!("unexpected `{other}` in {command}"),
-        }
-        i += 2;
-    }
-    assert_eq!(function, Some(FUNCTION), "{command}");
-    let payload: Value = serde_json::from_str(payload.expect("--payload")).expect("JSON payload");
+    let ButtonCommand {
+        function,
+        qualifier,
+        payload,
+    } = ButtonCommand::parse(command).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(function, FUNCTION, "{command}");
     match qualifier {
         None => st.invoke(emulator, &payload).body,
         Some(q) => {
