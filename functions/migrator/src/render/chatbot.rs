@@ -88,15 +88,20 @@ pub fn chatbot(o: &Outcome, channel: &Channel) -> serde_json::Value {
         lines.push(format!(":lock: {}", prose(&blocker_line(b))));
     }
     if let Some(door) = channel.door {
+        let request = o
+            .invoked_by
+            .as_ref()
+            .and_then(|b| b.request_id.as_deref())
+            .map(|id| {
+                format!(
+                    " (CloudTrail's Invoke record of request {} names who)",
+                    code(id)
+                )
+            })
+            .unwrap_or_default();
         lines.push(format!(
-            "*Confirmed through:* the {} qualifier (CloudTrail's Invoke record of request {} names who)",
-            code(door),
-            code(
-                o.invoked_by
-                    .as_ref()
-                    .and_then(|b| b.request_id.as_deref())
-                    .unwrap_or("?")
-            )
+            "*Confirmed through:* the {} qualifier{request}",
+            code(door)
         ));
     }
     if let Some(a) = &o.artifact {
