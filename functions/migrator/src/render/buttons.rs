@@ -240,6 +240,37 @@ mod tests {
     }
 
     #[test]
+    fn a_block_offers_its_plan_with_the_blocking_findings_accepted_by_a_button() {
+        let mut o = with_artifact(Status::Blocked, "PROD", "s3://b/k.zip?versionId=v1");
+        let payload = json!({"action":"deploy","confirm":true,"artifact":"s3://b/k.zip","versionId":"v1","planHash":"ab"});
+        let finding = |rule: &str, severity: &str, allowed: Option<&str>| {
+            let mut f = json!({"rule": rule, "severity": severity, "migration": "20240301_x",
+                "statement": 1, "line": 1, "message": "m", "willFail": false,
+                "evidence": {"basis": "static"}});
+            if let Some(a) = allowed {
+                f["allowed"] = json!(a);
+            }
+            serde_json::from_value(f).expect("a finding")
+        };
+        o.findings = vec![
+            finding("set-not-null", "error", None),
+            finding("unique-index", "warning", None),
+            finding("not-null-without-default", "error", Some("backfilled")),
+        ];
+        assert!(
+            context(&o, Some("f"), Some("apply")).is_empty(),
+            "no plan, no button"
+        );
+        o.confirm_payload = Some(payload);
+        let ctx = context(&o, Some("f"), Some("apply"));
+        assert_eq!(ctx[0].1, "accept-and-apply");
+        let sent: Value = serde_json::from_str(&ctx[2].1).unwrap();
+        assert_eq!(sent["accept"], json!(["set-not-null@20240301_x"]));
+        assert_eq!(sent["by"], BUTTON_BY);
+        assert_eq!(sent["planHash"], "ab");
+    }
+
+    #[test]
     fn a_failure_offers_both_resolves_of_that_version() {
         let mut o = with_artifact(Status::Failed, "PROD", "s3://b/k.zip?versionId=v1");
         o.failed.push(FailedMigration {

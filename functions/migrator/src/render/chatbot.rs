@@ -145,6 +145,11 @@ pub fn chatbot(o: &Outcome, channel: &Channel) -> serde_json::Value {
     }
     if let Some(payload) = &o.confirm_payload {
         next_steps.push(with_code(&apply_step(payload, function)));
+        if let Some(q) = channel.confirm_qualifier {
+            next_steps.push(with_code(&format!(
+                "A confirmation is honoured only through the `{q}` alias (`--qualifier {q}`): `migrator invoke --confirm` and this message's button use it."
+            )));
+        }
     }
     let headline = prose(&headline(o));
     let mut context = serde_json::Map::new();
