@@ -11,6 +11,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -200,6 +201,14 @@ export interface PrismaMigratorProps {
   /** Send the topic's messages to Slack through an AWS Chatbot channel configuration. */
   readonly slack?: SlackChannelProps;
   /**
+   * A trail of yours to record who confirmed: the construct adds a Lambda data-event selector
+   * for the `apply` alias only (presses and `migrator invoke --confirm`; CloudTrail charges
+   * data events, about USD 0.10 per 100,000). Its `Invoke` records name the caller (a Slack
+   * press: the role session `chatbot-session-slack-…`) and the request id of the outcome.
+   * @default no data events
+   */
+  readonly confirmTrail?: cloudtrail.Trail;
+  /**
    * Uploads start a Fargate task (one at a time, through a state machine) instead of the
    * function; the function stays for short manual plans. Needs `containerImage`.
    * @default false
@@ -316,6 +325,11 @@ export class PrismaMigrator extends Construct {
       aliasName: CONFIRM_QUALIFIER,
       version: this.function.currentVersion,
       description: 'The confirm door: confirmed deploys and resolves are honoured only through this alias',
+    });
+    // Who confirmed: data events of the confirm door only (off unless a trail is given).
+    props.confirmTrail?.addEventSelector(cloudtrail.DataResourceType.LAMBDA_FUNCTION, [this.confirmAlias.functionArn], {
+      readWriteType: cloudtrail.ReadWriteType.ALL,
+      includeManagementEvents: false,
     });
     this.rule = this.addTrigger();
     if (props.longMigrations) this.longMigrations = this.addLongMigrations(this.requireRule());

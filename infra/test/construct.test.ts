@@ -10,9 +10,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PLACEHOLDER_DIR, migratorLambdaCode } from '../lib/code';
 import { MigratorTrigger } from '../lib/types';
@@ -475,6 +477,23 @@ describe('Slack buttons (issue 24)', () => {
     const channel = resource(tp, 'AWS::Chatbot::SlackChannelConfiguration').props;
     assert.equal(channel.CustomizationResourceArns, undefined);
     assert.deepEqual(channel.GuardrailPolicies, [join('arn:', partition, ':iam::aws:policy/CloudWatchReadOnlyAccess')]);
+  });
+
+  it('records who confirmed: a given trail gets a Lambda data-event selector for the apply alias only', () => {
+    const app = testApp();
+    const audit = new Stack(app, 'Audit');
+    const trail = new cloudtrail.Trail(audit, 'Trail', { bucket: new s3.Bucket(audit, 'TrailBucket') });
+    const withTrail = new MigratorExampleStack(app, 'WithTrail', { stage: 'PROD', migrator: { confirmTrail: trail } });
+    const selectors = resource(template(audit), 'AWS::CloudTrail::Trail').props.EventSelectors;
+    assert.equal(selectors.length, 1);
+    assert.equal(selectors[0].IncludeManagementEvents, false);
+    assert.equal(selectors[0].ReadWriteType, 'All');
+    assert.equal(selectors[0].DataResources.length, 1);
+    assert.equal(selectors[0].DataResources[0].Type, 'AWS::Lambda::Function');
+    // The alias's ARN (exported by the migrator's stack), nothing else.
+    const aliasId = withTrail.getLogicalId(withTrail.migrator.confirmAlias.node.defaultChild as any);
+    assert.match(JSON.stringify(selectors[0].DataResources[0].Values), new RegExp(aliasId));
+    tProd.resourceCountIs('AWS::CloudTrail::Trail', 0);
   });
 
   it('the construct and the function agree on the variables (chat-actions.json is the one definition)', () => {
