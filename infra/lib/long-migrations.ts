@@ -23,6 +23,12 @@ export interface LongMigrationsProps {
   readonly image: ecs.ContainerImage;
   /** The function's environment; the task adds MAX_DURATION. */
   readonly environment: Record<string, string>;
+  /**
+   * The `apply` alias's ARN, passed to every task as `MIGRATOR_INVOKED_FUNCTION_ARN`: the
+   * confirm door of the long path is the state machine itself, which only the confirmers
+   * (`grantConfirm`) and the upload rule may start.
+   */
+  readonly confirmArn: string;
   readonly cpu: number;
   readonly memoryMiB: number;
   /** The task's deadline (MAX_DURATION); the state machine stops the task a little after it. */
@@ -270,7 +276,11 @@ export class LongMigrations extends Construct {
                 {
                   Name: MIGRATOR_CONTAINER_NAME,
                   // The whole event (S3 "Object Created" from the rule, or a manual payload).
-                  Environment: [{ Name: 'MIGRATOR_EVENT', Value: '{% $string($states.input) %}' }],
+                  // The door: only confirmers and the upload rule may start this state machine.
+                  Environment: [
+                    { Name: 'MIGRATOR_EVENT', Value: '{% $string($states.input) %}' },
+                    { Name: 'MIGRATOR_INVOKED_FUNCTION_ARN', Value: props.confirmArn },
+                  ],
                 },
               ],
             },

@@ -11,6 +11,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -29,6 +30,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { CONFIRM_QUALIFIER, ChatActions } from './chat-actions';
 import { DatabaseDescription, describeDatabase } from './database';
 import { MigratorEndpoints } from './endpoints';
 import { LongMigrations } from './long-migrations';
@@ -54,10 +56,18 @@ export interface SlackChannelProps {
   /** The Slack channel id, e.g. `C0123ABCD`. */
   readonly channelId: string;
   /**
-   * Ceiling of what anyone in the channel can do through Chatbot.
-   * @default [CloudWatchReadOnlyAccess] (the channel only receives notifications)
+   * Ceiling of what anyone in the channel can do through Chatbot. The buttons' own guardrail
+   * (`lambda:InvokeFunction` on the `apply` alias only) is always added.
+   * @default [CloudWatchReadOnlyAccess] (reads) and the buttons' guardrail
    */
   readonly guardrailPolicies?: iam.IManagedPolicy[];
+  /**
+   * Buttons on the messages ("Apply this plan", "Accept the findings and apply", "Mark rolled
+   * back", "Mark applied"): AWS Chatbot custom actions that invoke the `apply` alias as the
+   * channel's role. Off: the channel only reads, and the role may not invoke the alias.
+   * @default true
+   */
+  readonly buttons?: boolean;
 }
 
 export interface PrismaMigratorProps {
@@ -191,6 +201,14 @@ export interface PrismaMigratorProps {
   /** Send the topic's messages to Slack through an AWS Chatbot channel configuration. */
   readonly slack?: SlackChannelProps;
   /**
+   * A trail of yours to record who confirmed: the construct adds a Lambda data-event selector
+   * for the `apply` alias only (presses and `migrator invoke --confirm`; CloudTrail charges
+   * data events, about USD 0.10 per 100,000). Its `Invoke` records name the caller (a Slack
+   * press: the role session `chatbot-session-slack-…`) and the request id of the outcome.
+   * @default no data events
+   */
+  readonly confirmTrail?: cloudtrail.Trail;
+  /**
    * Uploads start a Fargate task (one at a time, through a state machine) instead of the
    * function; the function stays for short manual plans. Needs `containerImage`.
    * @default false
@@ -248,6 +266,14 @@ export class PrismaMigrator extends Construct {
   /** The upload rule (EventBridge trigger only). */
   public readonly rule?: events.Rule;
   public readonly slackChannel?: chatbot.SlackChannelConfiguration;
+  /**
+   * The confirm door: the alias `apply` on the function's current version. A confirmed deploy
+   * or resolve is honoured only when invoked through it (`CONFIRM_QUALIFIER`); `grantConfirm`
+   * and the Slack buttons may invoke it, `grantInvoke` only the unqualified function.
+   */
+  public readonly confirmAlias: lambda.Alias;
+  /** The Slack buttons (with `slack` and `buttons` not false). */
+  public readonly chatActions?: ChatActions;
   public readonly longMigrations?: LongMigrations;
   /** Every alarm of the construct (all notify `alarmTopic`). */
   public readonly alarms: cloudwatch.Alarm[] = [];
@@ -261,6 +287,7 @@ export class PrismaMigrator extends Construct {
   private uploadAllow?: iam.PolicyStatement;
   private bucketPolicyManaged = false;
   private invokers = 0;
+  private confirmers = 0;
   private readonly removalPolicy: RemovalPolicy;
   private readonly logRetention: logs.RetentionDays;
   private readonly subnets: ec2.SubnetSelection;
@@ -294,9 +321,24 @@ export class PrismaMigrator extends Construct {
     this.role = props.role ?? this.createRole();
     this.grantDataPlane(this.role);
     this.function = this.createFunction();
+    this.confirmAlias = new lambda.Alias(this, 'ConfirmAlias', {
+      aliasName: CONFIRM_QUALIFIER,
+      version: this.function.currentVersion,
+      description: 'The confirm door: confirmed deploys and resolves are honoured only through this alias',
+    });
+    // Who confirmed: data events of the confirm door only (off unless a trail is given).
+    props.confirmTrail?.addEventSelector(cloudtrail.DataResourceType.LAMBDA_FUNCTION, [this.confirmAlias.functionArn], {
+      readWriteType: cloudtrail.ReadWriteType.ALL,
+      includeManagementEvents: false,
+    });
     this.rule = this.addTrigger();
     if (props.longMigrations) this.longMigrations = this.addLongMigrations(this.requireRule());
-    if (props.slack) this.slackChannel = this.addSlack(props.slack);
+    if (props.slack) {
+      const buttons = props.slack.buttons ?? true;
+      const guardrail = buttons ? ChatActions.guardrail(this, 'SlackButtonsGuardrail', this.confirmAlias) : undefined;
+      this.slackChannel = this.addSlack(props.slack, guardrail);
+      if (buttons) this.chatActions = this.addButtons(this.slackChannel);
+    }
     for (const uploader of props.uploaders ?? []) this.grantUpload(uploader);
     this.addAlarms();
     this.addOutputs();
@@ -355,10 +397,10 @@ export class PrismaMigrator extends Construct {
   }
 
   /**
-   * Lets `grantee` invoke the function: plan, status and resolve payloads. The payload is not
-   * an IAM condition, so Lambda itself cannot tell a plan from a confirm: whoever may invoke
-   * may also send `"confirm": true`. Use `grantConfirm` for the people meant to confirm, and
-   * keep `lambda:InvokeFunction` on `*` out of other policies. A role or user of this app gets
+   * Lets `grantee` invoke the unqualified function: plan and status payloads. A confirmed deploy
+   * or resolve sent this way is refused (`rejected`, naming the `apply` alias): confirming is a
+   * separate door, `grantConfirm`. Keep `lambda:InvokeFunction` on `*` (or `function:*`) out
+   * of other policies: it would open the door too. A role or user of this app gets
    * an identity policy; an imported one (another account's) gets a statement in the function's
    * resource policy naming its ARN, and nothing attached.
    */
@@ -369,17 +411,24 @@ export class PrismaMigrator extends Construct {
     }
     const arn = principalArn(grantee);
     this.invokers += 1;
+    // On purpose on the unqualified function, not on a version or alias: a plain invoker may
+    // plan, never confirm (the `apply` alias is grantConfirm's).
+    Annotations.of(this.function).acknowledgeWarning(
+      '@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
+      'grantInvoke allows the unqualified function only; the apply alias (the confirm door) is granted by grantConfirm',
+    );
     this.function.addPermission(`InvokedBy${this.invokers}`, { principal: new iam.ArnPrincipal(arn), action: 'lambda:InvokeFunction' });
     return iam.Grant.drop(grantee, `invoke ${this.node.path} (allowed by the function's resource policy)`);
   }
 
   /**
-   * Lets `grantee` confirm (apply) a plan: invoke the function and, with `longMigrations`, start
-   * the state machine. Step Functions has no resource policy: a principal of another account
-   * can confirm through the function only (a warning says so), or through a role of this account.
+   * Lets `grantee` confirm (apply) a plan or record a resolve: invoke the function (plans) and
+   * its `apply` alias (the confirm door) and, with `longMigrations`, start the state machine.
+   * Step Functions has no resource policy: a principal of another account can confirm through
+   * the function only (a warning says so), or through a role of this account.
    */
   public grantConfirm(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.grantInvoke(grantee);
+    const grant = this.grantInvoke(grantee).combine(this.grantConfirmAlias(grantee));
     if (!this.longMigrations) return grant;
     if (!ownedByThisApp(grantee)) {
       Annotations.of(this).addWarningV2(
@@ -390,6 +439,16 @@ export class PrismaMigrator extends Construct {
       return grant;
     }
     return grant.combine(this.longMigrations.stateMachine.grantStartExecution(grantee));
+  }
+
+  /** `lambda:InvokeFunction` on the `apply` alias: an identity policy, or the alias's resource policy for another account's principal. */
+  private grantConfirmAlias(grantee: iam.IGrantable): iam.Grant {
+    if (ownedByThisApp(grantee)) {
+      return iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.confirmAlias.functionArn] });
+    }
+    this.confirmers += 1;
+    this.confirmAlias.addPermission(`ConfirmedBy${this.confirmers}`, { principal: new iam.ArnPrincipal(principalArn(grantee)), action: 'lambda:InvokeFunction' });
+    return iam.Grant.drop(grantee, `invoke ${this.node.path}'s apply alias (allowed by the alias's resource policy)`);
   }
 
   /** Outcomes that were not applied (status failed, blocked, rejected or incomplete), from the JSON outcome log line. */
@@ -580,6 +639,7 @@ export class PrismaMigrator extends Construct {
       LOCK_TIMEOUT: String(lockTimeout),
       ...(p.statementLockTimeout ? { STATEMENT_LOCK_TIMEOUT: String(p.statementLockTimeout.toSeconds()) } : {}),
       RUST_LOG: p.logLevel ?? 'info',
+      CONFIRM_QUALIFIER,
     };
   }
 
@@ -832,6 +892,7 @@ export class PrismaMigrator extends Construct {
       securityGroup: this.securityGroup,
       image: p.containerImage,
       environment: this.environment,
+      confirmArn: this.confirmAlias.functionArn,
       cpu: p.taskCpu ?? 512,
       memoryMiB: p.taskMemoryMiB ?? 1024,
       taskTimeout: p.taskTimeout ?? Duration.hours(2),
@@ -852,7 +913,7 @@ export class PrismaMigrator extends Construct {
     return long;
   }
 
-  private addSlack(slack: SlackChannelProps): chatbot.SlackChannelConfiguration {
+  private addSlack(slack: SlackChannelProps, buttonsGuardrail?: iam.IManagedPolicy): chatbot.SlackChannelConfiguration {
     const channel = new chatbot.SlackChannelConfiguration(this, 'Slack', {
       slackChannelConfigurationName: Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
       slackWorkspaceId: slack.workspaceId,
@@ -861,7 +922,10 @@ export class PrismaMigrator extends Construct {
       notificationTopics: this.props.alarmTopic ? [this.topic] : [this.topic, this.alarmTopic],
       loggingLevel: chatbot.LoggingLevel.ERROR,
       // Without guardrails AWS applies AdministratorAccess as the channel's ceiling.
-      guardrailPolicies: slack.guardrailPolicies ?? [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchReadOnlyAccess')],
+      guardrailPolicies: [
+        ...(slack.guardrailPolicies ?? [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchReadOnlyAccess')]),
+        ...(buttonsGuardrail ? [buttonsGuardrail] : []),
+      ],
       // Chatbot writes to /aws/chatbot/<name> in us-east-1; CDK sets its retention there.
       logRetention: this.logRetention,
     });
@@ -877,6 +941,17 @@ export class PrismaMigrator extends Construct {
       });
     }
     return channel;
+  }
+
+  /**
+   * The Slack buttons: custom actions attached to the channel (whose guardrails include the
+   * buttons', see addSlack), and the channel's role allowed to invoke the `apply` alias (and nothing of the
+   * function else).
+   */
+  private addButtons(channel: chatbot.SlackChannelConfiguration): ChatActions {
+    const actions = new ChatActions(this, 'ChatActions', { channel });
+    if (channel.role) this.grantConfirmAlias(channel.role);
+    return actions;
   }
 
   /**

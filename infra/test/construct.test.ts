@@ -10,9 +10,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PLACEHOLDER_DIR, migratorLambdaCode } from '../lib/code';
 import { MigratorTrigger } from '../lib/types';
@@ -170,6 +172,8 @@ describe('example stacks (CODE and PROD)', () => {
       AUTO_APPLY: 'false',
       BLOCK_ON: 'error',
       LOCK_TIMEOUT: '240',
+      // The confirm door (the `apply` alias).
+      CONFIRM_QUALIFIER: 'apply',
       RUST_LOG: 'info',
     });
     const codeEnv = migratorFunction(tCode).props.Environment.Variables;
@@ -419,6 +423,88 @@ describe('trigger modes', () => {
   });
 });
 
+describe('Slack buttons (issue 24)', () => {
+  const stack = exampleStack({ stage: 'PROD', migrator: { slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' } } }, 'Buttons');
+  const t = template(stack);
+  const aliasRef = { Ref: stack.getLogicalId(stack.migrator.confirmAlias.node.defaultChild as any) };
+  const actions = Object.entries(t.findResources('AWS::Chatbot::CustomAction')) as [string, any][];
+  const ctx = (name: string) => `event.metadata.additionalContext.${name}`;
+
+  it('creates one custom action per button, each a lambda invoke of the apply alias under 100 characters', () => {
+    const byButton = Object.fromEntries(actions.map(([, a]) => [a.Properties.Attachments[0].ButtonText, a.Properties]));
+    assert.deepEqual(Object.keys(byButton).sort(), ['Accept the findings and apply', 'Apply this plan', 'Mark applied', 'Mark rolled back']);
+    const expect = (button: string, when: string, payload: string) => {
+      const a = byButton[button];
+      assert.equal(a.Definition.CommandText, `lambda invoke --function-name $fn --qualifier apply --payload $${payload}`);
+      assert.ok(a.Definition.CommandText.length <= 100, 'the API reference limit of CommandText');
+      assert.match(a.ActionName, /^[a-zA-Z0-9_-]{1,64}$/);
+      assert.deepEqual(a.Attachments, [
+        {
+          NotificationType: 'Custom',
+          ButtonText: button,
+          Criteria: [{ Operator: 'EQUALS', VariableName: 'migratorAction', Value: when }],
+          Variables: { migratorAction: ctx('migratorAction'), fn: ctx('fn'), [payload]: ctx(payload) },
+        },
+      ]);
+    };
+    expect('Apply this plan', 'apply-plan', 'p');
+    expect('Accept the findings and apply', 'accept-and-apply', 'p');
+    expect('Mark rolled back', 'resolve-failed', 'rb');
+    expect('Mark applied', 'resolve-failed', 'ap');
+  });
+
+  it('attaches them to the channel, whose guardrails allow exactly invoking the apply alias (and CloudWatch reads)', () => {
+    const channel = resource(t, 'AWS::Chatbot::SlackChannelConfiguration').props;
+    assert.deepEqual(
+      [...channel.CustomizationResourceArns].sort((a: any, b: any) => a['Fn::GetAtt'][0].localeCompare(b['Fn::GetAtt'][0])),
+      actions.map(([id]) => getAtt(id, 'CustomActionArn')).sort((a, b) => a['Fn::GetAtt'][0].localeCompare(b['Fn::GetAtt'][0])),
+    );
+    const guardrails = channel.GuardrailPolicies as any[];
+    assert.equal(guardrails.length, 2);
+    assert.ok(!JSON.stringify(guardrails).includes('AdministratorAccess'));
+    const guardrail = t.toJSON().Resources[guardrails[1].Ref];
+    assert.equal(guardrail.Type, 'AWS::IAM::ManagedPolicy');
+    assert.deepEqual(guardrail.Properties.PolicyDocument.Statement, [
+      { Sid: 'ButtonsInvokeTheConfirmAlias', Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: aliasRef },
+    ]);
+    assert.equal(guardrail.Properties.Roles, undefined, 'a ceiling, attached to nobody');
+  });
+
+  it('without buttons the channel only reads: no custom action, no guardrail of ours, no role policy', () => {
+    const plain = exampleStack({ stage: 'PROD', migrator: { slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD', buttons: false } } }, 'NoButtons');
+    const tp = template(plain);
+    tp.resourceCountIs('AWS::Chatbot::CustomAction', 0);
+    const channel = resource(tp, 'AWS::Chatbot::SlackChannelConfiguration').props;
+    assert.equal(channel.CustomizationResourceArns, undefined);
+    assert.deepEqual(channel.GuardrailPolicies, [join('arn:', partition, ':iam::aws:policy/CloudWatchReadOnlyAccess')]);
+  });
+
+  it('records who confirmed: a given trail gets a Lambda data-event selector for the apply alias only', () => {
+    const app = testApp();
+    const audit = new Stack(app, 'Audit');
+    const trail = new cloudtrail.Trail(audit, 'Trail', { bucket: new s3.Bucket(audit, 'TrailBucket') });
+    const withTrail = new MigratorExampleStack(app, 'WithTrail', { stage: 'PROD', migrator: { confirmTrail: trail } });
+    const selectors = resource(template(audit), 'AWS::CloudTrail::Trail').props.EventSelectors;
+    assert.equal(selectors.length, 1);
+    assert.equal(selectors[0].IncludeManagementEvents, false);
+    assert.equal(selectors[0].ReadWriteType, 'All');
+    assert.equal(selectors[0].DataResources.length, 1);
+    assert.equal(selectors[0].DataResources[0].Type, 'AWS::Lambda::Function');
+    // The alias's ARN (exported by the migrator's stack), nothing else.
+    const aliasId = withTrail.getLogicalId(withTrail.migrator.confirmAlias.node.defaultChild as any);
+    assert.match(JSON.stringify(selectors[0].DataResources[0].Values), new RegExp(aliasId));
+    tProd.resourceCountIs('AWS::CloudTrail::Trail', 0);
+  });
+
+  it('the construct and the function agree on the variables (chat-actions.json is the one definition)', () => {
+    const json = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'lib', 'chat-actions.json'), 'utf8'));
+    assert.equal(json.qualifier, 'apply');
+    const rust = fs.readFileSync(path.join(__dirname, '..', '..', 'functions', 'migrator', 'src', 'render', 'buttons.rs'), 'utf8');
+    assert.ok(rust.includes(`pub const MARKER: &str = "${json.marker}";`));
+    for (const a of json.actions) assert.ok(rust.includes(`"${a.when}"`), a.when);
+  });
+});
+
 describe('optional features', () => {
   it('adds the Slack channel configuration only when slack is given', () => {
     const stack = exampleStack({ stage: 'PROD', migrator: { slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' } } }, 'Slack');
@@ -430,12 +516,16 @@ describe('optional features', () => {
       SnsTopicArns: [{ Ref: ids(stack).topic }, { Ref: stack.getLogicalId(stack.migrator.alarmTopic.node.defaultChild as any) }],
       LoggingLevel: 'ERROR',
     });
-    // The Chatbot role gets no permissions (notifications only).
+    // The Chatbot role may invoke the apply alias (the buttons) and nothing else.
     const chatbotRole = Object.entries(t.findResources('AWS::IAM::Role')).find(([, r]: any) =>
       JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('chatbot.amazonaws.com'),
     )!;
     assert.equal((chatbotRole[1] as any).Properties.ManagedPolicyArns, undefined);
-    assert.equal(Object.values(t.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === chatbotRole[0])).length, 0);
+    const rolePolicies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === chatbotRole[0])) as any[];
+    assert.deepEqual(
+      rolePolicies.flatMap((p) => p.Properties.PolicyDocument.Statement),
+      [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { Ref: stack.getLogicalId(stack.migrator.confirmAlias.node.defaultChild as any) } }],
+    );
     tProd.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
   });
 
@@ -646,7 +736,8 @@ describe('Lambda code asset', () => {
 
   it('the template shape does not depend on the asset bytes', () => {
     const shape = (t: Template) =>
-      JSON.stringify(t.toJSON(), (k, v) => (k === 'S3Key' ? '<hash>' : v));
+      // (The current version's logical id names the code's hash: a new version per code.)
+      JSON.stringify(t.toJSON(), (k, v) => (k === 'S3Key' ? '<hash>' : v)).replace(/CurrentVersion[0-9A-Fa-f]{8,}/g, 'CurrentVersion<hash>');
     const a = exampleStack({ stage: 'CODE', migrator: { code: lambda.Code.fromAsset(PLACEHOLDER_DIR) } }, 'ShapeA');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrator-alt-'));
     fs.writeFileSync(path.join(dir, 'bootstrap'), '#!/bin/sh\necho other\n', { mode: 0o755 });

@@ -91,20 +91,36 @@ describe('who may upload, plan and confirm', () => {
     assert.deepEqual(deny(stack).Condition.ArnNotEquals['aws:PrincipalArn'], [getAtt(lid(stack, user), 'Arn'), 'arn:aws:iam::123456789012:role/ci/github-deploy']);
   });
 
-  it('grantInvoke grants lambda:InvokeFunction on the function only; grantConfirm adds the state machine', () => {
+  it('grantInvoke grants lambda:InvokeFunction on the unqualified function only; grantConfirm adds the apply alias and the state machine', () => {
     const stack = exampleStack({ stage: 'PROD' }, 'Invoke');
     const planner = new iam.Role(stack, 'Planner', { assumedBy: new iam.AccountRootPrincipal() });
     stack.migrator.grantInvoke(planner);
     const t = template(stack);
     const fnArn = getAtt(migratorFunction(t).id, 'Arn');
+    const aliasArn = { Ref: lid(stack, stack.migrator.confirmAlias) };
     assert.deepEqual(policyStatements(t, lid(stack, planner)), [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: fnArn }]);
-    // The example's operator role confirms.
-    assert.deepEqual(policyStatements(t, lid(stack, stack.operatorRole)), [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: fnArn }]);
+    // The alias is `apply`, on the function's current version.
+    t.hasResourceProperties('AWS::Lambda::Alias', { Name: 'apply', FunctionName: { Ref: migratorFunction(t).id } });
+    assert.equal(migratorFunction(t).props.Environment.Variables.CONFIRM_QUALIFIER, 'apply');
+    // The example's operator role confirms: the function (plans) and the alias (the door).
+    assert.deepEqual(policyStatements(t, lid(stack, stack.operatorRole)), [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: [fnArn, aliasArn] }]);
     const lm = long.migrator.longMigrations!;
     assert.deepEqual(policyStatements(tLong, lid(long, long.operatorRole)), [
-      { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: getAtt(migratorFunction(tLong).id, 'Arn') },
+      { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: [getAtt(migratorFunction(tLong).id, 'Arn'), { Ref: lid(long, long.migrator.confirmAlias) }] },
       { Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: lid(long, lm.stateMachine) } },
     ]);
+    // Another account's confirmer: the alias's resource policy names it; a plain invoker of
+    // another account only the unqualified function's.
+    const cross = exampleStack({ stage: 'PROD' }, 'CrossConfirm');
+    cross.migrator.grantConfirm(iam.Role.fromRoleArn(cross, 'Approver', 'arn:aws:iam::210987654321:role/approver'));
+    cross.migrator.grantInvoke(iam.Role.fromRoleArn(cross, 'Viewer', 'arn:aws:iam::210987654321:role/viewer'));
+    const tc = template(cross);
+    const perms = (Object.values(tc.findResources('AWS::Lambda::Permission')) as any[]).map((p) => p.Properties);
+    const aliasRef = { Ref: lid(cross, cross.migrator.confirmAlias) };
+    assert.deepEqual(
+      perms.filter((p) => JSON.stringify(p.FunctionName) === JSON.stringify(aliasRef)).map((p) => p.Principal),
+      ['arn:aws:iam::210987654321:role/approver'],
+    );
     // No resource policy lets anyone else in: only EventBridge may invoke the function.
     const permissions = Object.values(t.findResources('AWS::Lambda::Permission')) as any[];
     assert.deepEqual(
@@ -119,7 +135,10 @@ describe('Chatbot guardrails', () => {
     const stack = exampleStack({ stage: 'PROD', migrator: { slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' } } }, 'Guard');
     const t = template(stack);
     const channel = resource(t, 'AWS::Chatbot::SlackChannelConfiguration').props;
-    assert.deepEqual(channel.GuardrailPolicies, [join('arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/CloudWatchReadOnlyAccess')]);
+    assert.deepEqual(channel.GuardrailPolicies, [
+      join('arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/CloudWatchReadOnlyAccess'),
+      { Ref: lid(stack, stack.migrator.node.findChild('SlackButtonsGuardrail') as any) },
+    ]);
     t.hasResourceProperties('Custom::LogRetention', {
       LogGroupName: `/aws/chatbot/${channel.ConfigurationName}`,
       LogGroupRegion: 'us-east-1',
@@ -139,7 +158,10 @@ describe('Chatbot guardrails', () => {
       'Guard2',
     );
     const c2 = resource(template(custom), 'AWS::Chatbot::SlackChannelConfiguration').props;
-    assert.deepEqual(c2.GuardrailPolicies, [join('arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/ReadOnlyAccess')]);
+    assert.deepEqual(c2.GuardrailPolicies, [
+      join('arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/ReadOnlyAccess'),
+      { Ref: lid(custom, custom.migrator.node.findChild('SlackButtonsGuardrail') as any) },
+    ]);
     template(custom).hasResourceProperties('Custom::LogRetention', { RetentionInDays: 30 });
   });
 });
@@ -516,7 +538,12 @@ describe('long migrations (ECS)', () => {
     assert.equal(container.Name, 'migrator');
     assert.deepEqual(container.Command, ['migrator', 'handle-event']);
     const fnEnv = migratorFunction(tLong).props.Environment.Variables;
-    assert.deepEqual(container.Environment, Object.entries({ ...fnEnv, MAX_DURATION: '10800' }).map(([Name, Value]) => ({ Name, Value })));
+    // (The function's variables are sorted by name: CDK sorts them for the current version's hash.)
+    const byName = (a: { Name: string }, b: { Name: string }) => a.Name.localeCompare(b.Name);
+    assert.deepEqual(
+      [...container.Environment].sort(byName),
+      Object.entries({ ...fnEnv, MAX_DURATION: '10800' }).map(([Name, Value]) => ({ Name, Value })).sort(byName),
+    );
     assert.equal(fnEnv.AUTO_APPLY, 'false', 'PROD uploads plan; a confirm applies');
     assert.deepEqual(container.LogConfiguration.Options['awslogs-group'], { Ref: lid(long, lm.taskLogGroup) });
     assert.equal(resource(tLong, 'AWS::Logs::LogGroup', 'MigratorLongTaskLogGroup').props.RetentionInDays, 90);
@@ -548,7 +575,16 @@ describe('long migrations (ECS)', () => {
     assert.equal(RunTask.Resource, 'arn:<AWS::Partition>:states:::ecs:runTask.sync');
     assert.equal(RunTask.TimeoutSeconds, 3 * 3600 + 600);
     assert.deepEqual(RunTask.Arguments.Overrides, {
-      ContainerOverrides: [{ Name: 'migrator', Environment: [{ Name: 'MIGRATOR_EVENT', Value: '{% $string($states.input) %}' }] }],
+      ContainerOverrides: [
+        {
+          Name: 'migrator',
+          Environment: [
+            { Name: 'MIGRATOR_EVENT', Value: '{% $string($states.input) %}' },
+            // The long path's confirm door: only the confirmers and the upload rule may start it.
+            { Name: 'MIGRATOR_INVOKED_FUNCTION_ARN', Value: `<${lid(long, long.migrator.confirmAlias)}>` },
+          ],
+        },
+      ],
     });
     const vpcConfig = RunTask.Arguments.NetworkConfiguration.AwsvpcConfiguration;
     assert.equal(vpcConfig.AssignPublicIp, 'DISABLED');

@@ -394,6 +394,11 @@ def subscribed_queue(a):
                   ReturnSubscriptionArn=True)
     return url
 
+def subscribe_https(a):
+    # AWS Chatbot's kind of subscriber: it receives the message's `https` rendering.
+    return sns.subscribe(TopicArn=a["topic_arn"], Protocol="https", Endpoint=a["endpoint"],
+                         ReturnSubscriptionArn=True)["SubscriptionArn"]
+
 def receive(a):
     # Long-poll until `min` messages arrived (or the timeout), then take what is left.
     bodies, until = [], time.time() + a.get("timeout", 10)
@@ -415,7 +420,7 @@ def receive(a):
 def create_secret(a):
     return secrets.create_secret(Name=a["name"], SecretString=a["value"])["ARN"]
 
-ops = {f.__name__: f for f in [create_versioned_bucket, put_object, create_topic, subscribed_queue, receive, create_secret]}
+ops = {f.__name__: f for f in [create_versioned_bucket, put_object, create_topic, subscribed_queue, subscribe_https, receive, create_secret]}
 print(json.dumps({"ok": "ready"}), flush=True)
 for line in sys.stdin:
     request = json.loads(line)
@@ -537,6 +542,15 @@ impl Aws {
     }
 
     /// Creates a Secrets Manager secret with a string value; returns its ARN.
+    /// Subscribes `endpoint` (an [`ChatbotEndpoint`]) with protocol `https`: moto posts it
+    /// the message's `https` rendering, the one AWS Chatbot reads.
+    pub fn subscribe_https(&self, topic_arn: &str, endpoint: &str) -> String {
+        self.call(json!({"op": "subscribe_https", "topic_arn": topic_arn, "endpoint": endpoint}))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn create_secret(&self, name: &str, value: &str) -> String {
         self.call(json!({"op": "create_secret", "name": name, "value": value}))
             .as_str()
@@ -761,6 +775,84 @@ impl FixedAnswerEndpoint {
         FixedAnswerEndpoint {
             url: format!("http://127.0.0.1:{port}"),
             requests,
+        }
+    }
+}
+
+/// Where AWS Chatbot would be: an HTTP endpoint on 127.0.0.1 that moto's SNS posts the
+/// `https` subscription's notifications to (see [`Aws::subscribe_https`]). Keeps each
+/// notification's `Message`, parsed: the Chatbot custom notification the function published.
+pub struct ChatbotEndpoint {
+    /// `http://127.0.0.1:PORT/chatbot`.
+    pub url: String,
+    received: std::sync::Arc<Mutex<Vec<Value>>>,
+}
+
+impl ChatbotEndpoint {
+    pub fn start() -> ChatbotEndpoint {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Chatbot endpoint");
+        let port = listener.local_addr().expect("its address").port();
+        let received = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let keep = received.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(at + 4);
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while seen.len() < head_end + length {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = &seen[head_end..seen.len().min(head_end + length)];
+                if let Ok(notification) = serde_json::from_slice::<Value>(body)
+                    && let Some(message) = notification["Message"].as_str()
+                {
+                    let message = serde_json::from_str(message)
+                        .unwrap_or_else(|_| Value::String(message.to_string()));
+                    keep.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        ChatbotEndpoint {
+            url: format!("http://127.0.0.1:{port}/chatbot"),
+            received,
+        }
+    }
+
+    /// Exactly `n` notifications received since the last call (waits up to 10 s for them).
+    pub fn take(&self, n: usize) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+            if received.len() >= n || Instant::now() > until {
+                let got: Vec<Value> = received.drain(..).collect();
+                assert_eq!(got.len(), n, "Chatbot notifications: {got:#?}");
+                return got;
+            }
+            drop(received);
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::local_aws::{Aws, Emulator, Invoked, Moto, Put, REGION};
-use crate::{Migrations, PgDb, migrator_bin, pg_server, psql};
+use crate::{Migrations, PgDb, migrator_bin, pg_server, psql, workspace};
 
 /// The database role the function connects as, with a password that must never be printed.
 pub const DB_ROLE: &str = "migrator_e2e";
@@ -409,4 +409,96 @@ pub fn run_printed(printed: &str) -> Vec<String> {
     // Each argument ends with a NUL: the last piece is empty.
     args.pop();
     args
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Slack buttons (issue 24)
+
+/// The construct's custom actions, as deployed.
+pub fn chat_actions() -> Value {
+    let path = workspace().join("infra/lib/chat-actions.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("chat-actions.json"))
+        .expect("chat-actions.json is JSON")
+}
+
+/// The commands of the buttons `message` shows, by button text: each action whose criteria
+/// match, its command text with every `$variable` replaced by the variable's value (read
+/// from the message by the action's variable path, as Chatbot does).
+pub fn buttons(message: &Value) -> Vec<(String, String)> {
+    let defs = chat_actions();
+    let prefix = defs["variablePrefix"].as_str().unwrap();
+    let read = |name: &str| -> Option<String> {
+        // `event.metadata.additionalContext.NAME` → the message's field.
+        let path = format!("{prefix}{name}");
+        let mut at = message;
+        for part in path.strip_prefix("event.").unwrap().split('.') {
+            at = at.get(part)?;
+        }
+        at.as_str().map(str::to_string)
+    };
+    let marker = defs["marker"].as_str().unwrap();
+    let mut shown = Vec::new();
+    for action in defs["actions"].as_array().unwrap() {
+        if read(marker).as_deref() != action["when"].as_str() {
+            continue;
+        }
+        let mut command = action["commandText"].as_str().unwrap().to_string();
+        assert!(command.len() <= 100, "{command}");
+        // Longest names first, so that `$p` never eats the start of a longer name.
+        let mut variables: Vec<&str> = action["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        variables.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in variables {
+            let value = read(v).unwrap_or_else(|| panic!("the message lacks `{v}`: {message:#}"));
+            command = command.replace(&format!("${v}"), &value);
+        }
+        shown.push((action["button"].as_str().unwrap().to_string(), command));
+    }
+    shown
+}
+
+pub fn button(message: &Value, text: &str) -> String {
+    buttons(message)
+        .into_iter()
+        .find(|(b, _)| b == text)
+        .unwrap_or_else(|| panic!("no button `{text}` on {message:#}"))
+        .1
+}
+
+/// A button's command, read: `lambda invoke --function-name F [--qualifier Q] --payload P`.
+#[derive(Debug)]
+pub struct ButtonCommand {
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub payload: Value,
+}
+
+impl ButtonCommand {
+    pub fn parse(command: &str) -> Result<ButtonCommand, String> {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        if words.get(..2) != Some(&["lambda", "invoke"][..]) {
+            return Err(format!("not a lambda invoke: {command}"));
+        }
+        let (mut function, mut qualifier, mut payload) = (None, None, None);
+        for pair in words[2..].chunks(2) {
+            let value = pair.get(1).map(|v| v.to_string());
+            match pair[0] {
+                "--function-name" => function = value,
+                "--qualifier" => qualifier = value,
+                "--payload" => payload = value,
+                other => return Err(format!("unexpected `{other}` in {command}")),
+            }
+        }
+        let payload = payload.ok_or_else(|| format!("no --payload in {command}"))?;
+        Ok(ButtonCommand {
+            function: function.ok_or_else(|| format!("no --function-name in {command}"))?,
+            qualifier,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| format!("the payload is not one JSON word ({e}): {payload}"))?,
+        })
+    }
 }

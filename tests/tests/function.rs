@@ -367,30 +367,26 @@ fn with_auto_apply_off_a_confirmation_applies_exactly_the_plan_it_names() {
     assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     st.published(1);
 
-    // The first plan's payload applies that plan: one migration, v1's.
-    let o = st.invoke_ok(&emulator, &plan1, "applied");
-    assert_eq!(listed(&o, "applied"), names(&ALL[..1]));
-    assert_eq!(o["artifact"]["location"], st.location(&v1).as_str());
+    // The first plan's payload is stale now that v2 was uploaded: refused with the reason
+    // (issue 24: a button on an older upload's plan does nothing).
+    let o = st.invoke_ok(&emulator, &plan1, "rejected");
+    assert!(error_message(&o).contains("a stale confirmation"), "{o:#}");
+    assert!(error_message(&o).contains(v2.version_id.as_str()), "{o:#}");
+    assert_eq!(st.db.tables(), Vec::<String>::new(), "nothing was written");
     st.published(1);
-    // The second plan is stale now (USERS is applied): refused, nothing more applied.
+
+    // The second plan's payload applies that plan: v2's three migrations.
+    let o = st.invoke_ok(&emulator, &plan2, "applied");
+    assert_eq!(listed(&o, "applied"), names(&[USERS, POSTS, drop]));
+    assert_eq!(o["artifact"]["location"], st.location(&v2).as_str());
+    assert_eq!(st.db.rows().len(), 3);
+    st.published(1);
+    // Sent again, it applies nothing more: the plan it names is not what would be applied now.
     let o = st.invoke_ok(&emulator, &plan2, "rejected");
     assert!(
         error_message(&o).contains("is not what would be applied now"),
         "{o:#}"
     );
-    assert_eq!(st.db.rows().len(), 1);
-    st.published(1);
-
-    // A new plan of v2, confirmed as it says, applies what it listed.
-    let o = st.invoke_ok(
-        &emulator,
-        &json!({"action": "deploy", "artifact": format!("s3://{}/{}", v2.bucket, v2.key), "versionId": v2.version_id}),
-        "planned",
-    );
-    assert_eq!(listed(&o, "pending"), names(&[POSTS, drop]));
-    st.published(1);
-    let o = st.invoke_ok(&emulator, &o["confirmPayload"], "applied");
-    assert_eq!(listed(&o, "applied"), names(&[POSTS, drop]));
     assert_eq!(st.db.rows().len(), 3);
     st.published(1);
     st.finish(&[&emulator]);

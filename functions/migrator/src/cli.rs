@@ -530,7 +530,7 @@ async fn handle_event(args: &HandleEventArgs) -> anyhow::Result<bool> {
     let config = StageConfig::from_env()?;
     let edges = crate::aws::edges(&crate::aws::sdk_config().await, &config);
     let handler = Handler::new(config, edges)?;
-    let response = handler.handle(&text, &Invocation::default()).await;
+    let response = handler.handle(&text, &Invocation::for_task()).await;
     println!("{}", serde_json::to_string_pretty(&response.body)?);
     Ok(response.publish_errors.is_empty() && response.outcomes.iter().all(|o| o.is_success()))
 }

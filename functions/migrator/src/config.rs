@@ -81,6 +81,10 @@ pub struct StageConfig {
     pub region: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the function hints tell people to invoke.
     pub function_name: Option<String>,
+    /// `CONFIRM_QUALIFIER` (the construct sets `apply`): a confirmed deploy or resolve is
+    /// honoured only when the function was invoked through this qualifier (the "confirm door",
+    /// see `handler::Door`). Unset: no door (a function deployed by hand, as before).
+    pub confirm_qualifier: Option<String>,
 }
 
 /// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
@@ -289,6 +293,20 @@ impl StageConfig {
         })
         .unwrap_or(64 << 20);
 
+        // A Lambda alias name (or a version number): what the 8th part of an ARN can be.
+        let confirm_qualifier = get("CONFIRM_QUALIFIER");
+        if let Some(q) = &confirm_qualifier
+            && (q.len() > 128
+                || q == "$LATEST"
+                || !q
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            problems.push(format!(
+                "CONFIRM_QUALIFIER: `{}` is not a Lambda alias name (letters, digits, - or _, at most 128)",
+                q.escape_debug()
+            ));
+        }
         let config = StageConfig {
             stage,
             db: DbConfig {
@@ -314,6 +332,7 @@ impl StageConfig {
             max_artifact_bytes,
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
+            confirm_qualifier,
         };
         if problems.is_empty() {
             Ok(config)
@@ -324,7 +343,7 @@ impl StageConfig {
 }
 
 /// The variables the stage reads (an empty one is refused).
-const VARIABLES: [&str; 23] = [
+const VARIABLES: [&str; 24] = [
     "STAGE",
     "DB_ENGINE",
     "DB_HOST",
@@ -348,6 +367,7 @@ const VARIABLES: [&str; 23] = [
     "MAX_ARTIFACT_BYTES",
     "AWS_REGION",
     "AWS_LAMBDA_FUNCTION_NAME",
+    "CONFIRM_QUALIFIER",
 ];
 
 /// The longest duration any of them may be: PostgreSQL's `lock_timeout` and

@@ -27,6 +27,44 @@ pub struct Invocation {
     pub request_id: String,
     /// The Lambda deadline; ECS and the CLI have none unless `MAX_DURATION` is set.
     pub deadline: Option<Instant>,
+    /// The function ARN the caller invoked (Lambda's context; for the ECS task, what the
+    /// construct's state machine passes as `MIGRATOR_INVOKED_FUNCTION_ARN`): its qualifier is
+    /// the door the invocation came through ([`qualifier_of`]).
+    pub invoked_function_arn: Option<String>,
+}
+
+impl Invocation {
+    /// The ECS task's invocation (`handle-event`): the door is what the construct's state
+    /// machine passes in `MIGRATOR_INVOKED_FUNCTION_ARN` (only the state machine that the
+    /// confirmers may start passes the confirm qualifier).
+    pub fn for_task() -> Invocation {
+        Invocation {
+            invoked_function_arn: std::env::var("MIGRATOR_INVOKED_FUNCTION_ARN")
+                .ok()
+                .filter(|a| !a.trim().is_empty()),
+            ..Invocation::default()
+        }
+    }
+
+    /// The qualifier the function was invoked through (`None`: the unqualified function).
+    pub fn qualifier(&self) -> Option<&str> {
+        self.invoked_function_arn.as_deref().and_then(qualifier_of)
+    }
+}
+
+/// The qualifier of an invoked function ARN: its 8th `:`-part
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME:QUALIFIER`); `None` for an unqualified ARN
+/// or anything that is not a Lambda function ARN (an emulator's placeholder).
+pub fn qualifier_of(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name, qualifier]
+            if !name.is_empty() && !qualifier.is_empty() =>
+        {
+            Some(qualifier)
+        }
+        _ => None,
+    }
 }
 
 /// What the handler reads from, publishes to and gets credentials from (see `ports`).
@@ -152,9 +190,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             continue;
                         }
                     };
-                    match self.run(item, &invocation.request_id, deadline).await {
+                    match self.run(item, invocation, deadline).await {
                         Some(outcome) => {
-                            if let Err(e) = self.publish(&outcome, deadline).await {
+                            if let Err(e) = self
+                                .publish(&outcome, self.door(&outcome, invocation), deadline)
+                                .await
+                            {
                                 publish_errors.push(e);
                                 fails_invocation = true;
                             }
@@ -174,7 +215,10 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                         .outcome(self.wording.as_ref()),
                         None,
                     );
-                    if let Err(e) = self.publish(&outcome, deadline).await {
+                    if let Err(e) = self
+                        .publish(&outcome, self.door(&outcome, invocation), deadline)
+                        .await
+                    {
                         publish_errors.push(e);
                         fails_invocation = true;
                     }
@@ -207,7 +251,10 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             .outcome(self.wording.as_ref()),
                             None,
                         );
-                        if let Err(e) = self.publish(&outcome, deadline).await {
+                        if let Err(e) = self
+                            .publish(&outcome, self.door(&outcome, invocation), deadline)
+                            .await
+                        {
                             publish_errors.push(e);
                             failures.push(json!({ "itemIdentifier": message_id }));
                         }
@@ -245,12 +292,14 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                             Item::Upload(object, _) => Some(object.clone()),
                             _ => None,
                         };
-                        let Some(outcome) = self.run(item, &invocation.request_id, deadline).await
-                        else {
+                        let Some(outcome) = self.run(item, invocation, deadline).await else {
                             continue;
                         };
                         let mut worth = worth_retrying(&outcome);
-                        if let Err(e) = self.publish(&outcome, deadline).await {
+                        if let Err(e) = self
+                            .publish(&outcome, self.door(&outcome, invocation), deadline)
+                            .await
+                        {
                             publish_errors.push(e);
                             worth = true;
                         }
@@ -279,10 +328,10 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     async fn run(
         &self,
         item: Item,
-        request_id: &str,
+        invocation: &Invocation,
         deadline: Option<Instant>,
     ) -> Option<Outcome> {
-        let ready = match self.prepare(item, request_id, deadline).await {
+        let ready = match self.prepare(item, invocation, deadline).await {
             Ok(None) => return None,
             Ok(Some(ready)) => ready,
             Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
@@ -326,13 +375,17 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     async fn prepare(
         &self,
         item: Item,
-        request_id: &str,
+        invocation: &Invocation,
         deadline: Option<Instant>,
     ) -> Result<Option<Ready>, Early> {
+        let request_id = invocation.request_id.as_str();
         let policy = StagePolicy {
             auto_apply: self.config.auto_apply,
         };
         let mut accept = Vec::new();
+        // A person's confirmation of a named object version (not an upload event: a late
+        // event of an older upload is answered as up to date, see the engine's drift check).
+        let mut confirms_a_version = false;
         let (request, object) = match item {
             Item::TestEvent => {
                 tracing::info!("acknowledged s3:TestEvent");
@@ -357,6 +410,17 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                     InvokedBy::declared(manual.by.as_deref(), Some(request_id)),
                 )
                 .map_err(|error| Early::new(&Request::refused(manual.action), error))?;
+                if let Some(reason) = self.door_refusal(&request, invocation) {
+                    let mut refused = Request::refused(request.action);
+                    refused.invoked_by = request.invoked_by.clone();
+                    return Err(Early::new(&refused, EdgeError::invalid_request(reason)));
+                }
+                confirms_a_version = request.confirmed()
+                    && request.action == Action::Deploy
+                    && manual
+                        .artifact
+                        .as_ref()
+                        .is_some_and(|o| o.version_id.is_some());
                 let object = match manual.artifact {
                     Some(object) => object,
                     None => self
@@ -387,6 +451,9 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             etag: None,
             ..object
         };
+        if confirms_a_version {
+            self.check_latest(&served, deadline).await.map_err(early)?;
+        }
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
             .map_err(|error| early(EdgeError::from(error)))?;
@@ -428,10 +495,11 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     async fn publish(
         &self,
         outcome: &Outcome,
+        door: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<(), PublishError> {
         let notifier = &self.edges.notifier;
-        let result = bounded(deadline, notifier.publish(outcome))
+        let result = bounded(deadline, notifier.publish(outcome, door))
             .await
             .unwrap_or_else(|waited| {
                 Err(PublishError {
@@ -453,6 +521,61 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 Err(e)
             }
         }
+    }
+
+    /// A confirmation names an object version (a plan's `confirmPayload`, a Slack button): it
+    /// is stale once a newer version was uploaded, and refused with the reason; the newer
+    /// upload has its own plan and button.
+    async fn check_latest(
+        &self,
+        served: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<(), EdgeError> {
+        let latest = bounded(deadline, self.edges.artifacts.latest_version(served))
+            .await
+            .map_err(|waited| EdgeError::ArtifactUnavailable {
+                location: format!("s3://{}/{}", served.bucket, served.key),
+                reason: format!("S3 did not answer within {} s", waited.as_secs()),
+                transient: true,
+            })??;
+        match (latest, &served.version_id) {
+            (Some(latest), Some(named)) if &latest != named => {
+                Err(EdgeError::invalid_request(format!(
+                    "a stale confirmation: it confirms version {named} of s3://{}/{}, but version {latest} was uploaded since. Nothing was applied; confirm the newer upload's plan instead",
+                    served.bucket, served.key
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The door a confirmed outcome came through (for the message): the stage's confirm
+    /// qualifier when this invocation used it.
+    fn door<'a>(&self, outcome: &Outcome, invocation: &'a Invocation) -> Option<&'a str> {
+        let door = invocation.qualifier()?;
+        (outcome.confirmed && self.config.confirm_qualifier.as_deref() == Some(door)).then(|| {
+            tracing::info!(door, "confirmed through the confirm qualifier");
+            door
+        })
+    }
+
+    /// The confirm door: where the stage has one (`CONFIRM_QUALIFIER`), a request that writes
+    /// (a confirmed deploy or resolve) is honoured only when the function was invoked through
+    /// that qualifier, which IAM grants to the confirmers alone. A plan, status or an upload
+    /// needs no door.
+    fn door_refusal(&self, request: &Request, invocation: &Invocation) -> Option<String> {
+        let door = self.config.confirm_qualifier.as_deref()?;
+        if !request.confirmed() || invocation.qualifier() == Some(door) {
+            return None;
+        }
+        let came = match invocation.qualifier() {
+            Some(other) => format!("through the qualifier `{other}`"),
+            None => "through the unqualified function".to_string(),
+        };
+        Some(format!(
+            "a confirmed {} {came}: confirm through the `{door}` alias: --qualifier {door} (`migrator invoke --confirm` does; so do the Slack buttons). Without it the function only plans",
+            request.action.as_str()
+        ))
     }
 
     /// The configured key's latest version; a pattern names no single object.

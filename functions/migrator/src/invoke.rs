@@ -94,6 +94,10 @@ pub fn next_step(args: &InvokeArgs, outcome: &Outcome) -> Option<String> {
     ))
 }
 
+/// The alias the construct creates for confirmations (its `CONFIRM_QUALIFIER`): `--confirm`
+/// invokes it; everything else invokes the unqualified function.
+pub const CONFIRM_QUALIFIER: &str = "apply";
+
 /// Returns whether the function reported success.
 pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -111,9 +115,12 @@ pub async fn invoke(mut args: InvokeArgs) -> anyhow::Result<bool> {
     }
     let client = aws_sdk_lambda::Client::new(&sdk);
     let payload = payload(&args);
-    let response = client
-        .invoke()
-        .function_name(&args.function)
+    let mut call = client.invoke().function_name(&args.function);
+    if args.confirm {
+        // A confirmation goes through the confirm door (see `handler::Invocation::qualifier`).
+        call = call.qualifier(CONFIRM_QUALIFIER);
+    }
+    let response = call
         .payload(Blob::new(serde_json::to_vec(&payload)?))
         .send()
         .await

@@ -18,6 +18,7 @@ pub async fn run(handler: AwsHandler) -> Result<(), Error> {
             let invocation = Invocation {
                 request_id: event.context.request_id.clone(),
                 deadline: deadline(event.context.deadline),
+                invoked_function_arn: Some(event.context.invoked_function_arn.clone()),
             };
             let span = tracing::info_span!("invocation", request_id = %invocation.request_id);
             let response = handler

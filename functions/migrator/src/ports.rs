@@ -31,6 +31,16 @@ pub trait ArtifactSource: Send + Sync {
         object: &ObjectRef,
         max_bytes: u64,
     ) -> impl Future<Output = Result<Fetched, EdgeError>> + Send;
+
+    /// The version id of the key's latest version (`None`: the store keeps no versions, or
+    /// cannot tell). A confirmation of an older version is stale (see `Handler::prepare`).
+    fn latest_version(
+        &self,
+        object: &ObjectRef,
+    ) -> impl Future<Output = Result<Option<String>, EdgeError>> + Send {
+        let _ = object;
+        async { Ok(None) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +54,12 @@ pub struct PublishError {
 pub trait Notifier: Send + Sync {
     /// Where messages go (named in errors).
     fn topic(&self) -> &str;
-    /// Publishes one outcome; returns the message id.
+    /// Publishes one outcome; returns the message id. `door`: the confirm qualifier the run
+    /// came through, when it did (the message says so).
     fn publish(
         &self,
         outcome: &Outcome,
+        door: Option<&str>,
     ) -> impl Future<Output = Result<String, PublishError>> + Send;
 }
 

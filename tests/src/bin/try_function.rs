@@ -19,7 +19,10 @@ use std::io::{Read, Write};
 use std::process::{Command, ExitCode, Output};
 use std::time::Duration;
 
-use migrator_e2e::local_aws::{Aws, Emulator, Moto, REGION, lambda_bin, s3_event, s3_event_key};
+use migrator_e2e::local_aws::{
+    ACCOUNT, Aws, ChatbotEndpoint, Emulator, Moto, REGION, lambda_bin, s3_event, s3_event_key,
+};
+use migrator_e2e::stage::{ButtonCommand, button, buttons};
 use migrator_e2e::{PgDb, migrator_bin, workspace};
 use serde_json::Value;
 
@@ -27,6 +30,11 @@ const BUCKET: &str = "migrator-try-function";
 const TOPIC: &str = "migrator-try-function";
 const KEY: &str = "deploy/CODE/my app+v2/prisma.zip";
 const EXTRA: &str = "20240315090000_add_post_slug";
+/// The migration the Slack loop applies (a production-like stage: AUTO_APPLY=false).
+const SLACK_EXTRA: &str = "20240316090000_add_post_views";
+const SLACK_EXTRA_SQL: &str =
+    "-- AlterTable\nALTER TABLE \"Post\" ADD COLUMN \"views\" INTEGER NOT NULL DEFAULT 0;\n";
+const PROD_FUNCTION: &str = "migrator-try-PROD";
 const EXTRA_SQL: &str = "-- AlterTable\nALTER TABLE \"Post\" ADD COLUMN \"slug\" TEXT;\n\n-- CreateIndex\nCREATE UNIQUE INDEX \"Post_slug_key\" ON \"Post\"(\"slug\");\n";
 /// Fake credentials: moto accepts any.
 const KEY_ID: &str = "AKIATRYFUNCTION";
@@ -159,6 +167,8 @@ fn run() -> Result<(), String> {
     )?;
     print_published(&aws, &queue_url)?;
 
+    slack_loop(&aws, &topic_arn, &queue_url, &env, &db, &newer)?;
+
     step(&format!("what the database {} holds now", db.name));
     println!("tables: {}", db.tables().join(", "));
     println!(
@@ -166,6 +176,130 @@ fn run() -> Result<(), String> {
         db.sql("SELECT migration_name || '  finished ' || finished_at FROM _prisma_migrations ORDER BY migration_name")
     );
     Ok(())
+}
+
+/// Issue 24: the same function on a stage that only plans uploads (AUTO_APPLY=false) with the
+/// confirm door (CONFIRM_QUALIFIER=apply). An upload plans; the AWS Chatbot message (what
+/// SNS's `https` subscriber receives) carries a button; its exact command is refused through
+/// the plain function and applies the plan through the `apply` qualifier, in the same thread.
+fn slack_loop(
+    aws: &Aws,
+    topic_arn: &str,
+    queue_url: &str,
+    env: &[(&str, String)],
+    db: &PgDb,
+    base: &[u8],
+) -> Result<(), String> {
+    step(
+        "the Slack loop: a stage that plans uploads, with the confirm door (AUTO_APPLY=false, CONFIRM_QUALIFIER=apply)",
+    );
+    let chatbot = ChatbotEndpoint::start();
+    aws.subscribe_https(topic_arn, &chatbot.url);
+    println!(
+        "an https subscriber stands where AWS Chatbot would: {}",
+        chatbot.url
+    );
+    let mut prod: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| *k != "STAGE")
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    for (k, v) in [
+        ("STAGE", "PROD"),
+        ("AUTO_APPLY", "false"),
+        ("CONFIRM_QUALIFIER", "apply"),
+        ("AWS_LAMBDA_FUNCTION_NAME", PROD_FUNCTION),
+    ] {
+        prod.push((k.into(), v.into()));
+    }
+    let emulator = Emulator::start_bin(&lambda_bin(), prod.clone());
+    let zip = with_migration(base, SLACK_EXTRA, SLACK_EXTRA_SQL)?;
+    let put = aws.put_object(BUCKET, KEY, &zip);
+    println!("uploaded version {} (adds {SLACK_EXTRA})", put.version_id);
+    let invoked = emulator.invoke(&s3_event(&put));
+    expect_status(&invoked.body, "planned")?;
+    aws.receive(queue_url, 1, Duration::from_secs(60));
+    let plan = chatbot.take(1).remove(0);
+    print_chatbot("the plan's Slack message", &plan);
+    let command = button(&plan, "Apply this plan");
+    println!(
+        "\nthe button \"Apply this plan\" runs (AWS Chatbot shows it in a confirmation dialog first):\n  {command}"
+    );
+    expect(
+        command.len() < 1000 && buttons(&plan).len() == 1,
+        "one button, its command built from the message",
+        "",
+    )?;
+    let pressed = ButtonCommand::parse(&command)?;
+
+    step("the same command without --qualifier apply (what a plain invoker may send)");
+    let refused = emulator.invoke(&pressed.payload);
+    print_outcome(&refused.body);
+    expect_status(&refused.body, "rejected")?;
+    aws.receive(queue_url, 1, Duration::from_secs(60));
+    chatbot.take(1);
+
+    step("the button's command through the apply qualifier");
+    println!(
+        "(cargo-lambda's emulator cannot carry a qualifier: it runs as the ECS command with the ARN Lambda would give, arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PROD_FUNCTION}:apply)"
+    );
+    let out = Command::new(migrator_bin())
+        .args(["handle-event", "--event-json", &pressed.payload.to_string()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(prod.iter().map(|(k, v)| (k, v)))
+        .env(
+            "MIGRATOR_INVOKED_FUNCTION_ARN",
+            format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}:{}",
+                pressed.function,
+                pressed.qualifier.as_deref().unwrap_or_default()
+            ),
+        )
+        .output()
+        .map_err(|e| format!("running migrator handle-event: {e}"))?;
+    let applied: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    print_outcome(&applied);
+    expect_status(&applied, "applied")?;
+    expect(
+        db.sql(POST_COLUMNS).contains("views"),
+        "the plan was applied",
+        "",
+    )?;
+    aws.receive(queue_url, 1, Duration::from_secs(60));
+    let outcome = chatbot.take(1).remove(0);
+    print_chatbot("the outcome's Slack message", &outcome);
+    expect(
+        outcome["metadata"]["threadId"] == plan["metadata"]["threadId"],
+        "the outcome is in the plan's thread",
+        "",
+    )?;
+    Ok(())
+}
+
+/// The parts of a Chatbot custom notification a person sees, and its thread and variables.
+fn print_chatbot(what: &str, message: &Value) {
+    println!("{what}:");
+    println!(
+        "  title: {}",
+        message["content"]["title"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  summary: {}",
+        message["metadata"]["summary"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  threadId: {}",
+        message["metadata"]["threadId"].as_str().unwrap_or_default()
+    );
+    for (k, v) in message["metadata"]["additionalContext"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        println!("  additionalContext.{k}: {v}");
+    }
 }
 
 const POST_COLUMNS: &str =
@@ -264,6 +398,11 @@ fn invoke_cli(emulator: &Emulator, args: &[&str]) -> Result<Output, String> {
 
 /// The sample zip with one more migration folder, entries in the same order and form.
 fn with_extra_migration(zip: &[u8]) -> Result<Vec<u8>, String> {
+    with_migration(zip, EXTRA, EXTRA_SQL)
+}
+
+/// `zip` with the migration `name` (`sql`) added.
+fn with_migration(zip: &[u8], name: &str, sql: &str) -> Result<Vec<u8>, String> {
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("the sample: {e}"))?;
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -278,8 +417,8 @@ fn with_extra_migration(zip: &[u8]) -> Result<Vec<u8>, String> {
             .and_then(|_| out.write_all(&bytes).map_err(Into::into))
             .map_err(|e| e.to_string())?;
     }
-    out.start_file(format!("prisma/migrations/{EXTRA}/migration.sql"), options)
-        .and_then(|_| out.write_all(EXTRA_SQL.as_bytes()).map_err(Into::into))
+    out.start_file(format!("prisma/migrations/{name}/migration.sql"), options)
+        .and_then(|_| out.write_all(sql.as_bytes()).map_err(Into::into))
         .map_err(|e| e.to_string())?;
     out.finish()
         .map(|cursor| cursor.into_inner())

@@ -55,6 +55,7 @@ pub fn edges(sdk: &aws_config::SdkConfig, config: &StageConfig) -> AwsEdges {
             aws_sdk_sns::Client::new(sdk),
             config.topic_arn.clone(),
             config.function_name.clone(),
+            config.confirm_qualifier.clone(),
         ),
         credentials: AwsCredentials::new(sdk, config.region.clone()),
     }

@@ -22,6 +22,22 @@ impl ArtifactSource for S3Source {
     async fn fetch(&self, object: &ObjectRef, max_bytes: u64) -> Result<Fetched, EdgeError> {
         fetch(&self.client, object, max_bytes).await
     }
+
+    async fn latest_version(&self, object: &ObjectRef) -> Result<Option<String>, EdgeError> {
+        let response = self
+            .client
+            .head_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .send()
+            .await
+            .map_err(|e| EdgeError::ArtifactUnavailable {
+                location: format!("s3://{}/{}", object.bucket, object.key),
+                reason: format!("asking for its latest version: {}", describe(&e)),
+                transient: is_transient(&e),
+            })?;
+        Ok(response.version_id().map(str::to_string))
+    }
 }
 
 /// Gets `object`: the version the event names, else (no versioning) the object whose ETag

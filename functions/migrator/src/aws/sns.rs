@@ -8,11 +8,13 @@ use migrator_engine::text::clip_bytes;
 use crate::ports::{Notifier, PublishError};
 use crate::render;
 
-/// The stage's topic; messages word hints for `function` (the function's own name).
+/// The stage's topic; messages word hints for `function` (the function's own name) and offer
+/// buttons through `confirm_qualifier` (see `render::buttons`).
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
     topic: String,
     function: Option<String>,
+    confirm_qualifier: Option<String>,
 }
 
 impl SnsNotifier {
@@ -20,11 +22,13 @@ impl SnsNotifier {
         client: aws_sdk_sns::Client,
         topic: String,
         function: Option<String>,
+        confirm_qualifier: Option<String>,
     ) -> SnsNotifier {
         SnsNotifier {
             client,
             topic,
             function,
+            confirm_qualifier,
         }
     }
 }
@@ -34,8 +38,13 @@ impl Notifier for SnsNotifier {
         &self.topic
     }
 
-    async fn publish(&self, outcome: &Outcome) -> Result<String, PublishError> {
-        publish(&self.client, &self.topic, outcome, self.function.as_deref()).await
+    async fn publish(&self, outcome: &Outcome, door: Option<&str>) -> Result<String, PublishError> {
+        let channel = render::Channel {
+            function: self.function.as_deref(),
+            confirm_qualifier: self.confirm_qualifier.as_deref(),
+            door,
+        };
+        publish(&self.client, &self.topic, outcome, &channel).await
     }
 }
 
@@ -47,13 +56,13 @@ pub const MESSAGE_LIMIT: usize = 250 * 1024;
 /// `https` = an AWS Chatbot custom notification (Slack through Chatbot), `email` = text.
 /// Always under [`MESSAGE_LIMIT`]: when the whole outcome does not fit, its lists are cut
 /// (error and failures kept whole first), with counts; the full outcome is in the log.
-pub fn message(outcome: &Outcome, function: Option<&str>) -> String {
-    let mut text = render_message(outcome, function);
+pub fn message(outcome: &Outcome, channel: &render::Channel) -> String {
+    let mut text = render_message(outcome, channel);
     for keep in [100, 20, 5, 0] {
         if text.len() <= MESSAGE_LIMIT {
             return text;
         }
-        text = render_message(&shortened(outcome, keep), function);
+        text = render_message(&shortened(outcome, keep), channel);
     }
     if text.len() <= MESSAGE_LIMIT {
         return text;
@@ -75,15 +84,16 @@ pub fn message(outcome: &Outcome, function: Option<&str>) -> String {
         .take(5)
         .map(|w| clip_bytes(w, 1024).to_string())
         .collect();
-    render_message(&minimal, function)
+    render_message(&minimal, channel)
 }
 
-fn render_message(outcome: &Outcome, function: Option<&str>) -> String {
+fn render_message(outcome: &Outcome, channel: &render::Channel) -> String {
+    let function = channel.function;
     let document =
         serde_json::to_string(outcome).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     serde_json::json!({
         "default": document,
-        "https": render::chatbot(outcome, function).to_string(),
+        "https": render::chatbot(outcome, channel).to_string(),
         "email": render::email(outcome, function),
     })
     .to_string()
@@ -130,7 +140,7 @@ async fn publish(
     client: &aws_sdk_sns::Client,
     topic: &str,
     outcome: &Outcome,
-    function: Option<&str>,
+    channel: &render::Channel<'_>,
 ) -> Result<String, PublishError> {
     let fail = |reason: String| PublishError {
         topic: topic.to_string(),
@@ -148,7 +158,7 @@ async fn publish(
         .publish()
         .topic_arn(topic)
         .message_structure("json")
-        .message(message(outcome, function))
+        .message(message(outcome, channel))
         .subject(render::subject(outcome))
         .message_attributes("stage", attribute(&stage)?)
         .message_attributes("status", attribute(outcome.status_text())?)
@@ -204,10 +214,11 @@ mod tests {
     fn twelve_hundred_migrations_fit_in_one_sns_message() {
         let outcome = applied(1200);
         assert!(
-            render_message(&outcome, Some("migrator-PROD")).len() > 256 * 1024,
+            render_message(&outcome, &render::Channel::of(Some("migrator-PROD"))).len()
+                > 256 * 1024,
             "the whole outcome would not fit: the case this guards"
         );
-        let text = message(&outcome, Some("migrator-PROD"));
+        let text = message(&outcome, &render::Channel::of(Some("migrator-PROD")));
         assert!(text.len() <= MESSAGE_LIMIT, "{} bytes", text.len());
         let message: serde_json::Value = serde_json::from_str(&text).unwrap();
         let document: Outcome = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
@@ -240,7 +251,7 @@ mod tests {
             message: logs.into(),
             hint: None,
         });
-        let text = message(&outcome, None);
+        let text = message(&outcome, &render::Channel::default());
         assert!(text.len() <= MESSAGE_LIMIT);
         let message: serde_json::Value = serde_json::from_str(&text).unwrap();
         let chatbot: serde_json::Value =

@@ -45,6 +45,8 @@ impl ArtifactSource for FakeStore {
 struct FakeTopic {
     down: bool,
     published: Mutex<Vec<Outcome>>,
+    /// The door each publish named.
+    doors: Mutex<Vec<Option<String>>>,
 }
 
 impl Notifier for FakeTopic {
@@ -52,7 +54,7 @@ impl Notifier for FakeTopic {
         "arn:aws:sns:eu-west-1:123456789012:migrations"
     }
 
-    async fn publish(&self, outcome: &Outcome) -> Result<String, PublishError> {
+    async fn publish(&self, outcome: &Outcome, door: Option<&str>) -> Result<String, PublishError> {
         if self.down {
             return Err(PublishError {
                 topic: self.topic().into(),
@@ -60,6 +62,7 @@ impl Notifier for FakeTopic {
             });
         }
         self.published.lock().unwrap().push(outcome.clone());
+        self.doors.lock().unwrap().push(door.map(str::to_string));
         Ok("message-1".into())
     }
 }
@@ -597,4 +600,106 @@ async fn without_credentials_the_outcome_still_names_the_artifact_read_and_is_re
     assert_eq!(retried(&response), ["m"]);
     let published = handler.edges.notifier.published.lock().unwrap();
     assert_eq!(published[0].stage.as_deref(), Some("PROD"));
+}
+
+fn invoked_as(arn: &str) -> Invocation {
+    Invocation {
+        request_id: "req-1".into(),
+        invoked_function_arn: Some(arn.into()),
+        ..Invocation::default()
+    }
+}
+
+#[test]
+fn the_qualifier_is_the_eighth_part_of_the_invoked_arn() {
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:migrator-PROD";
+    assert_eq!(qualifier_of(&format!("{arn}:apply")), Some("apply"));
+    assert_eq!(qualifier_of(&format!("{arn}:7")), Some("7"));
+    assert_eq!(qualifier_of(arn), None);
+    assert_eq!(
+        qualifier_of("function-arn"),
+        None,
+        "the emulator's placeholder"
+    );
+    assert_eq!(qualifier_of(&format!("{arn}:")), None);
+    assert_eq!(qualifier_of(&format!("{arn}:apply:x")), None);
+    assert_eq!(
+        qualifier_of("arn:aws:sns:eu-west-1:123456789012:function:x:apply"),
+        None
+    );
+}
+
+/// Issue 24 (1): where the stage has a confirm door, a confirmed deploy or resolve is honoured
+/// only through it; a plan or status needs none; without CONFIRM_QUALIFIER nothing changes.
+#[tokio::test]
+async fn a_confirmation_is_honoured_only_through_the_confirm_qualifier() {
+    let fn_arn = "arn:aws:lambda:eu-west-1:123456789012:function:migrator-PROD";
+    let with_door = || {
+        handler(
+            &[("ARTIFACT_KEY", KEY), ("CONFIRM_QUALIFIER", "apply")],
+            FakeStore {
+                bytes: b"not a zip".to_vec(),
+                ..FakeStore::default()
+            },
+            FakeTopic::default(),
+            FakeCredentials::default(),
+        )
+    };
+    let resolve = json!({"action":"resolve","confirm":true,"resolve":{"rolledBack":"20240101_x"},"by":"alice"}).to_string();
+    for (arn, came) in [
+        (fn_arn.to_string(), "through the unqualified function"),
+        (format!("{fn_arn}:other"), "through the qualifier `other`"),
+        (
+            "function-arn".to_string(),
+            "through the unqualified function",
+        ),
+    ] {
+        let handler = with_door();
+        let response = handler.handle(resolve.as_bytes(), &invoked_as(&arn)).await;
+        let o = &response.outcomes[0];
+        assert_failed(o, Status::Rejected, came);
+        assert_failed(
+            o,
+            Status::Rejected,
+            "confirm through the `apply` alias: --qualifier apply",
+        );
+        assert!(
+            !o.confirmed,
+            "a refused confirmation is not recorded as confirmed"
+        );
+        assert_eq!(o.invoked_by.as_ref().unwrap().principal, "alice");
+        assert!(
+            fetched(&handler).is_empty(),
+            "nothing read behind a closed door"
+        );
+        assert_eq!(*handler.edges.notifier.doors.lock().unwrap(), [None]);
+    }
+    // Through the door the request goes on (here to the unusable artifact).
+    let handler = with_door();
+    let response = handler
+        .handle(resolve.as_bytes(), &invoked_as(&format!("{fn_arn}:apply")))
+        .await;
+    assert!(!error_text(&response.outcomes[0]).contains("qualifier"));
+    assert_eq!(fetched(&handler), [KEY]);
+    // A plan, status, or an unconfirmed resolve need no door.
+    for payload in [
+        json!({"action":"plan"}),
+        json!({"action":"status"}),
+        json!({"action":"deploy"}),
+        json!({"action":"resolve","resolve":{"applied":"20240101_x"}}),
+    ] {
+        let handler = with_door();
+        let response = handler
+            .handle(payload.to_string().as_bytes(), &invoked_as(fn_arn))
+            .await;
+        assert!(
+            !error_text(&response.outcomes[0]).contains("qualifier"),
+            "{payload}"
+        );
+        assert_eq!(fetched(&handler), [KEY], "{payload}");
+    }
+    // Without CONFIRM_QUALIFIER there is no door (a function deployed by hand).
+    let handler = handler_with_exact_key();
+    handle(&handler, &resolve).await;
+    assert_eq!(fetched(&handler), [KEY]);
 }

@@ -5,14 +5,19 @@ use migrator_engine::preflight::Severity;
 use migrator_engine::text::clip_bytes;
 
 use super::escape::{block, code, prose, with_code};
-use super::{accepted_by, apply_step, blocker_line, headline, resolved_as};
+use super::{Channel, accepted_by, apply_step, blocker_line, buttons, headline, resolved_as};
 
 /// An AWS Chatbot custom notification (Slack reads it with no code of ours): the error
 /// and the failures first (the database's message, the failing statement and line, what
 /// was committed), then the lists, cut with counts. Every outside string goes through
 /// `escape` for mrkdwn as it is inserted: names and keys as code spans, messages as a code
 /// block, the rest as prose.
-pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
+///
+/// `channel`: what the channel knows beyond the outcome: the function, the buttons' variables
+/// (where the stage has a confirm door), and the door this run came through; the thread is
+/// the object version's.
+pub fn chatbot(o: &Outcome, channel: &Channel) -> serde_json::Value {
+    let function = channel.function;
     const LIMIT: usize = 3500;
     const ERROR_LIMIT: usize = 1500;
     let mut lines = Vec::new();
@@ -82,6 +87,23 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
     for b in o.blockers.iter().take(5) {
         lines.push(format!(":lock: {}", prose(&blocker_line(b))));
     }
+    if let Some(door) = channel.door {
+        let request = o
+            .invoked_by
+            .as_ref()
+            .and_then(|b| b.request_id.as_deref())
+            .map(|id| {
+                format!(
+                    " (CloudTrail's Invoke record of request {} names who)",
+                    code(id)
+                )
+            })
+            .unwrap_or_default();
+        lines.push(format!(
+            "*Confirmed through:* the {} qualifier{request}",
+            code(door)
+        ));
+    }
     if let Some(a) = &o.artifact {
         lines.push(format!("*Artifact:* {}", code(&a.location)));
     }
@@ -123,8 +145,32 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
     }
     if let Some(payload) = &o.confirm_payload {
         next_steps.push(with_code(&apply_step(payload, function)));
+        if let Some(q) = channel.confirm_qualifier {
+            next_steps.push(with_code(&format!(
+                "A confirmation is honoured only through the `{q}` alias (`--qualifier {q}`): `migrator invoke --confirm` and this message's button use it."
+            )));
+        }
     }
     let headline = prose(&headline(o));
+    let mut context = serde_json::Map::new();
+    context.insert("stage".into(), serde_json::json!(o.stage));
+    context.insert("status".into(), serde_json::json!(o.status_text()));
+    context.insert("durationMs".into(), serde_json::json!(o.duration_ms));
+    if let Some(door) = channel.door {
+        context.insert("door".into(), serde_json::json!(door));
+    }
+    buttons::insert(
+        &mut context,
+        buttons::context(o, function, channel.confirm_qualifier),
+    );
+    let mut metadata = serde_json::json!({
+        "summary": prose(&summary(o)),
+        "eventType": format!("migrator.{}", o.status_text()),
+        "additionalContext": context,
+    });
+    if let Some(thread) = buttons::thread_id(o) {
+        metadata["threadId"] = serde_json::json!(thread);
+    }
     serde_json::json!({
         "version": "1.0",
         "source": "custom",
@@ -134,12 +180,19 @@ pub fn chatbot(o: &Outcome, function: Option<&str>) -> serde_json::Value {
             "description": description,
             "nextSteps": next_steps,
         },
-        "metadata": {
-            "summary": headline,
-            "eventType": format!("migrator.{}", o.status_text()),
-            "additionalContext": { "stage": o.stage, "status": o.status_text(), "durationMs": o.duration_ms },
-        }
+        "metadata": metadata,
     })
+}
+
+/// The thread's summary line: stage, status and how many migrations.
+fn summary(o: &Outcome) -> String {
+    let n = o.applied.len() + o.pending.len() + o.failed.len();
+    format!(
+        "{}: {}, {n} migration{}",
+        o.stage.as_deref().unwrap_or("migrator"),
+        o.status_text(),
+        super::plural(n)
+    )
 }
 
 fn emoji(status: Status) -> &'static str {
@@ -180,7 +233,7 @@ mod tests {
             name: "20240101_x".into(),
             kind: ResolveKind::RolledBack,
         });
-        let chatbot = chatbot(&o, Some("migrator-PROD"));
+        let chatbot = chatbot(&o, &Channel::of(Some("migrator-PROD")));
         assert_eq!(
             chatbot["content"]["title"],
             ":white_check_mark: PROD: resolved 20240101_x as rolled back"

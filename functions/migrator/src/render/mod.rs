@@ -3,6 +3,7 @@
 //! [`wording`] (the function's words in hints). Here: what they share (the headline, the SNS
 //! subject and severity, how to apply a plan).
 
+pub mod buttons;
 mod chatbot;
 mod email;
 pub mod escape;
@@ -17,6 +18,28 @@ pub use wording::FunctionWording;
 
 use migrator_engine::outcome::{Action, Outcome, ResolveKind, Status};
 use migrator_engine::text::clip_chars;
+
+/// What a message knows beyond the outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Channel<'a> {
+    /// The function people invoke (hints, the buttons' `fn`).
+    pub function: Option<&'a str>,
+    /// `CONFIRM_QUALIFIER`: the confirm door; without it no button is offered.
+    pub confirm_qualifier: Option<&'a str>,
+    /// The qualifier this run came through, when it came through the confirm door.
+    pub door: Option<&'a str>,
+}
+
+impl<'a> Channel<'a> {
+    /// A channel that knows only the function's name.
+    #[cfg(test)]
+    pub fn of(function: Option<&'a str>) -> Channel<'a> {
+        Channel {
+            function,
+            ..Channel::default()
+        }
+    }
+}
 
 /// `info`, `warning` or `error`, for SNS subscription filter policies.
 pub fn severity(o: &Outcome) -> &'static str {
@@ -191,7 +214,8 @@ mod tests {
         let payload = serde_json::json!({"action":"deploy","confirm":true,"artifact":"s3://b/k.zip","versionId":"v1","planHash":"ab"});
         o.confirm_payload = Some(payload.clone());
         assert!(text(&o).contains(&payload.to_string()));
-        let steps = chatbot(&o, Some("migrator-PROD"))["content"]["nextSteps"].to_string();
+        let steps =
+            chatbot(&o, &Channel::of(Some("migrator-PROD")))["content"]["nextSteps"].to_string();
         assert!(
             steps.contains("migrator invoke --function migrator-PROD --object s3://b/k.zip --version-id v1 --plan-hash ab --confirm"),
             "{steps}"
@@ -226,7 +250,7 @@ mod tests {
             source: InvokerSource::S3Event,
             request_id: None,
         });
-        let message = chatbot(&o, None).to_string();
+        let message = chatbot(&o, &Channel::default()).to_string();
         assert!(
             message.contains(
                 "Accepted by AWS:AIDAEXAMPLE (as the upload event claims): `drop-column@20240101000000_a`"
@@ -287,7 +311,7 @@ mod tests {
             let email = email(&o, Some("migrator-PROD"));
             let printed = code_after(&email, "To apply exactly this plan: ");
             assert_eq!(shell::run_printed(printed), expected, "{email}");
-            let chatbot = chatbot(&o, Some("migrator-PROD"));
+            let chatbot = chatbot(&o, &Channel::of(Some("migrator-PROD")));
             let step = chatbot["content"]["nextSteps"][0].as_str().unwrap();
             let printed = unentity(code_after(step, "To apply exactly this plan: "));
             assert_eq!(shell::run_printed(&printed), expected, "{step}");
@@ -344,7 +368,7 @@ mod tests {
         o.confirm_payload = Some(
             serde_json::json!({"action":"deploy","confirm":true,"artifact": format!("s3://b/{hostile}"),"planHash":"ab"}),
         );
-        let chatbot = chatbot(&o, Some("migrator-PROD"));
+        let chatbot = chatbot(&o, &Channel::of(Some("migrator-PROD")));
         let content = &chatbot["content"];
         let mut slack: Vec<String> = vec![
             content["title"].as_str().unwrap().to_string(),
