@@ -194,8 +194,9 @@ impl DataProbe for LazyProbe<'_> {
         table: &QName,
         check: &LiveCheck,
         sample: bool,
+        rehearse: &[String],
     ) -> Result<Verdict, ProbeError> {
-        self.probe().await?.find(table, check, sample).await
+        self.probe().await?.find(table, check, sample, rehearse).await
     }
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {

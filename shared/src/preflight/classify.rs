@@ -64,8 +64,14 @@ pub enum Action {
     ColumnType {
         column: String,
         type_name: String,
+        /// PostgreSQL's `USING (…)` expression, as written.
+        using: Option<String>,
+        /// MySQL's `MODIFY … NOT NULL`: the column also becomes required.
+        not_null: bool,
     },
     SetNotNull(String),
+    /// `VALIDATE CONSTRAINT name`.
+    Validate(String),
     AddConstraint {
         name: Option<String>,
         kind: ConstraintKind,
@@ -88,8 +94,12 @@ pub struct IndexDef {
     pub unique: bool,
     pub concurrently: bool,
     pub columns: Vec<Option<String>>,
+    /// Each element's text as written (an expression's, for elements that are not a column).
+    pub elements: Vec<String>,
     /// The `WHERE` predicate of a partial index, as written.
     pub predicate: Option<String>,
+    /// `NULLS NOT DISTINCT` (PostgreSQL 15+): NULLs count as equal.
+    pub nulls_not_distinct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +132,8 @@ pub enum Stmt {
         has_where: bool,
     },
     Insert(QName),
+    /// `WITH … DELETE/UPDATE/INSERT …`: the tables its data-modifying parts write.
+    With(Vec<QName>),
     CreateEnum {
         name: QName,
         values: Vec<String>,
@@ -130,7 +142,13 @@ pub enum Stmt {
         from: QName,
         to: String,
     },
+    /// `ALTER TYPE … ADD VALUE 'v'`.
+    AddEnumValue {
+        name: QName,
+        value: String,
+    },
     DropType(Vec<QName>),
+    DropView(Vec<QName>),
     /// `VACUUM FULL`, `CLUSTER`: rewrites under an ACCESS EXCLUSIVE lock.
     Rewrite {
         table: Option<QName>,
@@ -368,6 +386,21 @@ impl<'s> Cursor<'_, 's> {
         )
     }
 
+    /// At `(`: each top-level element's text, without moving.
+    fn element_texts(&mut self) -> Vec<String> {
+        let save = self.i;
+        let texts = match self.group() {
+            Some((from, to)) => self
+                .items(from, to)
+                .into_iter()
+                .map(|(a, b)| self.text(a, b))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.i = save;
+        texts
+    }
+
     fn plain_columns(&mut self) -> Option<Vec<String>> {
         self.column_list()?.into_iter().collect()
     }
@@ -402,6 +435,17 @@ impl<'s> Cursor<'_, 's> {
                     let to = self.ident()?;
                     return Some(Stmt::RenameType { from, to });
                 }
+                if self.eat_kws(&["ADD", "VALUE"]) {
+                    self.skip_if_exists();
+                    let token = self.bump()?;
+                    if token.kind != TokenKind::Str {
+                        return Some(Stmt::Other);
+                    }
+                    return Some(Stmt::AddEnumValue {
+                        name: from,
+                        value: unquote_string(token.text),
+                    });
+                }
             }
             return Some(Stmt::Other);
         }
@@ -421,6 +465,10 @@ impl<'s> Cursor<'_, 's> {
             if self.eat_kw("TYPE") {
                 self.skip_if_exists();
                 return Some(Stmt::DropType(self.qname_list()));
+            }
+            if self.eat_kw("VIEW") || self.eat_kws(&["MATERIALIZED", "VIEW"]) {
+                self.skip_if_exists();
+                return Some(Stmt::DropView(self.qname_list()));
             }
             return Some(Stmt::Other);
         }
@@ -445,9 +493,8 @@ impl<'s> Cursor<'_, 's> {
             self.eat_kw("ONLY");
             return Some(Stmt::Truncate(self.qname_list()));
         }
-        if self.is_kw("WITH") {
-            // A data-modifying CTE: the rules would need the whole query; say nothing.
-            return Some(Stmt::Other);
+        if self.eat_kw("WITH") {
+            return Some(self.with());
         }
         if self.eat_kw("UPDATE") {
             self.eat_kw("ONLY");
@@ -510,6 +557,38 @@ impl<'s> Cursor<'_, 's> {
         Some(Stmt::Other)
     }
 
+    /// `WITH [RECURSIVE] a AS (…), … <main>`: the tables written by `DELETE FROM t`,
+    /// `UPDATE t`, `INSERT INTO t` anywhere in it (a CTE's or the main statement's).
+    fn with(&mut self) -> Stmt {
+        let mut targets: Vec<QName> = Vec::new();
+        while let Some(token) = self.bump() {
+            if token.kind != TokenKind::Word {
+                continue;
+            }
+            let target = if token.text.eq_ignore_ascii_case("DELETE") && self.eat_kw("FROM") {
+                self.eat_kw("ONLY");
+                self.qname()
+            } else if token.text.eq_ignore_ascii_case("UPDATE") {
+                self.eat_kw("ONLY");
+                self.qname()
+            } else if token.text.eq_ignore_ascii_case("INSERT") && self.eat_kw("INTO") {
+                self.qname()
+            } else {
+                None
+            };
+            if let Some(target) = target
+                && !targets.contains(&target)
+            {
+                targets.push(target);
+            }
+        }
+        if targets.is_empty() {
+            Stmt::Other
+        } else {
+            Stmt::With(targets)
+        }
+    }
+
     /// Whether a keyword occurs at parenthesis depth 0 in the rest of the statement.
     fn rest_has_kw(&mut self, kw: &str) -> bool {
         let mut depth = 0usize;
@@ -561,9 +640,15 @@ impl<'s> Cursor<'_, 's> {
         if self.eat_kw("USING") {
             self.bump();
         }
+        let elements = self.element_texts();
         let columns = self.column_list()?;
         let mut predicate = None;
+        let mut nulls_not_distinct = false;
         while !self.at_end() {
+            if self.eat_kws(&["NULLS", "NOT", "DISTINCT"]) {
+                nulls_not_distinct = true;
+                continue;
+            }
             if self.eat_kw("WHERE") {
                 let from = self.i;
                 let mut to = self.t.len();
@@ -585,7 +670,9 @@ impl<'s> Cursor<'_, 's> {
             unique,
             concurrently,
             columns,
+            elements,
             predicate,
+            nulls_not_distinct,
         }))
     }
 
@@ -833,7 +920,19 @@ impl<'s> Cursor<'_, 's> {
                     }
                 }
                 let type_name = self.type_text(from, self.i);
-                return Some(Action::ColumnType { column, type_name });
+                while self.i < end && !self.is_kw("USING") {
+                    self.i += 1;
+                }
+                let using = self
+                    .eat_kw("USING")
+                    .then(|| self.text(self.i, end))
+                    .filter(|u| !u.is_empty());
+                return Some(Action::ColumnType {
+                    column,
+                    type_name,
+                    using,
+                    not_null: false,
+                });
             }
             return Some(Action::Other);
         }
@@ -843,6 +942,8 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::ColumnType {
                 column: column.name,
                 type_name: column.type_name,
+                using: None,
+                not_null: column.not_null,
             });
         }
         if self.eat_kw("CHANGE") {
@@ -858,7 +959,12 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::ColumnType {
                 column: column.name,
                 type_name: column.type_name,
+                using: None,
+                not_null: column.not_null,
             });
+        }
+        if self.eat_kws(&["VALIDATE", "CONSTRAINT"]) {
+            return Some(Action::Validate(self.ident()?));
         }
         if self.eat_kw("RENAME") {
             if self.eat_kw("TO") || self.eat_kw("AS") {
@@ -1091,7 +1197,9 @@ mod tests {
             actions[3],
             Action::ColumnType {
                 column: "n".into(),
-                type_name: "VARCHAR(10)".into()
+                type_name: "VARCHAR(10)".into(),
+                using: None,
+                not_null: false,
             }
         );
         assert_eq!(actions[4], Action::DropColumn("x".into()));

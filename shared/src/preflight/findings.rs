@@ -181,6 +181,14 @@ pub struct Evidence {
     /// Why there is no prediction, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// How many earlier pending statements of the plan were rehearsed (run and rolled
+    /// back) before the data was looked at.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rehearsed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
