@@ -269,7 +269,15 @@ impl<'c> MyProbe<'c> {
         exprs
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.trim_matches(['(', ')']).to_owned(), format!("t.`k{i}`")))
+            .map(|(i, e)| {
+                let name = e
+                    .strip_prefix('`')
+                    .and_then(|n| n.strip_suffix('`'))
+                    .filter(|n| !n.contains('`'))
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.trim_matches(['(', ')']).to_owned());
+                (name, format!("t.`k{i}`"))
+            })
             .collect()
     }
 

@@ -234,7 +234,7 @@ impl<'c> PgProbe<'c> {
         exprs
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.trim_matches(['(', ')']).to_owned(), format!("t.\"k{i}\"")))
+            .map(|(i, e)| (shown_name(e), format!("t.\"k{i}\"")))
             .collect()
     }
 
@@ -536,6 +536,11 @@ fn plan_rows(line: &str) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// How an expression is named in evidence: a plain column by its name.
+fn shown_name(expr: &str) -> String {
+    plain_column(expr).unwrap_or_else(|| expr.trim_matches(['(', ')']).to_owned())
 }
 
 /// `"name"` → `name` (a quoted plain column, as the rules write one).
