@@ -58,8 +58,12 @@ impl<'c> PgProbe<'c> {
             if let Err(e) = rehearse_step(&mut tx, step, self.limits.rehearsal_rows).await {
                 let _ = tx.rollback().await;
                 return Err(match e {
+                    // A statement of the plan failing here says nothing sure about the
+                    // check (the DDL before it was not rehearsed): no prediction.
                     StepError::Sql(e) => match classify_error(&e, statement_timeout) {
-                        ProbeError::Cannot(why) => ProbeError::Rehearsal(format!("failed: {why}")),
+                        ProbeError::Cannot(why) | ProbeError::DataException(why) => {
+                            ProbeError::Rehearsal(format!("failed: {why}"))
+                        }
                         other => other,
                     },
                     StepError::Budget(why) => ProbeError::Rehearsal(why),
