@@ -1035,32 +1035,113 @@ const EXTRA: &str = r#"ALTER TABLE "Post" ADD COLUMN "qty" TEXT, ADD COLUMN "big
 fn pg_cases() -> Vec<TableCase> {
     vec![
         // 1. Data fixed earlier in the pending set.
-        case("bf_update", &[], NULL_NAME, &[r#"UPDATE "User" SET "name" = 'anonymous' WHERE "name" IS NULL;
-ALTER TABLE "User" ALTER COLUMN "name" SET NOT NULL;"#]),
-        case("bf_update_partial", &[], NULL_NAME, &[r#"UPDATE "User" SET "name" = 'x' WHERE "email" = 'nobody';
-ALTER TABLE "User" ALTER COLUMN "name" SET NOT NULL;"#]),
-        case("bf_delete_nulls", &[], NULL_NAME, &[r#"DELETE FROM "User" WHERE "name" IS NULL;"#, SET_NAME_NOT_NULL]),
-        case("bf_split", &[], NULL_NAME, &[r#"UPDATE "User" SET "name" = "email" WHERE "name" IS NULL;"#, SET_NAME_NOT_NULL]),
-        case("bf_cte_dups", &[], DUP_EMAIL, &[r#"WITH ranked AS (SELECT "id", row_number() OVER (PARTITION BY "email" ORDER BY "id") AS n FROM "User")
+        case(
+            "bf_update",
+            &[],
+            NULL_NAME,
+            &[
+                r#"UPDATE "User" SET "name" = 'anonymous' WHERE "name" IS NULL;
+ALTER TABLE "User" ALTER COLUMN "name" SET NOT NULL;"#,
+            ],
+        ),
+        case(
+            "bf_update_partial",
+            &[],
+            NULL_NAME,
+            &[r#"UPDATE "User" SET "name" = 'x' WHERE "email" = 'nobody';
+ALTER TABLE "User" ALTER COLUMN "name" SET NOT NULL;"#],
+        ),
+        case(
+            "bf_delete_nulls",
+            &[],
+            NULL_NAME,
+            &[
+                r#"DELETE FROM "User" WHERE "name" IS NULL;"#,
+                SET_NAME_NOT_NULL,
+            ],
+        ),
+        case(
+            "bf_split",
+            &[],
+            NULL_NAME,
+            &[
+                r#"UPDATE "User" SET "name" = "email" WHERE "name" IS NULL;"#,
+                SET_NAME_NOT_NULL,
+            ],
+        ),
+        case(
+            "bf_cte_dups",
+            &[],
+            DUP_EMAIL,
+            &[
+                r#"WITH ranked AS (SELECT "id", row_number() OVER (PARTITION BY "email" ORDER BY "id") AS n FROM "User")
 DELETE FROM "User" WHERE "id" IN (SELECT "id" FROM ranked WHERE n > 1);
 -- CreateIndex
-CREATE UNIQUE INDEX "User_email_key" ON "User"("email");"#]),
-        case("bf_delete_using_dups", &[], DUP_EMAIL, &[r#"DELETE FROM "User" a USING "User" b WHERE a."email" = b."email" AND a."id" > b."id";"#, EMAIL_KEY]),
-        case("bf_orphans", &[], ORPHAN, &[r#"DELETE FROM "Post" p WHERE NOT EXISTS (SELECT 1 FROM "User" u WHERE u."id" = p."authorId") AND p."authorId" IS NOT NULL;"#, POST_FK]),
+CREATE UNIQUE INDEX "User_email_key" ON "User"("email");"#,
+            ],
+        ),
+        case(
+            "bf_delete_using_dups",
+            &[],
+            DUP_EMAIL,
+            &[
+                r#"DELETE FROM "User" a USING "User" b WHERE a."email" = b."email" AND a."id" > b."id";"#,
+                EMAIL_KEY,
+            ],
+        ),
+        case(
+            "bf_orphans",
+            &[],
+            ORPHAN,
+            &[
+                r#"DELETE FROM "Post" p WHERE NOT EXISTS (SELECT 1 FROM "User" u WHERE u."id" = p."authorId") AND p."authorId" IS NOT NULL;"#,
+                POST_FK,
+            ],
+        ),
         case("bf_orphans_kept", &[], ORPHAN, &[POST_FK]),
-        case("bf_bool_using", &[], NULL_NAME, &[r#"ALTER TABLE "User" ALTER COLUMN "age" SET DATA TYPE BOOLEAN USING ("age" IS NOT NULL);
-ALTER TABLE "User" ALTER COLUMN "age" SET NOT NULL;"#]),
-        case("bf_bool_using_nulls", &[], NULL_NAME, &[r#"ALTER TABLE "User" ALTER COLUMN "age" SET DATA TYPE BOOLEAN USING (CASE WHEN "age" > 0 THEN true END);
-ALTER TABLE "User" ALTER COLUMN "age" SET NOT NULL;"#]),
-        case("bf_add_fill_require", &[], NULL_NAME, &[r#"ALTER TABLE "User" ADD COLUMN "nick" TEXT;
+        case(
+            "bf_bool_using",
+            &[],
+            NULL_NAME,
+            &[
+                r#"ALTER TABLE "User" ALTER COLUMN "age" SET DATA TYPE BOOLEAN USING ("age" IS NOT NULL);
+ALTER TABLE "User" ALTER COLUMN "age" SET NOT NULL;"#,
+            ],
+        ),
+        case(
+            "bf_bool_using_nulls",
+            &[],
+            NULL_NAME,
+            &[
+                r#"ALTER TABLE "User" ALTER COLUMN "age" SET DATA TYPE BOOLEAN USING (CASE WHEN "age" > 0 THEN true END);
+ALTER TABLE "User" ALTER COLUMN "age" SET NOT NULL;"#,
+            ],
+        ),
+        case(
+            "bf_add_fill_require",
+            &[],
+            NULL_NAME,
+            &[r#"ALTER TABLE "User" ADD COLUMN "nick" TEXT;
 UPDATE "User" SET "nick" = split_part("email", '@', 1);
-ALTER TABLE "User" ALTER COLUMN "nick" SET NOT NULL;"#]),
+ALTER TABLE "User" ALTER COLUMN "nick" SET NOT NULL;"#],
+        ),
         // 2. The live names after applied renames, enum values added by ALTER TYPE.
-        case("live_table_rename", &[r#"ALTER TABLE "Post" RENAME TO "Article";"#], r#"INSERT INTO "Article" ("title") VALUES ('t'), ('t');"#,
-            &[r#"CREATE UNIQUE INDEX "Article_title_key" ON "Article"("title");"#]),
-        case("live_column_rename", &[r#"ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";"#], r#"INSERT INTO "User" ("email") VALUES ('a@x');"#,
-            &[r#"ALTER TABLE "User" ALTER COLUMN "fullName" SET NOT NULL;"#]),
-        case("live_enum_value", &[r#"ALTER TYPE "Role" ADD VALUE 'OWNER';"#], r#"INSERT INTO "User" ("email", "role") VALUES ('a@x', 'OWNER');"#,
+        case(
+            "live_table_rename",
+            &[r#"ALTER TABLE "Post" RENAME TO "Article";"#],
+            r#"INSERT INTO "Article" ("title") VALUES ('t'), ('t');"#,
+            &[r#"CREATE UNIQUE INDEX "Article_title_key" ON "Article"("title");"#],
+        ),
+        case(
+            "live_column_rename",
+            &[r#"ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";"#],
+            r#"INSERT INTO "User" ("email") VALUES ('a@x');"#,
+            &[r#"ALTER TABLE "User" ALTER COLUMN "fullName" SET NOT NULL;"#],
+        ),
+        case(
+            "live_enum_value",
+            &[r#"ALTER TYPE "Role" ADD VALUE 'OWNER';"#],
+            r#"INSERT INTO "User" ("email", "role") VALUES ('a@x', 'OWNER');"#,
             &[r#"BEGIN;
 CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN', 'GUEST');
 ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
@@ -1069,71 +1150,211 @@ ALTER TYPE "Role" RENAME TO "Role_old";
 ALTER TYPE "Role_new" RENAME TO "Role";
 DROP TYPE "Role_old";
 ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
-COMMIT;"#]),
+COMMIT;"#],
+        ),
         // 3. Prisma's current shapes.
-        case("enum_qualified_used", &[], r#"INSERT INTO "User" ("email", "role") VALUES ('a@x', 'GUEST');"#, &[ENUM_RECREATE]),
+        case(
+            "enum_qualified_used",
+            &[],
+            r#"INSERT INTO "User" ("email", "role") VALUES ('a@x', 'GUEST');"#,
+            &[ENUM_RECREATE],
+        ),
         case("enum_qualified_unused", &[], CLEAN, &[ENUM_RECREATE]),
-        case("enum_array_used", &[PERMS], r#"INSERT INTO "User" ("email", "perms") VALUES ('a@x', '{READ,ADMIN}');"#, &[PERMS_RECREATE]),
-        case("enum_array_unused", &[PERMS], r#"INSERT INTO "User" ("email", "perms") VALUES ('a@x', '{READ,WRITE}'), ('b@x', NULL);"#, &[PERMS_RECREATE]),
-        case("nulls_not_distinct", &[], r#"INSERT INTO "User" ("email") VALUES ('a@x'), ('b@x');"#,
-            &[r#"CREATE UNIQUE INDEX "User_name_key" ON "User"("name") NULLS NOT DISTINCT;"#]),
-        case("nulls_distinct", &[], r#"INSERT INTO "User" ("email") VALUES ('a@x'), ('b@x');"#,
-            &[r#"CREATE UNIQUE INDEX "User_name_key" ON "User"("name");"#]),
-        case("check_not_valid_validate", &[], NULL_NAME, &[r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;
-ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#]),
-        case("check_validate_later", &[], NULL_NAME, &[r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;"#,
-            r#"ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#]),
-        case("check_validate_clean", &[], CLEAN, &[r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;"#,
-            r#"ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#]),
-        case("unique_lower", &[], r#"INSERT INTO "User" ("email") VALUES ('A@x'), ('a@x');"#,
-            &[r#"CREATE UNIQUE INDEX "User_email_lower_key" ON "User"(lower("email"));"#]),
-        case("unique_lower_clean", &[], CLEAN, &[r#"CREATE UNIQUE INDEX "User_email_lower_key" ON "User"(lower("email"));"#]),
-        case("unique_added_default", &[], CLEAN, &[r#"ALTER TABLE "User" ADD COLUMN "code" TEXT NOT NULL DEFAULT 'x';
-CREATE UNIQUE INDEX "User_code_key" ON "User"("code");"#]),
-        case("unique_composite_added_default", &[], CLEAN, &[r#"ALTER TABLE "User" ADD COLUMN "code" TEXT NOT NULL DEFAULT 'x';
-CREATE UNIQUE INDEX "User_email_code_key" ON "User"("email", "code");"#]),
-        case("fk_added_default", &[], CLEAN, &[r#"ALTER TABLE "Post" ADD COLUMN "tagId" INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERENCES "Tag"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#]),
-        case("fk_added_default_orphan", &[], r#"INSERT INTO "Post" ("title") VALUES ('p');"#, &[r#"ALTER TABLE "Post" ADD COLUMN "tagId" INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERENCES "Tag"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#]),
+        case(
+            "enum_array_used",
+            &[PERMS],
+            r#"INSERT INTO "User" ("email", "perms") VALUES ('a@x', '{READ,ADMIN}');"#,
+            &[PERMS_RECREATE],
+        ),
+        case(
+            "enum_array_unused",
+            &[PERMS],
+            r#"INSERT INTO "User" ("email", "perms") VALUES ('a@x', '{READ,WRITE}'), ('b@x', NULL);"#,
+            &[PERMS_RECREATE],
+        ),
+        case(
+            "nulls_not_distinct",
+            &[],
+            r#"INSERT INTO "User" ("email") VALUES ('a@x'), ('b@x');"#,
+            &[r#"CREATE UNIQUE INDEX "User_name_key" ON "User"("name") NULLS NOT DISTINCT;"#],
+        ),
+        case(
+            "nulls_distinct",
+            &[],
+            r#"INSERT INTO "User" ("email") VALUES ('a@x'), ('b@x');"#,
+            &[r#"CREATE UNIQUE INDEX "User_name_key" ON "User"("name");"#],
+        ),
+        case(
+            "check_not_valid_validate",
+            &[],
+            NULL_NAME,
+            &[
+                r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;
+ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#,
+            ],
+        ),
+        case(
+            "check_validate_later",
+            &[],
+            NULL_NAME,
+            &[
+                r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;"#,
+                r#"ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#,
+            ],
+        ),
+        case(
+            "check_validate_clean",
+            &[],
+            CLEAN,
+            &[
+                r#"ALTER TABLE "User" ADD CONSTRAINT "User_age_check" CHECK ("age" >= 0) NOT VALID;"#,
+                r#"ALTER TABLE "User" VALIDATE CONSTRAINT "User_age_check";"#,
+            ],
+        ),
+        case(
+            "unique_lower",
+            &[],
+            r#"INSERT INTO "User" ("email") VALUES ('A@x'), ('a@x');"#,
+            &[r#"CREATE UNIQUE INDEX "User_email_lower_key" ON "User"(lower("email"));"#],
+        ),
+        case(
+            "unique_lower_clean",
+            &[],
+            CLEAN,
+            &[r#"CREATE UNIQUE INDEX "User_email_lower_key" ON "User"(lower("email"));"#],
+        ),
+        case(
+            "unique_added_default",
+            &[],
+            CLEAN,
+            &[
+                r#"ALTER TABLE "User" ADD COLUMN "code" TEXT NOT NULL DEFAULT 'x';
+CREATE UNIQUE INDEX "User_code_key" ON "User"("code");"#,
+            ],
+        ),
+        case(
+            "unique_composite_added_default",
+            &[],
+            CLEAN,
+            &[
+                r#"ALTER TABLE "User" ADD COLUMN "code" TEXT NOT NULL DEFAULT 'x';
+CREATE UNIQUE INDEX "User_email_code_key" ON "User"("email", "code");"#,
+            ],
+        ),
+        case(
+            "fk_added_default",
+            &[],
+            CLEAN,
+            &[
+                r#"ALTER TABLE "Post" ADD COLUMN "tagId" INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERENCES "Tag"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#,
+            ],
+        ),
+        case(
+            "fk_added_default_orphan",
+            &[],
+            r#"INSERT INTO "Post" ("title") VALUES ('p');"#,
+            &[
+                r#"ALTER TABLE "Post" ADD COLUMN "tagId" INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERENCES "Tag"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#,
+            ],
+        ),
         // 4. Conversions, narrowing, dependents, index expressions.
-        case("cast_text_int", &[EXTRA], r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '12'), ('q', 'abc');"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#]),
-        case("cast_text_int_clean", &[EXTRA], r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '12'), ('q', NULL);"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#]),
-        case("varchar_narrow", &[], r#"INSERT INTO "Post" ("title") VALUES ('short'), ('a much longer title');"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "title" SET DATA TYPE VARCHAR(10);"#]),
-        case("varchar_narrow_fits", &[], r#"INSERT INTO "Post" ("title") VALUES ('short'), ('ten chars!');"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "title" SET DATA TYPE VARCHAR(10);"#]),
-        case("bigint_int", &[EXTRA], r#"INSERT INTO "Post" ("title", "big") VALUES ('p', 5000000000);"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "big" SET DATA TYPE INTEGER;"#]),
-        case("bigint_int_fits", &[EXTRA], r#"INSERT INTO "Post" ("title", "big") VALUES ('p', 5);"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "big" SET DATA TYPE INTEGER;"#]),
-        case("decimal_narrow", &[EXTRA], r#"INSERT INTO "Post" ("title", "price") VALUES ('p', 123456789012.5);"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "price" SET DATA TYPE DECIMAL(10,2);"#]),
-        case("decimal_narrow_fits", &[EXTRA], r#"INSERT INTO "Post" ("title", "price") VALUES ('p', 12.5);"#,
-            &[r#"ALTER TABLE "Post" ALTER COLUMN "price" SET DATA TYPE DECIMAL(10,2);"#]),
-        case("drop_column_view", &[r#"CREATE VIEW "UserEmails" AS SELECT "email" FROM "User";"#], CLEAN,
-            &[r#"ALTER TABLE "User" DROP COLUMN "email";"#]),
-        case("drop_column_view_dropped", &[r#"CREATE VIEW "UserEmails" AS SELECT "email" FROM "User";"#], CLEAN,
+        case(
+            "cast_text_int",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '12'), ('q', 'abc');"#,
+            &[
+                r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#,
+            ],
+        ),
+        case(
+            "cast_text_int_clean",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '12'), ('q', NULL);"#,
+            &[
+                r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#,
+            ],
+        ),
+        case(
+            "varchar_narrow",
+            &[],
+            r#"INSERT INTO "Post" ("title") VALUES ('short'), ('a much longer title');"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "title" SET DATA TYPE VARCHAR(10);"#],
+        ),
+        case(
+            "varchar_narrow_fits",
+            &[],
+            r#"INSERT INTO "Post" ("title") VALUES ('short'), ('ten chars!');"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "title" SET DATA TYPE VARCHAR(10);"#],
+        ),
+        case(
+            "bigint_int",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "big") VALUES ('p', 5000000000);"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "big" SET DATA TYPE INTEGER;"#],
+        ),
+        case(
+            "bigint_int_fits",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "big") VALUES ('p', 5);"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "big" SET DATA TYPE INTEGER;"#],
+        ),
+        case(
+            "decimal_narrow",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "price") VALUES ('p', 123456789012.5);"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "price" SET DATA TYPE DECIMAL(10,2);"#],
+        ),
+        case(
+            "decimal_narrow_fits",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "price") VALUES ('p', 12.5);"#,
+            &[r#"ALTER TABLE "Post" ALTER COLUMN "price" SET DATA TYPE DECIMAL(10,2);"#],
+        ),
+        case(
+            "drop_column_view",
+            &[r#"CREATE VIEW "UserEmails" AS SELECT "email" FROM "User";"#],
+            CLEAN,
+            &[r#"ALTER TABLE "User" DROP COLUMN "email";"#],
+        ),
+        case(
+            "drop_column_view_dropped",
+            &[r#"CREATE VIEW "UserEmails" AS SELECT "email" FROM "User";"#],
+            CLEAN,
             &[r#"DROP VIEW "UserEmails";
-ALTER TABLE "User" DROP COLUMN "email";"#]),
-        case("index_expression_fails", &[], r#"INSERT INTO "Post" ("title") VALUES ('12'), ('p1');"#,
-            &[r#"CREATE INDEX "Post_title_num_idx" ON "Post"((("title")::integer));"#]),
-        case("index_expression_clean", &[], r#"INSERT INTO "Post" ("title") VALUES ('12'), ('13');"#,
-            &[r#"CREATE INDEX "Post_title_num_idx" ON "Post"((("title")::integer));"#]),
+ALTER TABLE "User" DROP COLUMN "email";"#],
+        ),
+        case(
+            "index_expression_fails",
+            &[],
+            r#"INSERT INTO "Post" ("title") VALUES ('12'), ('p1');"#,
+            &[r#"CREATE INDEX "Post_title_num_idx" ON "Post"((("title")::integer));"#],
+        ),
+        case(
+            "index_expression_clean",
+            &[],
+            r#"INSERT INTO "Post" ("title") VALUES ('12'), ('13');"#,
+            &[r#"CREATE INDEX "Post_title_num_idx" ON "Post"((("title")::integer));"#],
+        ),
         // 5. A large table: an index on the column answers exactly.
         TableCase {
             large_rows: Some(100),
-            ..case("large_indexed_null", &[r#"CREATE INDEX "User_name_idx" ON "User"("name");"#],
+            ..case(
+                "large_indexed_null",
+                &[r#"CREATE INDEX "User_name_idx" ON "User"("name");"#],
                 r#"INSERT INTO "User" ("email", "name") SELECT 'u' || g || '@x', CASE WHEN g = 4321 THEN NULL ELSE 'n' END FROM generate_series(1, 5000) g;"#,
-                &[SET_NAME_NOT_NULL])
+                &[SET_NAME_NOT_NULL],
+            )
         },
         TableCase {
             large_rows: Some(100),
-            ..case("large_indexed_clean", &[r#"CREATE INDEX "User_name_idx" ON "User"("name");"#],
+            ..case(
+                "large_indexed_clean",
+                &[r#"CREATE INDEX "User_name_idx" ON "User"("name");"#],
                 r#"INSERT INTO "User" ("email", "name") SELECT 'u' || g || '@x', 'n' FROM generate_series(1, 5000) g;"#,
-                &[SET_NAME_NOT_NULL])
+                &[SET_NAME_NOT_NULL],
+            )
         },
     ]
 }
@@ -1195,7 +1416,12 @@ fn the_case_table_predicts_what_deploy_does() {
         let failed = !case.deploy_to_copy();
         let unknown: Vec<String> = findings
             .iter()
-            .filter_map(|f| f.evidence.unknown.clone().map(|u| format!("{}: {u}", f.rule)))
+            .filter_map(|f| {
+                f.evidence
+                    .unknown
+                    .clone()
+                    .map(|u| format!("{}: {u}", f.rule))
+            })
             .collect();
         report.push(format!(
             "{:32} predicted {:5} deploy {:5} {}",

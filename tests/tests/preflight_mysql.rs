@@ -58,21 +58,63 @@ struct MyCase {
 fn cases() -> Vec<MyCase> {
     let c = |tag, seed, pending| MyCase { tag, seed, pending };
     vec![
-        c("nn_int_rows", ROWS, &["ALTER TABLE `User` ADD COLUMN `score` INTEGER NOT NULL;"]),
-        c("nn_datetime_rows", ROWS, &["ALTER TABLE `User` ADD COLUMN `updatedAt` DATETIME(3) NOT NULL;"]),
+        c(
+            "nn_int_rows",
+            ROWS,
+            &["ALTER TABLE `User` ADD COLUMN `score` INTEGER NOT NULL;"],
+        ),
+        c(
+            "nn_datetime_rows",
+            ROWS,
+            &["ALTER TABLE `User` ADD COLUMN `updatedAt` DATETIME(3) NOT NULL;"],
+        ),
         c("modify_not_null", ROWS, &[NAME_REQUIRED]),
         c("modify_not_null_clean", CLEAN, &[NAME_REQUIRED]),
-        c("modify_not_null_backfilled", ROWS, &["UPDATE `User` SET `name` = `email` WHERE `name` IS NULL;", NAME_REQUIRED]),
+        c(
+            "modify_not_null_backfilled",
+            ROWS,
+            &[
+                "UPDATE `User` SET `name` = `email` WHERE `name` IS NULL;",
+                NAME_REQUIRED,
+            ],
+        ),
         c("unique_dups", DUPS, &[EMAIL_KEY]),
         c("unique_clean", CLEAN, &[EMAIL_KEY]),
-        c("unique_dups_deleted", DUPS, &["DELETE FROM `User` WHERE `email` = 'A@x';", EMAIL_KEY]),
+        c(
+            "unique_dups_deleted",
+            DUPS,
+            &["DELETE FROM `User` WHERE `email` = 'A@x';", EMAIL_KEY],
+        ),
         c("fk_orphan", ROWS, &[FK]),
         c("fk_clean", CLEAN, &[FK]),
-        c("fk_orphan_cleared", ROWS, &["UPDATE `Post` SET `authorId` = NULL WHERE `authorId` NOT IN (SELECT `id` FROM `User`);", FK]),
-        c("varchar_narrow", ROWS, &["ALTER TABLE `Post` MODIFY `title` VARCHAR(10) NOT NULL;"]),
-        c("varchar_narrow_fits", CLEAN, &["ALTER TABLE `Post` MODIFY `title` VARCHAR(10) NOT NULL;"]),
-        c("bigint_int", ROWS, &["ALTER TABLE `User` MODIFY `big` INTEGER NULL;"]),
-        c("bigint_int_fits", CLEAN, &["ALTER TABLE `User` MODIFY `big` INTEGER NULL;"]),
+        c(
+            "fk_orphan_cleared",
+            ROWS,
+            &[
+                "UPDATE `Post` SET `authorId` = NULL WHERE `authorId` NOT IN (SELECT `id` FROM `User`);",
+                FK,
+            ],
+        ),
+        c(
+            "varchar_narrow",
+            ROWS,
+            &["ALTER TABLE `Post` MODIFY `title` VARCHAR(10) NOT NULL;"],
+        ),
+        c(
+            "varchar_narrow_fits",
+            CLEAN,
+            &["ALTER TABLE `Post` MODIFY `title` VARCHAR(10) NOT NULL;"],
+        ),
+        c(
+            "bigint_int",
+            ROWS,
+            &["ALTER TABLE `User` MODIFY `big` INTEGER NULL;"],
+        ),
+        c(
+            "bigint_int_fits",
+            CLEAN,
+            &["ALTER TABLE `User` MODIFY `big` INTEGER NULL;"],
+        ),
         c("enum_removed", ROWS, &[ENUM_SHRINK]),
         c("enum_removed_unused", CLEAN, &[ENUM_SHRINK]),
     ]
@@ -114,13 +156,9 @@ fn predict(url: &str, pending: &[&str]) -> Vec<Finding> {
             .expect("connect");
         let limits = LiveLimits::default();
         let mut probe = MyProbe::new(&mut conn, limits);
-        let findings = preflight::check_live(
-            &scripts,
-            &Options::new(Flavor::MySql),
-            &mut probe,
-            &limits,
-        )
-        .await;
+        let findings =
+            preflight::check_live(&scripts, &Options::new(Flavor::MySql), &mut probe, &limits)
+                .await;
         conn.close().await.expect("close");
         findings
     })
@@ -136,7 +174,12 @@ fn the_mariadb_case_table_predicts_what_deploy_does() {
         let before = probed.sql("CHECKSUM TABLE `User`, `Post`");
         let findings = predict(&probed.url, c.pending);
         // A rehearsal rolled back: the probed database holds what it held.
-        assert_eq!(probed.sql("CHECKSUM TABLE `User`, `Post`"), before, "{}", c.tag);
+        assert_eq!(
+            probed.sql("CHECKSUM TABLE `User`, `Post`"),
+            before,
+            "{}",
+            c.tag
+        );
         let predicted = findings.iter().any(|f| f.will_fail);
         for (i, sql) in c.pending.iter().enumerate() {
             m.add(&format!("20240201000{i:03}_pending"), sql);
@@ -144,7 +187,12 @@ fn the_mariadb_case_table_predicts_what_deploy_does() {
         let failed = !migrator(&["deploy"], m.path(), &twin.url).ok();
         let unknown: Vec<String> = findings
             .iter()
-            .filter_map(|f| f.evidence.unknown.clone().map(|u| format!("{}: {u}", f.rule)))
+            .filter_map(|f| {
+                f.evidence
+                    .unknown
+                    .clone()
+                    .map(|u| format!("{}: {u}", f.rule))
+            })
             .collect();
         report.push(format!(
             "{:28} predicted {:5} deploy {:5} {}",

@@ -240,7 +240,10 @@ impl DataProbe for LazyProbe<'_> {
         sample: bool,
         rehearse: &[String],
     ) -> Result<Verdict, ProbeError> {
-        self.probe().await?.find(table, check, sample, rehearse).await
+        self.probe()
+            .await?
+            .find(table, check, sample, rehearse)
+            .await
     }
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {

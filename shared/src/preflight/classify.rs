@@ -565,10 +565,9 @@ impl<'s> Cursor<'_, 's> {
             if token.kind != TokenKind::Word {
                 continue;
             }
-            let target = if token.text.eq_ignore_ascii_case("DELETE") && self.eat_kw("FROM") {
-                self.eat_kw("ONLY");
-                self.qname()
-            } else if token.text.eq_ignore_ascii_case("UPDATE") {
+            let writes = (token.text.eq_ignore_ascii_case("DELETE") && self.eat_kw("FROM"))
+                || token.text.eq_ignore_ascii_case("UPDATE");
+            let target = if writes {
                 self.eat_kw("ONLY");
                 self.qname()
             } else if token.text.eq_ignore_ascii_case("INSERT") && self.eat_kw("INTO") {
@@ -1251,6 +1250,61 @@ mod tests {
                 kind: ConstraintKind::Check("price > 0".into()),
                 not_valid: true
             }
+        );
+    }
+
+    #[test]
+    fn reads_prismas_current_shapes() {
+        let Stmt::AlterTable { actions, .. } = one(
+            r#"ALTER TABLE "public"."Order" ALTER COLUMN "type" TYPE "public"."Type_new" USING ("type"::text::"public"."Type_new");"#,
+        ) else {
+            panic!()
+        };
+        let Action::ColumnType {
+            type_name, using, ..
+        } = &actions[0]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            crate::preflight::model::enum_name(type_name),
+            ("Type_new".into(), false)
+        );
+        assert_eq!(
+            using.as_deref(),
+            Some(r#"("type"::text::"public"."Type_new")"#)
+        );
+        let Stmt::CreateIndex(index) =
+            one(r#"CREATE UNIQUE INDEX "U_key" ON "U"("a", lower("b")) NULLS NOT DISTINCT;"#)
+        else {
+            panic!()
+        };
+        assert!(index.nulls_not_distinct);
+        assert_eq!(index.elements, vec![r#""a""#, r#"lower("b")"#]);
+        assert_eq!(
+            one(r#"ALTER TABLE "U" VALIDATE CONSTRAINT "U_c";"#),
+            Stmt::AlterTable {
+                table: q("U"),
+                actions: vec![Action::Validate("U_c".into())]
+            }
+        );
+        assert_eq!(
+            one(r#"ALTER TYPE "Role" ADD VALUE IF NOT EXISTS 'OWNER' AFTER 'USER';"#),
+            Stmt::AddEnumValue {
+                name: q("Role"),
+                value: "OWNER".into()
+            }
+        );
+        assert_eq!(
+            one(
+                r#"WITH d AS (SELECT id FROM "U") DELETE FROM "U" WHERE id IN (SELECT id FROM d);"#
+            ),
+            Stmt::With(vec![q("U")])
+        );
+        assert_eq!(one(r#"WITH d AS (SELECT 1) SELECT * FROM d;"#), Stmt::Other);
+        assert_eq!(
+            one(r#"DROP VIEW IF EXISTS "V";"#),
+            Stmt::DropView(vec![q("V")])
         );
     }
 

@@ -119,7 +119,7 @@ impl Model {
         if let Some(c) = t.and_then(|t| t.columns.get(column)) {
             return c.clone();
         }
-        let live = t.map_or(true, |t| t.live.is_some());
+        let live = t.is_none_or(|t| t.live.is_some());
         Column {
             live: live.then(|| column.to_owned()),
             type_name: String::new(),
@@ -344,11 +344,13 @@ impl Model {
     }
 
     fn entry(&mut self, name: &QName) -> &mut Table {
-        self.tables.entry(key(name).to_owned()).or_insert_with(|| Table {
-            live: Some(name.clone()),
-            rows: Rows::Live,
-            columns: HashMap::new(),
-        })
+        self.tables
+            .entry(key(name).to_owned())
+            .or_insert_with(|| Table {
+                live: Some(name.clone()),
+                rows: Rows::Live,
+                columns: HashMap::new(),
+            })
     }
 }
 

@@ -512,7 +512,10 @@ impl Walker<'_> {
                 kind,
                 not_valid,
             } => {
-                if *not_valid && pending && let Some(name) = name {
+                if *not_valid
+                    && pending
+                    && let Some(name) = name
+                {
                     self.model.add_not_valid(name, table, kind);
                 }
                 self.add_constraint(table, name.as_deref(), kind, *not_valid)
@@ -566,7 +569,10 @@ impl Walker<'_> {
             && !column.unique
             && !column.primary_key
             && column.check.is_none()
-            && column.default.as_deref().is_none_or(|d| volatile_call(d).is_none())
+            && column
+                .default
+                .as_deref()
+                .is_none_or(|d| volatile_call(d).is_none())
             && !(column.not_null && column.default.is_none())
     }
 
@@ -1046,9 +1052,7 @@ impl Walker<'_> {
             (Rows::PlanData, _, _) | (_, Rows::PlanData, _) => {
                 Check::Unknown("the plan writes one of the tables first".into())
             }
-            (Rows::Live, _, None) => {
-                Check::Unknown("the key's values come from the plan".into())
-            }
+            (Rows::Live, _, None) => Check::Unknown("the key's values come from the plan".into()),
             (Rows::Live, Rows::Empty, Some(exprs)) => {
                 self.live(LiveCheck::NonNull { exprs }, &[table, parent])
             }
@@ -1109,7 +1113,9 @@ fn type_change_message(table: &QName, column: &str, type_name: &str) -> String {
 /// type names only: a quoted user type would need its exact spelling).
 fn cast_target(type_name: &str) -> Option<String> {
     let ok = type_name.chars().all(|c| {
-        c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, ' ' | '(' | ')' | ',' | '[' | ']')
+        c.is_ascii_uppercase()
+            || c.is_ascii_digit()
+            || matches!(c, ' ' | '(' | ')' | ',' | '[' | ']')
     });
     (ok && !type_name.is_empty()).then(|| type_name.to_owned())
 }
@@ -1145,9 +1151,17 @@ fn mysql_range(upper: &str) -> Option<(String, String)> {
             let max = if scale == 0 {
                 "9".repeat(integer_digits.max(1))
             } else {
-                format!("{}.{}", "9".repeat(integer_digits.max(1)), "9".repeat(scale as usize))
+                format!(
+                    "{}.{}",
+                    "9".repeat(integer_digits.max(1)),
+                    "9".repeat(scale as usize)
+                )
             };
-            let min = if unsigned { "0".to_owned() } else { format!("-{max}") };
+            let min = if unsigned {
+                "0".to_owned()
+            } else {
+                format!("-{max}")
+            };
             return Some((min, max));
         }
         _ => return None,
@@ -1164,9 +1178,7 @@ fn mysql_range(upper: &str) -> Option<(String, String)> {
 
 /// MySQL `ENUM('a','b')` → its values.
 fn mysql_enum_values(type_name: &str) -> Vec<String> {
-    let inner = type_name
-        .trim_start_matches("ENUM(")
-        .trim_end_matches(')');
+    let inner = type_name.trim_start_matches("ENUM(").trim_end_matches(')');
     let mut values = Vec::new();
     let mut current = String::new();
     let mut in_string = false;
@@ -1231,6 +1243,83 @@ fn volatile_call(default: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn checks(sql: &str) -> Vec<(Rule, Check)> {
+        let scripts = [Script {
+            migration: "m",
+            sql,
+            pending: true,
+        }];
+        candidates(&scripts, Flavor::Postgres, Scope::Plan)
+            .into_iter()
+            .map(|c| (c.rule, c.check))
+            .collect()
+    }
+
+    #[test]
+    fn a_backfill_is_rehearsed_before_the_constraint_it_prepares() {
+        let found = checks(
+            "UPDATE \"U\" SET \"n\" = 'x' WHERE \"n\" IS NULL;\nALTER TABLE \"U\" ALTER COLUMN \"n\" SET NOT NULL;",
+        );
+        let (_, check) = found
+            .iter()
+            .find(|(rule, _)| *rule == Rule::SetNotNull)
+            .expect("a set-not-null finding");
+        let Check::Live { check, rehearse } = check else {
+            panic!("{check:?}")
+        };
+        assert_eq!(
+            check,
+            &LiveCheck::Nulls {
+                expr: "\"n\"".into()
+            }
+        );
+        assert_eq!(rehearse.len(), 1);
+        assert!(rehearse[0].contains("UPDATE"));
+        // A data change of another table is not rehearsed.
+        let found = checks(
+            "UPDATE \"V\" SET \"n\" = 'x';\nALTER TABLE \"U\" ALTER COLUMN \"n\" SET NOT NULL;",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(_, c)| matches!(c, Check::Live { rehearse, .. } if rehearse.is_empty()))
+        );
+    }
+
+    #[test]
+    fn a_column_added_with_a_default_is_that_default_on_old_rows() {
+        let found = checks(
+            "ALTER TABLE \"U\" ADD COLUMN \"code\" TEXT NOT NULL DEFAULT 'x';\nCREATE UNIQUE INDEX \"U_code_key\" ON \"U\"(\"code\");",
+        );
+        assert!(found.iter().any(|(rule, c)| *rule == Rule::UniqueIndex
+            && matches!(c, Check::Live { check: LiveCheck::Duplicates { exprs, .. }, .. } if exprs == &["('x')".to_owned()])));
+    }
+
+    #[test]
+    fn narrowing_and_conversions_are_checked_on_the_live_values() {
+        let found = checks("ALTER TABLE \"P\" ALTER COLUMN \"t\" SET DATA TYPE VARCHAR(10);");
+        assert!(found.iter().any(|(_, c)| matches!(
+            c,
+            Check::Live {
+                check: LiveCheck::TooLong { max: 10, .. },
+                ..
+            }
+        )));
+        let found = checks(
+            "ALTER TABLE \"P\" ALTER COLUMN \"q\" SET DATA TYPE INTEGER USING (\"q\"::integer);",
+        );
+        assert!(found.iter().any(|(_, c)| matches!(c, Check::Live { check: LiveCheck::Evaluates { expr }, .. } if expr.contains("(\"q\"::integer)") && expr.ends_with(")::INTEGER"))));
+        assert_eq!(
+            mysql_range("INT"),
+            Some(("-2147483648".into(), "2147483647".into()))
+        );
+        assert_eq!(
+            mysql_range("DECIMAL(10,2)"),
+            Some(("-99999999.99".into(), "99999999.99".into()))
+        );
+        assert_eq!(mysql_enum_values("ENUM('A','it''s')"), vec!["A", "it's"]);
+    }
 
     #[test]
     fn volatile_defaults_are_recognised() {

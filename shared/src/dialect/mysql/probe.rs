@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{ER_LOCK_WAIT_TIMEOUT, ER_QUERY_TIMEOUT, ER_STATEMENT_TIMEOUT, error_number, quote_ident};
+use super::{
+    ER_LOCK_WAIT_TIMEOUT, ER_QUERY_TIMEOUT, ER_STATEMENT_TIMEOUT, error_number, quote_ident,
+};
 use crate::preflight::{
     Blocker, DataProbe, LiveCheck, LiveLimits, ProbeError, QName, TableSize, Verdict, Violation,
 };
@@ -285,7 +287,11 @@ impl<'c> MyProbe<'c> {
     /// default (strict mode with `NO_ZERO_DATE`).
     async fn refuses_zero_dates(&mut self) -> Result<bool, ProbeError> {
         let rows = self
-            .query("SELECT CAST(@@SESSION.sql_mode AS CHAR)".into(), Vec::new(), &[])
+            .query(
+                "SELECT CAST(@@SESSION.sql_mode AS CHAR)".into(),
+                Vec::new(),
+                &[],
+            )
             .await?;
         let mode: String = rows
             .first()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::ADVISORY_LOCK_KEY as MIGRATION_LOCK_KEY;
 use crate::preflight::Blocker;
@@ -35,8 +35,9 @@ impl<'c> PgProbe<'c> {
         rehearse: &[String],
     ) -> Result<Vec<PgRow>, ProbeError> {
         let statement_timeout = self.limits.statement_timeout;
+        // BEGIN and the bounds in one round trip; ROLLBACK below in every case.
         let setup = format!(
-            "SET TRANSACTION {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+            "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
             if rehearse.is_empty() {
                 "READ ONLY"
             } else {
@@ -45,18 +46,17 @@ impl<'c> PgProbe<'c> {
             statement_timeout.as_millis().max(1),
             self.limits.lock_timeout.as_millis().max(1)
         );
-        let mut tx = self
-            .conn
-            .begin()
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(setup))
+            .execute(&mut *self.conn)
             .await
-            .map_err(|e| classify_error(&e, statement_timeout))?;
-        sqlx::raw_sql(AssertSqlSafe(setup))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify_error(&e, statement_timeout))?;
+        {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *self.conn).await;
+            return Err(classify_error(&e, statement_timeout));
+        }
+        let tx = &mut *self.conn;
         for step in rehearse {
-            if let Err(e) = rehearse_step(&mut tx, step, self.limits.rehearsal_rows).await {
-                let _ = tx.rollback().await;
+            if let Err(e) = rehearse_step(tx, step, self.limits.rehearsal_rows).await {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await;
                 return Err(match e {
                     // A statement of the plan failing here says nothing sure about the
                     // check (the DDL before it was not rehearsed): no prediction.
@@ -78,7 +78,7 @@ impl<'c> PgProbe<'c> {
         let rows = query.fetch_all(&mut *tx).await;
         // Always rolled back: a failed query aborted the transaction anyway, and a rehearsal
         // must leave nothing behind.
-        let _ = tx.rollback().await;
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await;
         rows.map_err(|e| classify_error(&e, statement_timeout))
     }
 
@@ -251,34 +251,56 @@ impl<'c> PgProbe<'c> {
     ) -> Result<Verdict, ProbeError> {
         // A plain column on a large table: an index on it answers exactly, without sampling.
         let mut sample = sample;
+        let mut from_index = false;
         if sample {
             let columns: Option<Vec<String>> = match check {
                 LiveCheck::Nulls { expr } => plain_column(expr).map(|c| vec![c]),
-                LiveCheck::Duplicates { exprs, .. } => exprs.iter().map(|e| plain_column(e)).collect(),
+                LiveCheck::Duplicates { exprs, .. } => {
+                    exprs.iter().map(|e| plain_column(e)).collect()
+                }
                 _ => None,
             };
             if let Some(columns) = columns
                 && self.indexed(table, &columns).await?
             {
                 sample = false;
+                from_index = true;
             }
         }
         let exact = !sample;
-        // Counting every offender reads the whole table: only on a small one.
-        let count = exact && !matches!(check, LiveCheck::Nulls { .. } | LiveCheck::Duplicates { .. })
-            || exact && rehearse.is_empty();
+        // Counting every offender reads the whole table: not on a large one, where the
+        // index answers only whether there is one.
+        let count = exact && !from_index;
         match check {
             LiveCheck::HasRows => {
                 let keys = self.key_columns(table).await?;
                 let from = self.inner(table, sample, &keys, &[], None);
-                self.first_offender(&Self::pk_shown(&keys), from, "", None, exact, count, "existing row", rehearse)
-                    .await
+                self.first_offender(
+                    &Self::pk_shown(&keys),
+                    from,
+                    "",
+                    None,
+                    exact,
+                    count,
+                    "existing row",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::Nulls { expr } => {
                 let keys = self.key_columns(table).await?;
                 let from = self.inner(table, sample, &keys, std::slice::from_ref(expr), None);
-                self.first_offender(&Self::pk_shown(&keys), from, "WHERE t.\"k0\" IS NULL", None, exact, count, "NULL", rehearse)
-                    .await
+                self.first_offender(
+                    &Self::pk_shown(&keys),
+                    from,
+                    "WHERE t.\"k0\" IS NULL",
+                    None,
+                    exact,
+                    count,
+                    "NULL",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::Duplicates {
                 exprs,
@@ -317,12 +339,18 @@ impl<'c> PgProbe<'c> {
                 } else {
                     String::new()
                 };
-                let rest = format!(
-                    "{filter} GROUP BY {} HAVING count(*) > 1",
-                    group.join(", ")
-                );
-                self.first_offender(&Self::expr_shown(exprs), from, &rest, None, exact, count, "duplicated key", rehearse)
-                    .await
+                let rest = format!("{filter} GROUP BY {} HAVING count(*) > 1", group.join(", "));
+                self.first_offender(
+                    &Self::expr_shown(exprs),
+                    from,
+                    &rest,
+                    None,
+                    exact,
+                    count,
+                    "duplicated key",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::Orphans {
                 exprs,
@@ -355,8 +383,17 @@ impl<'c> PgProbe<'c> {
                     join.join(" AND ")
                 ));
                 let rest = format!("WHERE {}", conditions.join(" AND "));
-                self.first_offender(&Self::expr_shown(exprs), from, &rest, None, exact, count, "orphan key", rehearse)
-                    .await
+                self.first_offender(
+                    &Self::expr_shown(exprs),
+                    from,
+                    &rest,
+                    None,
+                    exact,
+                    count,
+                    "orphan key",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::NonNull { exprs } => {
                 let from = self.inner(table, sample, &[], exprs, None);
@@ -364,14 +401,32 @@ impl<'c> PgProbe<'c> {
                     .map(|i| format!("t.\"k{i}\" IS NOT NULL"))
                     .collect();
                 let rest = format!("WHERE {}", conditions.join(" AND "));
-                self.first_offender(&Self::expr_shown(exprs), from, &rest, None, exact, count, "orphan key", rehearse)
-                    .await
+                self.first_offender(
+                    &Self::expr_shown(exprs),
+                    from,
+                    &rest,
+                    None,
+                    exact,
+                    count,
+                    "orphan key",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::Violations { expr } => {
                 let keys = self.key_columns(table).await?;
                 let from = self.inner(table, sample, &keys, &[format!("({expr})")], None);
-                self.first_offender(&Self::pk_shown(&keys), from, "WHERE NOT t.\"k0\"", None, exact, count, "violating row", rehearse)
-                    .await
+                self.first_offender(
+                    &Self::pk_shown(&keys),
+                    from,
+                    "WHERE NOT t.\"k0\"",
+                    None,
+                    exact,
+                    count,
+                    "violating row",
+                    rehearse,
+                )
+                .await
             }
             LiveCheck::EnumRemoved {
                 column,
@@ -407,8 +462,12 @@ impl<'c> PgProbe<'c> {
                 // count(x) evaluates x on every row: a refused conversion raises a data
                 // exception (SQLSTATE class 22), which `find` turns into the verdict.
                 let from = self.inner(table, sample, &[], &[format!("ROW({expr})")], None);
-                self.query(format!("SELECT count(t.\"k0\") FROM {from}"), None, rehearse)
-                    .await?;
+                self.query(
+                    format!("SELECT count(t.\"k0\") FROM {from}"),
+                    None,
+                    rehearse,
+                )
+                .await?;
                 Ok(if exact {
                     Verdict::Passes
                 } else {
@@ -493,11 +552,7 @@ enum StepError {
 
 /// Runs one earlier pending statement inside the probe's transaction: a data change only
 /// when `EXPLAIN` estimates it within `budget` rows, and only if it then touched no more.
-async fn rehearse_step(
-    tx: &mut PgConnection,
-    step: &str,
-    budget: u64,
-) -> Result<(), StepError> {
+async fn rehearse_step(tx: &mut PgConnection, step: &str, budget: u64) -> Result<(), StepError> {
     let ddl = crate::sql::split(step, crate::sql::Flavor::Postgres)
         .first()
         .and_then(|s| s.tokens().next())
