@@ -554,6 +554,9 @@ impl Walker<'_> {
         match &column.default {
             Some(default) if volatile_call(default).is_none() => Some(format!("({default})")),
             Some(_) => None,
+            None if column.not_null && self.flavor == Flavor::MySql => {
+                mysql_implicit_default(&column.type_name).map(str::to_owned)
+            }
             None if column.not_null => None,
             None => Some("NULL".into()),
         }
@@ -726,7 +729,14 @@ impl Walker<'_> {
             } else {
                 current_type.clone()
             };
-            let old_values = self.model.enum_values(&old_type).map(<[String]>::to_vec);
+            let old_values = self
+                .model
+                .enum_values(&old_type)
+                .map(<[String]>::to_vec)
+                .or_else(|| {
+                    (self.flavor == Flavor::MySql && current.type_name.starts_with("ENUM("))
+                        .then(|| mysql_enum_values(&current.type_name))
+                });
             let removed: Option<Vec<String>> = old_values.as_ref().map(|old| {
                 old.iter()
                     .filter(|v| !new_values.contains(v))
@@ -1174,6 +1184,19 @@ fn mysql_range(upper: &str) -> Option<(String, String)> {
             ((1i64 << (bits - 1)) - 1).to_string(),
         )
     })
+}
+
+/// What MySQL gives existing rows in a required column added without a default: the
+/// type's implicit default (strings and numbers; other types are not guessed).
+fn mysql_implicit_default(type_name: &str) -> Option<&'static str> {
+    let upper = type_name.to_ascii_uppercase();
+    let base = upper.split(['(', ' ']).next().unwrap_or("");
+    match base {
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" => Some("''"),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "INTEGER" | "BIGINT" | "DECIMAL"
+        | "NUMERIC" | "DOUBLE" | "FLOAT" | "REAL" => Some("0"),
+        _ => None,
+    }
 }
 
 /// MySQL `ENUM('a','b')` → its values.
