@@ -110,6 +110,7 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
                 steps: &mut steps,
                 dropped_views: &mut dropped_views,
                 text: statement.text,
+                rehearsable_statement: false,
                 found: Vec::new(),
             };
             walker.statement(stmt);
@@ -185,6 +186,8 @@ struct Walker<'m> {
     dropped_views: &'m mut Vec<String>,
     /// The statement's text, as a rehearsal would run it.
     text: &'m str,
+    /// The `ALTER TABLE` being walked is a catalog-only change a rehearsal may run.
+    rehearsable_statement: bool,
     found: Vec<Found>,
 }
 
@@ -288,9 +291,11 @@ impl Walker<'_> {
                     && actions
                         .iter()
                         .all(|a| matches!(a, Action::AddColumn(c) if self.cheap_add(c)));
+                self.rehearsable_statement = cheap;
                 for action in actions {
                     self.action(table, action);
                 }
+                self.rehearsable_statement = false;
                 if cheap {
                     self.steps.push(Step {
                         table: table.name.clone(),
@@ -472,7 +477,8 @@ impl Walker<'_> {
             Action::AddColumn(column) => {
                 self.add_column(table, column);
                 let value = self.added_value(column);
-                let cheap = self.cheap_add(column);
+                // Only a statement that is rehearsed whole can make the column exist.
+                let cheap = self.rehearsable_statement && self.cheap_add(column);
                 self.model.add_column(table, column, pending, value, cheap);
             }
             Action::DropColumn(column) => {
