@@ -1046,6 +1046,8 @@ const POST_FK: &str = r#"-- AddForeignKey
 ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;"#;
 const EMAIL_KEY: &str = r#"-- CreateIndex
 CREATE UNIQUE INDEX "User_email_key" ON "User"("email");"#;
+const POST_FK_RESTRICT: &str = r#"ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#;
+const ORPHAN_FREE: &str = r#"INSERT INTO "User" ("email") VALUES ('a@x'); INSERT INTO "Post" ("title", "authorId") VALUES ('p1', 1);"#;
 const EXTRA: &str = r#"ALTER TABLE "Post" ADD COLUMN "qty" TEXT, ADD COLUMN "big" BIGINT, ADD COLUMN "price" DECIMAL(65,30);"#;
 
 /// The case table: the classes of issue 22 on PostgreSQL, each with a counter-case.
@@ -1353,6 +1355,35 @@ ALTER TABLE "User" DROP COLUMN "email";"#],
             &[],
             r#"INSERT INTO "Post" ("title") VALUES ('12'), ('13');"#,
             &[r#"CREATE INDEX "Post_title_num_idx" ON "Post"((("title")::integer));"#],
+        ),
+        // A data change of the plan that the live rows refuse (a data migration deleting
+        // rows still referenced), and the same after the plan drops the constraint first.
+        case(
+            "dml_fk_violation",
+            &[POST_FK_RESTRICT],
+            ORPHAN_FREE,
+            &[r#"DELETE FROM "User" WHERE "email" = 'a@x';"#],
+        ),
+        case(
+            "dml_fk_dropped_first",
+            &[POST_FK_RESTRICT],
+            ORPHAN_FREE,
+            &[
+                r#"ALTER TABLE "Post" DROP CONSTRAINT "Post_authorId_fkey";"#,
+                r#"DELETE FROM "User" WHERE "email" = 'a@x';"#,
+            ],
+        ),
+        case(
+            "dml_unique_violation",
+            &[EMAIL_KEY],
+            CLEAN,
+            &[r#"UPDATE "User" SET "email" = 'same@x';"#],
+        ),
+        case(
+            "dml_fine",
+            &[EMAIL_KEY],
+            CLEAN,
+            &[r#"UPDATE "User" SET "email" = lower("email") || '.old';"#],
         ),
         // 5. A large table: an index on the column answers exactly.
         TableCase {

@@ -72,6 +72,9 @@ pub enum Action {
     SetNotNull(String),
     /// `VALIDATE CONSTRAINT name`.
     Validate(String),
+    /// Drops a constraint or an index, or `DROP NOT NULL`: a later data change may rely on
+    /// it being gone.
+    Loosen,
     AddConstraint {
         name: Option<String>,
         kind: ConstraintKind,
@@ -889,15 +892,17 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::AddColumn(self.column_def(end)?));
         }
         if self.eat_kw("DROP") {
+            if self.is_kw("DEFAULT") {
+                return Some(Action::Other);
+            }
             if self.is_kw("CONSTRAINT")
                 || self.is_kw("INDEX")
                 || self.is_kw("KEY")
                 || self.is_kw("FOREIGN")
                 || self.is_kw("PRIMARY")
                 || self.is_kw("CHECK")
-                || self.is_kw("DEFAULT")
             {
-                return Some(Action::Other);
+                return Some(Action::Loosen);
             }
             self.eat_kw("COLUMN");
             self.skip_if_exists();
@@ -908,6 +913,9 @@ impl<'s> Cursor<'_, 's> {
             let column = self.ident()?;
             if self.eat_kws(&["SET", "NOT", "NULL"]) {
                 return Some(Action::SetNotNull(column));
+            }
+            if self.eat_kws(&["DROP", "NOT", "NULL"]) {
+                return Some(Action::Loosen);
             }
             if self.eat_kws(&["SET", "DATA", "TYPE"]) || self.eat_kw("TYPE") {
                 let from = self.i;

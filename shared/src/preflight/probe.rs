@@ -67,6 +67,9 @@ pub enum LiveCheck {
         column: Option<String>,
         except: Vec<String>,
     },
+    /// The last statement of the rehearsal itself (a pending `UPDATE`/`DELETE`/`INSERT`)
+    /// raises a data or integrity error (SQLSTATE class 22 or 23) on the live rows.
+    Runs,
     /// MySQL: a required column of `type_name` added without a default takes the type's
     /// implicit default on existing rows; a zero date is refused when `sql_mode` is strict
     /// with `NO_ZERO_DATE`.

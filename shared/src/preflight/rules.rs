@@ -88,12 +88,14 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
     let mut model = Model::new(flavor);
     let mut steps: Vec<Step> = Vec::new();
     let mut dropped_views: Vec<String> = Vec::new();
+    let mut loosened = false;
     let mut out = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
         if scope == Scope::EachMigration {
             model.treat_as_deployed();
             steps.clear();
             dropped_views.clear();
+            loosened = false;
         }
         let statements: Vec<_> = split(script.sql, flavor)
             .into_iter()
@@ -111,6 +113,7 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
                 dropped_views: &mut dropped_views,
                 text: statement.text,
                 rehearsable_statement: false,
+                loosened: &mut loosened,
                 found: Vec::new(),
             };
             walker.statement(stmt);
@@ -188,6 +191,10 @@ struct Walker<'m> {
     text: &'m str,
     /// The `ALTER TABLE` being walked is a catalog-only change a rehearsal may run.
     rehearsable_statement: bool,
+    /// An earlier pending statement dropped a constraint, an index, a column or a table, or
+    /// changed a type: a data change's failure in a rehearsal (which does not run that DDL)
+    /// then proves nothing.
+    loosened: &'m mut bool,
     found: Vec<Found>,
 }
 
@@ -261,10 +268,33 @@ impl Walker<'_> {
     }
 
     /// A data change by a pending statement on a table with live rows: a probe of that table
-    /// rehearses it.
+    /// rehearses it; and the change itself is rehearsed (after the earlier ones of the
+    /// table) to see whether the live rows make it fail.
     fn data_step(&mut self, table: &QName) {
         let t = self.model.table(table);
         if self.pending && t.rows == Rows::Live && t.live.is_some() {
+            if !*self.loosened && self.pg() {
+                let mut rehearse: Vec<String> = self
+                    .steps
+                    .iter()
+                    .filter(|s| s.table == table.name)
+                    .map(|s| s.sql.clone())
+                    .collect();
+                rehearse.push(self.text.to_owned());
+                self.push(
+                    Rule::DataChangeFails,
+                    table,
+                    format!(
+                        "This data change of `{}` fails on the live rows. Fix the data or the statement first.",
+                        table.display()
+                    ),
+                    Some("ROW EXCLUSIVE"),
+                    Check::Live {
+                        check: LiveCheck::Runs,
+                        rehearse,
+                    },
+                );
+            }
             self.steps.push(Step {
                 table: table.name.clone(),
                 sql: self.text.to_owned(),
@@ -311,6 +341,9 @@ impl Walker<'_> {
             }
             Stmt::CreateIndex(index) => self.create_index(index),
             Stmt::DropIndex { names, .. } => {
+                if pending {
+                    *self.loosened = true;
+                }
                 for name in names {
                     if name.name.ends_with("_AB_unique") && name.name.starts_with('_') {
                         let table = QName {
@@ -322,6 +355,9 @@ impl Walker<'_> {
                 }
             }
             Stmt::DropTable(names) => {
+                if pending {
+                    *self.loosened = true;
+                }
                 for name in names {
                     if self.redefined.contains(&name.name) {
                         self.push(
@@ -482,6 +518,9 @@ impl Walker<'_> {
                 self.model.add_column(table, column, pending, value, cheap);
             }
             Action::DropColumn(column) => {
+                if pending {
+                    *self.loosened = true;
+                }
                 let live = self.model.column(table, column).live;
                 let check = match live {
                     Some(live) => self.dependents(table, Some(live)),
@@ -505,6 +544,9 @@ impl Walker<'_> {
                 using,
                 not_null,
             } => {
+                if pending {
+                    *self.loosened = true;
+                }
                 let value = self.column_type(table, column, type_name, using.as_deref());
                 if *not_null {
                     self.set_not_null(table, column);
@@ -525,6 +567,11 @@ impl Walker<'_> {
                     self.model.add_not_valid(name, table, kind);
                 }
                 self.add_constraint(table, name.as_deref(), kind, *not_valid)
+            }
+            Action::Loosen => {
+                if pending {
+                    *self.loosened = true;
+                }
             }
             Action::Validate(name) => {
                 if let Some(constraint) = self.model.take_not_valid(name) {

@@ -584,6 +584,7 @@ impl DataProbe for MyProbe<'_> {
                 .await
             }
             LiveCheck::EnumRemoved { array: true, .. }
+            | LiveCheck::Runs
             | LiveCheck::Evaluates { .. }
             | LiveCheck::Dependents { .. } => Err(ProbeError::Cannot(
                 "this check is made on PostgreSQL only".into(),

@@ -34,6 +34,18 @@ impl<'c> PgProbe<'c> {
         bind: Option<Vec<String>>,
         rehearse: &[String],
     ) -> Result<Vec<PgRow>, ProbeError> {
+        self.query_after(sql, bind, rehearse, false).await
+    }
+
+    /// [`PgProbe::query`]; with `tested`, the last statement of `rehearse` is the one a
+    /// [`LiveCheck::Runs`] asks about: a data or integrity error there is the answer.
+    async fn query_after(
+        &mut self,
+        sql: String,
+        bind: Option<Vec<String>>,
+        rehearse: &[String],
+        tested: bool,
+    ) -> Result<Vec<PgRow>, ProbeError> {
         let statement_timeout = self.limits.statement_timeout;
         // BEGIN and the bounds in one round trip; ROLLBACK below in every case.
         let setup = format!(
@@ -54,9 +66,21 @@ impl<'c> PgProbe<'c> {
             return Err(classify_error(&e, statement_timeout));
         }
         let tx = &mut *self.conn;
-        for step in rehearse {
+        for (i, step) in rehearse.iter().enumerate() {
             if let Err(e) = rehearse_step(tx, step, self.limits.rehearsal_rows).await {
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await;
+                // The statement under test (`LiveCheck::Runs`) refused by the rows themselves.
+                if tested
+                    && i + 1 == rehearse.len()
+                    && let StepError::Sql(e) = &e
+                    && let Some(db) = e.as_database_error()
+                    && let Some(code) = db.code()
+                    && (code.starts_with("22") || code.starts_with("23"))
+                {
+                    let message = db.message();
+                    let head = message.split(':').next().unwrap_or(message);
+                    return Err(ProbeError::DataException(format!("{code}: {head}")));
+                }
                 return Err(match e {
                     // A statement of the plan failing here says nothing sure about the
                     // check (the DDL before it was not rehearsed): no prediction.
@@ -536,6 +560,11 @@ impl<'c> PgProbe<'c> {
                         what: "view depending on it".into(),
                     }),
                 })
+            }
+            LiveCheck::Runs => {
+                self.query_after("SELECT 1".into(), None, rehearse, true)
+                    .await?;
+                Ok(Verdict::Passes)
             }
             LiveCheck::ImplicitDefault { .. } => Ok(Verdict::NotApplicable(
                 "PostgreSQL has no implicit defaults".into(),
