@@ -1380,6 +1380,13 @@ ALTER TABLE "User" DROP COLUMN "email";"#],
             &[r#"UPDATE "User" SET "email" = 'same@x';"#],
         ),
         case(
+            "dml_parent_then_child",
+            &[POST_FK_RESTRICT],
+            ORPHAN_FREE,
+            &[r#"INSERT INTO "User" ("id", "email") VALUES (500, 'new@x');
+INSERT INTO "Post" ("title", "authorId") VALUES ('child', 500);"#],
+        ),
+        case(
             "dml_fine",
             &[EMAIL_KEY],
             CLEAN,

@@ -268,18 +268,15 @@ impl Walker<'_> {
     }
 
     /// A data change by a pending statement on a table with live rows: a probe of that table
-    /// rehearses it; and the change itself is rehearsed (after the earlier ones of the
-    /// table) to see whether the live rows make it fail.
+    /// rehearses it; and the change itself is rehearsed (after every earlier one of the
+    /// plan) to see whether the live rows make it fail.
     fn data_step(&mut self, table: &QName) {
         let t = self.model.table(table);
         if self.pending && t.rows == Rows::Live && t.live.is_some() {
             if !*self.loosened && self.pg() {
-                let mut rehearse: Vec<String> = self
-                    .steps
-                    .iter()
-                    .filter(|s| s.table == table.name)
-                    .map(|s| s.sql.clone())
-                    .collect();
+                // Every earlier rehearsable statement of the plan, of any table: a data
+                // migration often inserts parents before the children that reference them.
+                let mut rehearse: Vec<String> = self.steps.iter().map(|s| s.sql.clone()).collect();
                 rehearse.push(self.text.to_owned());
                 self.push(
                     Rule::DataChangeFails,
