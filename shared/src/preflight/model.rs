@@ -6,7 +6,7 @@
 //! from before the plan (a constant default the plan added it with, a `USING` conversion),
 //! so that a probe can ask the live rows about a column the live table does not have yet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::classify::{ColumnDef, ConstraintKind, QName};
 use crate::sql::Flavor;
@@ -70,6 +70,9 @@ pub struct Model {
     tables: HashMap<String, Table>,
     enums: HashMap<String, Vec<String>>,
     not_valid: HashMap<String, NotValid>,
+    /// Tables changed since the last [`Model::treat_as_deployed`] (which then visits only
+    /// those, not every table of a long history).
+    dirty: HashSet<String>,
 }
 
 /// The key of a table or type: its unqualified, already-folded name.
@@ -92,6 +95,7 @@ impl Model {
             tables: HashMap::new(),
             enums: HashMap::new(),
             not_valid: HashMap::new(),
+            dirty: HashSet::new(),
         }
     }
 
@@ -161,6 +165,7 @@ impl Model {
             (true, false) => Rows::Empty,
             (true, true) => Rows::PlanData,
         };
+        self.dirty.insert(key(name).to_owned());
         self.tables.insert(
             key(name).to_owned(),
             Table {
@@ -249,6 +254,7 @@ impl Model {
                 name: to.to_owned(),
             });
         }
+        self.dirty.insert(to.to_owned());
         self.tables.insert(to.to_owned(), table);
     }
 
@@ -325,7 +331,10 @@ impl Model {
     /// whose rows are unknown.
     pub fn treat_as_deployed(&mut self) {
         let flavor = self.flavor;
-        for (name, table) in &mut self.tables {
+        for name in std::mem::take(&mut self.dirty) {
+            let Some(table) = self.tables.get_mut(&name) else {
+                continue;
+            };
             if table.live.is_none() {
                 table.live = Some(QName {
                     schema: None,
@@ -344,6 +353,7 @@ impl Model {
     }
 
     fn entry(&mut self, name: &QName) -> &mut Table {
+        self.dirty.insert(key(name).to_owned());
         self.tables
             .entry(key(name).to_owned())
             .or_insert_with(|| Table {
