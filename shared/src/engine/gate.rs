@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::history::compare;
+use crate::dialect::mysql::MyProbe;
 use crate::dialect::postgres::PgProbe;
 use crate::dialect::{DatabaseTarget, Dialect};
 use crate::error::EngineError;
@@ -102,13 +103,18 @@ async fn attach(
         thresholds: settings.thresholds,
         ..Options::new(flavor)
     };
-    let findings = match target {
-        DatabaseTarget::Postgres(pg) if settings.live => {
+    let live_target = match target {
+        DatabaseTarget::Postgres(pg) if settings.live => Some(ProbeTarget::Postgres(pg)),
+        DatabaseTarget::MySql(my) if settings.live => Some(ProbeTarget::MySql(my)),
+        _ => None,
+    };
+    let findings = match live_target {
+        Some(target) => {
             // Connects only when a statement touches a table from before the plan: a plan
             // that only creates (a whole history against an empty database) opens no
             // second connection.
             let mut probe = LazyProbe {
-                target: pg,
+                target,
                 limits: settings.limits,
                 conn: None,
                 failed: None,
@@ -135,11 +141,11 @@ async fn attach(
                 }
             };
             if let Some(conn) = probe.conn.take() {
-                let _ = sqlx::Connection::close(conn).await;
+                conn.close().await;
             }
             findings
         }
-        _ => check_static(&scripts, &options),
+        None => check_static(&scripts, &options),
     };
     for accepted in &settings.accept {
         if !findings.iter().any(|f| f.accept_key() == accepted.trim()) {
@@ -152,32 +158,70 @@ async fn attach(
     outcome.findings = findings;
 }
 
-/// [`PgProbe`] over a read-only connection opened at the first question. When it cannot be
-/// opened, every question fails and `failed` says why (the caller then reports the static
-/// findings, as before any probing).
+/// Where [`LazyProbe`] connects.
+enum ProbeTarget<'t> {
+    Postgres(&'t crate::dialect::postgres::Target),
+    MySql(&'t crate::dialect::mysql::Target),
+}
+
+enum ProbeConn {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
+impl ProbeConn {
+    async fn close(self) {
+        let _ = match self {
+            ProbeConn::Postgres(c) => sqlx::Connection::close(c).await,
+            ProbeConn::MySql(c) => sqlx::Connection::close(c).await,
+        };
+    }
+}
+
+/// [`PgProbe`] or [`MyProbe`] over a connection opened at the first question. When it
+/// cannot be opened, every question fails and `failed` says why (the caller then reports
+/// the static findings, as before any probing).
 struct LazyProbe<'t> {
-    target: &'t crate::dialect::postgres::Target,
+    target: ProbeTarget<'t>,
     limits: LiveLimits,
-    conn: Option<sqlx::PgConnection>,
+    conn: Option<ProbeConn>,
     failed: Option<String>,
 }
 
 impl LazyProbe<'_> {
-    async fn probe(&mut self) -> Result<PgProbe<'_>, ProbeError> {
+    async fn open(&self) -> Result<ProbeConn, String> {
+        match self.target {
+            ProbeTarget::Postgres(pg) => pg
+                .read_connection()
+                .await
+                .map(ProbeConn::Postgres)
+                .map_err(|e| e.to_string()),
+            ProbeTarget::MySql(my) => {
+                let mut conn = my.read_connection().await.map_err(|e| e.to_string())?;
+                MyProbe::bound_session(&mut conn, &self.limits)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(ProbeConn::MySql(conn))
+            }
+        }
+    }
+
+    async fn probe(&mut self) -> Result<Box<dyn DataProbe + '_>, ProbeError> {
         if let Some(e) = &self.failed {
             return Err(ProbeError::Cannot(e.clone()));
         }
         if self.conn.is_none() {
-            match self.target.read_connection().await {
+            match self.open().await {
                 Ok(conn) => self.conn = Some(conn),
                 Err(e) => {
-                    self.failed = Some(e.to_string());
-                    return Err(ProbeError::Cannot(e.to_string()));
+                    self.failed = Some(e.clone());
+                    return Err(ProbeError::Cannot(e));
                 }
             }
         }
         match self.conn.as_mut() {
-            Some(conn) => Ok(PgProbe::new(conn, self.limits)),
+            Some(ProbeConn::Postgres(conn)) => Ok(Box::new(PgProbe::new(conn, self.limits))),
+            Some(ProbeConn::MySql(conn)) => Ok(Box::new(MyProbe::bounded(conn, self.limits))),
             None => Err(ProbeError::Cannot("no connection".into())),
         }
     }
@@ -194,8 +238,12 @@ impl DataProbe for LazyProbe<'_> {
         table: &QName,
         check: &LiveCheck,
         sample: bool,
+        rehearse: &[String],
     ) -> Result<Verdict, ProbeError> {
-        self.probe().await?.find(table, check, sample).await
+        self.probe()
+            .await?
+            .find(table, check, sample, rehearse)
+            .await
     }
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
@@ -223,7 +271,7 @@ mod tests {
             panic!("a PostgreSQL URL")
         };
         let mut probe = LazyProbe {
-            target: &pg,
+            target: ProbeTarget::Postgres(&pg),
             limits: LiveLimits::default(),
             conn: None,
             failed: None,

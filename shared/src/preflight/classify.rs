@@ -64,8 +64,17 @@ pub enum Action {
     ColumnType {
         column: String,
         type_name: String,
+        /// PostgreSQL's `USING (…)` expression, as written.
+        using: Option<String>,
+        /// MySQL's `MODIFY … NOT NULL`: the column also becomes required.
+        not_null: bool,
     },
     SetNotNull(String),
+    /// `VALIDATE CONSTRAINT name`.
+    Validate(String),
+    /// Drops a constraint or an index, or `DROP NOT NULL`: a later data change may rely on
+    /// it being gone.
+    Loosen,
     AddConstraint {
         name: Option<String>,
         kind: ConstraintKind,
@@ -88,8 +97,12 @@ pub struct IndexDef {
     pub unique: bool,
     pub concurrently: bool,
     pub columns: Vec<Option<String>>,
+    /// Each element's text as written (an expression's, for elements that are not a column).
+    pub elements: Vec<String>,
     /// The `WHERE` predicate of a partial index, as written.
     pub predicate: Option<String>,
+    /// `NULLS NOT DISTINCT` (PostgreSQL 15+): NULLs count as equal.
+    pub nulls_not_distinct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +135,8 @@ pub enum Stmt {
         has_where: bool,
     },
     Insert(QName),
+    /// `WITH … DELETE/UPDATE/INSERT …`: the tables its data-modifying parts write.
+    With(Vec<QName>),
     CreateEnum {
         name: QName,
         values: Vec<String>,
@@ -130,7 +145,13 @@ pub enum Stmt {
         from: QName,
         to: String,
     },
+    /// `ALTER TYPE … ADD VALUE 'v'`.
+    AddEnumValue {
+        name: QName,
+        value: String,
+    },
     DropType(Vec<QName>),
+    DropView(Vec<QName>),
     /// `VACUUM FULL`, `CLUSTER`: rewrites under an ACCESS EXCLUSIVE lock.
     Rewrite {
         table: Option<QName>,
@@ -368,6 +389,21 @@ impl<'s> Cursor<'_, 's> {
         )
     }
 
+    /// At `(`: each top-level element's text, without moving.
+    fn element_texts(&mut self) -> Vec<String> {
+        let save = self.i;
+        let texts = match self.group() {
+            Some((from, to)) => self
+                .items(from, to)
+                .into_iter()
+                .map(|(a, b)| self.text(a, b))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.i = save;
+        texts
+    }
+
     fn plain_columns(&mut self) -> Option<Vec<String>> {
         self.column_list()?.into_iter().collect()
     }
@@ -402,6 +438,17 @@ impl<'s> Cursor<'_, 's> {
                     let to = self.ident()?;
                     return Some(Stmt::RenameType { from, to });
                 }
+                if self.eat_kws(&["ADD", "VALUE"]) {
+                    self.skip_if_exists();
+                    let token = self.bump()?;
+                    if token.kind != TokenKind::Str {
+                        return Some(Stmt::Other);
+                    }
+                    return Some(Stmt::AddEnumValue {
+                        name: from,
+                        value: unquote_string(token.text),
+                    });
+                }
             }
             return Some(Stmt::Other);
         }
@@ -421,6 +468,10 @@ impl<'s> Cursor<'_, 's> {
             if self.eat_kw("TYPE") {
                 self.skip_if_exists();
                 return Some(Stmt::DropType(self.qname_list()));
+            }
+            if self.eat_kw("VIEW") || self.eat_kws(&["MATERIALIZED", "VIEW"]) {
+                self.skip_if_exists();
+                return Some(Stmt::DropView(self.qname_list()));
             }
             return Some(Stmt::Other);
         }
@@ -445,9 +496,8 @@ impl<'s> Cursor<'_, 's> {
             self.eat_kw("ONLY");
             return Some(Stmt::Truncate(self.qname_list()));
         }
-        if self.is_kw("WITH") {
-            // A data-modifying CTE: the rules would need the whole query; say nothing.
-            return Some(Stmt::Other);
+        if self.eat_kw("WITH") {
+            return Some(self.with());
         }
         if self.eat_kw("UPDATE") {
             self.eat_kw("ONLY");
@@ -510,6 +560,37 @@ impl<'s> Cursor<'_, 's> {
         Some(Stmt::Other)
     }
 
+    /// `WITH [RECURSIVE] a AS (…), … <main>`: the tables written by `DELETE FROM t`,
+    /// `UPDATE t`, `INSERT INTO t` anywhere in it (a CTE's or the main statement's).
+    fn with(&mut self) -> Stmt {
+        let mut targets: Vec<QName> = Vec::new();
+        while let Some(token) = self.bump() {
+            if token.kind != TokenKind::Word {
+                continue;
+            }
+            let writes = (token.text.eq_ignore_ascii_case("DELETE") && self.eat_kw("FROM"))
+                || token.text.eq_ignore_ascii_case("UPDATE");
+            let target = if writes {
+                self.eat_kw("ONLY");
+                self.qname()
+            } else if token.text.eq_ignore_ascii_case("INSERT") && self.eat_kw("INTO") {
+                self.qname()
+            } else {
+                None
+            };
+            if let Some(target) = target
+                && !targets.contains(&target)
+            {
+                targets.push(target);
+            }
+        }
+        if targets.is_empty() {
+            Stmt::Other
+        } else {
+            Stmt::With(targets)
+        }
+    }
+
     /// Whether a keyword occurs at parenthesis depth 0 in the rest of the statement.
     fn rest_has_kw(&mut self, kw: &str) -> bool {
         let mut depth = 0usize;
@@ -561,9 +642,15 @@ impl<'s> Cursor<'_, 's> {
         if self.eat_kw("USING") {
             self.bump();
         }
+        let elements = self.element_texts();
         let columns = self.column_list()?;
         let mut predicate = None;
+        let mut nulls_not_distinct = false;
         while !self.at_end() {
+            if self.eat_kws(&["NULLS", "NOT", "DISTINCT"]) {
+                nulls_not_distinct = true;
+                continue;
+            }
             if self.eat_kw("WHERE") {
                 let from = self.i;
                 let mut to = self.t.len();
@@ -585,7 +672,9 @@ impl<'s> Cursor<'_, 's> {
             unique,
             concurrently,
             columns,
+            elements,
             predicate,
+            nulls_not_distinct,
         }))
     }
 
@@ -803,15 +892,17 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::AddColumn(self.column_def(end)?));
         }
         if self.eat_kw("DROP") {
+            if self.is_kw("DEFAULT") {
+                return Some(Action::Other);
+            }
             if self.is_kw("CONSTRAINT")
                 || self.is_kw("INDEX")
                 || self.is_kw("KEY")
                 || self.is_kw("FOREIGN")
                 || self.is_kw("PRIMARY")
                 || self.is_kw("CHECK")
-                || self.is_kw("DEFAULT")
             {
-                return Some(Action::Other);
+                return Some(Action::Loosen);
             }
             self.eat_kw("COLUMN");
             self.skip_if_exists();
@@ -823,6 +914,9 @@ impl<'s> Cursor<'_, 's> {
             if self.eat_kws(&["SET", "NOT", "NULL"]) {
                 return Some(Action::SetNotNull(column));
             }
+            if self.eat_kws(&["DROP", "NOT", "NULL"]) {
+                return Some(Action::Loosen);
+            }
             if self.eat_kws(&["SET", "DATA", "TYPE"]) || self.eat_kw("TYPE") {
                 let from = self.i;
                 while self.i < end && !self.is_kw("USING") && !self.is_kw("COLLATE") {
@@ -833,7 +927,19 @@ impl<'s> Cursor<'_, 's> {
                     }
                 }
                 let type_name = self.type_text(from, self.i);
-                return Some(Action::ColumnType { column, type_name });
+                while self.i < end && !self.is_kw("USING") {
+                    self.i += 1;
+                }
+                let using = self
+                    .eat_kw("USING")
+                    .then(|| self.text(self.i, end))
+                    .filter(|u| !u.is_empty());
+                return Some(Action::ColumnType {
+                    column,
+                    type_name,
+                    using,
+                    not_null: false,
+                });
             }
             return Some(Action::Other);
         }
@@ -843,6 +949,8 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::ColumnType {
                 column: column.name,
                 type_name: column.type_name,
+                using: None,
+                not_null: column.not_null,
             });
         }
         if self.eat_kw("CHANGE") {
@@ -858,7 +966,12 @@ impl<'s> Cursor<'_, 's> {
             return Some(Action::ColumnType {
                 column: column.name,
                 type_name: column.type_name,
+                using: None,
+                not_null: column.not_null,
             });
+        }
+        if self.eat_kws(&["VALIDATE", "CONSTRAINT"]) {
+            return Some(Action::Validate(self.ident()?));
         }
         if self.eat_kw("RENAME") {
             if self.eat_kw("TO") || self.eat_kw("AS") {
@@ -1091,7 +1204,9 @@ mod tests {
             actions[3],
             Action::ColumnType {
                 column: "n".into(),
-                type_name: "VARCHAR(10)".into()
+                type_name: "VARCHAR(10)".into(),
+                using: None,
+                not_null: false,
             }
         );
         assert_eq!(actions[4], Action::DropColumn("x".into()));
@@ -1143,6 +1258,61 @@ mod tests {
                 kind: ConstraintKind::Check("price > 0".into()),
                 not_valid: true
             }
+        );
+    }
+
+    #[test]
+    fn reads_prismas_current_shapes() {
+        let Stmt::AlterTable { actions, .. } = one(
+            r#"ALTER TABLE "public"."Order" ALTER COLUMN "type" TYPE "public"."Type_new" USING ("type"::text::"public"."Type_new");"#,
+        ) else {
+            panic!()
+        };
+        let Action::ColumnType {
+            type_name, using, ..
+        } = &actions[0]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            crate::preflight::model::enum_name(type_name),
+            ("Type_new".into(), false)
+        );
+        assert_eq!(
+            using.as_deref(),
+            Some(r#"("type"::text::"public"."Type_new")"#)
+        );
+        let Stmt::CreateIndex(index) =
+            one(r#"CREATE UNIQUE INDEX "U_key" ON "U"("a", lower("b")) NULLS NOT DISTINCT;"#)
+        else {
+            panic!()
+        };
+        assert!(index.nulls_not_distinct);
+        assert_eq!(index.elements, vec![r#""a""#, r#"lower("b")"#]);
+        assert_eq!(
+            one(r#"ALTER TABLE "U" VALIDATE CONSTRAINT "U_c";"#),
+            Stmt::AlterTable {
+                table: q("U"),
+                actions: vec![Action::Validate("U_c".into())]
+            }
+        );
+        assert_eq!(
+            one(r#"ALTER TYPE "Role" ADD VALUE IF NOT EXISTS 'OWNER' AFTER 'USER';"#),
+            Stmt::AddEnumValue {
+                name: q("Role"),
+                value: "OWNER".into()
+            }
+        );
+        assert_eq!(
+            one(
+                r#"WITH d AS (SELECT id FROM "U") DELETE FROM "U" WHERE id IN (SELECT id FROM d);"#
+            ),
+            Stmt::With(vec![q("U")])
+        );
+        assert_eq!(one(r#"WITH d AS (SELECT 1) SELECT * FROM d;"#), Stmt::Other);
+        assert_eq!(
+            one(r#"DROP VIEW IF EXISTS "V";"#),
+            Stmt::DropView(vec![q("V")])
         );
     }
 

@@ -27,11 +27,12 @@ pub enum Rule {
     Truncate,
     TableRewrite,
     ImplicitM2mChurn,
+    DataChangeFails,
 }
 
 impl Rule {
     /// Every rule, in the order the README lists them.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::NotNullWithoutDefault,
         Rule::SetNotNull,
         Rule::UniqueIndex,
@@ -49,6 +50,7 @@ impl Rule {
         Rule::Truncate,
         Rule::TableRewrite,
         Rule::ImplicitM2mChurn,
+        Rule::DataChangeFails,
     ];
 
     pub fn id(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Rule {
             Rule::Truncate => "truncate",
             Rule::TableRewrite => "table-rewrite",
             Rule::ImplicitM2mChurn => "implicit-m2m-churn",
+            Rule::DataChangeFails => "data-change-fails",
         }
     }
 
@@ -86,7 +89,8 @@ impl Rule {
             | Rule::UniqueIndex
             | Rule::ForeignKeyValidation
             | Rule::CheckConstraintValidation
-            | Rule::EnumValueRemoved => Hazard::MayFail,
+            | Rule::EnumValueRemoved
+            | Rule::DataChangeFails => Hazard::MayFail,
             Rule::ColumnTypeChange | Rule::IndexNotConcurrent | Rule::TableRewrite => {
                 Hazard::BlocksWrites
             }
@@ -181,6 +185,14 @@ pub struct Evidence {
     /// Why there is no prediction, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// How many earlier pending statements of the plan were rehearsed (run and rolled
+    /// back) before the data was looked at.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rehearsed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

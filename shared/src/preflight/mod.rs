@@ -69,6 +69,7 @@ impl Options {
 pub fn check_static(scripts: &[Script<'_>], options: &Options) -> Vec<Finding> {
     rules::candidates(scripts, options.flavor, options.scope)
         .into_iter()
+        .filter(|c| !created_by_plan(c) && c.rule != Rule::DataChangeFails)
         .map(|c| {
             let (size, basis) = match &c.subject {
                 Some(s) if s.rows == Rows::Empty => (plan_size(s), Basis::Plan),
@@ -81,16 +82,29 @@ pub fn check_static(scripts: &[Script<'_>], options: &Options) -> Vec<Finding> {
                 unknown: prediction.unknown.clone(),
                 ..Evidence::default()
             };
-            finish(
+            let backfilled = prediction.unknown.as_deref() == Some(BACKFILLED);
+            let mut finding = finish(
                 c,
                 scripts,
                 size,
                 prediction.will_fail,
                 prediction.known,
                 evidence,
-            )
+            );
+            if backfilled {
+                finding.severity = finding.severity.min(Severity::Info);
+            }
+            finding
         })
         .collect()
+}
+
+/// A finding that can neither fail nor block anyone: a lock or a check on a table the plan
+/// itself creates (what Prisma generates for a new model). Left out, so that `lint` and
+/// `plan` stay quiet on it.
+fn created_by_plan(c: &Candidate) -> bool {
+    matches!(&c.subject, Some(s) if s.rows == Rows::Empty && s.live.is_none())
+        && c.rule.hazard() != findings::Hazard::Breaks
 }
 
 /// The static rules, with predictions from the live data through `probe`.
@@ -116,7 +130,10 @@ pub async fn check_live_and_locks(
     let started = Instant::now();
     let mut sizes: HashMap<QName, Result<Option<TableSize>, String>> = HashMap::new();
     let mut out = Vec::new();
-    let candidates = rules::candidates(scripts, options.flavor, options.scope);
+    let candidates: Vec<Candidate> = rules::candidates(scripts, options.flavor, options.scope)
+        .into_iter()
+        .filter(|c| !created_by_plan(c))
+        .collect();
     let locked = locked_tables(&candidates);
     for c in candidates {
         let subject = c.subject.clone();
@@ -171,12 +188,16 @@ pub async fn check_live_and_locks(
             evidence.unknown = Some("the preflight time budget was used up".into());
         }
         let (will_fail, known) = match (&c.check, size, &live_table) {
-            (Check::Live(check), SizeClass::Small | SizeClass::Large, Some(table))
-                if !over_budget =>
+            (Check::Live { check, rehearse }, _, Some(table))
+                if !over_budget
+                    && (matches!(size, SizeClass::Small | SizeClass::Large)
+                        || check.is_catalog()
+                        || (size == SizeClass::Empty && !rehearse.is_empty())) =>
             {
-                let sample = size == SizeClass::Large;
+                let sample = size == SizeClass::Large && !check.is_catalog();
                 evidence.sampled = sample;
-                let verdict = if *check == LiveCheck::HasRows {
+                evidence.rehearsed = rehearse.len();
+                let verdict = if *check == LiveCheck::HasRows && rehearse.is_empty() {
                     // Answered by the size probe: the table has rows.
                     Ok(Verdict::Fails(Violation {
                         count: None,
@@ -184,7 +205,7 @@ pub async fn check_live_and_locks(
                         what: "existing row".into(),
                     }))
                 } else {
-                    probe.find(table, check, sample).await
+                    probe.find(table, check, sample, rehearse).await
                 };
                 match verdict {
                     Ok(Verdict::Fails(v)) => {
@@ -213,7 +234,7 @@ pub async fn check_live_and_locks(
                     }
                 }
             }
-            (Check::Live(_), SizeClass::Empty, _) => (false, true),
+            (Check::Live { .. }, SizeClass::Empty, _) => (false, true),
             (Check::Plan { fails_if_rows, why }, SizeClass::Small | SizeClass::Large, _) => {
                 evidence.reason = Some(why.clone());
                 (*fails_if_rows, true)
@@ -227,6 +248,11 @@ pub async fn check_live_and_locks(
             (_, SizeClass::Plan, _) => (false, true),
             (_, _, _) => (false, false),
         };
+        // A data change is reported only when its rehearsal fails: "it runs" is no news,
+        // and "could not tell" on every data migration would only be noise.
+        if c.rule == Rule::DataChangeFails && !will_fail {
+            continue;
+        }
         out.push(finish(c, scripts, size, will_fail, known, evidence));
     }
     (out, locked)
@@ -256,6 +282,9 @@ fn locked_tables(candidates: &[Candidate]) -> Vec<QName> {
     tables
 }
 
+/// Why `lint` says no more than `info` about a constraint the plan prepares its data for.
+const BACKFILLED: &str = "the plan changes these rows first (a backfill or clean-up): `plan` rehearses that against the live data";
+
 struct StaticPrediction {
     will_fail: bool,
     known: bool,
@@ -279,7 +308,12 @@ fn static_prediction(check: &Check, size: SizeClass) -> StaticPrediction {
             known: false,
             unknown: Some(format!("{why}; fails if the table has rows")),
         },
-        (Check::Live(_), _) => StaticPrediction {
+        (Check::Live { rehearse, .. }, _) if !rehearse.is_empty() => StaticPrediction {
+            will_fail: false,
+            known: false,
+            unknown: Some(BACKFILLED.into()),
+        },
+        (Check::Live { .. }, _) => StaticPrediction {
             will_fail: false,
             known: false,
             unknown: Some("no database: the data was not looked at".into()),

@@ -14,36 +14,73 @@ use async_trait::async_trait;
 use super::classify::QName;
 use super::findings::Blocker;
 
-/// What the data would have to show for a statement to fail.
+/// What the data would have to show for a statement to fail. Expressions are SQL over the
+/// live table (alias `t`), quoted for the database's flavor by the rules: a live column
+/// (`"email"`), or what a column the plan adds holds on the rows from before (its constant
+/// default, `NULL`, a `USING` conversion).
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveCheck {
     /// Any row at all (a required column added without a default).
     HasRows,
-    /// A NULL in `column` (`SET NOT NULL`).
-    Nulls { column: String },
-    /// Two rows with the same non-NULL key (a unique index or constraint); for a primary key
-    /// a NULL too.
+    /// A NULL in `expr` (`SET NOT NULL`, MySQL `MODIFY … NOT NULL`).
+    Nulls { expr: String },
+    /// Two rows with the same key (a unique index or constraint): non-NULL keys, or any
+    /// keys with `NULLS NOT DISTINCT`; for a primary key a NULL too.
     Duplicates {
-        columns: Vec<String>,
+        exprs: Vec<String>,
         predicate: Option<String>,
         primary: bool,
+        nulls_distinct: bool,
     },
-    /// A row whose key (all columns non-NULL) has no row in `parent` (a foreign key).
+    /// A row whose key (all parts non-NULL) has no row in `parent` (a foreign key).
     Orphans {
-        columns: Vec<String>,
+        exprs: Vec<String>,
         parent: QName,
         /// Empty: the parent's primary key.
         parent_columns: Vec<String>,
     },
     /// A non-NULL key at all: the parent was created (empty) by the plan.
-    NonNull { columns: Vec<String> },
+    NonNull { exprs: Vec<String> },
     /// A row for which the check expression is false.
     Violations { expr: String },
-    /// A row holding an enum value that the new enum type lacks.
+    /// A row holding an enum value that the new enum type lacks (in an array column: any
+    /// element). `column` is the live column.
     EnumRemoved {
         column: String,
         new_values: Vec<String>,
+        array: bool,
     },
+    /// A row on which evaluating `expr` raises a data error (a cast, an index expression):
+    /// PostgreSQL evaluates it over the rows.
+    Evaluates { expr: String },
+    /// A value of `expr` longer than `max` characters (narrowing to `VARCHAR(max)`).
+    TooLong { expr: String, max: u32 },
+    /// A value of `expr` outside `[min, max]` (narrowing an integer or decimal type).
+    OutOfRange {
+        expr: String,
+        min: String,
+        max: String,
+    },
+    /// Views (PostgreSQL: rules in `pg_depend`) that use the table, or its `column`, and
+    /// are not dropped earlier in the plan (`except`): dropping it fails (2BP01).
+    Dependents {
+        column: Option<String>,
+        except: Vec<String>,
+    },
+    /// The last statement of the rehearsal itself (a pending `UPDATE`/`DELETE`/`INSERT`)
+    /// raises a data or integrity error (SQLSTATE class 22 or 23) on the live rows.
+    Runs,
+    /// MySQL: a required column of `type_name` added without a default takes the type's
+    /// implicit default on existing rows; a zero date is refused when `sql_mode` is strict
+    /// with `NO_ZERO_DATE`.
+    ImplicitDefault { type_name: String },
+}
+
+impl LiveCheck {
+    /// Answered from the catalog, whatever the table holds (even no rows).
+    pub fn is_catalog(&self) -> bool {
+        matches!(self, LiveCheck::Dependents { .. })
+    }
 }
 
 /// A live table's size.
@@ -88,6 +125,12 @@ pub enum ProbeError {
     Locked,
     #[error("the probe cannot run: {0}")]
     Cannot(String),
+    #[error("rehearsing the plan's earlier data changes {0}")]
+    Rehearsal(String),
+    /// Evaluating the statement's own expression over a row raised a data exception
+    /// (PostgreSQL SQLSTATE class 22): the statement fails on that row too.
+    #[error("a row raised {0}")]
+    DataException(String),
 }
 
 /// Questions preflight asks the database. One implementation per database; tests may
@@ -97,11 +140,15 @@ pub trait DataProbe: Send {
     /// The table's size; `None` when it does not exist.
     async fn size(&mut self, table: &QName) -> Result<Option<TableSize>, ProbeError>;
     /// Looks for rows of `table` that make `check` fail; with `sample`, reads only a sample.
+    /// With `rehearse` (earlier pending statements of the plan that change the rows
+    /// looked at), runs them first in the same transaction, which is always rolled back
+    /// ([`LiveLimits::rehearsal_rows`] bounds what they may touch).
     async fn find(
         &mut self,
         table: &QName,
         check: &LiveCheck,
         sample: bool,
+        rehearse: &[String],
     ) -> Result<Verdict, ProbeError>;
     /// Other sessions holding a lock on one of `tables`, or the migration lock.
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError>;
@@ -118,6 +165,9 @@ pub struct LiveLimits {
     pub sample_percent: f64,
     /// All probes of one plan together (default 30 s); later checks then say "unknown".
     pub budget: Duration,
+    /// The most rows a rehearsal of the plan's earlier data changes may touch (estimated
+    /// first, counted after; default 100,000): past it the check says "unknown".
+    pub rehearsal_rows: u64,
 }
 
 impl Default for LiveLimits {
@@ -127,6 +177,7 @@ impl Default for LiveLimits {
             lock_timeout: Duration::from_secs(1),
             sample_percent: 1.0,
             budget: Duration::from_secs(30),
+            rehearsal_rows: 100_000,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::classify::{Action, ColumnDef, ConstraintKind, IndexDef, QName, Stmt, classify};
 use super::findings::Rule;
-use super::model::{Model, Rows};
+use super::model::{Model, Rows, enum_name, quote};
 use super::probe::LiveCheck;
 use super::suppress;
 use super::{Scope, Script};
@@ -27,8 +27,12 @@ pub enum Check {
     None,
     /// The plan itself decides: e.g. `SET NOT NULL` on a column the plan added without a default.
     Plan { fails_if_rows: bool, why: String },
-    /// Ask the live database.
-    Live(LiveCheck),
+    /// Ask the live database, after rehearsing `rehearse` (the plan's earlier statements
+    /// that change the rows looked at) in the same rolled-back transaction.
+    Live {
+        check: LiveCheck,
+        rehearse: Vec<String>,
+    },
     /// Cannot be predicted (why).
     Unknown(String),
 }
@@ -68,13 +72,30 @@ const VOLATILE: &[&str] = &[
     "txid_current",
 ];
 
+/// A pending statement a probe may rehearse before looking at `table`'s rows.
+#[derive(Debug, Clone)]
+struct Step {
+    /// The model's key of the table it changes.
+    table: String,
+    sql: String,
+    /// A data change (`UPDATE`/`DELETE`/`INSERT`); otherwise a catalog-only `ADD COLUMN`,
+    /// rehearsed only ahead of a data change that may need it.
+    dml: bool,
+}
+
 /// Walks `scripts` in order and returns every candidate finding.
 pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<Candidate> {
-    let mut model = Model::default();
+    let mut model = Model::new(flavor);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut dropped_views: Vec<String> = Vec::new();
+    let mut loosened = false;
     let mut out = Vec::new();
     for (index, script) in scripts.iter().enumerate() {
         if scope == Scope::EachMigration {
             model.treat_as_deployed();
+            steps.clear();
+            dropped_views.clear();
+            loosened = false;
         }
         let statements: Vec<_> = split(script.sql, flavor)
             .into_iter()
@@ -88,6 +109,11 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
                 flavor,
                 pending: script.pending,
                 redefined: &redefined,
+                steps: &mut steps,
+                dropped_views: &mut dropped_views,
+                text: statement.text,
+                rehearsable_statement: false,
+                loosened: &mut loosened,
                 found: Vec::new(),
             };
             walker.statement(stmt);
@@ -159,6 +185,16 @@ struct Walker<'m> {
     flavor: Flavor,
     pending: bool,
     redefined: &'m HashSet<String>,
+    steps: &'m mut Vec<Step>,
+    dropped_views: &'m mut Vec<String>,
+    /// The statement's text, as a rehearsal would run it.
+    text: &'m str,
+    /// The `ALTER TABLE` being walked is a catalog-only change a rehearsal may run.
+    rehearsable_statement: bool,
+    /// An earlier pending statement dropped a constraint, an index, a column or a table, or
+    /// changed a type: a data change's failure in a rehearsal (which does not run that DDL)
+    /// then proves nothing.
+    loosened: &'m mut bool,
     found: Vec<Found>,
 }
 
@@ -194,12 +230,73 @@ impl Walker<'_> {
         self.flavor == Flavor::Postgres
     }
 
-    /// A live check, on PostgreSQL only (the probes speak its SQL).
-    fn live(&self, check: LiveCheck) -> Check {
-        if self.pg() {
-            Check::Live(check)
+    /// A live check on PostgreSQL and MySQL (SQLite has no probe), rehearsing the plan's
+    /// earlier data changes of `tables`.
+    fn live(&self, check: LiveCheck, tables: &[&QName]) -> Check {
+        if self.flavor == Flavor::Sqlite {
+            return Check::Unknown("live predictions are made on PostgreSQL and MySQL".into());
+        }
+        Check::Live {
+            check,
+            rehearse: self.rehearsal(tables),
+        }
+    }
+
+    /// The earlier pending statements that change `tables`' rows, in order (with the
+    /// catalog-only `ADD COLUMN`s among them), or none when no data change is among them.
+    fn rehearsal(&self, tables: &[&QName]) -> Vec<String> {
+        let relevant: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| tables.iter().any(|t| t.name == s.table))
+            .collect();
+        if relevant.iter().any(|s| s.dml) {
+            relevant.iter().map(|s| s.sql.clone()).collect()
         } else {
-            Check::Unknown("live predictions are made on PostgreSQL only".into())
+            Vec::new()
+        }
+    }
+
+    /// What `column` holds on the rows a probe of `table` sees: after a rehearsal, a column
+    /// the rehearsal added is its own name.
+    fn value(&self, table: &QName, column: &str) -> Option<String> {
+        let c = self.model.column(table, column);
+        if c.cheap_add && !self.rehearsal(&[table]).is_empty() {
+            return Some(quote(self.flavor, column));
+        }
+        c.value
+    }
+
+    /// A data change by a pending statement on a table with live rows: a probe of that table
+    /// rehearses it; and the change itself is rehearsed (after every earlier one of the
+    /// plan) to see whether the live rows make it fail.
+    fn data_step(&mut self, table: &QName) {
+        let t = self.model.table(table);
+        if self.pending && t.rows == Rows::Live && t.live.is_some() {
+            if !*self.loosened && self.pg() {
+                // Every earlier rehearsable statement of the plan, of any table: a data
+                // migration often inserts parents before the children that reference them.
+                let mut rehearse: Vec<String> = self.steps.iter().map(|s| s.sql.clone()).collect();
+                rehearse.push(self.text.to_owned());
+                self.push(
+                    Rule::DataChangeFails,
+                    table,
+                    format!(
+                        "This data change of `{}` fails on the live rows. Fix the data or the statement first.",
+                        table.display()
+                    ),
+                    Some("ROW EXCLUSIVE"),
+                    Check::Live {
+                        check: LiveCheck::Runs,
+                        rehearse,
+                    },
+                );
+            }
+            self.steps.push(Step {
+                table: table.name.clone(),
+                sql: self.text.to_owned(),
+                dml: true,
+            });
         }
     }
 
@@ -212,8 +309,26 @@ impl Walker<'_> {
                 copied,
             } => self.model.create_table(table, columns, pending, *copied),
             Stmt::AlterTable { table, actions } => {
+                let t = self.model.table(table);
+                let cheap = self.pg()
+                    && pending
+                    && t.rows == Rows::Live
+                    && t.live.is_some()
+                    && !actions.is_empty()
+                    && actions
+                        .iter()
+                        .all(|a| matches!(a, Action::AddColumn(c) if self.cheap_add(c)));
+                self.rehearsable_statement = cheap;
                 for action in actions {
                     self.action(table, action);
+                }
+                self.rehearsable_statement = false;
+                if cheap {
+                    self.steps.push(Step {
+                        table: table.name.clone(),
+                        sql: self.text.to_owned(),
+                        dml: false,
+                    });
                 }
             }
             Stmt::RenameTables(pairs) => {
@@ -223,6 +338,9 @@ impl Walker<'_> {
             }
             Stmt::CreateIndex(index) => self.create_index(index),
             Stmt::DropIndex { names, .. } => {
+                if pending {
+                    *self.loosened = true;
+                }
                 for name in names {
                     if name.name.ends_with("_AB_unique") && name.name.starts_with('_') {
                         let table = QName {
@@ -234,6 +352,9 @@ impl Walker<'_> {
                 }
             }
             Stmt::DropTable(names) => {
+                if pending {
+                    *self.loosened = true;
+                }
                 for name in names {
                     if self.redefined.contains(&name.name) {
                         self.push(
@@ -247,6 +368,7 @@ impl Walker<'_> {
                             Check::None,
                         );
                     } else {
+                        let check = self.dependents(name, None);
                         self.push(
                             Rule::DropTable,
                             name,
@@ -255,7 +377,7 @@ impl Walker<'_> {
                                 name.display()
                             ),
                             Some(ACCESS_EXCLUSIVE),
-                            Check::None,
+                            check,
                         );
                     }
                     if pending {
@@ -278,6 +400,7 @@ impl Walker<'_> {
                 }
             }
             Stmt::Update { table, has_where } => {
+                self.data_step(table);
                 if !has_where {
                     self.push(
                         Rule::UpdateWithoutWhere,
@@ -295,6 +418,9 @@ impl Walker<'_> {
                 }
             }
             Stmt::Delete { table, has_where } => {
+                if *has_where {
+                    self.data_step(table);
+                }
                 if !has_where {
                     self.push(
                         Rule::DeleteWithoutWhere,
@@ -312,11 +438,27 @@ impl Walker<'_> {
                 }
             }
             Stmt::Insert(table) => {
+                self.data_step(table);
                 if pending {
                     self.model.written(table, false);
                 }
             }
+            Stmt::With(tables) => {
+                for table in tables {
+                    self.data_step(table);
+                    if pending {
+                        self.model.written(table, true);
+                    }
+                }
+            }
             Stmt::CreateEnum { name, values } => self.model.create_enum(name, values),
+            Stmt::AddEnumValue { name, value } => self.model.add_enum_value(name, value),
+            Stmt::DropView(names) => {
+                if pending {
+                    self.dropped_views
+                        .extend(names.iter().map(|n| n.name.clone()));
+                }
+            }
             Stmt::RenameType { from, to } => self.model.rename_enum(from, to),
             Stmt::DropType(names) => {
                 for name in names {
@@ -359,7 +501,7 @@ impl Walker<'_> {
                 Check::None,
             );
         }
-        self.model.rename_table(from, to);
+        self.model.rename_table(from, to, self.pending);
     }
 
     fn action(&mut self, table: &QName, action: &Action) {
@@ -367,9 +509,20 @@ impl Walker<'_> {
         match action {
             Action::AddColumn(column) => {
                 self.add_column(table, column);
-                self.model.add_column(table, column, pending);
+                let value = self.added_value(column);
+                // Only a statement that is rehearsed whole can make the column exist.
+                let cheap = self.rehearsable_statement && self.cheap_add(column);
+                self.model.add_column(table, column, pending, value, cheap);
             }
             Action::DropColumn(column) => {
+                if pending {
+                    *self.loosened = true;
+                }
+                let live = self.model.column(table, column).live;
+                let check = match live {
+                    Some(live) => self.dependents(table, Some(live)),
+                    None => Check::None,
+                };
                 self.push(
                     Rule::DropColumn,
                     table,
@@ -378,20 +531,50 @@ impl Walker<'_> {
                         table.display()
                     ),
                     Some(ACCESS_EXCLUSIVE),
-                    Check::None,
+                    check,
                 );
                 self.model.drop_column(table, column);
             }
-            Action::ColumnType { column, type_name } => {
-                self.column_type(table, column, type_name);
-                self.model.set_column_type(table, column, type_name);
+            Action::ColumnType {
+                column,
+                type_name,
+                using,
+                not_null,
+            } => {
+                if pending {
+                    *self.loosened = true;
+                }
+                let value = self.column_type(table, column, type_name, using.as_deref());
+                if *not_null {
+                    self.set_not_null(table, column);
+                }
+                self.model
+                    .set_column_type(table, column, type_name, value, pending);
             }
             Action::SetNotNull(column) => self.set_not_null(table, column),
             Action::AddConstraint {
                 name,
                 kind,
                 not_valid,
-            } => self.add_constraint(table, name.as_deref(), kind, *not_valid),
+            } => {
+                if *not_valid
+                    && pending
+                    && let Some(name) = name
+                {
+                    self.model.add_not_valid(name, table, kind);
+                }
+                self.add_constraint(table, name.as_deref(), kind, *not_valid)
+            }
+            Action::Loosen => {
+                if pending {
+                    *self.loosened = true;
+                }
+            }
+            Action::Validate(name) => {
+                if let Some(constraint) = self.model.take_not_valid(name) {
+                    self.add_constraint(&constraint.table, Some(name), &constraint.kind, false);
+                }
+            }
             Action::RenameColumn { from, to } => {
                 self.push(
                     Rule::RenameColumn,
@@ -403,11 +586,60 @@ impl Walker<'_> {
                     Some(ACCESS_EXCLUSIVE),
                     Check::None,
                 );
-                self.model.rename_column(table, from, to);
+                self.model.rename_column(table, from, to, pending);
             }
             Action::RenameTo(to) => self.rename_table(table, to),
             Action::Rewrite(what) => self.rewrite(table, what),
             Action::Other => {}
+        }
+    }
+
+    /// What a column added by `column` holds on the rows from before: its constant default,
+    /// or NULL; `None` when each row gets its own value (identity, volatile default,
+    /// generated) or the database fills an implicit one (MySQL's NOT NULL).
+    fn added_value(&self, column: &ColumnDef) -> Option<String> {
+        if column.generated_stored || column.auto_value {
+            return None;
+        }
+        match &column.default {
+            Some(default) if volatile_call(default).is_none() => Some(format!("({default})")),
+            Some(_) => None,
+            None if column.not_null && self.flavor == Flavor::MySql => {
+                mysql_implicit_default(&column.type_name).map(str::to_owned)
+            }
+            None if column.not_null => None,
+            None => Some("NULL".into()),
+        }
+    }
+
+    /// Whether `ADD COLUMN column` is a catalog change only (PostgreSQL ≥ 11): no volatile
+    /// default, nothing generated, no constraint to check or index to build.
+    fn cheap_add(&self, column: &ColumnDef) -> bool {
+        self.pg()
+            && !column.generated_stored
+            && !column.auto_value
+            && column.references.is_none()
+            && !column.unique
+            && !column.primary_key
+            && column.check.is_none()
+            && column
+                .default
+                .as_deref()
+                .is_none_or(|d| volatile_call(d).is_none())
+            && !(column.not_null && column.default.is_none())
+    }
+
+    /// Dropping `table` (or its `column`) fails while a view not dropped earlier uses it.
+    fn dependents(&self, table: &QName, column: Option<String>) -> Check {
+        if !self.pg() || self.model.table(table).live.is_none() {
+            return Check::None;
+        }
+        Check::Live {
+            check: LiveCheck::Dependents {
+                column,
+                except: self.dropped_views.clone(),
+            },
+            rehearse: Vec::new(),
         }
     }
 
@@ -418,21 +650,31 @@ impl Walker<'_> {
             && !column.auto_value
             && !column.generated_stored
         {
-            let check = if self.pg() {
-                Check::Live(LiveCheck::HasRows)
-            } else {
-                Check::Unknown(
-                    "MySQL fills an implicit default in non-strict mode and fails in strict mode"
-                        .into(),
-                )
+            let (check, message) = match self.flavor {
+                Flavor::MySql => (
+                    self.live(
+                        LiveCheck::ImplicitDefault {
+                            type_name: column.type_name.clone(),
+                        },
+                        &[table],
+                    ),
+                    format!(
+                        "Adding the required column `{name}` without a default gives every existing row of `{}` the type's implicit default (0, '', a zero date), and fails where `sql_mode` refuses it. Add it with a default, or nullable, backfill, then make it required.",
+                        table.display()
+                    ),
+                ),
+                _ => (
+                    self.live(LiveCheck::HasRows, &[table]),
+                    format!(
+                        "Adding the required column `{name}` without a default fails when `{}` has rows. Add it with a default, or nullable, backfill, then make it required.",
+                        table.display()
+                    ),
+                ),
             };
             self.push(
                 Rule::NotNullWithoutDefault,
                 table,
-                format!(
-                    "Adding the required column `{name}` without a default fails when `{}` has rows. Add it with a default, or nullable, backfill, then make it required.",
-                    table.display()
-                ),
+                message,
                 Some(ACCESS_EXCLUSIVE),
                 check,
             );
@@ -465,18 +707,32 @@ impl Walker<'_> {
                 Check::None,
             );
         }
+        let value = self.added_value(column);
         if let Some((parent, parent_columns)) = &column.references {
-            self.foreign_key(
+            self.foreign_key_values(
                 table,
-                std::slice::from_ref(name),
+                value.clone().map(|v| vec![v]),
                 parent,
                 parent_columns,
-                false,
             );
         }
         if column.unique || column.primary_key {
-            // A new column is NULL (or its default) everywhere: a constant default on a table
-            // with two rows duplicates; the data check cannot run on a column that does not exist yet.
+            // Every existing row holds the same default: two rows duplicate it.
+            let t = self.model.table(table);
+            let check = match (t.rows, &value) {
+                (Rows::Empty, _) => Check::None,
+                (Rows::PlanData, _) => Check::Unknown("the plan writes this table first".into()),
+                (Rows::Live, Some(v)) => self.live(
+                    LiveCheck::Duplicates {
+                        exprs: vec![v.clone()],
+                        predicate: None,
+                        primary: column.primary_key,
+                        nulls_distinct: true,
+                    },
+                    &[table],
+                ),
+                (Rows::Live, None) => Check::None,
+            };
             self.push(
                 Rule::UniqueIndex,
                 table,
@@ -485,28 +741,52 @@ impl Walker<'_> {
                     table.display()
                 ),
                 Some(ACCESS_EXCLUSIVE),
-                if column.default.is_some() {
-                    Check::Unknown("a default gives every row the same value".into())
-                } else {
-                    Check::None
-                },
+                check,
             );
         }
     }
 
-    fn column_type(&mut self, table: &QName, column: &str, type_name: &str) {
+    /// `ALTER COLUMN … TYPE` / `MODIFY`: returns what the column holds on the live rows
+    /// afterwards (for later checks).
+    fn column_type(
+        &mut self,
+        table: &QName,
+        column: &str,
+        type_name: &str,
+        using: Option<&str>,
+    ) -> Option<String> {
         let current = self.model.column(table, column);
-        let target = type_name.trim_matches('"');
-        let enum_new = self.model.enum_values(target).map(<[String]>::to_vec);
-        if let Some(new_values) = enum_new
-            && (target.ends_with("_new") || !current.type_name.is_empty())
+        let t = self.model.table(table);
+        let (target, array) = enum_name(type_name);
+        let (current_type, _) = enum_name(&current.type_name);
+        let enum_new = self.model.enum_values(&target).map(<[String]>::to_vec);
+        let mysql_enum = (self.flavor == Flavor::MySql && type_name.starts_with("ENUM("))
+            .then(|| mysql_enum_values(type_name));
+        let value = current.value.clone();
+        let after = match (&value, using) {
+            (_, Some(using)) if self.pg() => Some(format!("({using})")),
+            (Some(v), None) if self.pg() => cast_target(type_name).map(|t| format!("({v})::{t}")),
+            (Some(v), None) => Some(v.clone()),
+            _ => None,
+        };
+        if let Some(new_values) = enum_new.or(mysql_enum)
+            && (target.ends_with("_new")
+                || self.model.enum_values(&current_type).is_some()
+                || self.flavor == Flavor::MySql)
         {
             let old_type = if current.type_name.is_empty() {
                 target.trim_end_matches("_new").to_owned()
             } else {
-                current.type_name.clone()
+                current_type.clone()
             };
-            let old_values = self.model.enum_values(&old_type).map(<[String]>::to_vec);
+            let old_values = self
+                .model
+                .enum_values(&old_type)
+                .map(<[String]>::to_vec)
+                .or_else(|| {
+                    (self.flavor == Flavor::MySql && current.type_name.starts_with("ENUM("))
+                        .then(|| mysql_enum_values(&current.type_name))
+                });
             let removed: Option<Vec<String>> = old_values.as_ref().map(|old| {
                 old.iter()
                     .filter(|v| !new_values.contains(v))
@@ -515,20 +795,23 @@ impl Walker<'_> {
             });
             let meaningful = match &removed {
                 Some(removed) => !removed.is_empty(),
-                None => target.ends_with("_new"),
+                None => target.ends_with("_new") || self.flavor == Flavor::MySql,
             };
             if meaningful {
                 let listed = removed
                     .as_ref()
                     .map(|r| format!(" ({})", r.join(", ")))
                     .unwrap_or_default();
-                let t = self.model.table(table);
                 let check = match (&current.live, t.rows) {
                     (_, Rows::Empty) => Check::None,
-                    (Some(live_column), Rows::Live) => self.live(LiveCheck::EnumRemoved {
-                        column: live_column.clone(),
-                        new_values: new_values.clone(),
-                    }),
+                    (Some(live_column), Rows::Live) => self.live(
+                        LiveCheck::EnumRemoved {
+                            column: live_column.clone(),
+                            new_values: new_values.clone(),
+                            array,
+                        },
+                        &[table],
+                    ),
                     (None, Rows::Live) => {
                         Check::Unknown("the column was added by this plan".into())
                     }
@@ -547,36 +830,84 @@ impl Walker<'_> {
                     check,
                 );
             }
+            self.push(
+                Rule::ColumnTypeChange,
+                table,
+                type_change_message(table, column, type_name),
+                Some(ACCESS_EXCLUSIVE),
+                Check::None,
+            );
+            return after;
         }
+        // Converting the live values: the conversion (or the narrower type) may refuse one.
+        let source = match using {
+            Some(using) => Some(format!("({using})")),
+            None => value.clone(),
+        };
+        let check = match (t.rows, &source) {
+            (Rows::Empty, _) => Check::None,
+            (Rows::PlanData, _) => Check::Unknown("the plan writes this table first".into()),
+            (Rows::Live, None) => Check::Unknown("the column's values come from the plan".into()),
+            (Rows::Live, Some(source)) => match self.conversion(type_name, source) {
+                Some(check) => self.live(check, &[table]),
+                None => Check::None,
+            },
+        };
         self.push(
             Rule::ColumnTypeChange,
             table,
-            format!(
-                "Changing the type of `{}`.`{column}` to `{type_name}` can rewrite the table under an ACCESS EXCLUSIVE lock, and the running application may not read the new type. Add a new column, backfill, and switch over.",
-                table.display()
-            ),
+            type_change_message(table, column, type_name),
             Some(ACCESS_EXCLUSIVE),
-            Check::None,
+            check,
         );
+        after
+    }
+
+    /// What converting `source` to `type_name` can refuse on a row.
+    fn conversion(&self, type_name: &str, source: &str) -> Option<LiveCheck> {
+        let upper = type_name.to_ascii_uppercase();
+        if let Some(max) = char_limit(&upper) {
+            return Some(LiveCheck::TooLong {
+                expr: source.to_owned(),
+                max,
+            });
+        }
+        if self.pg() {
+            // PostgreSQL evaluates the conversion itself: a cast refusing a value raises a
+            // data exception. Text and JSON accept what any column held.
+            if matches!(upper.as_str(), "TEXT" | "JSONB" | "JSON") {
+                return None;
+            }
+            let target = cast_target(type_name)?;
+            return Some(LiveCheck::Evaluates {
+                expr: format!("({source})::{target}"),
+            });
+        }
+        let (min, max) = mysql_range(&upper)?;
+        Some(LiveCheck::OutOfRange {
+            expr: source.to_owned(),
+            min,
+            max,
+        })
     }
 
     fn set_not_null(&mut self, table: &QName, column: &str) {
         let col = self.model.column(table, column);
         let t = self.model.table(table);
-        let check = match (t.rows, &col.live, col.filled_when_added) {
+        let rehearsed = !self.rehearsal(&[table]).is_empty();
+        let value = self.value(table, column);
+        let check = match (t.rows, &value, col.filled_when_added) {
             (Rows::Empty, _, _) => Check::None,
             (Rows::PlanData, _, _) => Check::Unknown("the plan writes this table first".into()),
-            (Rows::Live, Some(live), _) => self.live(LiveCheck::Nulls {
-                column: live.clone(),
-            }),
-            (Rows::Live, None, Some(true)) => Check::None,
-            (Rows::Live, None, Some(false)) => Check::Plan {
+            (Rows::Live, _, Some(false)) if col.live.is_none() && !rehearsed => Check::Plan {
                 fails_if_rows: true,
                 why:
                     "the plan added this column without a default, so every existing row holds NULL"
                         .into(),
             },
-            (Rows::Live, None, None) => {
+            (Rows::Live, Some(v), _) => self.live(LiveCheck::Nulls { expr: v.clone() }, &[table]),
+            (Rows::Live, None, Some(true)) => Check::None,
+            (Rows::Live, None, _) => {
                 Check::Unknown("the plan added this column and then updated the table".into())
             }
         };
@@ -592,12 +923,16 @@ impl Walker<'_> {
         );
     }
 
+    /// The duplicates check of a unique key over `columns` (a `None` column is the
+    /// expression `elements[i]`).
     fn unique_check(
         &self,
         table: &QName,
         columns: &[Option<String>],
+        elements: &[String],
         predicate: Option<&str>,
         primary: bool,
+        nulls_distinct: bool,
     ) -> Check {
         let t = self.model.table(table);
         match t.rows {
@@ -605,28 +940,46 @@ impl Walker<'_> {
             Rows::PlanData => return Check::Unknown("the plan writes this table first".into()),
             Rows::Live => {}
         }
-        let mut live_columns = Vec::new();
-        for column in columns {
-            let Some(column) = column else {
-                return Check::Unknown("an index expression cannot be checked".into());
+        let mut exprs = Vec::new();
+        for (i, column) in columns.iter().enumerate() {
+            let expr = match column {
+                Some(column) => match self.value(table, column) {
+                    Some(v) => v,
+                    None => {
+                        return Check::Unknown(format!(
+                            "the values of `{column}` come from the plan"
+                        ));
+                    }
+                },
+                None => match elements.get(i) {
+                    Some(e) => format!("({})", strip_order(e)),
+                    None => return Check::Unknown("an index expression cannot be read".into()),
+                },
             };
-            let c = self.model.column(table, column);
-            match (c.live, c.filled_when_added) {
-                (Some(live), _) => live_columns.push(live),
-                (None, _) => return Check::Unknown(format!("`{column}` was added by this plan")),
-            }
+            exprs.push(expr);
         }
-        self.live(LiveCheck::Duplicates {
-            columns: live_columns,
-            predicate: predicate.map(str::to_owned),
-            primary,
-        })
+        self.live(
+            LiveCheck::Duplicates {
+                exprs,
+                predicate: predicate.map(str::to_owned),
+                primary,
+                nulls_distinct,
+            },
+            &[table],
+        )
     }
 
     fn create_index(&mut self, index: &IndexDef) {
         let table = &index.table;
         if index.unique {
-            let check = self.unique_check(table, &index.columns, index.predicate.as_deref(), false);
+            let check = self.unique_check(
+                table,
+                &index.columns,
+                &index.elements,
+                index.predicate.as_deref(),
+                false,
+                !index.nulls_not_distinct,
+            );
             self.push(
                 Rule::UniqueIndex,
                 table,
@@ -639,6 +992,27 @@ impl Walker<'_> {
                 check,
             );
         }
+        // An expression is evaluated on every row while the index builds.
+        let expressions: Vec<String> = index
+            .columns
+            .iter()
+            .zip(&index.elements)
+            .filter(|(c, _)| c.is_none())
+            .map(|(_, e)| format!("({})", strip_order(e)))
+            .collect();
+        let evaluates = if !expressions.is_empty() && !index.unique && self.pg() {
+            match self.model.table(table).rows {
+                Rows::Live => self.live(
+                    LiveCheck::Evaluates {
+                        expr: expressions.join(", "),
+                    },
+                    &[table],
+                ),
+                _ => Check::None,
+            }
+        } else {
+            Check::None
+        };
         if !index.concurrently && self.pg() {
             self.push(
                 Rule::IndexNotConcurrent,
@@ -648,7 +1022,7 @@ impl Walker<'_> {
                     table.display()
                 ),
                 Some(SHARE),
-                Check::None,
+                evaluates,
             );
         }
     }
@@ -671,7 +1045,7 @@ impl Walker<'_> {
                 {
                     self.m2m_churn(table);
                 }
-                let check = self.unique_check(table, columns, None, primary);
+                let check = self.unique_check(table, columns, &[], None, primary, true);
                 self.push(
                     Rule::UniqueIndex,
                     table,
@@ -689,7 +1063,14 @@ impl Walker<'_> {
                 columns,
                 parent,
                 parent_columns,
-            } => self.foreign_key(table, columns, parent, parent_columns, not_valid),
+            } => {
+                if not_valid {
+                    return;
+                }
+                let values: Option<Vec<String>> =
+                    columns.iter().map(|c| self.value(table, c)).collect();
+                self.foreign_key_values(table, values, parent, parent_columns)
+            }
             ConstraintKind::Check(expr) => {
                 if not_valid {
                     return;
@@ -698,7 +1079,7 @@ impl Walker<'_> {
                 let check = match t.rows {
                     Rows::Empty => Check::None,
                     Rows::PlanData => Check::Unknown("the plan writes this table first".into()),
-                    Rows::Live => self.live(LiveCheck::Violations { expr: expr.clone() }),
+                    Rows::Live => self.live(LiveCheck::Violations { expr: expr.clone() }, &[table]),
                 };
                 self.push(
                     Rule::CheckConstraintValidation,
@@ -715,46 +1096,41 @@ impl Walker<'_> {
         }
     }
 
-    fn foreign_key(
+    /// A foreign key from `table` whose key holds `values` on the live rows (`None`: only
+    /// the plan knows) to `parent`.
+    fn foreign_key_values(
         &mut self,
         table: &QName,
-        columns: &[String],
+        values: Option<Vec<String>>,
         parent: &QName,
         parent_columns: &[String],
-        not_valid: bool,
     ) {
-        if not_valid {
-            return;
-        }
         let child = self.model.table(table);
         let parent_table = self.model.table(parent);
-        let child_live: Option<Vec<String>> = columns
-            .iter()
-            .map(|c| self.model.column(table, c).live)
-            .collect();
-        let check = match (child.rows, parent_table.rows) {
-            (Rows::Empty, _) => Check::None,
-            (Rows::PlanData, _) | (_, Rows::PlanData) => {
+        let check = match (child.rows, parent_table.rows, values) {
+            (Rows::Empty, _, _) => Check::None,
+            (Rows::PlanData, _, _) | (_, Rows::PlanData, _) => {
                 Check::Unknown("the plan writes one of the tables first".into())
             }
-            (Rows::Live, Rows::Empty) => match child_live {
-                Some(columns) => self.live(LiveCheck::NonNull { columns }),
-                None => Check::Unknown("a column was added by this plan".into()),
-            },
-            (Rows::Live, Rows::Live) => {
+            (Rows::Live, _, None) => Check::Unknown("the key's values come from the plan".into()),
+            (Rows::Live, Rows::Empty, Some(exprs)) => {
+                self.live(LiveCheck::NonNull { exprs }, &[table, parent])
+            }
+            (Rows::Live, Rows::Live, Some(exprs)) => {
                 let parent_live: Option<Vec<String>> = parent_columns
                     .iter()
                     .map(|c| self.model.column(parent, c).live)
                     .collect();
-                match (child_live, parent_live, parent_table.live) {
-                    (Some(columns), Some(parent_columns), Some(parent)) => {
-                        self.live(LiveCheck::Orphans {
-                            columns,
-                            parent,
+                match (parent_live, parent_table.live) {
+                    (Some(parent_columns), Some(live_parent)) => self.live(
+                        LiveCheck::Orphans {
+                            exprs,
+                            parent: live_parent,
                             parent_columns,
-                        })
-                    }
-                    _ => Check::Unknown("a column was added by this plan".into()),
+                        },
+                        &[table, parent],
+                    ),
+                    _ => Check::Unknown("the referenced key was added by this plan".into()),
                 }
             }
         };
@@ -786,6 +1162,131 @@ impl Walker<'_> {
     }
 }
 
+fn type_change_message(table: &QName, column: &str, type_name: &str) -> String {
+    format!(
+        "Changing the type of `{}`.`{column}` to `{type_name}` can rewrite the table under an ACCESS EXCLUSIVE lock, and the running application may not read the new type. Add a new column, backfill, and switch over.",
+        table.display()
+    )
+}
+
+/// The type as a PostgreSQL cast target, when it can be written back safely (built-in
+/// type names only: a quoted user type would need its exact spelling).
+fn cast_target(type_name: &str) -> Option<String> {
+    let ok = type_name.chars().all(|c| {
+        c.is_ascii_uppercase()
+            || c.is_ascii_digit()
+            || matches!(c, ' ' | '(' | ')' | ',' | '[' | ']')
+    });
+    (ok && !type_name.is_empty()).then(|| type_name.to_owned())
+}
+
+/// `VARCHAR(n)`, `CHARACTER VARYING(n)`, `CHAR(n)`, `CHARACTER(n)`: n.
+fn char_limit(upper: &str) -> Option<u32> {
+    let (head, rest) = upper.split_once('(')?;
+    let head = head.trim();
+    if !matches!(
+        head,
+        "VARCHAR" | "CHARACTER VARYING" | "CHAR" | "CHARACTER" | "NVARCHAR" | "NCHAR"
+    ) {
+        return None;
+    }
+    rest.trim_end_matches(')').trim().parse().ok()
+}
+
+/// MySQL integer and decimal types' ranges (narrowing refuses a value outside them).
+fn mysql_range(upper: &str) -> Option<(String, String)> {
+    let unsigned = upper.contains("UNSIGNED");
+    let base = upper.split(['(', ' ']).next().unwrap_or("");
+    let bits = match base {
+        "TINYINT" => 8,
+        "SMALLINT" => 16,
+        "MEDIUMINT" => 24,
+        "INT" | "INTEGER" => 32,
+        "DECIMAL" | "NUMERIC" => {
+            let inner = upper.split_once('(')?.1.split(')').next()?;
+            let mut parts = inner.split(',').map(|p| p.trim().parse::<u32>());
+            let precision = parts.next()?.ok()?;
+            let scale = parts.next().and_then(Result::ok).unwrap_or(0);
+            let integer_digits = precision.checked_sub(scale)? as usize;
+            let max = if scale == 0 {
+                "9".repeat(integer_digits.max(1))
+            } else {
+                format!(
+                    "{}.{}",
+                    "9".repeat(integer_digits.max(1)),
+                    "9".repeat(scale as usize)
+                )
+            };
+            let min = if unsigned {
+                "0".to_owned()
+            } else {
+                format!("-{max}")
+            };
+            return Some((min, max));
+        }
+        _ => return None,
+    };
+    Some(if unsigned {
+        ("0".into(), ((1u64 << bits) - 1).to_string())
+    } else {
+        (
+            (-(1i64 << (bits - 1))).to_string(),
+            ((1i64 << (bits - 1)) - 1).to_string(),
+        )
+    })
+}
+
+/// What MySQL gives existing rows in a required column added without a default: the
+/// type's implicit default (strings and numbers; other types are not guessed).
+fn mysql_implicit_default(type_name: &str) -> Option<&'static str> {
+    let upper = type_name.to_ascii_uppercase();
+    let base = upper.split(['(', ' ']).next().unwrap_or("");
+    match base {
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" => Some("''"),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "INTEGER" | "BIGINT" | "DECIMAL"
+        | "NUMERIC" | "DOUBLE" | "FLOAT" | "REAL" => Some("0"),
+        _ => None,
+    }
+}
+
+/// MySQL `ENUM('a','b')` → its values.
+fn mysql_enum_values(type_name: &str) -> Vec<String> {
+    let inner = type_name.trim_start_matches("ENUM(").trim_end_matches(')');
+    let mut values = Vec::new();
+    let mut current = String::new();
+    let mut in_string = false;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if in_string && chars.peek() == Some(&'\'') {
+                current.push('\'');
+                chars.next();
+            } else if in_string {
+                values.push(std::mem::take(&mut current));
+                in_string = false;
+            } else {
+                in_string = true;
+            }
+        } else if in_string {
+            current.push(c);
+        }
+    }
+    values
+}
+
+/// An index element without its `ASC`/`DESC`/`NULLS …` tail.
+fn strip_order(element: &str) -> &str {
+    let mut text = element.trim();
+    for suffix in [" NULLS FIRST", " NULLS LAST", " ASC", " DESC"] {
+        if text.len() >= suffix.len()
+            && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        {
+            text = text[..text.len() - suffix.len()].trim_end();
+        }
+    }
+    text
+}
+
 /// The first volatile function called in a default expression.
 fn volatile_call(default: &str) -> Option<&'static str> {
     // String literals hold no calls: blank them out first.
@@ -815,6 +1316,83 @@ fn volatile_call(default: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn checks(sql: &str) -> Vec<(Rule, Check)> {
+        let scripts = [Script {
+            migration: "m",
+            sql,
+            pending: true,
+        }];
+        candidates(&scripts, Flavor::Postgres, Scope::Plan)
+            .into_iter()
+            .map(|c| (c.rule, c.check))
+            .collect()
+    }
+
+    #[test]
+    fn a_backfill_is_rehearsed_before_the_constraint_it_prepares() {
+        let found = checks(
+            "UPDATE \"U\" SET \"n\" = 'x' WHERE \"n\" IS NULL;\nALTER TABLE \"U\" ALTER COLUMN \"n\" SET NOT NULL;",
+        );
+        let (_, check) = found
+            .iter()
+            .find(|(rule, _)| *rule == Rule::SetNotNull)
+            .expect("a set-not-null finding");
+        let Check::Live { check, rehearse } = check else {
+            panic!("{check:?}")
+        };
+        assert_eq!(
+            check,
+            &LiveCheck::Nulls {
+                expr: "\"n\"".into()
+            }
+        );
+        assert_eq!(rehearse.len(), 1);
+        assert!(rehearse[0].contains("UPDATE"));
+        // A data change of another table is not rehearsed.
+        let found = checks(
+            "UPDATE \"V\" SET \"n\" = 'x';\nALTER TABLE \"U\" ALTER COLUMN \"n\" SET NOT NULL;",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(_, c)| matches!(c, Check::Live { rehearse, .. } if rehearse.is_empty()))
+        );
+    }
+
+    #[test]
+    fn a_column_added_with_a_default_is_that_default_on_old_rows() {
+        let found = checks(
+            "ALTER TABLE \"U\" ADD COLUMN \"code\" TEXT NOT NULL DEFAULT 'x';\nCREATE UNIQUE INDEX \"U_code_key\" ON \"U\"(\"code\");",
+        );
+        assert!(found.iter().any(|(rule, c)| *rule == Rule::UniqueIndex
+            && matches!(c, Check::Live { check: LiveCheck::Duplicates { exprs, .. }, .. } if exprs == &["('x')".to_owned()])));
+    }
+
+    #[test]
+    fn narrowing_and_conversions_are_checked_on_the_live_values() {
+        let found = checks("ALTER TABLE \"P\" ALTER COLUMN \"t\" SET DATA TYPE VARCHAR(10);");
+        assert!(found.iter().any(|(_, c)| matches!(
+            c,
+            Check::Live {
+                check: LiveCheck::TooLong { max: 10, .. },
+                ..
+            }
+        )));
+        let found = checks(
+            "ALTER TABLE \"P\" ALTER COLUMN \"q\" SET DATA TYPE INTEGER USING (\"q\"::integer);",
+        );
+        assert!(found.iter().any(|(_, c)| matches!(c, Check::Live { check: LiveCheck::Evaluates { expr }, .. } if expr.contains("(\"q\"::integer)") && expr.ends_with(")::INTEGER"))));
+        assert_eq!(
+            mysql_range("INT"),
+            Some(("-2147483648".into(), "2147483647".into()))
+        );
+        assert_eq!(
+            mysql_range("DECIMAL(10,2)"),
+            Some(("-99999999.99".into(), "99999999.99".into()))
+        );
+        assert_eq!(mysql_enum_values("ENUM('A','it''s')"), vec!["A", "it's"]);
+    }
 
     #[test]
     fn volatile_defaults_are_recognised() {

@@ -25,9 +25,11 @@ use crate::sql::without_literals;
 use crate::sql::{Flavor, split};
 
 mod errors;
+mod probe;
 mod target;
 
 use errors::*;
+pub use probe::MyProbe;
 pub use target::Target;
 
 /// Prisma's lock name (server-wide on MySQL, not per database).

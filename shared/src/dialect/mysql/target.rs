@@ -157,6 +157,13 @@ impl Target {
         Ok((mysql, created))
     }
 
+    /// A plain connection to the database (preflight's probes read through it).
+    pub async fn read_connection(&self) -> Result<MySqlConnection, EngineError> {
+        self.open(&self.options)
+            .await
+            .map_err(|e| self.server.connect_error(e))
+    }
+
     async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
         let refusals = Refusals {
             missing_database: |e| error_number(e) == Some(ER_BAD_DB_ERROR),
