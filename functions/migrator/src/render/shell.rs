@@ -18,55 +18,9 @@ pub fn command<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     words.into_iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
-/// Test support: runs `printed` with `sh -c` where `migrator` is a stub that records its
-/// arguments, and returns them (or panics with what the shell said).
+/// Test support: the end-to-end suite's runner of printed commands (one definition).
 #[cfg(test)]
-pub fn run_printed(printed: &str) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let stub = dir.path().join("migrator");
-    let argv = dir.path().join("argv");
-    std::fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > '{}'\n",
-            argv.display()
-        ),
-    )
-    .expect("the stub");
-    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).expect("a working directory");
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(printed)
-        .current_dir(&work)
-        .env("PATH", path)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "{printed}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: Vec<_> = std::fs::read_dir(&work)
-        .expect("the working directory")
-        .collect();
-    assert!(created.is_empty(), "{printed} created {created:?}");
-    let bytes = std::fs::read(&argv).expect("the stub ran");
-    let mut args: Vec<String> = bytes
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8(a.to_vec()).expect("UTF-8"))
-        .collect();
-    // Each argument ends with a NUL: the last piece is empty.
-    args.pop();
-    args
-}
+pub use migrator_e2e::stage::run_printed;
 
 #[cfg(test)]
 mod tests {
