@@ -92,8 +92,16 @@ pub enum EngineError {
         rolled_back: bool,
     },
 
-    /// A statement of a migration was cancelled because the run's deadline came (our own
-    /// `statement_timeout` / `max_statement_time`); nothing of it is recorded.
+    /// The witness read a migration's row back after it ran and found it other than the
+    /// migrator wrote it (missing, unfinished, another checksum, rolled back): the outcome
+    /// reports what the database holds, and the deploy stops.
+    #[error(
+        "Migration `{migration}` ran, but its row in _prisma_migrations is not what the migrator wrote: {found}. The deploy stopped here."
+    )]
+    Witness { migration: String, found: String },
+
+    /// A statement of a migration was cancelled because the run's deadline came (the
+    /// supervising session cancelled it from outside); nothing of it is recorded.
     #[error(
         "Migration `{migration}` was cancelled because the run reached its deadline ({}): it needs more time than was left. Nothing of it was applied or recorded; the next run applies it again.",
         what
@@ -231,6 +239,7 @@ impl EngineError {
             | EngineError::NoMigrationsTable
             | EngineError::PreflightBlocked { .. }
             | EngineError::DeadlineCancelled { .. }
+            | EngineError::Witness { .. }
             | EngineError::StatementLocked { .. }
             | EngineError::UnsupportedStatement { .. }
             | EngineError::SqliteFile { .. }
@@ -269,6 +278,7 @@ impl EngineError {
             EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
             | EngineError::Bookkeeping { .. }
+            | EngineError::Witness { .. }
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
             | EngineError::LockFailed { .. }
@@ -307,6 +317,10 @@ impl EngineError {
                 "Check what the migration committed; repair `_prisma_migrations` by hand, then {} if all of it is in place or {} after undoing it.",
                 applied(migration),
                 rolled_back(migration)
+            )),
+            EngineError::Witness { migration, .. } => Some(format!(
+                "Something changed `_prisma_migrations` behind the migrator (a trigger, a default, a rule, or another session): look at the row quoted above and at the table's definition, repair it by hand, then {} if the migration is in place.",
+                applied(migration)
             )),
             EngineError::DeadlineCancelled { .. } => Some(format!(
                 "Give the run more time: {}.",

@@ -16,9 +16,9 @@ pub struct FailedStatement {
 pub enum Interruption {
     /// A lock wait hit the statement lock timeout we set (PostgreSQL 55P03, MySQL 1205).
     LockTimeout,
-    /// A statement ran into the statement timeout we set for the deadline (PostgreSQL
-    /// 57014 from `statement_timeout`, MariaDB `max_statement_time`).
-    StatementTimeout,
+    /// The supervising session cancelled the working statement because the run's deadline
+    /// came (`pg_cancel_backend`, `KILL QUERY`, `sqlite3_interrupt`).
+    Deadline,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct ScriptFailure {
     pub row_recorded: bool,
     /// What else a person must know (the script ended our transaction, left one open …).
     pub note: Option<String>,
+    /// `committed` follows the script's words where the server could not say (MySQL).
+    pub inferred: bool,
 }
 
 impl ScriptFailure {

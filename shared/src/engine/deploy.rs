@@ -59,7 +59,7 @@ pub(super) async fn deploy(
     refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), s.dialect)?;
 
     for (migration, _) in &comparison.pending {
-        let statement_timeout = match s.settings.time_left() {
+        let deadline = match s.settings.time_left() {
             Some(left) if left.is_zero() => {
                 s.outcome.warnings.push(format!(
                     "Stopped before `{}`: less than {} s were left before the deadline. The next run applies what remains.",
@@ -70,10 +70,10 @@ pub(super) async fn deploy(
                 note_statement_runs(s.outcome);
                 return Ok(());
             }
-            left => left,
+            left => left.map(|left| Instant::now() + left),
         };
         let limits = StatementLimits {
-            statement_timeout,
+            deadline,
             lock_timeout: s.settings.statement_lock_timeout,
         };
         if let Err(e) = apply_with_retries(migration, limits, s).await {
@@ -196,7 +196,6 @@ enum Applied {
 fn interrupted(
     failure: &ScriptFailure,
     migration: &Migration,
-    limits: StatementLimits,
     settings: &Settings,
 ) -> Option<Result<Applied, EngineError>> {
     match failure.interruption? {
@@ -206,23 +205,14 @@ fn interrupted(
                 .clone()
                 .unwrap_or_else(|| "lock timeout".into()),
         })),
-        // Our statement timeout is the time that was left: it is the deadline only when
-        // (almost) nothing is left now, not when the script set a shorter one itself.
-        Interruption::StatementTimeout
-            if limits.statement_timeout.is_some()
-                && settings
-                    .time_left()
-                    .is_some_and(|left| left < Duration::from_secs(1)) =>
-        {
-            Some(Err(EngineError::DeadlineCancelled {
-                migration: migration.name.clone(),
-                what: format!(
-                    "{} s before the end of the run's time",
-                    settings.deadline_margin.as_secs()
-                ),
-            }))
-        }
-        Interruption::StatementTimeout => None,
+        // The supervising session cancelled it at the deadline's margin.
+        Interruption::Deadline => Some(Err(EngineError::DeadlineCancelled {
+            migration: migration.name.clone(),
+            what: format!(
+                "{} s before the end of the run's time",
+                settings.deadline_margin.as_secs()
+            ),
+        })),
     }
 }
 
@@ -267,7 +257,7 @@ async fn apply(
     };
     let failure = &failed.failure;
     if failed.committed_nothing()
-        && let Some(result) = interrupted(failure, migration, limits, s.settings)
+        && let Some(result) = interrupted(failure, migration, s.settings)
     {
         if failed.row_exists() {
             // None of its statements was committed: leave no row behind.

@@ -138,9 +138,11 @@ impl Target {
             .await?;
         let mut mysql = MySql {
             conn,
+            worker: None,
             target: self.clone(),
             locked: false,
             mariadb: false,
+            current: String::new(),
             sql: BookkeepingSql::new(
                 format!(
                     "{}.`_prisma_migrations`",
@@ -155,6 +157,13 @@ impl Target {
             .map_err(EngineError::database("reading the server version"))?;
         mysql.mariadb = version.to_ascii_lowercase().contains("mariadb");
         Ok((mysql, created))
+    }
+
+    /// A second connection with the same options (login, TLS), for the working session.
+    pub(super) async fn working_connection(&self) -> Result<MySqlConnection, EngineError> {
+        self.open(&self.options)
+            .await
+            .map_err(|e| self.server.connect_error(e))
     }
 
     async fn open(&self, options: &MySqlConnectOptions) -> Result<MySqlConnection, ConnectError> {
