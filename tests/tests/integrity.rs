@@ -376,23 +376,31 @@ fn another_applications_migrations_table_is_never_written() {
 // -------------------------------------------------------- item 5: session settings
 
 #[test]
-fn a_setting_made_by_one_migration_does_not_reach_the_next_or_our_bookkeeping() {
+fn a_setting_made_by_one_migration_stays_for_the_next_as_in_prisma_but_never_reaches_our_bookkeeping()
+{
     let db = PgDb::fresh("settings");
     let m = Migrations::new();
-    m.add("20240101000000_a", "SET statement_timeout = 1;\n");
+    // triggerdev's pattern: a lock timeout set once holds for the later migrations.
+    m.add("20240101000000_a", "SET lock_timeout = '5s';\n");
     m.add(
         "20240102000000_b",
-        "CREATE TABLE b AS SELECT 1 AS slept FROM pg_sleep(0.2);\n",
+        "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout;\n",
     );
     m.add(
         "20240103000000_c",
-        "CREATE INDEX CONCURRENTLY b_slept ON b (slept);\nSET statement_timeout = 1;\nSET lock_timeout = 1;\n",
+        "CREATE INDEX CONCURRENTLY seen_lt ON seen (lock_timeout);\nSET statement_timeout = 1;\n",
     );
-    m.add("20240104000000_d", "SELECT pg_sleep(0.2);\n");
+    // A 1 ms statement timeout left for our finishing block does not cancel it.
+    m.add("20240104000000_d", "SET statement_timeout = 1;\n");
     let run = migrator(&["deploy"], m.path(), &db.url);
     assert_eq!(run.status(), "applied", "{}", run.stdout());
     assert_eq!(run.names("applied").len(), 4);
     assert!(finished(&db).iter().all(|(_, done)| *done));
+    assert_eq!(db.sql("SELECT lock_timeout FROM seen"), "5s");
+    // A new deploy is a new session: nothing of the last one's settings.
+    m.add("20240105000000_e", "SELECT pg_sleep(0.2);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "applied", "{}", run.stdout());
 }
 
 #[test]

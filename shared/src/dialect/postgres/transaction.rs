@@ -76,7 +76,7 @@ pub(super) enum Finished {
 pub(super) fn finishing_block(still_ours: &str, schema: &str, write: &str) -> String {
     let schema = literal(schema);
     format!(
-        "DECLARE t oid; found_name text; c record; n int := 0; \
+        "DECLARE t oid; found_name text; c record; n int := 0; expected text; \
 BEGIN \
 IF NOT ({still_ours}) THEN \
   IF now() = statement_timestamp() THEN RAISE EXCEPTION 'the script ended the transaction' USING ERRCODE = '{ENDED_BY_SCRIPT}'; END IF; \
@@ -93,7 +93,8 @@ SELECT rulename INTO found_name FROM pg_rewrite WHERE ev_class = t LIMIT 1; \
 IF found_name IS NOT NULL THEN RAISE EXCEPTION 'a rule on _prisma_migrations: %', found_name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
 FOR c IN SELECT a.attname::text AS name, a.attnotnull AS not_null, coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = t AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN ('id', 'checksum', 'finished_at', 'migration_name', 'logs', 'rolled_back_at', 'started_at', 'applied_steps_count') LOOP \
   n := n + 1; \
-  IF c.def <> CASE c.name WHEN 'started_at' THEN 'now()' WHEN 'applied_steps_count' THEN '0' ELSE '' END THEN \
+  expected := CASE c.name WHEN 'started_at' THEN 'now()' WHEN 'applied_steps_count' THEN '0' ELSE '' END; \
+  IF c.def <> expected THEN \
     RAISE EXCEPTION 'the default of %.% was changed (to %)', '_prisma_migrations', c.name, c.def USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
   IF c.not_null <> (c.name NOT IN ('finished_at', 'logs', 'rolled_back_at')) THEN \
     RAISE EXCEPTION 'the nullability of %.% was changed', '_prisma_migrations', c.name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
