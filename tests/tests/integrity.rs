@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::{client, server as my_server, sql_in};
 use migrator_e2e::{
-    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command, pg_server, psql,
+    Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server,
+    psql,
 };
 use migrator_engine::artifact::{Limits, read_path};
 use migrator_engine::clock::SystemClock;
@@ -606,6 +607,8 @@ fn two_first_deploys_to_a_missing_postgres_database_both_succeed() {
 
 #[test]
 fn two_first_deploys_to_a_missing_mariadb_database_both_succeed() {
+    // GET_LOCK is server-wide: no other MariaDB test (in any process) runs meanwhile.
+    let _serial = Serial::take();
     let m = Migrations::new().with_lock("mysql");
     m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
     for trial in 0..5 {
@@ -661,11 +664,11 @@ fn a_mariadb_metadata_lock_is_retried_then_blocked_with_no_failed_row() {
         .spawn()
         .expect("the mariadb client starts");
     let start = Instant::now();
-    while !sql_in(
-        None,
-        "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(600)%'",
-    )
-    .starts_with('1')
+    let started = format!(
+        "SELECT count(*) FROM information_schema.processlist WHERE db = '{}' AND info LIKE 'SELECT SLEEP(600)%'",
+        db.name
+    );
+    while !sql_in(None, &started).starts_with('1')
     {
         assert!(
             start.elapsed() < Duration::from_secs(60),
