@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::{client, server as my_server, sql_in};
 use migrator_e2e::{
-    Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server,
-    psql,
+    Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server, psql,
 };
 use migrator_engine::artifact::{Limits, read_path};
 use migrator_engine::clock::SystemClock;
@@ -378,7 +377,7 @@ fn another_applications_migrations_table_is_never_written() {
 
 #[test]
 fn a_setting_made_by_one_migration_stays_for_the_next_as_in_prisma_but_never_reaches_our_bookkeeping()
-{
+ {
     let db = PgDb::fresh("settings");
     let m = Migrations::new();
     // triggerdev's pattern: a lock timeout set once holds for the later migrations.
@@ -668,8 +667,7 @@ fn a_mariadb_metadata_lock_is_retried_then_blocked_with_no_failed_row() {
         "SELECT count(*) FROM information_schema.processlist WHERE db = '{}' AND info LIKE 'SELECT SLEEP(600)%'",
         db.name
     );
-    while !sql_in(None, &started).starts_with('1')
-    {
+    while !sql_in(None, &started).starts_with('1') {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the lock holder never started"

@@ -26,10 +26,10 @@ use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
 
-pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
-pub(crate) use apply::{Steps, TransactionError, by_statement};
 #[cfg(test)]
 pub(crate) use apply::in_transaction;
+pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
+pub(crate) use apply::{Steps, TransactionError, by_statement};
 pub use ca::{CaError, count_certificates, read_ca_file};
 pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};

@@ -385,9 +385,9 @@ impl Sqlite {
                     failure,
                 })))
             }
-            Err(TransactionError::Bookkeeping(e)) => {
-                Err(ApplyError::Bookkeeping(super::apply::broken(e, m.row, true)))
-            }
+            Err(TransactionError::Bookkeeping(e)) => Err(ApplyError::Bookkeeping(
+                super::apply::broken(e, m.row, true),
+            )),
         }
     }
 

@@ -78,6 +78,11 @@ impl Commits {
             return self.ran(number, words);
         };
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        if w.first() == Some(&"SET") && !open {
+            // A session setting changes nothing in the database; an open transaction it
+            // ended (`SET autocommit = 1`) is committed all the same.
+            return self.commit_open();
+        }
         let rollback = matches!(w.as_slice(), ["ROLLBACK" | "ABORT", ..]) && !w.contains(&"TO");
         if rollback {
             // What was open is gone; the ROLLBACK itself "ran" (a chained one opens anew).
@@ -88,7 +93,9 @@ impl Commits {
             }
             return;
         }
-        if self.implicit_ddl_commit && matches!(w.as_slice(), ["START", "TRANSACTION", ..] | ["BEGIN", ..]) {
+        if self.implicit_ddl_commit
+            && matches!(w.as_slice(), ["START", "TRANSACTION", ..] | ["BEGIN", ..])
+        {
             // MySQL commits an open transaction before it starts another.
             self.commit_open();
         }
@@ -236,7 +243,8 @@ mod tests {
         c.observed(6, &words("SET autocommit"), Some(false));
         c.observed(7, &words("INSERT INTO"), Some(true));
         c.observed(8, &words("ROLLBACK"), Some(false));
-        assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 8]);
+        // A session setting is not a committed change.
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 8]);
         assert!(!c.inferred);
         c.observed(9, &words("INSERT INTO"), None);
         assert!(c.inferred);

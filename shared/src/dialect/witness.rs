@@ -101,7 +101,10 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
 }
 
 /// What the witness expects of a migration's row after a successful apply.
-pub(crate) fn judge_applied(read: Option<MigrationRow>, intended: &NewRow) -> Result<(), EngineError> {
+pub(crate) fn judge_applied(
+    read: Option<MigrationRow>,
+    intended: &NewRow,
+) -> Result<(), EngineError> {
     let disagrees = |found: String| EngineError::Witness {
         migration: intended.migration_name.clone(),
         found,
@@ -127,14 +130,17 @@ pub(crate) fn judge_applied(read: Option<MigrationRow>, intended: &NewRow) -> Re
     if wrong.is_empty() {
         return Ok(());
     }
-    Err(disagrees(format!("{} ({})", wrong.join(", "), describe(&row))))
+    Err(disagrees(format!(
+        "{} ({})",
+        wrong.join(", "),
+        describe(&row)
+    )))
 }
 
 /// A row as the outcome quotes it.
 pub(crate) fn describe(row: &MigrationRow) -> String {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map_or("NULL".to_string(), |t| t.to_rfc3339())
-    };
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("NULL".to_string(), |t| t.to_rfc3339());
     format!(
         "row id {}: migration_name {}, checksum {}, started_at {}, finished_at {}, rolled_back_at {}, applied_steps_count {}",
         row.id,
@@ -191,8 +197,7 @@ mod tests {
     async fn work_that_ends_in_time_is_left_alone() {
         let mut log = Log::default();
         let deadline = Instant::now() + Duration::from_secs(30);
-        let (value, watched) =
-            supervise(async { 5 }, &mut log, 7, Some(deadline), "m").await;
+        let (value, watched) = supervise(async { 5 }, &mut log, 7, Some(deadline), "m").await;
         assert_eq!(value, 5);
         assert_eq!(watched, Watched::default());
         assert!(log.0.lock().unwrap().is_empty());
@@ -232,6 +237,9 @@ mod tests {
         let e = judge_applied(Some(unfinished), &intended)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("finished_at is NULL") && e.contains("row id 1"), "{e}");
+        assert!(
+            e.contains("finished_at is NULL") && e.contains("row id 1"),
+            "{e}"
+        );
     }
 }

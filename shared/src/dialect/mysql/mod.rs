@@ -11,10 +11,10 @@ use sqlx::{AssertSqlSafe, Connection};
 use url::Url;
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
-use super::witness::{judge_applied, supervise};
 use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server};
+use super::witness::{judge_applied, supervise};
 use super::{
     Applied, ApplyError, Commits, Dialect, Held, Interruption, Migrating, MigrationRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, one_by_one,

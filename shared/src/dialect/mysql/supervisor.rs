@@ -11,14 +11,20 @@ pub(super) struct MySupervisor<'a>(pub(super) &'a mut MySqlConnection);
 impl Supervisor for MySupervisor<'_> {
     async fn cancel(&mut self, worker: i64) {
         let kill = format!("KILL QUERY {worker}");
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(kill)).execute(&mut *self.0).await {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(kill))
+            .execute(&mut *self.0)
+            .await
+        {
             tracing::warn!("cancelling the working statement failed: {e}");
         }
     }
 
     async fn terminate(&mut self, worker: i64) {
         let kill = format!("KILL CONNECTION {worker}");
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(kill)).execute(&mut *self.0).await {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(kill))
+            .execute(&mut *self.0)
+            .await
+        {
             tracing::warn!("terminating the working session failed: {e}");
         }
     }

@@ -43,7 +43,9 @@ impl Worker {
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
         if let Some(set) = Self::set_limits(limits)
-            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut self.conn).await
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut self.conn)
+                .await
         {
             return Err(script_failure(&e, limits));
         }
@@ -66,8 +68,10 @@ impl Worker {
     }
 
     /// The script left the session inside an XA transaction: what the server says of it.
+    /// Any other transaction was already ended (rolled back) by then, so the ROLLBACK asked
+    /// here is refused only inside an XA transaction (XAER_RMFAIL).
     pub(super) async fn xa_state(&mut self) -> Option<String> {
-        match sqlx::raw_sql("SELECT 1").execute(&mut self.conn).await {
+        match sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await {
             Err(sqlx::Error::Database(e)) if error_number(e.as_ref()) == Some(XAER_RMFAIL) => {
                 Some(e.message().to_string())
             }
@@ -132,7 +136,7 @@ impl OneByOne for Worker {
         if !self.mariadb {
             return None;
         }
-        sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
+        sqlx::query_scalar::<_, i64>("SELECT CAST(@@in_transaction AS SIGNED)")
             .fetch_one(&mut self.conn)
             .await
             .ok()

@@ -13,14 +13,14 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
-use super::witness::{judge_applied, supervise};
 use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server};
+use super::witness::{judge_applied, supervise};
 use super::{
     Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
-    MigrationRow, OneByOne, ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,
-    Unsupported, left_open_failure, one_by_one, transaction_control_reason,
+    MigrationRow, OneByOne, ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables,
+    TransactionError, Unsupported, left_open_failure, one_by_one, transaction_control_reason,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
@@ -107,7 +107,10 @@ impl Postgres {
         if checks {
             let set =
                 format!("SET client_connection_check_interval = {CONNECTION_CHECK_INTERVAL_MS}");
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(set)).execute(&mut self.conn).await {
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
+                .execute(&mut self.conn)
+                .await
+            {
                 tracing::debug!("client_connection_check_interval not set: {e}");
             }
         }
@@ -180,7 +183,10 @@ impl Postgres {
                 // Every statement ran and is committed (the part after the script's COMMIT
                 // in an implicit transaction of its own): recorded as applied, as Prisma does,
                 // and said not to be atomic.
-                let read = self.read_back(&row.id).await.map_err(ApplyError::Bookkeeping)?;
+                let read = self
+                    .read_back(&row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
                 if read.is_none() {
                     self.insert_started_row(row)
                         .await
@@ -200,7 +206,10 @@ impl Postgres {
             Err(TransactionError::Script(mut failure)) => {
                 // What stayed is what the supervisor reads, not what the working session
                 // believes.
-                let read = self.read_back(&row.id).await.map_err(ApplyError::Bookkeeping)?;
+                let read = self
+                    .read_back(&row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
                 if watched.cancelled {
                     if read.as_ref().is_some_and(|r| r.finished_at.is_some()) {
                         // The cancel came after the COMMIT: the migration is applied.
@@ -221,7 +230,10 @@ impl Postgres {
                     // Our row went with the first transaction: it was rolled back too.
                     failure.rolled_back = true;
                 }
-                Err(ApplyError::Script(Box::new(ScriptFailed { execution, failure })))
+                Err(ApplyError::Script(Box::new(ScriptFailed {
+                    execution,
+                    failure,
+                })))
             }
             Err(TransactionError::Bookkeeping(e)) => {
                 Err(ApplyError::Bookkeeping(super::apply::broken(e, row, true)))
@@ -407,7 +419,10 @@ impl Dialect for Postgres {
             }
         };
         // The witness: the row as the supervisor reads it is what the outcome reports.
-        let read = self.read_back(&m.row.id).await.map_err(ApplyError::Bookkeeping)?;
+        let read = self
+            .read_back(&m.row.id)
+            .await
+            .map_err(ApplyError::Bookkeeping)?;
         judge_applied(read, m.row).map_err(ApplyError::Bookkeeping)?;
         Ok(applied)
     }

@@ -146,7 +146,10 @@ impl Worker {
                 "BEGIN; SET LOCAL migrator.transaction = {}; SET LOCAL synchronous_commit = off; {lock}",
                 literal(&row.id)
             );
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin)).execute(&mut self.conn).await {
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin))
+                .execute(&mut self.conn)
+                .await
+            {
                 self.rollback().await;
                 return Err(TransactionError::Bookkeeping(EngineError::database(
                     "opening the migration's transaction",
@@ -300,6 +303,9 @@ pub(super) fn non_transactional_reason(words: &[String], text: &str) -> Option<S
             transaction_control_reason(words)
         }
         ["PREPARE", ..] => None,
+        // `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] s` stays inside the transaction (the
+        // server says afterwards that it is still ours), like `SAVEPOINT` and `RELEASE`.
+        ["ROLLBACK", ..] if words.iter().any(|w| w == "TO") => None,
         _ => transaction_control_reason(words),
     }
 }
@@ -340,6 +346,11 @@ mod tests {
         );
         assert!(non_transactional_reason(&words(&["CREATE", "INDEX", "x"]), "").is_none());
         assert!(non_transactional_reason(&words(&["PREPARE", "q"]), "").is_none());
+        assert!(
+            non_transactional_reason(&words(&["ROLLBACK", "WORK", "TO", "SAVEPOINT"]), "")
+                .is_none()
+        );
+        assert!(non_transactional_reason(&words(&["ROLLBACK", "AND", "CHAIN"]), "").is_some());
         assert!(
             non_transactional_reason(
                 &words(&["ALTER", "TABLE"]),

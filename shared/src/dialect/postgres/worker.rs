@@ -36,7 +36,10 @@ impl Worker {
             // The server cancels the statement of a deploy that was killed (14+).
             let set =
                 format!("SET client_connection_check_interval = {CONNECTION_CHECK_INTERVAL_MS}; ");
-            match sqlx::raw_sql(AssertSqlSafe(set.clone())).execute(&mut conn).await {
+            match sqlx::raw_sql(AssertSqlSafe(set.clone()))
+                .execute(&mut conn)
+                .await
+            {
                 Ok(_) => defaults = set,
                 Err(e) => tracing::debug!("client_connection_check_interval not set: {e}"),
             }
@@ -145,6 +148,8 @@ impl Worker {
         let mut group: Vec<usize> = Vec::new();
         let mut opened: Option<FailedStatement> = None;
         let mut group_open = false;
+        // The transaction open now was started by the script's `… AND CHAIN`.
+        let mut chained = false;
         for statement in statements {
             if statement.is_blank() {
                 continue;
@@ -171,7 +176,8 @@ impl Worker {
                 return Err(failure);
             }
             group.push(number);
-            let commit = matches!(first, Some("COMMIT" | "END")) && !words.iter().any(|w| w == "PREPARED");
+            let commit =
+                matches!(first, Some("COMMIT" | "END")) && !words.iter().any(|w| w == "PREPARED");
             let rollback = matches!(first, Some("ROLLBACK" | "ABORT")) && !to_savepoint;
             if matches!(first, Some("BEGIN" | "START")) && opened.is_none() {
                 opened = Some(failed_statement(number, &statement));
@@ -190,10 +196,18 @@ impl Worker {
                 committed.sort_unstable();
                 group_open = false;
                 opened = None;
+                chained = false;
             } else if commit || rollback {
                 // AND CHAIN: the transaction open now is the script's own.
                 opened = Some(failed_statement(number, &statement));
+                chained = true;
             }
+        }
+        if chained && group.is_empty() {
+            // A trailing `COMMIT AND CHAIN` / `ROLLBACK AND CHAIN` left an empty transaction:
+            // nothing is in it, so ending it loses nothing.
+            self.rollback().await;
+            return Ok(number);
         }
         if let Some(begin) = opened.filter(|_| group_open) {
             self.rollback().await;
