@@ -13,6 +13,10 @@ use crate::outcome::{ErrorInfo, Outcome, ResolveKind, Status};
 const RESOLVE_LINK: &str = "https://pris.ly/d/migrate-resolve";
 const BASELINE_LINK: &str = "https://pris.ly/d/migrate-baseline";
 
+/// What `logs` say of a migration whose one transaction was rolled back (read again when a
+/// later deploy finds the failed row, so that its hint does not ask for repairs).
+pub const ROLLED_BACK_LOGS: &str = "The migration ran in one transaction, which was rolled back: none of its statements were applied.";
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
@@ -300,6 +304,16 @@ impl EngineError {
                 preview(tables),
                 applied("<first migration>")
             )),
+            EngineError::FailedMigrations { names, details }
+                if names.len() == 1 && details.contains(ROLLED_BACK_LOGS) =>
+            {
+                // Its transaction was rolled back: there is nothing to repair.
+                Some(format!(
+                    "Nothing of `{}` was applied (its transaction was rolled back). Fix the migration, run {} and deploy again.",
+                    names[0],
+                    rolled_back(&names[0])
+                ))
+            }
             EngineError::FailedMigrations { names, .. } => names.first().map(|name| {
                 format!(
                     "Repair the database by hand, then run {} (to apply it again) or {} (if you finished it by hand).",

@@ -505,7 +505,7 @@ fn mariadb_commits_are_what_the_server_says() {
         (
             "temporary",
             "CREATE TABLE m (id int);\nSTART TRANSACTION;\nINSERT INTO m VALUES (1);\nCREATE TEMPORARY TABLE tmp (id int);\nINSERT INTO missing_table VALUES (1);\n",
-            serde_json::json!([1]),
+            serde_json::json!([1, 2]),
             "0",
         ),
         (

@@ -138,6 +138,12 @@ pub trait Dialect: Send {
     /// How `script` would be executed.
     fn execution(&self, script: &str) -> Execution;
 
+    /// Every migration runs statement by statement on this database (MySQL): nothing to warn
+    /// about per deploy.
+    fn always_by_statement(&self) -> bool {
+        false
+    }
+
     /// A statement of `script` the migrator refuses to run (it would hang waiting for a
     /// client-side data stream, …), checked for every pending migration before any is applied.
     fn unsupported(&self, _script: &str) -> Option<Unsupported> {

@@ -93,11 +93,14 @@ impl Commits {
             }
             return;
         }
-        if self.implicit_ddl_commit
-            && matches!(w.as_slice(), ["START", "TRANSACTION", ..] | ["BEGIN", ..])
-        {
-            // MySQL commits an open transaction before it starts another.
+        let begins = matches!(w.as_slice(), ["START", "TRANSACTION", ..] | ["BEGIN", ..]);
+        if begins && open && (self.implicit_ddl_commit || self.open.is_none()) {
+            // MySQL commits an open transaction before it starts another; the BEGIN itself
+            // counts as run, like the script's own transaction statements.
             self.commit_open();
+            self.open = Some(Vec::new());
+            self.committed.push(number);
+            return;
         }
         self.open.get_or_insert_with(Vec::new).push(number);
         if !open {
@@ -236,7 +239,7 @@ mod tests {
         c.observed(3, &words("INSERT INTO"), Some(true));
         // CREATE TEMPORARY TABLE does not commit on MariaDB: the server says so.
         c.observed(4, &words("CREATE TEMPORARY"), Some(true));
-        assert_eq!(c.committed, [1]);
+        assert_eq!(c.committed, [1, 2]);
         // ANALYZE TABLE commits.
         c.observed(5, &words("ANALYZE TABLE"), Some(false));
         assert_eq!(c.committed, [1, 2, 3, 4, 5]);

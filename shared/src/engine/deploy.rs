@@ -67,7 +67,7 @@ pub(super) async fn deploy(
                     s.settings.deadline_margin.as_secs()
                 ));
                 s.outcome.status = Status::Incomplete;
-                note_statement_runs(s.outcome);
+                note_statement_runs(s.outcome, s.dialect.always_by_statement());
                 return Ok(());
             }
             left => left.map(|left| Instant::now() + left),
@@ -77,12 +77,12 @@ pub(super) async fn deploy(
             lock_timeout: s.settings.statement_lock_timeout,
         };
         if let Err(e) = apply_with_retries(migration, limits, s).await {
-            note_statement_runs(s.outcome);
+            note_statement_runs(s.outcome, s.dialect.always_by_statement());
             return Err(e);
         }
         s.outcome.pending.remove(0);
     }
-    note_statement_runs(s.outcome);
+    note_statement_runs(s.outcome, s.dialect.always_by_statement());
     s.outcome.status = if s.outcome.applied.is_empty() {
         Status::UpToDate
     } else {
@@ -91,9 +91,13 @@ pub(super) async fn deploy(
     Ok(())
 }
 
-/// One warning per reason for the migrations that ran statement by statement (on MySQL that
-/// is every migration: a thousand of them make one line, not a thousand).
-fn note_statement_runs(outcome: &mut Outcome) {
+/// One warning per reason for the migrations that ran statement by statement. On MySQL every
+/// migration does (DDL commits implicitly): that is said once in the documentation, not on
+/// every deploy.
+fn note_statement_runs(outcome: &mut Outcome, always: bool) {
+    if always {
+        return;
+    }
     let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
     for applied in &outcome.applied {
         if let Execution::StatementByStatement { reason } = &applied.execution {
@@ -213,6 +217,8 @@ fn interrupted(
                 settings.deadline_margin.as_secs()
             ),
         })),
+        // Said below: nothing is recorded, the next deploy applies it again.
+        Interruption::SessionLost => None,
     }
 }
 
@@ -266,6 +272,22 @@ async fn apply(
         return result;
     }
     let logs = failure.logs(&migration.name);
+    if failed.committed_nothing() && failure.interruption == Some(Interruption::SessionLost) {
+        // The working session was ended under it (not the migration's fault) and the server
+        // rolled everything back: no failed row, as Prisma (whose session it was) leaves none.
+        if failed.row_exists() {
+            s.dialect.discard(&row).await?;
+        }
+        s.outcome.warnings.push(format!(
+            "The database session running `{}` was ended under it; nothing of the migration was applied or recorded, so the next deploy applies it again.",
+            migration.name
+        ));
+        return Err(EngineError::ApplyFailed {
+            migration: migration.name.clone(),
+            logs,
+            state: FailedState::NotRecorded,
+        });
+    }
     let recorded = s.dialect.record_failure(&row, &failed, &logs).await;
     let state = match (&failed.execution, recorded) {
         (Execution::Transaction, Err(e)) => {

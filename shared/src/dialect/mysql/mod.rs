@@ -222,6 +222,10 @@ impl Dialect for MySql {
         self
     }
 
+    fn always_by_statement(&self) -> bool {
+        true
+    }
+
     fn execution(&self, _script: &str) -> Execution {
         Execution::StatementByStatement {
             reason: BY_STATEMENT.into(),
