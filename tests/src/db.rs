@@ -249,7 +249,7 @@ thread_local! {
 /// on its own, so two threads of one process exclude each other as two processes do), the
 /// last one dropped releases it, so one test may hold two databases at once. Not `Send`: it
 /// is released on the thread that took it.
-pub struct Serial(PhantomData<*const ()>);
+pub struct Serial(PhantomData<std::sync::MutexGuard<'static, ()>>);
 
 impl Serial {
     /// Takes the lock (waiting for any other test, in any process, that holds it).

@@ -53,7 +53,7 @@ impl Worker {
             .into_iter()
             .filter(|s| !s.is_blank())
             .collect();
-        let result = if statements.is_empty() {
+        if statements.is_empty() {
             // Prisma sends the whole (empty or comment-only) script and MySQL answers
             // ER_EMPTY_QUERY, so the migration fails (spec 4.5); we say the same.
             Err(ScriptFailure {
@@ -63,8 +63,7 @@ impl Worker {
             })
         } else {
             one_by_one(self, statements, Commits::new(true), limits).await
-        };
-        result
+        }
     }
 
     /// The script left the session inside an XA transaction: what the server says of it.
