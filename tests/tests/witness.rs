@@ -725,3 +725,54 @@ fn a_failed_create_unique_index_concurrently_names_the_invalid_index_and_how_to_
     db.sql("DROP INDEX CONCURRENTLY public.u_v;");
     assert!(!pg_has(&db, "u_v"));
 }
+
+// ------------------------------------------------ the splitter follows the server's lexing
+
+#[test]
+fn mariadb_statements_are_split_where_the_server_splits_them() {
+    // An earlier migration's NO_BACKSLASH_ESCAPES stays for the session: `'a\'` is a string.
+    let db = MyDb::fresh("no_backslash");
+    let m = Migrations::new().with_lock("mysql");
+    m.add(
+        "20240101000000_a",
+        "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES');\n",
+    );
+    m.add(
+        "20240102000000_b",
+        "CREATE TABLE p (v text);\nINSERT INTO p VALUES ('a\\');\nCREATE TABLE q (id int);\nINSERT INTO missing_table VALUES (1);\n",
+    );
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "failed", "{}", run.stdout());
+    assert_eq!(
+        run.json["failed"][0]["failedStatement"],
+        4,
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(
+        run.json["failed"][0]["committedStatements"],
+        serde_json::json!([1, 2, 3])
+    );
+    assert_eq!(db.sql("SELECT v FROM p"), "a\\");
+    assert!(my_has(&db, "q"));
+    // A trigger body's `SET NEW.begin = 1` opens no block.
+    let db = MyDb::fresh("new_begin");
+    let m = Migrations::new().with_lock("mysql");
+    m.add(
+        "20240101000000_a",
+        "CREATE TABLE tb (id int, `begin` int);\nCREATE TRIGGER tb_t BEFORE INSERT ON tb FOR EACH ROW SET NEW.begin = 1;\nINSERT INTO tb (id) VALUES (1);\nINSERT INTO missing_table VALUES (1);\n",
+    );
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "failed", "{}", run.stdout());
+    assert_eq!(
+        run.json["failed"][0]["failedStatement"],
+        4,
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(
+        run.json["failed"][0]["committedStatements"],
+        serde_json::json!([1, 2, 3])
+    );
+    assert_eq!(db.sql("SELECT `begin` FROM tb"), "1");
+}

@@ -23,7 +23,6 @@ use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
 use crate::sql::without_literals;
-use crate::sql::{Flavor, split};
 
 mod errors;
 mod supervisor;

@@ -4,6 +4,7 @@
 //! (an XA transaction, a transaction left open) and returned to a known state.
 
 use super::*;
+use crate::sql::split_mysql;
 
 /// MySQL's `XAER_RMFAIL`: the session is inside an XA transaction (active, idle or prepared).
 const XAER_RMFAIL: u16 = 1399;
@@ -49,7 +50,15 @@ impl Worker {
         {
             return Err(script_failure(&e, limits));
         }
-        let statements: Vec<_> = split(script, Flavor::MySql)
+        // How the server lexes strings now (an earlier migration may have set
+        // NO_BACKSLASH_ESCAPES for the session): the splitter follows it.
+        let backslash = sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(FIND_IN_SET('NO_BACKSLASH_ESCAPES', @@SESSION.sql_mode) = 0 AS SIGNED)",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_or(true, |v| v != 0);
+        let statements: Vec<_> = split_mysql(script, backslash)
             .into_iter()
             .filter(|s| !s.is_blank())
             .collect();
