@@ -98,15 +98,22 @@ impl Worker {
             .map(|t| format!("{}ms", t.as_millis().max(1)));
         let mut before = None;
         if let Some(ours) = &ours {
-            match sqlx::query_scalar::<_, String>(
-                "SELECT current_setting('lock_timeout') FROM (SELECT set_config('lock_timeout', $1, false)) AS s",
-            )
-            .bind(ours)
-            .fetch_one(&mut self.conn)
-            .await
-            {
-                Ok(value) => before = Some(value),
-                Err(e) => return Err(script_failure(&e, script, limits)),
+            let read = sqlx::query_scalar::<_, String>("SELECT current_setting('lock_timeout')")
+                .fetch_one(&mut self.conn)
+                .await;
+            let set = match read {
+                Ok(value) => {
+                    before = Some(value);
+                    sqlx::query("SELECT set_config('lock_timeout', $1, false)")
+                        .bind(ours)
+                        .execute(&mut self.conn)
+                        .await
+                        .map(|_| ())
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = set {
+                return Err(script_failure(&e, script, limits));
             }
         }
         let statements = self.statements(script);
