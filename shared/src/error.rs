@@ -531,6 +531,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_row_whose_transaction_was_rolled_back_asks_for_no_repair() {
+        let failed = |logs: &str| EngineError::FailedMigrations {
+            names: vec!["m".into()],
+            details: format!(
+                "The `m` migration started at 2024 failed with the following logs:\n{logs}\n"
+            ),
+        };
+        let hint = failed(ROLLED_BACK_LOGS)
+            .hint(&CliWording)
+            .unwrap_or_default();
+        assert!(!hint.contains("by hand"), "{hint}");
+        assert!(
+            hint.contains("Nothing of `m` was applied") && hint.contains("resolve --rolled-back m")
+        );
+        let hint = failed("Statements committed before the failure: 1.")
+            .hint(&CliWording)
+            .unwrap_or_default();
+        assert!(hint.contains("Repair the database by hand"), "{hint}");
+    }
+
+    #[test]
     fn connection_errors_say_what_the_server_answered() {
         let error = |code| EngineError::Connect {
             target: "db:5432".into(),
