@@ -169,16 +169,16 @@ impl Postgres {
         if !watched.terminated {
             self.worker = Some(w);
         }
+        // Whatever the working session committed, it committed asynchronously (our
+        // `synchronous_commit = off` also covers a COMMIT the script made itself).
+        self.unflushed = true;
         let row = m.row;
         let execution = Execution::Transaction;
         match result {
-            Ok(Finished::Done) => {
-                self.unflushed = true;
-                Ok(Applied {
-                    execution,
-                    warnings: Vec::new(),
-                })
-            }
+            Ok(Finished::Done) => Ok(Applied {
+                execution,
+                warnings: Vec::new(),
+            }),
             Ok(Finished::EndedByScript) => {
                 // Every statement ran and is committed (the part after the script's COMMIT
                 // in an implicit transaction of its own): recorded as applied, as Prisma does,
