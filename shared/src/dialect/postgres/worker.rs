@@ -16,7 +16,8 @@ pub(super) struct Worker {
     /// What every migration leaves behind is undone by this: the login user (a script's
     /// `SET ROLE` / `SET SESSION AUTHORIZATION`), read-write and default isolation for the
     /// next transactions, the URL's schema first in `search_path` (a migration's objects land
-    /// in the same schema whether it is applied alone or after others), no `LISTEN`, and our
+    /// in the same schema whether it is applied alone or after others), strings lexed as the
+    /// splitter reads them (`standard_conforming_strings`), no `LISTEN`, and our
     /// connection check. Other plain settings a script made (`SET lock_timeout = '5s'`)
     /// stay for the next migrations, as they do in Prisma's one session.
     pub(super) reset: String,
@@ -51,7 +52,7 @@ impl Worker {
             table,
             schema: target.schema.clone(),
             reset: format!(
-                "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET default_transaction_read_only; RESET default_transaction_isolation; RESET default_transaction_deferrable; RESET search_path; UNLISTEN *; {defaults}"
+                "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET default_transaction_read_only; RESET default_transaction_isolation; RESET default_transaction_deferrable; RESET search_path; RESET standard_conforming_strings; UNLISTEN *; {defaults}"
             ),
         })
     }
