@@ -776,3 +776,30 @@ fn mariadb_statements_are_split_where_the_server_splits_them() {
     );
     assert_eq!(db.sql("SELECT `begin` FROM tb"), "1");
 }
+
+// ------------------------------------------- a statement waiting for client data
+
+#[test]
+fn a_copy_from_stdin_hidden_from_the_splitter_does_not_hang_holding_the_lock() {
+    let db = PgDb::fresh("hidden_copy");
+    let m = Migrations::new();
+    m.add(
+        "20240101000000_a",
+        "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'SELECT 1';\nCREATE TABLE cp (id int);\nCOPY cp FROM STDIN;\n",
+    );
+    m.add("20240102000000_b", "CREATE TABLE after_copy (id int);\n");
+    let start = Instant::now();
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    // A generous bound: without the supervisor it waits forever.
+    assert!(start.elapsed() < Duration::from_secs(120));
+    assert_eq!(run.status(), "failed", "{}", run.stdout());
+    assert_eq!(run.error_code(), "P3018");
+    assert!(
+        logs(&run).contains("waited for data from the client"),
+        "{}",
+        logs(&run)
+    );
+    // Rolled back, and recorded as failed: the database says the same.
+    assert!(!pg_has(&db, "cp") && !pg_has(&db, "after_copy"));
+    assert_eq!(finished(&db), [("20240101000000_a".to_string(), false)]);
+}

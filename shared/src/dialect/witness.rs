@@ -18,6 +18,8 @@ pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// When a running statement is first reported, then how often.
 const FIRST_PROGRESS: Duration = Duration::from_secs(5);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How often a running statement is checked for waiting on client data.
+const CLIENT_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// What the supervising session can do to the working one (identified by its server id).
 #[async_trait]
@@ -28,6 +30,11 @@ pub(crate) trait Supervisor: Send {
     async fn terminate(&mut self, worker: i64);
     /// What the working session is running now, without its literals (for progress lines).
     async fn running(&mut self, worker: i64) -> Option<String>;
+    /// Whether the working statement waits for data from the client (`COPY … FROM STDIN`
+    /// the splitter could not see): the migrator has none to send, so it would wait forever.
+    async fn waits_for_client(&mut self, _worker: i64) -> bool {
+        false
+    }
 }
 
 /// How a supervised piece of work ended.
@@ -37,7 +44,12 @@ pub(crate) struct Watched {
     pub(crate) cancelled: bool,
     /// It then had to terminate the working session (which must be reopened).
     pub(crate) terminated: bool,
+    /// The statement waited for data from the client and was cancelled for it.
+    pub(crate) waited_for_client: bool,
 }
+
+/// What a failure says when the supervisor cancelled a statement waiting for client data.
+pub(crate) const WAITED_FOR_CLIENT: &str = "The statement waited for data from the client (a `COPY … FROM STDIN` or the like): the migrator has none to send, so the supervising session cancelled it instead of waiting forever with the migration lock held.";
 
 /// Runs `work` (on the working session) while the supervisor keeps the deadline and logs
 /// progress. The supervisor never touches the working session's connection, only the server.
@@ -53,13 +65,19 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
     let mut watched = Watched::default();
     let mut next_progress = start + FIRST_PROGRESS;
     let mut terminate_at: Option<Instant> = None;
+    let mut next_client_check = start + CLIENT_CHECK_EVERY;
     loop {
         let cancel_at = deadline.filter(|_| !watched.cancelled);
-        let wake = [Some(next_progress), cancel_at, terminate_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(next_progress);
+        let wake = [
+            Some(next_progress),
+            Some(next_client_check),
+            cancel_at,
+            terminate_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(next_progress);
         tokio::select! {
             biased;
             result = &mut work => return (result, watched),
@@ -86,6 +104,20 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
             supervisor.terminate(worker).await;
             watched.terminated = true;
             terminate_at = None;
+        }
+        if now >= next_client_check && terminate_at.is_none() && !watched.terminated {
+            if supervisor.waits_for_client(worker).await {
+                // The client side of that protocol is not ours to finish: a cancel would leave
+                // the session waiting, so it is ended (and reopened for the next migration).
+                tracing::warn!(
+                    migration,
+                    "the migration's statement waits for data from the client: ending the working session"
+                );
+                supervisor.terminate(worker).await;
+                watched.waited_for_client = true;
+                watched.terminated = true;
+            }
+            next_client_check = Instant::now() + CLIENT_CHECK_EVERY;
         }
         if now >= next_progress {
             let elapsed = now.duration_since(start).as_secs();

@@ -16,7 +16,7 @@ use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeepin
 use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server};
-use super::witness::{judge_applied, supervise};
+use super::witness::{WAITED_FOR_CLIENT, judge_applied, supervise};
 use super::{
     Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
     MigrationRow, OneByOne, ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables,
@@ -210,6 +210,11 @@ impl Postgres {
                     .read_back(&row.id)
                     .await
                     .map_err(ApplyError::Bookkeeping)?;
+                if watched.waited_for_client {
+                    // Not a session lost by accident: the migration's own statement, recorded.
+                    failure.note = Some(WAITED_FOR_CLIENT.into());
+                    failure.interruption = None;
+                }
                 if watched.cancelled {
                     if read.as_ref().is_some_and(|r| r.finished_at.is_some()) {
                         // The cancel came after the COMMIT: the migration is applied.
@@ -494,6 +499,11 @@ impl SqlBookkeeping for Postgres {
         if let Err(failure) = &mut result {
             if watched.cancelled {
                 failure.interruption = Some(Interruption::Deadline);
+            }
+            if watched.waited_for_client {
+                // Not a session lost by accident: the migration's own statement, recorded.
+                failure.note = Some(WAITED_FOR_CLIENT.into());
+                failure.interruption = None;
             }
             let concurrently = failure
                 .statement

@@ -31,6 +31,18 @@ impl Supervisor for PgSupervisor<'_> {
         }
     }
 
+    async fn waits_for_client(&mut self, worker: i64) -> bool {
+        let query = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS(SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND wait_event_type = 'Client' AND wait_event = 'ClientRead')",
+        )
+        .bind(worker as i32)
+        .fetch_one(&mut *self.0);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), query).await,
+            Ok(Ok(true))
+        )
+    }
+
     async fn running(&mut self, worker: i64) -> Option<String> {
         let query = sqlx::query_scalar::<_, Option<String>>(
             "SELECT query FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
