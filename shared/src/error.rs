@@ -13,6 +13,10 @@ use crate::outcome::{ErrorInfo, Outcome, ResolveKind, Status};
 const RESOLVE_LINK: &str = "https://pris.ly/d/migrate-resolve";
 const BASELINE_LINK: &str = "https://pris.ly/d/migrate-baseline";
 
+/// What `logs` say of a migration whose one transaction was rolled back (read again when a
+/// later deploy finds the failed row, so that its hint does not ask for repairs).
+pub const ROLLED_BACK_LOGS: &str = "The migration ran in one transaction, which was rolled back: none of its statements were applied.";
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
@@ -92,8 +96,16 @@ pub enum EngineError {
         rolled_back: bool,
     },
 
-    /// A statement of a migration was cancelled because the run's deadline came (our own
-    /// `statement_timeout` / `max_statement_time`); nothing of it is recorded.
+    /// The witness read a migration's row back after it ran and found it other than the
+    /// migrator wrote it (missing, unfinished, another checksum, rolled back): the outcome
+    /// reports what the database holds, and the deploy stops.
+    #[error(
+        "Migration `{migration}` ran, but its row in _prisma_migrations is not what the migrator wrote: {found}. The deploy stopped here."
+    )]
+    Witness { migration: String, found: String },
+
+    /// A statement of a migration was cancelled because the run's deadline came (the
+    /// supervising session cancelled it from outside); nothing of it is recorded.
     #[error(
         "Migration `{migration}` was cancelled because the run reached its deadline ({}): it needs more time than was left. Nothing of it was applied or recorded; the next run applies it again.",
         what
@@ -231,6 +243,7 @@ impl EngineError {
             | EngineError::NoMigrationsTable
             | EngineError::PreflightBlocked { .. }
             | EngineError::DeadlineCancelled { .. }
+            | EngineError::Witness { .. }
             | EngineError::StatementLocked { .. }
             | EngineError::UnsupportedStatement { .. }
             | EngineError::SqliteFile { .. }
@@ -269,6 +282,7 @@ impl EngineError {
             EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
             | EngineError::Bookkeeping { .. }
+            | EngineError::Witness { .. }
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
             | EngineError::LockFailed { .. }
@@ -290,6 +304,16 @@ impl EngineError {
                 preview(tables),
                 applied("<first migration>")
             )),
+            EngineError::FailedMigrations { names, details }
+                if names.len() == 1 && details.contains(ROLLED_BACK_LOGS) =>
+            {
+                // Its transaction was rolled back: there is nothing to repair.
+                Some(format!(
+                    "Nothing of `{}` was applied (its transaction was rolled back). Fix the migration, run {} and deploy again.",
+                    names[0],
+                    rolled_back(&names[0])
+                ))
+            }
             EngineError::FailedMigrations { names, .. } => names.first().map(|name| {
                 format!(
                     "Repair the database by hand, then run {} (to apply it again) or {} (if you finished it by hand).",
@@ -307,6 +331,10 @@ impl EngineError {
                 "Check what the migration committed; repair `_prisma_migrations` by hand, then {} if all of it is in place or {} after undoing it.",
                 applied(migration),
                 rolled_back(migration)
+            )),
+            EngineError::Witness { migration, .. } => Some(format!(
+                "Something changed `_prisma_migrations` behind the migrator (a trigger, a default, a rule, or another session): look at the row quoted above and at the table's definition, repair it by hand, then {} if the migration is in place.",
+                applied(migration)
             )),
             EngineError::DeadlineCancelled { .. } => Some(format!(
                 "Give the run more time: {}.",
@@ -501,6 +529,27 @@ fn preview(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_row_whose_transaction_was_rolled_back_asks_for_no_repair() {
+        let failed = |logs: &str| EngineError::FailedMigrations {
+            names: vec!["m".into()],
+            details: format!(
+                "The `m` migration started at 2024 failed with the following logs:\n{logs}\n"
+            ),
+        };
+        let hint = failed(ROLLED_BACK_LOGS)
+            .hint(&CliWording)
+            .unwrap_or_default();
+        assert!(!hint.contains("by hand"), "{hint}");
+        assert!(
+            hint.contains("Nothing of `m` was applied") && hint.contains("resolve --rolled-back m")
+        );
+        let hint = failed("Statements committed before the failure: 1.")
+            .hint(&CliWording)
+            .unwrap_or_default();
+        assert!(hint.contains("Repair the database by hand"), "{hint}");
+    }
 
     #[test]
     fn connection_errors_say_what_the_server_answered() {

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -234,26 +233,38 @@ impl PgDb {
     }
 }
 
-/// `GET_LOCK` names are server-wide, so the MySQL tests run one at a time: every [`MyDb`]
-/// holds this lock while it lives.
-static MYSQL_SERIAL: Mutex<()> = Mutex::new(());
-
-thread_local! {
-    /// The serial lock while this thread holds it, and how many databases hold it here.
-    static HELD: RefCell<(usize, Option<MutexGuard<'static, ()>>)> = const { RefCell::new((0, None)) };
+/// `GET_LOCK` names are server-wide, so the MySQL tests run one at a time, across processes
+/// too (other suites, other checkouts on the same machine): every [`MyDb`] holds an exclusive
+/// `flock` on this file while it lives.
+fn serial_file() -> std::path::PathBuf {
+    std::env::temp_dir().join("migrator-e2e-mariadb.lock")
 }
 
-/// A share of the MySQL serial lock: the first on a thread takes the lock, the last one
-/// dropped releases it, so one test may hold two databases at once. Not `Send`, like the guard:
-/// it is released on the thread that took it.
-pub struct Serial(PhantomData<MutexGuard<'static, ()>>);
+thread_local! {
+    /// The locked file while this thread holds it, and how many databases hold it here.
+    static HELD: RefCell<(usize, Option<std::fs::File>)> = const { RefCell::new((0, None)) };
+}
+
+/// A share of the MySQL serial lock: the first on a thread takes the lock (opening the file
+/// on its own, so two threads of one process exclude each other as two processes do), the
+/// last one dropped releases it, so one test may hold two databases at once. Not `Send`: it
+/// is released on the thread that took it.
+pub struct Serial(PhantomData<std::sync::MutexGuard<'static, ()>>);
 
 impl Serial {
-    fn take() -> Serial {
+    /// Takes the lock (waiting for any other test, in any process, that holds it).
+    pub fn take() -> Serial {
         HELD.with(|held| {
             let mut held = held.borrow_mut();
             if held.0 == 0 {
-                held.1 = Some(MYSQL_SERIAL.lock().unwrap_or_else(|e| e.into_inner()));
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(serial_file())
+                    .expect("the MariaDB test lock file opens");
+                file.lock().expect("the MariaDB test lock is taken");
+                held.1 = Some(file);
             }
             held.0 += 1;
         });
@@ -267,6 +278,7 @@ impl Drop for Serial {
             let mut held = held.borrow_mut();
             held.0 -= 1;
             if held.0 == 0 {
+                // Closing the file releases the lock.
                 held.1 = None;
             }
         });

@@ -284,5 +284,5 @@ pub mod local_aws;
 pub mod mariadb;
 pub mod stage;
 
-pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres};
+pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres, Serial};
 pub mod scenarios;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::{client, server as my_server, sql_in};
 use migrator_e2e::{
-    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command, pg_server, psql,
+    Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server, psql,
 };
 use migrator_engine::artifact::{Limits, read_path};
 use migrator_engine::clock::SystemClock;
@@ -376,23 +376,31 @@ fn another_applications_migrations_table_is_never_written() {
 // -------------------------------------------------------- item 5: session settings
 
 #[test]
-fn a_setting_made_by_one_migration_does_not_reach_the_next_or_our_bookkeeping() {
+fn a_setting_made_by_one_migration_stays_for_the_next_as_in_prisma_but_never_reaches_our_bookkeeping()
+ {
     let db = PgDb::fresh("settings");
     let m = Migrations::new();
-    m.add("20240101000000_a", "SET statement_timeout = 1;\n");
+    // triggerdev's pattern: a lock timeout set once holds for the later migrations.
+    m.add("20240101000000_a", "SET lock_timeout = '5s';\n");
     m.add(
         "20240102000000_b",
-        "CREATE TABLE b AS SELECT 1 AS slept FROM pg_sleep(0.2);\n",
+        "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout;\n",
     );
     m.add(
         "20240103000000_c",
-        "CREATE INDEX CONCURRENTLY b_slept ON b (slept);\nSET statement_timeout = 1;\nSET lock_timeout = 1;\n",
+        "CREATE INDEX CONCURRENTLY seen_lt ON seen (lock_timeout);\nSET statement_timeout = 1;\n",
     );
-    m.add("20240104000000_d", "SELECT pg_sleep(0.2);\n");
+    // A 1 ms statement timeout left for our finishing block does not cancel it.
+    m.add("20240104000000_d", "SET statement_timeout = 1;\n");
     let run = migrator(&["deploy"], m.path(), &db.url);
     assert_eq!(run.status(), "applied", "{}", run.stdout());
     assert_eq!(run.names("applied").len(), 4);
     assert!(finished(&db).iter().all(|(_, done)| *done));
+    assert_eq!(db.sql("SELECT lock_timeout FROM seen"), "5s");
+    // A new deploy is a new session: nothing of the last one's settings.
+    m.add("20240105000000_e", "SELECT pg_sleep(0.2);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "applied", "{}", run.stdout());
 }
 
 #[test]
@@ -598,6 +606,8 @@ fn two_first_deploys_to_a_missing_postgres_database_both_succeed() {
 
 #[test]
 fn two_first_deploys_to_a_missing_mariadb_database_both_succeed() {
+    // GET_LOCK is server-wide: no other MariaDB test (in any process) runs meanwhile.
+    let _serial = Serial::take();
     let m = Migrations::new().with_lock("mysql");
     m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
     for trial in 0..5 {
@@ -653,12 +663,11 @@ fn a_mariadb_metadata_lock_is_retried_then_blocked_with_no_failed_row() {
         .spawn()
         .expect("the mariadb client starts");
     let start = Instant::now();
-    while !sql_in(
-        None,
-        "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(600)%'",
-    )
-    .starts_with('1')
-    {
+    let started = format!(
+        "SELECT count(*) FROM information_schema.processlist WHERE db = '{}' AND info LIKE 'SELECT SLEEP(600)%'",
+        db.name
+    );
+    while !sql_in(None, &started).starts_with('1') {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the lock holder never started"

@@ -148,26 +148,6 @@ pub(crate) async fn by_statement<S: Steps + ?Sized>(
     }
 }
 
-/// What a transactional apply's result means for the engine.
-pub(crate) fn in_transaction(
-    result: Result<(), TransactionError>,
-    row: &NewRow,
-    warnings: Vec<String>,
-) -> Result<Applied, ApplyError> {
-    let execution = Execution::Transaction;
-    match result {
-        Ok(()) => Ok(Applied {
-            execution,
-            warnings,
-        }),
-        Err(TransactionError::Script(failure)) => Err(ApplyError::Script(Box::new(ScriptFailed {
-            execution,
-            failure,
-        }))),
-        Err(TransactionError::Bookkeeping(e)) => Err(ApplyError::Bookkeeping(broken(e, row, true))),
-    }
-}
-
 /// Prisma's failure record: the logs written into the started row when it exists, else the
 /// failed row inserted the way Prisma leaves it.
 pub(crate) async fn record_failure<S: Steps + ?Sized>(
@@ -193,5 +173,26 @@ pub(crate) fn broken(e: EngineError, row: &NewRow, rolled_back: bool) -> EngineE
             rolled_back,
         },
         other => other,
+    }
+}
+
+/// What a transactional apply's result means for the engine (the engine's fake dialect).
+#[cfg(test)]
+pub(crate) fn in_transaction(
+    result: Result<(), TransactionError>,
+    row: &NewRow,
+    warnings: Vec<String>,
+) -> Result<Applied, ApplyError> {
+    let execution = Execution::Transaction;
+    match result {
+        Ok(()) => Ok(Applied {
+            execution,
+            warnings,
+        }),
+        Err(TransactionError::Script(failure)) => Err(ApplyError::Script(Box::new(ScriptFailed {
+            execution,
+            failure,
+        }))),
+        Err(TransactionError::Bookkeeping(e)) => Err(ApplyError::Bookkeeping(broken(e, row, true))),
     }
 }

@@ -119,6 +119,15 @@ impl BookkeepingSql {
         format!("DELETE FROM {} WHERE id = {}", self.table, self.mark(1))
     }
 
+    /// The row with one id (the witness's read-back). Binds: id.
+    pub(crate) fn select_row(&self) -> String {
+        format!(
+            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count FROM {} WHERE id = {}",
+            self.table,
+            self.mark(1)
+        )
+    }
+
     /// All rows, ordered by `started_at` like Prisma. Binds nothing.
     pub(crate) fn select_rows(&self) -> String {
         format!(
@@ -244,32 +253,65 @@ where
 {
     let (conn, sql) = dialect.bookkeeping();
     let read = EngineError::database("reading _prisma_migrations");
-    let rows = match sqlx::query::<B::Db>(AssertSqlSafe(sql.select_rows()))
+    let rows = sqlx::query::<B::Db>(AssertSqlSafe(sql.select_rows()))
         .fetch_all(conn)
         .await
-    {
-        Ok(rows) => rows,
-        Err(e) => return Err(read(e)),
-    };
-    let time = |row: &<B::Db as Database>::Row, column: &str| {
+        .map_err(read)?;
+    rows.iter()
+        .map(migration_row::<B, Count>)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(EngineError::database("reading _prisma_migrations"))
+}
+
+/// The row with this id, read by the supervising session (the witness's read-back).
+pub(crate) async fn read_row<B, Count>(
+    dialect: &mut B,
+    id: &str,
+) -> Result<Option<MigrationRow>, EngineError>
+where
+    B: SqlBookkeeping + ?Sized,
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    for<'a> &'a str: ColumnIndex<<B::Db as Database>::Row>,
+    for<'t> String: Encode<'t, B::Db> + Decode<'t, B::Db> + Type<B::Db>,
+    for<'r> B::Time: Decode<'r, B::Db>,
+    for<'r> Count: Decode<'r, B::Db> + Type<B::Db> + Into<i64>,
+{
+    let (conn, sql) = dialect.bookkeeping();
+    let read = EngineError::database("reading the migration's row back");
+    let row = sqlx::query::<B::Db>(AssertSqlSafe(sql.select_row()))
+        .bind(id.to_owned())
+        .fetch_optional(conn)
+        .await
+        .map_err(EngineError::database("reading the migration's row back"))?;
+    row.as_ref()
+        .map(migration_row::<B, Count>)
+        .transpose()
+        .map_err(read)
+}
+
+fn migration_row<B, Count>(row: &<B::Db as Database>::Row) -> Result<MigrationRow, sqlx::Error>
+where
+    B: SqlBookkeeping + ?Sized,
+    for<'a> &'a str: ColumnIndex<<B::Db as Database>::Row>,
+    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> B::Time: Decode<'r, B::Db>,
+    for<'r> Count: Decode<'r, B::Db> + Type<B::Db> + Into<i64>,
+{
+    let time = |column: &str| {
         row.try_get::<Option<B::Time>, _>(column)
             .map(|t| t.map(StoredTime::utc))
     };
-    rows.iter()
-        .map(|row| {
-            Ok(MigrationRow {
-                id: row.try_get("id")?,
-                checksum: row.try_get("checksum")?,
-                finished_at: time(row, "finished_at")?,
-                migration_name: row.try_get("migration_name")?,
-                logs: row.try_get("logs")?,
-                rolled_back_at: time(row, "rolled_back_at")?,
-                started_at: row.try_get::<B::Time, _>("started_at")?.utc(),
-                applied_steps_count: row.try_get::<Count, _>("applied_steps_count")?.into(),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(EngineError::database("reading _prisma_migrations"))
+    Ok(MigrationRow {
+        id: row.try_get("id")?,
+        checksum: row.try_get("checksum")?,
+        finished_at: time("finished_at")?,
+        migration_name: row.try_get("migration_name")?,
+        logs: row.try_get("logs")?,
+        rolled_back_at: time("rolled_back_at")?,
+        started_at: row.try_get::<B::Time, _>("started_at")?.utc(),
+        applied_steps_count: row.try_get::<Count, _>("applied_steps_count")?.into(),
+    })
 }
 
 /// A value bound to a bookkeeping statement.

@@ -15,6 +15,7 @@ mod script_error;
 mod server;
 pub mod sqlite;
 mod statements;
+mod witness;
 
 use std::time::Duration;
 
@@ -25,8 +26,10 @@ use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
 
+#[cfg(test)]
+pub(crate) use apply::in_transaction;
 pub use apply::{Applied, ApplyError, Migrating, ScriptFailed};
-pub(crate) use apply::{Steps, TransactionError, by_statement, in_transaction};
+pub(crate) use apply::{Steps, TransactionError, by_statement};
 pub use ca::{CaError, count_certificates, read_ca_file};
 pub use connect::{ConnectPurpose, DatabaseTarget, ServerLogin, connect, parse_database_url};
 pub use script_error::{FailedStatement, Interruption, ScriptFailure};
@@ -64,12 +67,13 @@ pub struct NewRow {
     pub started_at: DateTime<Utc>,
 }
 
-/// Server-side limits for one migration: a runaway statement is cancelled by the database
-/// (and its transaction rolled back) instead of the process being killed mid-migration.
+/// Limits for one migration: at the deadline the supervising session cancels the running
+/// statement from outside (whatever the script set for its session), so the process is never
+/// killed mid-migration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatementLimits {
-    /// PostgreSQL `statement_timeout` (the time left before the deadline).
-    pub statement_timeout: Option<Duration>,
+    /// When the working statement is cancelled (the run's deadline less its margin).
+    pub deadline: Option<std::time::Instant>,
     /// Give up waiting for a table lock (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`).
     pub lock_timeout: Option<Duration>,
 }
@@ -133,6 +137,12 @@ pub trait Dialect: Send {
 
     /// How `script` would be executed.
     fn execution(&self, script: &str) -> Execution;
+
+    /// Every migration runs statement by statement on this database (MySQL): nothing to warn
+    /// about per deploy.
+    fn always_by_statement(&self) -> bool {
+        false
+    }
 
     /// A statement of `script` the migrator refuses to run (it would hang waiting for a
     /// client-side data stream, …), checked for every pending migration before any is applied.

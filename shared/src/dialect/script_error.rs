@@ -1,5 +1,7 @@
 //! A failed migration script, as the engine reports it.
 
+use crate::error::ROLLED_BACK_LOGS;
+
 /// The statement that failed, when the script ran statement by statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedStatement {
@@ -16,9 +18,12 @@ pub struct FailedStatement {
 pub enum Interruption {
     /// A lock wait hit the statement lock timeout we set (PostgreSQL 55P03, MySQL 1205).
     LockTimeout,
-    /// A statement ran into the statement timeout we set for the deadline (PostgreSQL
-    /// 57014 from `statement_timeout`, MariaDB `max_statement_time`).
-    StatementTimeout,
+    /// The supervising session cancelled the working statement because the run's deadline
+    /// came (`pg_cancel_backend`, `KILL QUERY`, `sqlite3_interrupt`).
+    Deadline,
+    /// The working session ended under the statement (terminated by an administrator, the
+    /// server restarting, the network): the server rolled back what was open.
+    SessionLost,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub struct ScriptFailure {
     pub row_recorded: bool,
     /// What else a person must know (the script ended our transaction, left one open …).
     pub note: Option<String>,
+    /// `committed` follows the script's words where the server could not say (MySQL).
+    pub inferred: bool,
 }
 
 impl ScriptFailure {
@@ -56,10 +63,16 @@ impl ScriptFailure {
                 format!("{other} (the connection to the database was lost or failed)"),
             ),
         };
+        let lost = match error {
+            // PostgreSQL's class 57P: the session was terminated or the server is going away.
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P")),
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+            _ => false,
+        };
         ScriptFailure {
             code,
             message,
-            interruption,
+            interruption: interruption.or(lost.then_some(Interruption::SessionLost)),
             ..ScriptFailure::default()
         }
     }
@@ -82,13 +95,17 @@ impl ScriptFailure {
             text.push_str(&format!("\n{note}\n"));
         }
         if self.rolled_back {
-            text.push_str("\nThe migration ran in one transaction, which was rolled back: none of its statements were applied.\n");
+            text.push_str(&format!("\n{ROLLED_BACK_LOGS}\n"));
         } else if self.statement.is_some() {
             if self.committed.is_empty() {
                 text.push_str("\nNo statement of this migration had been committed.\n");
             } else {
+                let inferred = match self.inferred {
+                    true => "; inferred from the script's own words, as this server cannot say",
+                    false => "",
+                };
                 text.push_str(&format!(
-                    "\nStatements committed before the failure (they stay applied): {}.\n",
+                    "\nStatements committed before the failure (they stay applied{inferred}): {}.\n",
                     crate::error::numbers(&self.committed)
                 ));
             }

@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
+use super::witness::judge_applied;
 use super::{
     Applied, ApplyError, Commits, Dialect, Migrating, MigrationRow, NewRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, TransactionError, one_by_one,
@@ -41,7 +42,7 @@ const SELECT_ROWS: &str = "SELECT id, checksum, migration_name, logs, applied_st
     CASE WHEN typeof(rolled_back_at) = 'text' THEN rolled_back_at END AS rolled_back_at_text, \
     CASE WHEN typeof(started_at) IN ('integer', 'real') THEN CAST(started_at AS INTEGER) END AS started_at_ms, \
     CASE WHEN typeof(started_at) = 'text' THEN started_at END AS started_at_text \
-    FROM `_prisma_migrations` ORDER BY started_at ASC";
+    FROM main.`_prisma_migrations` ORDER BY started_at ASC";
 
 /// A SQLite database file, from `file:`, `sqlite:` or `sqlite://` URLs.
 #[derive(Debug, Clone)]
@@ -131,7 +132,12 @@ impl Target {
                 conn,
                 target: self.clone(),
                 locked: false,
-                sql: BookkeepingSql::new("`_prisma_migrations`".into(), Placeholders::Question),
+                // `main.`: a temporary table of the same name (which would shadow it
+                // for unqualified names in this connection) never receives our rows.
+                sql: BookkeepingSql::new(
+                    "main.`_prisma_migrations`".into(),
+                    Placeholders::Question,
+                ),
             },
             created,
         ))
@@ -146,8 +152,33 @@ pub struct Sqlite {
     sql: BookkeepingSql,
 }
 
+impl Sqlite {
+    /// Whether a transaction is open: SQLite refuses BEGIN inside one (the probe's own
+    /// transaction is ended at once).
+    async fn transaction_open(&mut self) -> bool {
+        match sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
+            Ok(_) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
 #[async_trait]
 impl OneByOne for Sqlite {
+    async fn execute(&mut self, statement: &str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+    }
+
+    async fn in_transaction(&mut self) -> Option<bool> {
+        Some(self.transaction_open().await)
+    }
+
     fn failure(&self, error: &sqlx::Error, _: &str, _: StatementLimits) -> ScriptFailure {
         script_failure(error)
     }
@@ -254,15 +285,18 @@ impl Dialect for Sqlite {
     }
 
     async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
-        match self.execution(m.script) {
-            Execution::Transaction => {
-                let result = self.apply_in_transaction(m).await;
-                super::in_transaction(result, m.row, Vec::new())
-            }
+        let applied = match self.execution(m.script) {
+            Execution::Transaction => self.apply_transaction(m).await?,
             Execution::StatementByStatement { reason } => {
-                super::by_statement(self, m, reason).await
+                super::by_statement(self, m, reason).await?
             }
-        }
+        };
+        // The row as `main._prisma_migrations` holds it is what the outcome reports.
+        let read = bookkeeping::read_row::<_, i64>(self, &m.row.id)
+            .await
+            .map_err(ApplyError::Bookkeeping)?;
+        judge_applied(read, m.row).map_err(ApplyError::Bookkeeping)?;
+        Ok(applied)
     }
 
     async fn close(self: Box<Self>) {
@@ -298,10 +332,71 @@ impl SqlBookkeeping for Sqlite {
     }
 }
 
+/// How a transactional apply ended.
+enum Finished {
+    Done,
+    /// Every statement ran but the script ended our transaction itself (a COMMIT the
+    /// splitter could not see, in a trigger body …).
+    EndedByScript,
+}
+
 impl Sqlite {
+    /// One migration in one transaction with its row, judged by what the database says.
+    async fn apply_transaction(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        let result = self.apply_in_transaction(m).await;
+        let execution = Execution::Transaction;
+        match result {
+            Ok(Finished::Done) => Ok(Applied {
+                execution,
+                warnings: Vec::new(),
+            }),
+            Ok(Finished::EndedByScript) => {
+                let read = bookkeeping::read_row::<_, i64>(self, &m.row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
+                if read.is_none() {
+                    self.insert_started_row(m.row)
+                        .await
+                        .map_err(ApplyError::Bookkeeping)?;
+                }
+                self.mark_finished(&m.row.id, m.clock.now())
+                    .await
+                    .map_err(|e| ApplyError::Bookkeeping(super::apply::broken(e, m.row, false)))?;
+                Ok(Applied {
+                    execution,
+                    warnings: vec![format!(
+                        "Migration `{}` ended the migrator's transaction itself (a COMMIT inside the script): all its statements ran, but not as one transaction.",
+                        m.row.migration_name
+                    )],
+                })
+            }
+            Err(TransactionError::Script(mut failure)) => {
+                let read = bookkeeping::read_row::<_, i64>(self, &m.row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
+                if read.is_some() {
+                    // The script committed our transaction itself: what ran before stays.
+                    failure.rolled_back = false;
+                    failure.row_recorded = true;
+                    failure.note = Some("The script ended the migrator's transaction itself (a COMMIT inside it that the migrator could not see as one): what ran up to that COMMIT is committed, together with this migration's row.".into());
+                }
+                Err(ApplyError::Script(Box::new(super::ScriptFailed {
+                    execution,
+                    failure,
+                })))
+            }
+            Err(TransactionError::Bookkeeping(e)) => Err(ApplyError::Bookkeeping(
+                super::apply::broken(e, m.row, true),
+            )),
+        }
+    }
+
     /// The started row, the script and the finished row in one transaction, committed
     /// together or rolled back together.
-    async fn apply_in_transaction(&mut self, m: &Migrating<'_>) -> Result<(), TransactionError> {
+    async fn apply_in_transaction(
+        &mut self,
+        m: &Migrating<'_>,
+    ) -> Result<Finished, TransactionError> {
         let Migrating {
             row, script, clock, ..
         } = *m;
@@ -312,13 +407,17 @@ impl Sqlite {
                 TransactionError::Bookkeeping(EngineError::database("starting a transaction")(e))
             })?;
         let result = self.in_transaction(row, script, clock).await;
+        if matches!(result, Ok(Finished::EndedByScript)) {
+            return result;
+        }
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         if let Err(e) = sqlx::raw_sql(end).execute(&mut self.conn).await {
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
             if result.is_ok() {
-                return Err(TransactionError::Bookkeeping(EngineError::database(
-                    "committing the migration",
-                )(e)));
+                let mut failure = script_failure(&e);
+                failure.rolled_back = true;
+                failure.note = Some("The error came when the migrator committed the migration's transaction (a deferred foreign key …): the transaction was rolled back.".into());
+                return Err(TransactionError::Script(failure));
             }
         }
         result
@@ -329,7 +428,7 @@ impl Sqlite {
         row: &NewRow,
         script: &str,
         clock: &dyn Clock,
-    ) -> Result<(), TransactionError> {
+    ) -> Result<Finished, TransactionError> {
         self.insert_started_row(row)
             .await
             .map_err(TransactionError::Bookkeeping)?;
@@ -341,9 +440,14 @@ impl Sqlite {
             failure.rolled_back = true;
             return Err(TransactionError::Script(failure));
         }
+        // The database says whether our transaction is still open.
+        if !self.transaction_open().await {
+            return Ok(Finished::EndedByScript);
+        }
         self.mark_finished(&row.id, clock.now())
             .await
-            .map_err(TransactionError::Bookkeeping)
+            .map_err(TransactionError::Bookkeeping)?;
+        Ok(Finished::Done)
     }
 }
 

@@ -2,9 +2,7 @@
 //! runs them one by one (one copy for every dialect), and what a transaction it left open means.
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Executor};
 
-use super::bookkeeping::{Conn, SqlBookkeeping};
 use super::{FailedStatement, ScriptFailure, StatementLimits};
 use crate::sql::Statement;
 
@@ -17,6 +15,8 @@ pub(crate) struct Commits {
     /// Statements run inside a transaction the script opened and has not ended yet.
     pub(crate) open: Option<Vec<usize>>,
     implicit_ddl_commit: bool,
+    /// Some statement's commit was inferred from the script's words, not said by the server.
+    pub(crate) inferred: bool,
 }
 
 impl Commits {
@@ -70,6 +70,44 @@ impl Commits {
         }
     }
 
+    /// Statement `number` ran without error and the server says whether a transaction is
+    /// open now (`None`: it cannot tell, the script's words are followed).
+    pub(crate) fn observed(&mut self, number: usize, words: &[String], open: Option<bool>) {
+        let Some(open) = open else {
+            self.inferred = true;
+            return self.ran(number, words);
+        };
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        if w.first() == Some(&"SET") && !open {
+            // A session setting changes nothing in the database; an open transaction it
+            // ended (`SET autocommit = 1`) is committed all the same.
+            return self.commit_open();
+        }
+        let rollback = matches!(w.as_slice(), ["ROLLBACK" | "ABORT", ..]) && !w.contains(&"TO");
+        if rollback {
+            // What was open is gone; the ROLLBACK itself "ran" (a chained one opens anew).
+            self.open = None;
+            self.committed.push(number);
+            if open {
+                self.open = Some(Vec::new());
+            }
+            return;
+        }
+        let begins = matches!(w.as_slice(), ["START", "TRANSACTION", ..] | ["BEGIN", ..]);
+        if begins && open && (self.implicit_ddl_commit || self.open.is_none()) {
+            // MySQL commits an open transaction before it starts another; the BEGIN itself
+            // counts as run, like the script's own transaction statements.
+            self.commit_open();
+            self.open = Some(Vec::new());
+            self.committed.push(number);
+            return;
+        }
+        self.open.get_or_insert_with(Vec::new).push(number);
+        if !open {
+            self.commit_open();
+        }
+    }
+
     fn commit_open(&mut self) {
         if let Some(open) = self.open.take() {
             self.committed.extend(open);
@@ -89,16 +127,26 @@ pub(crate) fn left_open_failure(committed: Vec<usize>) -> ScriptFailure {
     }
 }
 
-/// What a dialect says for [`one_by_one`]: how a failed statement reads, how a transaction
-/// the script opened is ended, and whether the script left one open after its last statement.
+/// What a working session says for [`one_by_one`]: how it runs a statement, how a failed
+/// statement reads, how a transaction the script opened is ended, and what the server says
+/// about the transaction after each statement.
 #[async_trait]
 pub(crate) trait OneByOne: Send {
+    /// Runs one statement of the script as it is written.
+    async fn execute(&mut self, statement: &str) -> Result<(), sqlx::Error>;
+
     /// The failure of statement `text`, as the dialect reports it.
     fn failure(&self, error: &sqlx::Error, text: &str, limits: StatementLimits) -> ScriptFailure;
 
     /// After a failed statement: ends a transaction the script opened, so the bookkeeping
     /// that follows can run (a no-op when none is open).
     async fn end_own_transaction(&mut self);
+
+    /// Whether the server says a transaction is open now (`None`: it cannot tell, and the
+    /// script's own words are followed instead).
+    async fn in_transaction(&mut self) -> Option<bool> {
+        None
+    }
 
     /// Whether the script left a transaction open after its last statement (ended here).
     async fn left_open(&mut self, commits: &Commits) -> bool;
@@ -109,8 +157,9 @@ pub(crate) trait OneByOne: Send {
     }
 }
 
-/// Runs the (non-blank) statements one by one, each committed as the script's own
-/// transactions say; a failure names its statement and what was committed before it.
+/// Runs the (non-blank) statements one by one, each committed as the server says (or, where
+/// it cannot tell, as the script's own transactions say); a failure names its statement and
+/// what was committed before it.
 pub(crate) async fn one_by_one<D>(
     dialect: &mut D,
     statements: Vec<Statement<'_>>,
@@ -118,8 +167,7 @@ pub(crate) async fn one_by_one<D>(
     limits: StatementLimits,
 ) -> Result<usize, ScriptFailure>
 where
-    D: OneByOne + SqlBookkeeping + ?Sized,
-    for<'c> &'c mut Conn<D>: Executor<'c, Database = D::Db>,
+    D: OneByOne + ?Sized,
 {
     let mut number = 0;
     let mut opened = None;
@@ -130,26 +178,25 @@ where
             line: statement.line,
             text: D::quoted(statement.trimmed()),
         };
-        let (conn, _) = dialect.bookkeeping();
-        let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-            .execute(conn)
-            .await;
-        if let Err(e) = ran {
+        if let Err(e) = dialect.execute(statement.text).await {
             dialect.end_own_transaction().await;
             let mut failure = dialect.failure(&e, statement.text, limits);
             failure.statement = Some(quoted);
             failure.committed = commits.committed;
+            failure.inferred = commits.inferred;
             return Err(failure);
         }
         let words = statement.keywords(2);
         if commits.opens(&words) {
             opened = Some(quoted);
         }
-        commits.ran(number, &words);
+        let open = dialect.in_transaction().await;
+        commits.observed(number, &words, open);
     }
     if dialect.left_open(&commits).await {
         let mut failure = left_open_failure(commits.committed);
         failure.statement = opened;
+        failure.inferred = commits.inferred;
         return Err(failure);
     }
     Ok(number)
@@ -182,6 +229,28 @@ mod tests {
         c.ran(9, &words("ROLLBACK"));
         assert_eq!(c.committed, [1, 2, 3, 4, 5, 6, 7, 9]);
         assert!(c.open.is_none());
+    }
+
+    #[test]
+    fn the_server_says_what_is_committed() {
+        let mut c = Commits::new(true);
+        c.observed(1, &words("CREATE TABLE"), Some(false));
+        c.observed(2, &words("START TRANSACTION"), Some(true));
+        c.observed(3, &words("INSERT INTO"), Some(true));
+        // CREATE TEMPORARY TABLE does not commit on MariaDB: the server says so.
+        c.observed(4, &words("CREATE TEMPORARY"), Some(true));
+        assert_eq!(c.committed, [1, 2]);
+        // ANALYZE TABLE commits.
+        c.observed(5, &words("ANALYZE TABLE"), Some(false));
+        assert_eq!(c.committed, [1, 2, 3, 4, 5]);
+        c.observed(6, &words("SET autocommit"), Some(false));
+        c.observed(7, &words("INSERT INTO"), Some(true));
+        c.observed(8, &words("ROLLBACK"), Some(false));
+        // A session setting is not a committed change.
+        assert_eq!(c.committed, [1, 2, 3, 4, 5, 8]);
+        assert!(!c.inferred);
+        c.observed(9, &words("INSERT INTO"), None);
+        assert!(c.inferred);
     }
 
     #[test]

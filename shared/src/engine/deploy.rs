@@ -59,7 +59,7 @@ pub(super) async fn deploy(
     refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), s.dialect)?;
 
     for (migration, _) in &comparison.pending {
-        let statement_timeout = match s.settings.time_left() {
+        let deadline = match s.settings.time_left() {
             Some(left) if left.is_zero() => {
                 s.outcome.warnings.push(format!(
                     "Stopped before `{}`: less than {} s were left before the deadline. The next run applies what remains.",
@@ -67,22 +67,22 @@ pub(super) async fn deploy(
                     s.settings.deadline_margin.as_secs()
                 ));
                 s.outcome.status = Status::Incomplete;
-                note_statement_runs(s.outcome);
+                note_statement_runs(s.outcome, s.dialect.always_by_statement());
                 return Ok(());
             }
-            left => left,
+            left => left.map(|left| Instant::now() + left),
         };
         let limits = StatementLimits {
-            statement_timeout,
+            deadline,
             lock_timeout: s.settings.statement_lock_timeout,
         };
         if let Err(e) = apply_with_retries(migration, limits, s).await {
-            note_statement_runs(s.outcome);
+            note_statement_runs(s.outcome, s.dialect.always_by_statement());
             return Err(e);
         }
         s.outcome.pending.remove(0);
     }
-    note_statement_runs(s.outcome);
+    note_statement_runs(s.outcome, s.dialect.always_by_statement());
     s.outcome.status = if s.outcome.applied.is_empty() {
         Status::UpToDate
     } else {
@@ -91,9 +91,13 @@ pub(super) async fn deploy(
     Ok(())
 }
 
-/// One warning per reason for the migrations that ran statement by statement (on MySQL that
-/// is every migration: a thousand of them make one line, not a thousand).
-fn note_statement_runs(outcome: &mut Outcome) {
+/// One warning per reason for the migrations that ran statement by statement. On MySQL every
+/// migration does (DDL commits implicitly): that is said once in the documentation, not on
+/// every deploy.
+fn note_statement_runs(outcome: &mut Outcome, always: bool) {
+    if always {
+        return;
+    }
     let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
     for applied in &outcome.applied {
         if let Execution::StatementByStatement { reason } = &applied.execution {
@@ -196,7 +200,6 @@ enum Applied {
 fn interrupted(
     failure: &ScriptFailure,
     migration: &Migration,
-    limits: StatementLimits,
     settings: &Settings,
 ) -> Option<Result<Applied, EngineError>> {
     match failure.interruption? {
@@ -206,23 +209,16 @@ fn interrupted(
                 .clone()
                 .unwrap_or_else(|| "lock timeout".into()),
         })),
-        // Our statement timeout is the time that was left: it is the deadline only when
-        // (almost) nothing is left now, not when the script set a shorter one itself.
-        Interruption::StatementTimeout
-            if limits.statement_timeout.is_some()
-                && settings
-                    .time_left()
-                    .is_some_and(|left| left < Duration::from_secs(1)) =>
-        {
-            Some(Err(EngineError::DeadlineCancelled {
-                migration: migration.name.clone(),
-                what: format!(
-                    "{} s before the end of the run's time",
-                    settings.deadline_margin.as_secs()
-                ),
-            }))
-        }
-        Interruption::StatementTimeout => None,
+        // The supervising session cancelled it at the deadline's margin.
+        Interruption::Deadline => Some(Err(EngineError::DeadlineCancelled {
+            migration: migration.name.clone(),
+            what: format!(
+                "{} s before the end of the run's time",
+                settings.deadline_margin.as_secs()
+            ),
+        })),
+        // Said below: nothing is recorded, the next deploy applies it again.
+        Interruption::SessionLost => None,
     }
 }
 
@@ -267,7 +263,7 @@ async fn apply(
     };
     let failure = &failed.failure;
     if failed.committed_nothing()
-        && let Some(result) = interrupted(failure, migration, limits, s.settings)
+        && let Some(result) = interrupted(failure, migration, s.settings)
     {
         if failed.row_exists() {
             // None of its statements was committed: leave no row behind.
@@ -276,6 +272,22 @@ async fn apply(
         return result;
     }
     let logs = failure.logs(&migration.name);
+    if failed.committed_nothing() && failure.interruption == Some(Interruption::SessionLost) {
+        // The working session was ended under it (not the migration's fault) and the server
+        // rolled everything back: no failed row, as Prisma (whose session it was) leaves none.
+        if failed.row_exists() {
+            s.dialect.discard(&row).await?;
+        }
+        s.outcome.warnings.push(format!(
+            "The database session running `{}` was ended under it; nothing of the migration was applied or recorded, so the next deploy applies it again.",
+            migration.name
+        ));
+        return Err(EngineError::ApplyFailed {
+            migration: migration.name.clone(),
+            logs,
+            state: FailedState::NotRecorded,
+        });
+    }
     let recorded = s.dialect.record_failure(&row, &failed, &logs).await;
     let state = match (&failed.execution, recorded) {
         (Execution::Transaction, Err(e)) => {

@@ -4,4 +4,4 @@ mod literals;
 pub mod split;
 
 pub use literals::without_literals;
-pub use split::{Flavor, SqlToken, Statement, TokenKind, split, split_pg};
+pub use split::{Flavor, SqlToken, Statement, TokenKind, split, split_mysql, split_pg};

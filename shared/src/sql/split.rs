@@ -221,6 +221,13 @@ pub fn split_pg(script: &str, standard_conforming_strings: bool) -> Vec<Statemen
     split_lexed(script, Flavor::Postgres, !standard_conforming_strings)
 }
 
+/// [`split`] for MySQL / MariaDB, following the session's `sql_mode`: with
+/// `NO_BACKSLASH_ESCAPES` a backslash is an ordinary character in `'…'` and `"…"` strings,
+/// so `'\'` ends where the server ends it.
+pub fn split_mysql(script: &str, backslash_escapes: bool) -> Vec<Statement<'_>> {
+    split_lexed(script, Flavor::MySql, backslash_escapes)
+}
+
 fn split_lexed(script: &str, flavor: Flavor, backslash_strings: bool) -> Vec<Statement<'_>> {
     let mut statements = Vec::new();
     let mut lines = LineCounter::default();
@@ -392,7 +399,7 @@ impl<'a> Lexer<'a> {
                 Kind::Str
             }
             b'"' if flavor == Flavor::MySql => {
-                self.quoted(b'"', true);
+                self.quoted(b'"', self.backslash_strings);
                 Kind::Str
             }
             b'"' => {
@@ -697,6 +704,9 @@ struct MyTracker {
     at_statement_start: bool,
     /// The previous significant token was `END`; the next one tells what it closes.
     pending_end: bool,
+    /// The previous significant token was `.`: the word after it is part of a qualified name
+    /// (`SET NEW.begin = 1`), never a keyword.
+    after_dot: bool,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -792,6 +802,10 @@ impl MyTracker {
     }
 
     fn body_token(&mut self, kind: Kind, word: &str, text: &str) {
+        if std::mem::replace(&mut self.after_dot, kind == Kind::Punct && text == ".") {
+            self.at_statement_start = false;
+            return;
+        }
         if std::mem::take(&mut self.pending_end) {
             match named_block(word) {
                 Some(block) => {
@@ -847,7 +861,37 @@ impl MyTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::{Flavor, Statement, lead_len, split, split_pg};
+    #[test]
+    fn a_qualified_name_in_a_mysql_trigger_body_is_no_keyword() {
+        let script = "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.begin = 1;\nCREATE TABLE u (id int);\nCREATE TRIGGER tr2 BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.end = 1; SET NEW.begin = 2; END;\nCREATE TABLE v (id int);\n";
+        let found: Vec<_> = split(script, Flavor::MySql)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[1].text.contains("CREATE TABLE u"));
+    }
+
+    #[test]
+    fn mysql_without_backslash_escapes_ends_strings_where_the_server_does() {
+        let script = "INSERT INTO t VALUES ('a\\'); CREATE TABLE u (id int);";
+        assert_eq!(
+            split_mysql(script, false)
+                .iter()
+                .filter(|s| !s.is_blank())
+                .count(),
+            2
+        );
+        assert_eq!(
+            split_mysql(script, true)
+                .iter()
+                .filter(|s| !s.is_blank())
+                .count(),
+            1
+        );
+    }
+
+    use super::{Flavor, Statement, lead_len, split, split_mysql, split_pg};
 
     const PG: Flavor = Flavor::Postgres;
     const MY: Flavor = Flavor::MySql;

@@ -5,13 +5,10 @@ use super::*;
 
 /// The MySQL error number as the code and the server's message, as Prisma reports them,
 /// and whether it was one of our limits taking effect.
-pub(super) fn script_failure(error: &sqlx::Error, limits: StatementLimits) -> ScriptFailure {
+pub(super) fn script_failure(error: &sqlx::Error, _limits: StatementLimits) -> ScriptFailure {
     let interruption = match error {
         sqlx::Error::Database(db) => match error_number(db.as_ref()) {
             Some(ER_LOCK_WAIT_TIMEOUT) => Some(Interruption::LockTimeout),
-            Some(ER_STATEMENT_TIMEOUT | ER_QUERY_TIMEOUT) if limits.statement_timeout.is_some() => {
-                Some(Interruption::StatementTimeout)
-            }
             _ => None,
         },
         _ => None,

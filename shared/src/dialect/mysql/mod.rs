@@ -14,6 +14,7 @@ use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeepin
 use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server};
+use super::witness::{judge_applied, supervise};
 use super::{
     Applied, ApplyError, Commits, Dialect, Held, Interruption, Migrating, MigrationRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, one_by_one,
@@ -22,15 +23,18 @@ use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::preflight::Blocker;
 use crate::sql::without_literals;
-use crate::sql::{Flavor, split};
 
 mod errors;
 mod probe;
+mod supervisor;
 mod target;
+mod worker;
 
 use errors::*;
 pub use probe::MyProbe;
+use supervisor::MySupervisor;
 pub use target::Target;
+use worker::Worker;
 
 /// Prisma's lock name (server-wide on MySQL, not per database).
 pub const LOCK_NAME: &str = "prisma_migrate";
@@ -60,7 +64,7 @@ const ER_DB_CREATE_EXISTS: u16 = 1007;
 const ER_NO_SUCH_TABLE: u16 = 1146;
 /// A lock wait (row or metadata lock) that hit `lock_wait_timeout` / `innodb_lock_wait_timeout`.
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
-/// MariaDB's `max_statement_time` exceeded.
+/// MariaDB's `max_statement_time` exceeded (preflight's probes are bounded by it).
 const ER_STATEMENT_TIMEOUT: u16 = 1969;
 /// MySQL's `max_execution_time` exceeded.
 const ER_QUERY_TIMEOUT: u16 = 3024;
@@ -69,94 +73,31 @@ const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
 /// MariaDB's access denied for a user without a password / unknown plugin user.
 const ER_ACCESS_DENIED_NO_PASSWORD_ERROR: u16 = 1698;
 
-/// One MySQL / MariaDB session.
+/// A MySQL / MariaDB target: the supervising session (`GET_LOCK`, the reads, the
+/// bookkeeping, the read-back) and, once something is pending, the working session that runs
+/// the scripts.
 pub struct MySql {
+    /// The supervising session: the first connection.
     conn: MySqlConnection,
+    /// The working session, opened for the first migration to apply.
+    worker: Option<Worker>,
     target: Target,
     locked: bool,
     mariadb: bool,
     /// `` `database`.`_prisma_migrations` ``: a script's `USE` does not move the bookkeeping.
     sql: BookkeepingSql,
+    /// The migration being applied (for progress lines).
+    current: String,
 }
 
 impl MySql {
-    /// Session limits for the statements of one migration: `lock_wait_timeout` (metadata
-    /// locks, whole seconds) and, on MariaDB, `max_statement_time` (MySQL's
-    /// `max_execution_time` covers only SELECT, so it is not used).
-    fn set_limits(&self, limits: StatementLimits) -> Option<String> {
-        let mut parts = Vec::new();
-        if let Some(t) = limits.lock_timeout {
-            parts.push(format!(
-                "lock_wait_timeout = {}",
-                t.as_secs_f64().ceil().max(1.0) as u64
-            ));
+    /// The working session, opened on first use (a deploy with nothing pending never opens
+    /// it); the caller gives it back unless it had to be ended.
+    async fn take_worker(&mut self) -> Result<Worker, EngineError> {
+        match self.worker.take() {
+            Some(worker) => Ok(worker),
+            None => Worker::open(&self.target, self.mariadb).await,
         }
-        if self.mariadb
-            && let Some(t) = limits.statement_timeout
-        {
-            parts.push(format!(
-                "max_statement_time = {:.3}",
-                t.as_secs_f64().max(0.001)
-            ));
-        }
-        (!parts.is_empty()).then(|| format!("SET SESSION {}", parts.join(", ")))
-    }
-
-    async fn run_each(
-        &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure> {
-        let statements: Vec<_> = split(script, Flavor::MySql)
-            .into_iter()
-            .filter(|s| !s.is_blank())
-            .collect();
-        if statements.is_empty() {
-            // Prisma sends the whole (empty or comment-only) script and MySQL answers
-            // ER_EMPTY_QUERY, so the migration fails (spec 4.5); we say the same.
-            return Err(ScriptFailure {
-                code: Some(ER_EMPTY_QUERY.to_string()),
-                message: "Query was empty".into(),
-                statement: None,
-                committed: Vec::new(),
-                rolled_back: false,
-                ..ScriptFailure::default()
-            });
-        }
-        one_by_one(self, statements, Commits::new(true), limits).await
-    }
-}
-
-#[async_trait]
-impl OneByOne for MySql {
-    fn failure(&self, error: &sqlx::Error, _text: &str, limits: StatementLimits) -> ScriptFailure {
-        script_failure(error, limits)
-    }
-
-    /// A script's own transaction would otherwise swallow the bookkeeping UPDATE that follows
-    /// (what it held is not committed).
-    async fn end_own_transaction(&mut self) {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-    }
-
-    /// Whether the script left a transaction open: MariaDB says so (`@@in_transaction`);
-    /// on MySQL the script's own `START TRANSACTION` / `COMMIT` tell.
-    async fn left_open(&mut self, commits: &Commits) -> bool {
-        let open = match self.mariadb {
-            true => sqlx::query_scalar::<_, i64>("SELECT @@in_transaction")
-                .fetch_one(&mut self.conn)
-                .await
-                .map_or(commits.open.is_some(), |open| open != 0),
-            false => commits.open.is_some(),
-        };
-        if open {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-        }
-        open
-    }
-
-    fn quoted(text: &str) -> String {
-        shorten(text)
     }
 }
 
@@ -286,6 +227,10 @@ impl Dialect for MySql {
         self
     }
 
+    fn always_by_statement(&self) -> bool {
+        true
+    }
+
     fn execution(&self, _script: &str) -> Execution {
         Execution::StatementByStatement {
             reason: BY_STATEMENT.into(),
@@ -294,11 +239,22 @@ impl Dialect for MySql {
 
     async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
         // DDL commits implicitly: a migration cannot be one transaction here.
-        super::by_statement(self, m, BY_STATEMENT.into()).await
+        self.current = m.row.migration_name.clone();
+        let applied = super::by_statement(self, m, BY_STATEMENT.into()).await?;
+        // The witness: the row as the supervisor reads it is what the outcome reports.
+        let read = bookkeeping::read_row::<_, u32>(self, &m.row.id)
+            .await
+            .map_err(ApplyError::Bookkeeping)?;
+        judge_applied(read, m.row).map_err(ApplyError::Bookkeeping)?;
+        Ok(applied)
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+        let this = *self;
+        if let Some(worker) = this.worker {
+            let _ = worker.conn.close().await;
+        }
+        let _ = this.conn.close().await;
     }
 }
 
@@ -322,24 +278,39 @@ impl SqlBookkeeping for MySql {
         script: &str,
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
-        let set = self.set_limits(limits);
-        if let Some(set) = &set
-            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set.clone()))
-                .execute(&mut self.conn)
-                .await
-        {
-            return Err(script_failure(&e, limits));
-        }
-        let result = self.run_each(script, limits).await;
-        // Our bookkeeping runs under our settings: autocommit on (a script's
-        // `SET autocommit = 0` would leave our rows uncommitted) and no statement limits,
-        // whatever the script or our limits set.
-        let reset = if self.mariadb {
-            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT, max_statement_time = DEFAULT"
-        } else {
-            "SET SESSION autocommit = 1, lock_wait_timeout = DEFAULT"
+        let mut w = match self.take_worker().await {
+            Ok(w) => w,
+            Err(e) => {
+                return Err(ScriptFailure {
+                    message: e.to_string(),
+                    ..ScriptFailure::default()
+                });
+            }
         };
-        let _ = sqlx::raw_sql(reset).execute(&mut self.conn).await;
+        let id = i64::try_from(w.id).unwrap_or(i64::MAX);
+        let (mut result, watched) = supervise(
+            w.run_each_statement(script, limits),
+            &mut MySupervisor(&mut self.conn),
+            id,
+            limits.deadline,
+            &self.current,
+        )
+        .await;
+        if watched.cancelled
+            && let Err(failure) = &mut result
+        {
+            failure.interruption = Some(Interruption::Deadline);
+        }
+        if watched.terminated {
+            return result;
+        }
+        if let Some(xa) = w.xa_state().await {
+            // The session cannot be used again; closing it keeps a prepared XA transaction.
+            let _ = w.conn.close().await;
+            return Err(worker::xa_failure(result, xa));
+        }
+        w.reset().await;
+        self.worker = Some(w);
         result
     }
 }

@@ -138,9 +138,11 @@ impl Target {
             .await?;
         let mut mysql = MySql {
             conn,
+            worker: None,
             target: self.clone(),
             locked: false,
             mariadb: false,
+            current: String::new(),
             sql: BookkeepingSql::new(
                 format!(
                     "{}.`_prisma_migrations`",
@@ -157,7 +159,8 @@ impl Target {
         Ok((mysql, created))
     }
 
-    /// A plain connection to the database (preflight's probes read through it).
+    /// Another connection with the same options (login, TLS): the working session of an apply,
+    /// and preflight's probes.
     pub async fn read_connection(&self) -> Result<MySqlConnection, EngineError> {
         self.open(&self.options)
             .await

@@ -8,17 +8,11 @@ use super::*;
 pub(super) fn script_failure(
     error: &sqlx::Error,
     script: &str,
-    limits: StatementLimits,
+    _limits: StatementLimits,
 ) -> ScriptFailure {
     let interruption = match error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some(LOCK_NOT_AVAILABLE) => Some(Interruption::LockTimeout),
-            Some(QUERY_CANCELED)
-                if limits.statement_timeout.is_some()
-                    && db.message().contains("statement timeout") =>
-            {
-                Some(Interruption::StatementTimeout)
-            }
             _ => None,
         },
         _ => None,

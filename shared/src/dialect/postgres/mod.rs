@@ -12,14 +12,15 @@ use sqlx::postgres::{
 use sqlx::{AssertSqlSafe, Connection, Row};
 use url::Url;
 
-use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping, table_gone};
+use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
 use super::ca::read_ca_file;
 use super::connect_error::{ConnectError, describe_tls};
 use super::server::{self, Refusals, Server};
+use super::witness::{WAITED_FOR_CLIENT, judge_applied, supervise};
 use super::{
     Applied, ApplyError, Commits, Dialect, FailedStatement, Held, Interruption, Migrating,
-    MigrationRow, OneByOne, ScriptFailure, StatementLimits, Steps, Tables, TransactionError,
-    Unsupported, left_open_failure, one_by_one, transaction_control_reason,
+    MigrationRow, OneByOne, ScriptFailed, ScriptFailure, StatementLimits, Steps, Tables,
+    TransactionError, Unsupported, left_open_failure, one_by_one, transaction_control_reason,
 };
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
@@ -29,13 +30,17 @@ use probe::{blocker_from_row, holders_query};
 
 mod errors;
 mod probe;
+mod supervisor;
 mod target;
 mod transaction;
+mod worker;
 
 use errors::*;
 pub use probe::PgProbe;
+use supervisor::PgSupervisor;
 pub use target::Target;
 use transaction::*;
+use worker::Worker;
 
 /// Prisma's advisory lock key (`72707369`, "prisma" on a phone keypad, more or less).
 pub const ADVISORY_LOCK_KEY: i64 = 72707369;
@@ -56,12 +61,7 @@ pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE _prisma_migrations (
 /// (PostgreSQL 14+): a killed deploy's backend is cancelled within this, freeing the lock.
 const CONNECTION_CHECK_INTERVAL_MS: u32 = 2000;
 
-/// SQLSTATEs our own finishing block raises (class `MG` is not used by PostgreSQL).
-const ENDED_BY_SCRIPT: &str = "MGR01";
-const LEFT_OPEN_BY_SCRIPT: &str = "MGR02";
-const ROW_GONE: &str = "MGR03";
 const UNDEFINED_TABLE: &str = "42P01";
-const QUERY_CANCELED: &str = "57014";
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// PostGIS tables that do not make a schema "non-empty" for Prisma.
@@ -73,9 +73,14 @@ const IGNORED_TABLES: [&str; 5] = [
     "raster_overviews",
 ];
 
-/// One PostgreSQL session.
+/// A PostgreSQL target: the supervising session (the lock, the reads, the bookkeeping
+/// outside a migration's transaction, the read-back) and, once something is pending, the
+/// working session that runs the scripts.
 pub struct Postgres {
+    /// The supervising session: the first connection.
     conn: PgConnection,
+    /// The working session, opened for the first migration to apply.
+    worker: Option<Worker>,
     target: Target,
     locked: bool,
     /// Migrations were committed with `synchronous_commit = off` and not flushed since.
@@ -84,15 +89,13 @@ pub struct Postgres {
     sql: BookkeepingSql,
     /// The server's `standard_conforming_strings` for this session (how `'\'` lexes).
     standard_strings: bool,
-    /// Our session settings, applied at connect and after every `RESET ALL`.
-    session_defaults: String,
-    /// What the last apply found worth telling (see [`Dialect::take_warnings`]).
-    warnings: Vec<String>,
+    /// The migration being applied (for progress lines).
+    current: String,
 }
 
 impl Postgres {
-    /// Reads how the server lexes strings and sets our session defaults: the connection
-    /// check lets the server cancel the statement of a deploy that was killed (14+).
+    /// Reads how the server lexes strings; the connection check lets the server notice a
+    /// killed deploy waiting for the lock (14+).
     async fn setup_session(&mut self) -> Result<(), EngineError> {
         let (standard, checks): (bool, bool) = sqlx::query_as(
             "SELECT current_setting('standard_conforming_strings') = 'on', current_setting('server_version_num')::int >= 140000",
@@ -103,78 +106,144 @@ impl Postgres {
         self.standard_strings = standard;
         if checks {
             let set =
-                format!("SET client_connection_check_interval = {CONNECTION_CHECK_INTERVAL_MS}; ");
-            match sqlx::raw_sql(AssertSqlSafe(set.clone()))
+                format!("SET client_connection_check_interval = {CONNECTION_CHECK_INTERVAL_MS}");
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
                 .execute(&mut self.conn)
                 .await
             {
-                Ok(_) => self.session_defaults = set,
-                // A server (or a compatible one) without it: killed deploys then keep their
-                // backend until its statement ends, as with Prisma.
-                Err(e) => tracing::debug!("client_connection_check_interval not set: {e}"),
+                tracing::debug!("client_connection_check_interval not set: {e}");
             }
         }
         Ok(())
-    }
-
-    /// `RESET ALL` and our defaults: what one migration's script set for the session
-    /// (`statement_timeout`, `search_path`, `role` …) does not reach the next migration.
-    fn reset_sql(&self) -> String {
-        format!("RESET ALL; {}", self.session_defaults)
-    }
-
-    /// Ends a failed transaction and resets the session; the connection may already be
-    /// gone, which ends it too.
-    async fn rollback(&mut self) {
-        let sql = format!("ROLLBACK; {}", self.reset_sql());
-        let _ = sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut self.conn)
-            .await;
     }
 
     fn statements<'s>(&self, script: &'s str) -> Vec<Statement<'s>> {
         split_pg(script, self.standard_strings)
     }
 
-    /// Whether a transaction block is open: `SAVEPOINT` is refused outside one (25P01).
-    async fn transaction_open(&mut self) -> bool {
-        sqlx::raw_sql("SAVEPOINT migrator_probe")
-            .execute(&mut self.conn)
-            .await
-            .is_ok()
-    }
-
-    /// Whether the row with this id is committed (after a rollback: the script committed it).
-    async fn row_committed(&mut self, id: &str) -> bool {
-        let sql = format!(
-            "SELECT EXISTS(SELECT 1 FROM {} WHERE id = $1)",
-            self.sql.table()
-        );
-        sqlx::query_scalar::<_, bool>(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_one(&mut self.conn)
-            .await
-            .unwrap_or(false)
-    }
-}
-
-#[async_trait]
-impl OneByOne for Postgres {
-    fn failure(&self, error: &sqlx::Error, text: &str, limits: StatementLimits) -> ScriptFailure {
-        script_failure(error, text, limits)
-    }
-
-    /// A script that opened its own transaction leaves it aborted.
-    async fn end_own_transaction(&mut self) {
-        self.rollback().await;
-    }
-
-    async fn left_open(&mut self, _commits: &Commits) -> bool {
-        let open = self.transaction_open().await;
-        if open {
-            self.rollback().await;
+    /// The working session, opened on first use (a deploy with nothing pending never opens
+    /// it); the caller gives it back unless the supervisor had to terminate it.
+    async fn take_worker(&mut self) -> Result<Worker, EngineError> {
+        match self.worker.take() {
+            Some(worker) => Ok(worker),
+            None => {
+                let worker = Worker::open(&self.target, self.sql.table().to_owned()).await?;
+                tracing::debug!(pid = worker.pid, "working session opened");
+                Ok(worker)
+            }
         }
-        open
+    }
+
+    /// The migration's row as the supervisor reads it (never the working session's view).
+    async fn read_back(&mut self, id: &str) -> Result<Option<MigrationRow>, EngineError> {
+        bookkeeping::read_row::<_, i32>(self, id).await
+    }
+
+    /// After a failed `CREATE INDEX CONCURRENTLY`: the invalid indexes it left, and how to
+    /// remove each.
+    async fn invalid_indexes(&mut self) -> Vec<String> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT format('DROP INDEX CONCURRENTLY %I.%I;', n.nspname, c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid AND n.nspname = $1 ORDER BY c.relname",
+        )
+        .bind(&self.target.schema)
+        .fetch_all(&mut self.conn)
+        .await
+        .unwrap_or_default()
+    }
+
+    /// One migration in one transaction on the working session, supervised; what it left is
+    /// then read by the supervisor.
+    async fn apply_transaction(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        let statements = self.statements(m.script);
+        let leads = leads_with_set_transaction(&statements);
+        let mut w = self.take_worker().await.map_err(ApplyError::Bookkeeping)?;
+        let pid = i64::from(w.pid);
+        let (result, watched) = supervise(
+            w.apply_in_transaction(m, leads),
+            &mut PgSupervisor(&mut self.conn),
+            pid,
+            m.limits.deadline,
+            &m.row.migration_name,
+        )
+        .await;
+        if !watched.terminated {
+            self.worker = Some(w);
+        }
+        // Whatever the working session committed, it committed asynchronously (our
+        // `synchronous_commit = off` also covers a COMMIT the script made itself).
+        self.unflushed = true;
+        let row = m.row;
+        let execution = Execution::Transaction;
+        match result {
+            Ok(Finished::Done) => Ok(Applied {
+                execution,
+                warnings: Vec::new(),
+            }),
+            Ok(Finished::EndedByScript) => {
+                // Every statement ran and is committed (the part after the script's COMMIT
+                // in an implicit transaction of its own): recorded as applied, as Prisma does,
+                // and said not to be atomic.
+                let read = self
+                    .read_back(&row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
+                if read.is_none() {
+                    self.insert_started_row(row)
+                        .await
+                        .map_err(ApplyError::Bookkeeping)?;
+                }
+                self.mark_finished(&row.id, m.clock.now())
+                    .await
+                    .map_err(|e| ApplyError::Bookkeeping(super::apply::broken(e, row, false)))?;
+                Ok(Applied {
+                    execution,
+                    warnings: vec![format!(
+                        "Migration `{}` ended the migrator's transaction itself (a COMMIT or ROLLBACK inside the script): all its statements ran, but not as one transaction.",
+                        row.migration_name
+                    )],
+                })
+            }
+            Err(TransactionError::Script(mut failure)) => {
+                // What stayed is what the supervisor reads, not what the working session
+                // believes.
+                let read = self
+                    .read_back(&row.id)
+                    .await
+                    .map_err(ApplyError::Bookkeeping)?;
+                if watched.waited_for_client {
+                    // Not a session lost by accident: the migration's own statement, recorded.
+                    failure.note = Some(WAITED_FOR_CLIENT.into());
+                    failure.interruption = None;
+                }
+                if watched.cancelled {
+                    if read.as_ref().is_some_and(|r| r.finished_at.is_some()) {
+                        // The cancel came after the COMMIT: the migration is applied.
+                        return Ok(Applied {
+                            execution,
+                            warnings: Vec::new(),
+                        });
+                    }
+                    failure.interruption = Some(Interruption::Deadline);
+                }
+                if read.is_some() {
+                    // The script committed our transaction itself (a COMMIT the splitter did
+                    // not see as one): what ran before it stays, as it would with Prisma.
+                    failure.row_recorded = true;
+                    failure.rolled_back = false;
+                    failure.note.get_or_insert_with(|| ENDED_NOTE.into());
+                } else if failure.note.as_deref() == Some(CHAINED_NOTE) && !leads {
+                    // Our row went with the first transaction: it was rolled back too.
+                    failure.rolled_back = true;
+                }
+                Err(ApplyError::Script(Box::new(ScriptFailed {
+                    execution,
+                    failure,
+                })))
+            }
+            Err(TransactionError::Bookkeeping(e)) => {
+                Err(ApplyError::Bookkeeping(super::apply::broken(e, row, true)))
+            }
+        }
     }
 }
 
@@ -313,7 +382,7 @@ impl Dialect for Postgres {
     }
 
     fn execution(&self, script: &str) -> Execution {
-        match self.leaves_transaction(script) {
+        match leaves_transaction(&self.statements(script)) {
             None => Execution::Transaction,
             Some(Leaves::Statement(reason)) => Execution::StatementByStatement { reason },
             Some(Leaves::OwnTransactions(reason)) => Execution::StatementByStatement {
@@ -347,21 +416,27 @@ impl Dialect for Postgres {
     }
 
     async fn apply(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
-        match self.execution(m.script) {
-            Execution::Transaction => {
-                let result = self.apply_in_transaction(m).await;
-                super::in_transaction(result, m.row, std::mem::take(&mut self.warnings))
-            }
+        self.current = m.row.migration_name.clone();
+        let applied = match self.execution(m.script) {
+            Execution::Transaction => self.apply_transaction(m).await?,
             Execution::StatementByStatement { reason } => {
-                super::by_statement(self, m, reason).await
+                super::by_statement(self, m, reason).await?
             }
-        }
+        };
+        // The witness: the row as the supervisor reads it is what the outcome reports.
+        let read = self
+            .read_back(&m.row.id)
+            .await
+            .map_err(ApplyError::Bookkeeping)?;
+        judge_applied(read, m.row).map_err(ApplyError::Bookkeeping)?;
+        Ok(applied)
     }
 
     async fn flush(&mut self) -> Result<(), EngineError> {
         if self.unflushed {
             // A transaction holding an xid writes a commit record; committing it synchronously
-            // flushes the WAL up to here, which holds every earlier asynchronous commit.
+            // flushes the WAL up to here, which holds every earlier asynchronous commit (of
+            // any session: the working session's commits too).
             sqlx::raw_sql("SELECT txid_current()")
                 .execute(&mut self.conn)
                 .await
@@ -372,7 +447,11 @@ impl Dialect for Postgres {
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+        let this = *self;
+        if let Some(worker) = this.worker {
+            let _ = worker.conn.close().await;
+        }
+        let _ = this.conn.close().await;
     }
 }
 
@@ -396,26 +475,54 @@ impl SqlBookkeeping for Postgres {
         script: &str,
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
-        let set = set_limits("SET", limits);
-        if !set.is_empty()
-            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(set))
-                .execute(&mut self.conn)
-                .await
-        {
-            return Err(script_failure(&e, script, limits));
-        }
-        let result = match self.leaves_transaction(script) {
-            Some(Leaves::OwnTransactions(_)) => self.run_in_blocks(script, limits).await,
-            _ => {
-                let statements = self.statements(script);
-                let statements = statements.into_iter().filter(|s| !s.is_blank()).collect();
-                one_by_one(self, statements, Commits::new(false), limits).await
+        let mut w = match self.take_worker().await {
+            Ok(w) => w,
+            Err(e) => {
+                return Err(ScriptFailure {
+                    message: e.to_string(),
+                    ..ScriptFailure::default()
+                });
             }
         };
-        // Our limits off, and whatever the script set for the session with them.
-        let _ = sqlx::raw_sql(AssertSqlSafe(self.reset_sql()))
-            .execute(&mut self.conn)
-            .await;
+        let pid = i64::from(w.pid);
+        let (mut result, watched) = supervise(
+            w.run_each_statement(script, limits),
+            &mut PgSupervisor(&mut self.conn),
+            pid,
+            limits.deadline,
+            &self.current,
+        )
+        .await;
+        if !watched.terminated {
+            self.worker = Some(w);
+        }
+        if let Err(failure) = &mut result {
+            if watched.cancelled {
+                failure.interruption = Some(Interruption::Deadline);
+            }
+            if watched.waited_for_client {
+                // Not a session lost by accident: the migration's own statement, recorded.
+                failure.note = Some(WAITED_FOR_CLIENT.into());
+                failure.interruption = None;
+            }
+            let concurrently = failure
+                .statement
+                .as_ref()
+                .is_some_and(|s| contains_word(&s.text, "CONCURRENTLY"));
+            if concurrently {
+                let drops = self.invalid_indexes().await;
+                if !drops.is_empty() {
+                    let note = format!(
+                        "The failed statement left an invalid index behind (PostgreSQL keeps it after a failed CONCURRENTLY build); remove it before deploying again: {}",
+                        drops.join(" ")
+                    );
+                    failure.note = Some(match failure.note.take() {
+                        Some(n) => format!("{n}\n{note}"),
+                        None => note,
+                    });
+                }
+            }
+        }
         result
     }
 }

@@ -159,6 +159,7 @@ impl Target {
             .await?;
         let mut pg = Postgres {
             conn,
+            worker: None,
             target: self.clone(),
             locked: false,
             unflushed: false,
@@ -167,8 +168,7 @@ impl Target {
                 Placeholders::Numbered,
             ),
             standard_strings: true,
-            session_defaults: String::new(),
-            warnings: Vec::new(),
+            current: String::new(),
         };
         pg.setup_session().await?;
         Ok((pg, created))

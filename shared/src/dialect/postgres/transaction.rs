@@ -1,10 +1,24 @@
-//! The one-transaction apply (the started row, the script, the finishing block that checks the
-//! script left our transaction alone) and what keeps a script out of a transaction.
+//! The one-transaction apply on the working session: the started row, the script, then the
+//! finishing block that asks the server whether the transaction is still ours and whether
+//! `_prisma_migrations` is still Prisma's table before it writes the finished row and commits.
 
 use super::*;
 
 /// What the logs say when a script committed the migrator's transaction itself.
 pub(super) const ENDED_NOTE: &str = "The script ended the migrator's transaction itself (a COMMIT inside it that the migrator could not see as one): what ran up to that COMMIT is committed, together with this migration's row.";
+
+/// What the logs say when a script ended the migrator's transaction and opened another.
+pub(super) const CHAINED_NOTE: &str = "The script ended the migrator's transaction itself and left another one open (`COMMIT AND CHAIN`, `ROLLBACK AND CHAIN`, or a `BEGIN` the migrator could not see): the migrator rolled that open transaction back.";
+
+/// What the logs say when the error came at COMMIT.
+pub(super) const AT_COMMIT_NOTE: &str = "The error came when the migrator committed the migration's transaction (a deferred constraint, a serialization failure …): the transaction was rolled back.";
+
+/// SQLSTATEs our own finishing block raises (class `MG` is not used by PostgreSQL).
+pub(super) const ENDED_BY_SCRIPT: &str = "MGR01";
+pub(super) const LEFT_OPEN_BY_SCRIPT: &str = "MGR02";
+pub(super) const ROW_GONE: &str = "MGR03";
+pub(super) const READ_ONLY: &str = "MGR04";
+pub(super) const TABLE_CHANGED: &str = "MGR05";
 
 /// Why a script cannot run in the migrator's one transaction.
 pub(super) enum Leaves {
@@ -14,153 +28,160 @@ pub(super) enum Leaves {
     OwnTransactions(String),
 }
 
-impl Postgres {
-    pub(super) fn leaves_transaction(&self, script: &str) -> Option<Leaves> {
-        let mut own = None;
-        for statement in self.statements(script) {
-            if statement.is_blank() {
-                continue;
-            }
-            let words = statement.keywords(6);
-            let Some(reason) = non_transactional_reason(&words, statement.trimmed()) else {
-                continue;
-            };
-            let plain_control = matches!(
-                words.first().map(String::as_str),
-                Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
-            );
-            if !plain_control {
-                return Some(Leaves::Statement(reason));
-            }
-            own.get_or_insert(reason);
+/// Whether (and why) `statements` cannot run in the migrator's one transaction.
+pub(super) fn leaves_transaction(statements: &[Statement<'_>]) -> Option<Leaves> {
+    let mut own = None;
+    for statement in statements {
+        if statement.is_blank() {
+            continue;
         }
-        own.map(Leaves::OwnTransactions)
+        let words = statement.keywords(6);
+        let Some(reason) = non_transactional_reason(&words, statement.trimmed()) else {
+            continue;
+        };
+        let plain_control = matches!(
+            words.first().map(String::as_str),
+            Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
+        );
+        if !plain_control {
+            return Some(Leaves::Statement(reason));
+        }
+        own.get_or_insert(reason);
     }
-
-    /// A script whose only transaction statements are its own, run the way Prisma's single
-    /// simple-query message runs it: statements before its `BEGIN` belong to that
-    /// transaction, everything up to a `COMMIT` stands or falls together, and statements
-    /// after its last `COMMIT` are one more all-or-nothing group. Run one by one inside such
-    /// groups, a failure names its statement and exactly what was committed.
-    pub(super) async fn run_in_blocks(
-        &mut self,
-        script: &str,
-        limits: StatementLimits,
-    ) -> Result<usize, ScriptFailure> {
-        let mut number = 0;
-        let mut committed: Vec<usize> = Vec::new();
-        let mut group: Vec<usize> = Vec::new();
-        let mut opened: Option<FailedStatement> = None;
-        let mut group_open = false;
-        for statement in self.statements(script) {
-            if statement.is_blank() {
-                continue;
-            }
-            number += 1;
-            let words = statement.keywords(2);
-            let first = words.first().map(String::as_str);
-            let to_savepoint = words.get(1).map(String::as_str) == Some("TO");
-            if !group_open {
-                // The group a single message would run in (a script's BEGIN inside it only
-                // warns that a transaction is already open, as it does there).
-                if let Err(e) = sqlx::raw_sql("BEGIN").execute(&mut self.conn).await {
-                    let mut failure = script_failure(&e, script, limits);
-                    failure.committed = committed;
-                    return Err(failure);
-                }
-                group_open = true;
-            }
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
-                self.rollback().await;
-                let mut failure = script_failure(&e, statement.text, limits);
-                failure.statement = Some(failed_statement(number, &statement));
-                failure.committed = committed;
-                return Err(failure);
-            }
-            group.push(number);
-            match first {
-                Some("BEGIN" | "START") if opened.is_none() => {
-                    opened = Some(failed_statement(number, &statement));
-                }
-                Some("COMMIT" | "END") => {
-                    committed.append(&mut group);
-                    opened = None;
-                    group_open = false;
-                }
-                Some("ROLLBACK" | "ABORT") if !to_savepoint => {
-                    group.clear();
-                    committed.push(number);
-                    opened = None;
-                    group_open = false;
-                }
-                _ => {}
-            }
-        }
-        if let Some(begin) = opened {
-            self.rollback().await;
-            let mut failure = left_open_failure(committed);
-            failure.statement = Some(begin);
-            return Err(failure);
-        }
-        if group_open && let Err(e) = sqlx::raw_sql("COMMIT").execute(&mut self.conn).await {
-            self.rollback().await;
-            let mut failure = script_failure(&e, script, limits);
-            failure.committed = committed;
-            return Err(failure);
-        }
-        Ok(number)
-    }
+    own.map(Leaves::OwnTransactions)
 }
 
-pub(super) fn failed_statement(number: usize, statement: &Statement<'_>) -> FailedStatement {
-    FailedStatement {
-        number,
-        line: statement.line,
-        text: statement.trimmed().to_string(),
-    }
+/// Whether the script's first statement is `SET TRANSACTION …`, which must be the first
+/// statement of its transaction (then our row is written at the end, not at the start).
+pub(super) fn leads_with_set_transaction(statements: &[Statement<'_>]) -> bool {
+    statements
+        .iter()
+        .find(|s| !s.is_blank())
+        .is_some_and(|s| s.keywords(2) == ["SET", "TRANSACTION"])
 }
 
-impl Postgres {
+/// How a transactional apply ended on the working session.
+pub(super) enum Finished {
+    /// Committed with its finished row.
+    Done,
+    /// Every statement ran, but the script ended the migrator's transaction itself: its row
+    /// is written by the supervisor.
+    EndedByScript,
+}
+
+/// The checks and the write of the finishing block, in PL/pgSQL: the transaction is still
+/// ours (`still_ours`), it is not read-only, `_prisma_migrations` is still the permanent base
+/// table of `schema` with Prisma's defaults and nullability and no trigger or rule, then
+/// `write` (which must touch exactly one row).
+pub(super) fn finishing_block(still_ours: &str, schema: &str, write: &str) -> String {
+    let schema = literal(schema);
+    format!(
+        "DECLARE t oid; found_name text; c record; n int := 0; expected text; \
+BEGIN \
+IF NOT ({still_ours}) THEN \
+  IF now() = statement_timestamp() THEN RAISE EXCEPTION 'the script ended the transaction' USING ERRCODE = '{ENDED_BY_SCRIPT}'; END IF; \
+  RAISE EXCEPTION 'the script left a transaction open' USING ERRCODE = '{LEFT_OPEN_BY_SCRIPT}'; \
+END IF; \
+IF current_setting('transaction_read_only') = 'on' THEN RAISE EXCEPTION 'the script made the migrator''s transaction read-only (SET TRANSACTION READ ONLY)' USING ERRCODE = '{READ_ONLY}'; END IF; \
+SELECT cl.oid INTO t FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE ns.nspname = {schema} AND cl.relname = '_prisma_migrations'; \
+IF t IS NULL THEN RAISE EXCEPTION '_prisma_migrations no longer exists in schema % (the script dropped, renamed or moved it)', {schema} USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+IF (SELECT relkind FROM pg_class WHERE oid = t) <> 'r' THEN RAISE EXCEPTION '_prisma_migrations is no longer a table (the script replaced it with a % relation: a view or the like)', (SELECT relkind FROM pg_class WHERE oid = t) USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+IF (SELECT relpersistence FROM pg_class WHERE oid = t) <> 'p' THEN RAISE EXCEPTION '_prisma_migrations is no longer a permanent table (UNLOGGED or the like)' USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+SELECT tgname INTO found_name FROM pg_trigger WHERE tgrelid = t AND NOT tgisinternal LIMIT 1; \
+IF found_name IS NOT NULL THEN RAISE EXCEPTION 'a trigger on _prisma_migrations: %', found_name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+SELECT rulename INTO found_name FROM pg_rewrite WHERE ev_class = t LIMIT 1; \
+IF found_name IS NOT NULL THEN RAISE EXCEPTION 'a rule on _prisma_migrations: %', found_name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+FOR c IN SELECT a.attname::text AS name, a.attnotnull AS not_null, coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = t AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN ('id', 'checksum', 'finished_at', 'migration_name', 'logs', 'rolled_back_at', 'started_at', 'applied_steps_count') LOOP \
+  n := n + 1; \
+  expected := CASE c.name WHEN 'started_at' THEN 'now()' WHEN 'applied_steps_count' THEN '0' ELSE '' END; \
+  IF c.def <> expected THEN \
+    RAISE EXCEPTION 'the default of %.% was changed (to %)', '_prisma_migrations', c.name, c.def USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+  IF c.not_null <> (c.name NOT IN ('finished_at', 'logs', 'rolled_back_at')) THEN \
+    RAISE EXCEPTION 'the nullability of %.% was changed', '_prisma_migrations', c.name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+END LOOP; \
+IF n <> 8 THEN RAISE EXCEPTION 'a column of _prisma_migrations was dropped or renamed' USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+{write}; \
+IF NOT FOUND THEN RAISE EXCEPTION 'the row is gone' USING ERRCODE = '{ROW_GONE}'; END IF; \
+END"
+    )
+}
+
+impl Worker {
+    /// The migration and its row in one transaction, in three round trips: open it with the
+    /// started row; the script alone (so error positions are the script's); the finishing
+    /// block and COMMIT. A script whose first statement is `SET TRANSACTION` runs first in
+    /// the transaction and its row is inserted, finished, at the end. The commit does not
+    /// wait for the WAL flush: [`Dialect::flush`] makes it durable before an outcome says so.
     pub(super) async fn apply_in_transaction(
         &mut self,
         m: &Migrating<'_>,
-    ) -> Result<(), TransactionError> {
+        leads_with_set_transaction: bool,
+    ) -> Result<Finished, TransactionError> {
         let Migrating {
             row,
             script,
             limits,
             clock,
         } = *m;
-        // Three round trips: open the transaction with its limits and the started row; the
-        // script alone (so error positions are the script's); the finished row and COMMIT.
-        // The commit does not wait for the WAL flush: the migration and its row stand or fall
-        // together, and `flush` makes them durable before any outcome reports them.
-        let begin = format!(
-            "BEGIN; SET LOCAL synchronous_commit = off; {}INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {}); SELECT txid_current();",
-            set_limits("SET LOCAL", limits),
-            self.sql.table(),
-            literal(&row.id),
-            literal(&row.checksum),
-            timestamp(row.started_at),
-            literal(&row.migration_name),
-        );
-        let xid: i64 = match sqlx::raw_sql(AssertSqlSafe(begin))
-            .fetch_all(&mut self.conn)
-            .await
-            .and_then(|rows| match rows.last() {
-                Some(row) => row.try_get(0),
-                None => Err(sqlx::Error::RowNotFound),
-            }) {
-            Ok(xid) => xid,
-            Err(e) => {
+        let lock = match limits.lock_timeout {
+            Some(t) => format!("SET LOCAL lock_timeout = '{}ms'; ", t.as_millis().max(1)),
+            None => String::new(),
+        };
+        let insert = |finished: Option<DateTime<Utc>>| {
+            format!(
+                "INSERT INTO {} (id, checksum, started_at, migration_name, finished_at, applied_steps_count) VALUES ({}, {}, {}, {}, {}, {})",
+                self.table,
+                literal(&row.id),
+                literal(&row.checksum),
+                timestamp(row.started_at),
+                literal(&row.migration_name),
+                finished.map_or("NULL".into(), timestamp),
+                u8::from(finished.is_some()),
+            )
+        };
+        let still_ours = if leads_with_set_transaction {
+            // Nothing that takes a snapshot may precede the script's SET TRANSACTION: the
+            // transaction is marked with a setting that ends with it (even AND CHAIN).
+            let begin = format!(
+                "BEGIN; SET LOCAL migrator.transaction = {}; SET LOCAL synchronous_commit = off; {lock}",
+                literal(&row.id)
+            );
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin))
+                .execute(&mut self.conn)
+                .await
+            {
                 self.rollback().await;
                 return Err(TransactionError::Bookkeeping(EngineError::database(
-                    "recording the migration start",
+                    "opening the migration's transaction",
                 )(e)));
             }
+            format!(
+                "current_setting('migrator.transaction', true) IS NOT DISTINCT FROM {}",
+                literal(&row.id)
+            )
+        } else {
+            // Our row is written under no statement timeout (a setting an earlier script
+            // left), then the script gets the session's own value back.
+            let begin = format!(
+                "BEGIN; SELECT set_config('migrator.statement_timeout', current_setting('statement_timeout'), true); SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; {lock}{}; SELECT txid_current(), set_config('statement_timeout', current_setting('migrator.statement_timeout'), true);",
+                insert(None)
+            );
+            let xid: i64 = match sqlx::raw_sql(AssertSqlSafe(begin))
+                .fetch_all(&mut self.conn)
+                .await
+                .and_then(|rows| match rows.last() {
+                    Some(row) => row.try_get(0),
+                    None => Err(sqlx::Error::RowNotFound),
+                }) {
+                Ok(xid) => xid,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(TransactionError::Bookkeeping(EngineError::database(
+                        "recording the migration start",
+                    )(e)));
+                }
+            };
+            format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}")
         };
         if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
             .execute(&mut self.conn)
@@ -168,111 +189,71 @@ impl Postgres {
         {
             self.rollback().await;
             let mut failure = script_failure(&e, script, limits);
-            if self.row_committed(&row.id).await {
-                // The script committed our transaction itself (a COMMIT the splitter did
-                // not see as one): what ran before it stays, as it would with Prisma.
-                failure.row_recorded = true;
-                failure.note = Some(ENDED_NOTE.into());
-            } else {
-                failure.rolled_back = true;
-            }
+            // The supervisor reads whether the row stayed (a COMMIT the script hid).
+            failure.rolled_back = true;
             return Err(TransactionError::Script(failure));
         }
-        // Finish only if the transaction is still the one we opened and our row is still
-        // there; all under our own settings, whatever the script set.
-        let body = format!(
-            "BEGIN IF txid_current_if_assigned() IS DISTINCT FROM {xid} THEN IF now() = statement_timestamp() THEN RAISE EXCEPTION 'the script ended the transaction' USING ERRCODE = '{ENDED_BY_SCRIPT}'; END IF; RAISE EXCEPTION 'the script left a transaction open' USING ERRCODE = '{LEFT_OPEN_BY_SCRIPT}'; END IF; UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}; IF NOT FOUND THEN RAISE EXCEPTION 'the row is gone' USING ERRCODE = '{ROW_GONE}'; END IF; END",
-            self.sql.table(),
-            timestamp(clock.now()),
-            literal(&row.id),
-        );
+        let write = if leads_with_set_transaction {
+            insert(Some(clock.now()))
+        } else {
+            format!(
+                "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}",
+                self.table,
+                timestamp(clock.now()),
+                literal(&row.id),
+            )
+        };
+        // The session is returned to the login user, read-write defaults and no LISTEN before
+        // the checks and the write (a NOTIFY the script sent is then not delivered to us).
         let finish = format!(
-            "{}SET LOCAL synchronous_commit = off; {}DO {}; COMMIT;",
-            self.reset_sql(),
-            set_limits("SET LOCAL", limits),
-            literal(&body)
+            "{}SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; DO {}; COMMIT;",
+            self.reset,
+            literal(&finishing_block(&still_ours, &self.schema, &write))
         );
         match sqlx::raw_sql(AssertSqlSafe(finish))
             .execute(&mut self.conn)
             .await
         {
-            Ok(_) => {
-                self.unflushed = true;
-                Ok(())
-            }
+            Ok(_) => Ok(Finished::Done),
             Err(e) => {
                 self.rollback().await;
-                let code = match &e {
-                    sqlx::Error::Database(db) => db.code().map(|c| c.to_string()),
-                    _ => None,
+                let (code, message) = match &e {
+                    sqlx::Error::Database(db) => {
+                        (db.code().map(|c| c.to_string()), db.message().to_string())
+                    }
+                    _ => (None, String::new()),
                 };
                 match code.as_deref() {
-                    Some(ENDED_BY_SCRIPT) => {
-                        // Every statement ran and is committed (the part after the script's
-                        // COMMIT in an implicit transaction of its own): record it as
-                        // applied, as Prisma does, and say it was not atomic.
-                        self.mark_finished(&row.id, clock.now())
-                            .await
-                            .map_err(|e| {
-                                TransactionError::Bookkeeping(match e {
-                                    // Its statements are committed: nothing was rolled back.
-                                    EngineError::RowMissing { what } => EngineError::Bookkeeping {
-                                        migration: row.migration_name.clone(),
-                                        what,
-                                        rolled_back: false,
-                                    },
-                                    other => other,
-                                })
-                            })?;
-                        self.warnings.push(format!(
-                            "Migration `{}` ended the migrator's transaction itself (a COMMIT inside the script): all its statements ran and are committed, but not as one transaction.",
-                            row.migration_name
-                        ));
-                        Ok(())
-                    }
+                    Some(ENDED_BY_SCRIPT) => Ok(Finished::EndedByScript),
                     Some(LEFT_OPEN_BY_SCRIPT) => Err(TransactionError::Script(ScriptFailure {
-                        row_recorded: true,
-                        note: Some(format!(
-                            "{ENDED_NOTE} After it, the script opened a transaction it never committed; the migrator rolled that one back."
-                        )),
+                        note: Some(CHAINED_NOTE.into()),
                         ..left_open_failure(Vec::new())
                     })),
                     Some(ROW_GONE) => Err(TransactionError::Bookkeeping(EngineError::RowMissing {
                         what: format!(
                             "it deleted its own row from {} (DELETE or TRUNCATE)",
-                            self.sql.table()
+                            self.table
                         ),
                     })),
-                    Some(UNDEFINED_TABLE) => {
+                    Some(READ_ONLY | TABLE_CHANGED) => {
                         Err(TransactionError::Bookkeeping(EngineError::RowMissing {
-                            what: table_gone(self.sql.table(), Self::REMOVED_TABLE),
+                            what: message,
                         }))
                     }
-                    _ => Err(TransactionError::Bookkeeping(EngineError::database(
+                    Some(_) => {
+                        // The script's own doing, found at COMMIT: P3018 for this migration.
+                        let mut failure = script_failure(&e, "", limits);
+                        failure.rolled_back = true;
+                        failure.note = Some(AT_COMMIT_NOTE.into());
+                        Err(TransactionError::Script(failure))
+                    }
+                    None => Err(TransactionError::Bookkeeping(EngineError::database(
                         "committing the migration",
                     )(e))),
                 }
             }
         }
     }
-}
-
-/// `SET [LOCAL] statement_timeout …; SET [LOCAL] lock_timeout …;` for the limits given.
-pub(super) fn set_limits(set: &str, limits: StatementLimits) -> String {
-    let mut sql = String::new();
-    if let Some(t) = limits.statement_timeout {
-        sql.push_str(&format!(
-            "{set} statement_timeout = '{}ms'; ",
-            t.as_millis().max(1)
-        ));
-    }
-    if let Some(t) = limits.lock_timeout {
-        sql.push_str(&format!(
-            "{set} lock_timeout = '{}ms'; ",
-            t.as_millis().max(1)
-        ));
-    }
-    sql
 }
 
 /// A string literal that means the same whatever `standard_conforming_strings` says: dollar
@@ -322,6 +303,9 @@ pub(super) fn non_transactional_reason(words: &[String], text: &str) -> Option<S
             transaction_control_reason(words)
         }
         ["PREPARE", ..] => None,
+        // `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] s` stays inside the transaction (the
+        // server says afterwards that it is still ours), like `SAVEPOINT` and `RELEASE`.
+        ["ROLLBACK", ..] if words.iter().any(|w| w == "TO") => None,
         _ => transaction_control_reason(words),
     }
 }
@@ -362,6 +346,11 @@ mod tests {
         );
         assert!(non_transactional_reason(&words(&["CREATE", "INDEX", "x"]), "").is_none());
         assert!(non_transactional_reason(&words(&["PREPARE", "q"]), "").is_none());
+        assert!(
+            non_transactional_reason(&words(&["ROLLBACK", "WORK", "TO", "SAVEPOINT"]), "")
+                .is_none()
+        );
+        assert!(non_transactional_reason(&words(&["ROLLBACK", "AND", "CHAIN"]), "").is_some());
         assert!(
             non_transactional_reason(
                 &words(&["ALTER", "TABLE"]),
