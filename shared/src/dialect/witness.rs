@@ -114,18 +114,20 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
             // Always moved on, so the loop never wakes for a time already past.
             next_client_check = now + CLIENT_CHECK_EVERY;
         }
-        if check_client && terminate_at.is_none() && !watched.terminated {
-            if supervisor.waits_for_client(worker).await {
-                // The client side of that protocol is not ours to finish: a cancel would leave
-                // the session waiting, so it is ended (and reopened for the next migration).
-                tracing::warn!(
-                    migration,
-                    "the migration's statement waits for data from the client: ending the working session"
-                );
-                supervisor.terminate(worker).await;
-                watched.waited_for_client = true;
-                watched.terminated = true;
-            }
+        if check_client
+            && terminate_at.is_none()
+            && !watched.terminated
+            && supervisor.waits_for_client(worker).await
+        {
+            // The client side of that protocol is not ours to finish: a cancel would leave
+            // the session waiting, so it is ended (and reopened for the next migration).
+            tracing::warn!(
+                migration,
+                "the migration's statement waits for data from the client: ending the working session"
+            );
+            supervisor.terminate(worker).await;
+            watched.waited_for_client = true;
+            watched.terminated = true;
         }
         if now >= next_progress {
             let elapsed = now.duration_since(start).as_secs();
