@@ -5,7 +5,9 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 
@@ -57,9 +59,11 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
     work: impl Future<Output = T>,
     supervisor: &mut S,
     worker: i64,
-    deadline: Option<Instant>,
+    deadline: Option<std::time::Instant>,
     migration: &str,
 ) -> (T, Watched) {
+    // Tokio's clock throughout (the same as std's, except in tests with paused time).
+    let deadline = deadline.map(Instant::from_std);
     let mut work = pin!(work);
     let start = Instant::now();
     let mut watched = Watched::default();
@@ -81,7 +85,7 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
         tokio::select! {
             biased;
             result = &mut work => return (result, watched),
-            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
         let now = Instant::now();
         if let Some(at) = cancel_at
@@ -105,19 +109,25 @@ pub(crate) async fn supervise<T, S: Supervisor + ?Sized>(
             watched.terminated = true;
             terminate_at = None;
         }
-        if now >= next_client_check && terminate_at.is_none() && !watched.terminated {
-            if supervisor.waits_for_client(worker).await {
-                // The client side of that protocol is not ours to finish: a cancel would leave
-                // the session waiting, so it is ended (and reopened for the next migration).
-                tracing::warn!(
-                    migration,
-                    "the migration's statement waits for data from the client: ending the working session"
-                );
-                supervisor.terminate(worker).await;
-                watched.waited_for_client = true;
-                watched.terminated = true;
-            }
-            next_client_check = Instant::now() + CLIENT_CHECK_EVERY;
+        let check_client = now >= next_client_check;
+        if check_client {
+            // Always moved on, so the loop never wakes for a time already past.
+            next_client_check = now + CLIENT_CHECK_EVERY;
+        }
+        if check_client
+            && terminate_at.is_none()
+            && !watched.terminated
+            && supervisor.waits_for_client(worker).await
+        {
+            // The client side of that protocol is not ours to finish: a cancel would leave
+            // the session waiting, so it is ended (and reopened for the next migration).
+            tracing::warn!(
+                migration,
+                "the migration's statement waits for data from the client: ending the working session"
+            );
+            supervisor.terminate(worker).await;
+            watched.waited_for_client = true;
+            watched.terminated = true;
         }
         if now >= next_progress {
             let elapsed = now.duration_since(start).as_secs();
@@ -211,7 +221,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_deadline_cancels_then_terminates_work_that_does_not_end() {
         let mut log = Log::default();
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let (_, watched) = supervise(
             tokio::time::sleep(Duration::from_secs(60)),
             &mut log,
@@ -228,7 +238,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_that_ends_in_time_is_left_alone() {
         let mut log = Log::default();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let (value, watched) = supervise(async { 5 }, &mut log, 7, Some(deadline), "m").await;
         assert_eq!(value, 5);
         assert_eq!(watched, Watched::default());
