@@ -10,6 +10,7 @@ pub mod clock;
 pub mod dialect;
 pub mod engine;
 pub mod error;
+mod layering;
 pub mod lockfile;
 pub mod migration;
 pub mod ordering;

@@ -10,10 +10,9 @@
 //! Each request also carries who invoked it, as far as the runtime can tell ([`InvokedBy`]),
 //! which the outcome records as `invokedBy`.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::EngineError;
 use crate::outcome::{Action, ResolveKind};
+pub use crate::outcome::{InvokedBy, InvokerSource};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,95 +27,6 @@ pub struct Request {
     pub expected_plan: Option<String>,
     /// Who invoked it, when known (the outcome's `invokedBy`).
     pub invoked_by: Option<InvokedBy>,
-}
-
-/// Who the invocation says invoked a run (the outcome's `invokedBy`): a claim, never proof.
-///
-/// A Lambda function cannot authenticate its caller: nothing in the event it receives proves
-/// who sent it. Whoever may call `lambda:InvokeFunction` (or send to the queue, or publish to
-/// the topic) can write an S3- or EventBridge-shaped event naming any `principalId` or
-/// `requester`. So `principal` is what the invocation claims and `source` says where that
-/// claim was read; there is no `verified`. The proof is outside the function: its resource
-/// policy (who may invoke it at all) and CloudTrail (the `Invoke` record of `requestId`, S3's
-/// data events for the upload).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvokedBy {
-    pub principal: String,
-    pub source: InvokerSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-/// Where [`InvokedBy::principal`] was read (each is a claim).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InvokerSource {
-    /// The upload event's uploader (S3's `userIdentity.principalId`, EventBridge's
-    /// `detail.requester`), directly or through SQS or SNS: what the event claims.
-    S3Event,
-    /// The manual payload's `by`: who the sender says they are.
-    Payload,
-    /// The CLI: the OS user (`USER`, else `LOGNAME`).
-    Cli,
-}
-
-impl InvokerSource {
-    /// How a person should read the name, in a few words.
-    pub fn claim(self) -> &'static str {
-        match self {
-            InvokerSource::S3Event => "as the upload event claims",
-            InvokerSource::Payload => "as the payload declares",
-            InvokerSource::Cli => "the local OS user",
-        }
-    }
-}
-
-/// The longest principal recorded (longer names are cut at a character boundary).
-pub const MAX_PRINCIPAL: usize = 200;
-
-impl InvokedBy {
-    /// The uploader S3 (or EventBridge) names in the event; `None` when the event names nobody.
-    pub fn s3_event(principal: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
-        InvokedBy::named(principal?, InvokerSource::S3Event, request_id)
-    }
-
-    /// The manual payload's `by`: declared by the person; the request id lets
-    /// CloudTrail's Invoke record confirm it.
-    pub fn declared(by: Option<&str>, request_id: Option<&str>) -> Option<InvokedBy> {
-        InvokedBy::named(by?, InvokerSource::Payload, request_id)
-    }
-
-    /// The OS user running the CLI (`USER`, else `LOGNAME`), when the environment names one.
-    pub fn os_user() -> Option<InvokedBy> {
-        let user = ["USER", "LOGNAME"]
-            .iter()
-            .filter_map(|var| std::env::var(var).ok())
-            .find(|v| !v.trim().is_empty())?;
-        InvokedBy::named(&user, InvokerSource::Cli, None)
-    }
-
-    fn named(
-        principal: &str,
-        source: InvokerSource,
-        request_id: Option<&str>,
-    ) -> Option<InvokedBy> {
-        let principal: String = principal
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect();
-        if principal.is_empty() {
-            return None;
-        }
-        Some(InvokedBy {
-            principal: crate::text::clip_bytes(&principal, MAX_PRINCIPAL).to_string(),
-            source,
-            request_id: request_id
-                .filter(|r| !r.is_empty())
-                .map(|r| crate::text::clip_bytes(r, MAX_PRINCIPAL).to_string()),
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +279,10 @@ mod tests {
         let odd = InvokedBy::declared(Some("eve\n\u{7}x"), None).unwrap();
         assert_eq!(odd.principal, "evex");
         let long = InvokedBy::declared(Some(&"é".repeat(300)), None).unwrap();
-        assert!(long.principal.len() <= MAX_PRINCIPAL && long.principal.starts_with('é'));
+        assert!(
+            long.principal.len() <= crate::outcome::MAX_PRINCIPAL
+                && long.principal.starts_with('é')
+        );
         assert_eq!(Request::refused(Action::Deploy).invoked_by, None);
         // The CLI: the OS user when the environment names one.
         if let Some(cli) = Request::cli(Action::Plan, None).unwrap().invoked_by {
