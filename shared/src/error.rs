@@ -409,7 +409,10 @@ impl Wording for CliWording {
             ResolveKind::Applied => "--applied",
             ResolveKind::RolledBack => "--rolled-back",
         };
-        format!("`migrator resolve {flag} {migration}`")
+        format!(
+            "`migrator resolve {flag} {}`",
+            crate::text::shell_word(migration)
+        )
     }
 
     fn lock_wait(&self) -> String {

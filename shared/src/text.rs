@@ -21,6 +21,18 @@ pub fn clip_chars(text: &str, max: usize) -> &str {
     }
 }
 
+/// `arg` as one POSIX shell word, for every command we print for a person to paste: as it is
+/// when it holds only characters no shell treats specially, else in single quotes (inside
+/// which nothing is special), each `'` written as `'\''`.
+pub fn shell_word(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +53,13 @@ mod tests {
         assert_eq!(clip_chars("héllo", 10), "héllo");
         assert_eq!(clip_chars("日本語", 1), "日");
         assert_eq!(clip_chars("abc", 0), "");
+    }
+
+    #[test]
+    fn a_shell_word_pastes_as_exactly_itself() {
+        assert_eq!(shell_word("20240101_init"), "20240101_init");
+        assert_eq!(shell_word("$(touch x)"), "'$(touch x)'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 }

@@ -1,17 +1,8 @@
 //! Every command we print is quoted here, for a POSIX shell (sh, bash, zsh): pasting it runs
 //! exactly one program with exactly the arguments shown, whatever a key or a name holds.
 
-/// `arg` as one shell word: as it is when it holds only characters no shell treats
-/// specially, else in single quotes (inside which nothing is special), each `'` written
-/// as `'\''`.
-pub fn quote(arg: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
-    if !arg.is_empty() && arg.chars().all(safe) {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
-    }
-}
+/// `arg` as one shell word (the rule lives in the engine, whose CLI hints print commands too).
+pub use migrator_engine::text::shell_word as quote;
 
 /// `words`, each quoted, joined by spaces.
 pub fn command<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
