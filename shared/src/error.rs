@@ -359,8 +359,8 @@ impl EngineError {
                 Some("Point the migrator at a database of the provider the migrations were written for.".into())
             }
             EngineError::PreflightBlocked { findings } => Some(format!(
-                "Fix the migration, allow the rule inline with `-- migrator:allow <rule> <reason>` before the statement, or accept it for this deploy (`accept`: [\"{}\"]).",
-                findings.first().and_then(|f| f.split(' ').next()).unwrap_or("rule@migration")
+                "Fix the migration, allow the rule inline with `-- migrator:allow <rule> <reason>` before the statement, or accept it for this deploy: {}.",
+                wording.accept(findings.first().and_then(|f| f.split(' ').next()).unwrap_or("rule@migration"))
             )),
             EngineError::AlreadyApplied { .. } => Some("Nothing to do: the migration is already recorded as applied.".into()),
             EngineError::MigrationNotFound { .. } | EngineError::NeverApplied { .. } => {
@@ -397,6 +397,8 @@ pub trait Wording: Send + Sync + std::fmt::Debug {
     fn lock_wait(&self) -> String;
     /// How a run gets more time before its deadline.
     fn more_time(&self) -> String;
+    /// How a person accepts the finding `entry` (`rule@migration`) for one deploy.
+    fn accept(&self, entry: &str) -> String;
 }
 
 /// The `migrator` command line's words: `migrator resolve --applied NAME`, `--lock-timeout`.
@@ -417,6 +419,13 @@ impl Wording for CliWording {
 
     fn lock_wait(&self) -> String {
         "--lock-timeout".into()
+    }
+
+    fn accept(&self, entry: &str) -> String {
+        format!(
+            "deploy again with `--accept {} --by YOUR_NAME`",
+            crate::text::shell_word(entry)
+        )
     }
 
     fn more_time(&self) -> String {

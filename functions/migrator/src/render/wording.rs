@@ -42,6 +42,13 @@ impl Wording for FunctionWording {
         "LOCK_TIMEOUT".into()
     }
 
+    fn accept(&self, entry: &str) -> String {
+        let entry = serde_json::Value::from(entry);
+        format!(
+            "confirm with `\"accept\": [{entry}], \"by\": \"YOUR_NAME\"` in the confirmed payload (`migrator invoke --confirm --accept …` fills `by`)"
+        )
+    }
+
     fn more_time(&self) -> String {
         "a longer function timeout (on ECS, MAX_DURATION), or run it as the ECS task, which has no 15-minute limit".into()
     }
@@ -52,6 +59,24 @@ mod tests {
     use migrator_engine::error::{CliWording, EngineError};
 
     use super::*;
+
+    #[test]
+    fn a_blocked_deploy_says_how_to_accept_in_the_runtime_that_shows_it() {
+        let blocked = EngineError::PreflightBlocked {
+            findings: vec!["drop-table@20240102_drop (error)".into()],
+        };
+        let cli = blocked.hint(&CliWording).expect("a hint");
+        assert!(
+            cli.contains("`--accept drop-table@20240102_drop --by YOUR_NAME`"),
+            "{cli}"
+        );
+        assert!(!cli.contains("\"accept\""), "{cli}");
+        let function = blocked.hint(&FunctionWording::default()).expect("a hint");
+        assert!(
+            function.contains(r#""accept": ["drop-table@20240102_drop"]"#),
+            "{function}"
+        );
+    }
 
     fn failed_migrations() -> EngineError {
         EngineError::FailedMigrations {
