@@ -286,3 +286,26 @@ pub mod stage;
 
 pub use db::{Db, Engine, MyDb, MySql, PgDb, Postgres, Serial};
 pub mod scenarios;
+
+/// The engine itself, for what the CLI has no option for (a deadline, a statement lock
+/// timeout): the same `run` every runtime calls, as a deploy from the command line.
+pub fn run_engine(
+    artifact: &Path,
+    url: &str,
+    settings: migrator_engine::engine::Settings,
+) -> migrator_engine::outcome::Outcome {
+    use migrator_engine::{artifact, clock, dialect, engine, outcome};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let target = dialect::parse_database_url(url).expect("a valid URL");
+    let artifact = artifact::read_path(artifact, &artifact::Limits::default());
+    runtime.block_on(engine::run(
+        &engine::Request::cli(outcome::Action::Deploy, None).expect("a deploy request"),
+        artifact,
+        &target,
+        &settings,
+        &clock::SystemClock,
+    ))
+}

@@ -7,14 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::{client, server as my_server, sql_in};
+use migrator_e2e::run_engine;
 use migrator_e2e::{
     Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server, psql,
 };
-use migrator_engine::artifact::{Limits, read_path};
-use migrator_engine::clock::SystemClock;
-use migrator_engine::dialect::parse_database_url;
-use migrator_engine::engine::{self, Request, Settings};
-use migrator_engine::outcome::{Action, Outcome, Status};
+use migrator_engine::engine::Settings;
+use migrator_engine::outcome::Status;
 
 /// Runs `migrator` like the harness, but kills it after `limit` (a hang is a failure, not a
 /// stuck test run). The limit is generous: it only bounds a hang.
@@ -39,24 +37,6 @@ fn migrator_within(limit: Duration, args: &[&str], artifact: &Path, url: &str) -
     }
     Some(Run::from_output(
         child.wait_with_output().expect("migrator output"),
-    ))
-}
-
-/// The engine itself, for what the CLI has no option for (a deadline, a statement lock
-/// timeout): the same `run` every runtime calls.
-fn run_engine(artifact: &Path, url: &str, settings: Settings) -> Outcome {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let target = parse_database_url(url).expect("a valid URL");
-    let artifact = read_path(artifact, &Limits::default());
-    runtime.block_on(engine::run(
-        &Request::cli(Action::Deploy, None).expect("a deploy request"),
-        artifact,
-        &target,
-        &settings,
-        &SystemClock,
     ))
 }
 

@@ -8,29 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::sql_in;
+use migrator_e2e::run_engine;
 use migrator_e2e::{Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command};
-use migrator_engine::artifact::{Limits, read_path};
-use migrator_engine::clock::SystemClock;
-use migrator_engine::dialect::parse_database_url;
-use migrator_engine::engine::{self, Request, Settings};
-use migrator_engine::outcome::{Action, Outcome, Status};
-
-/// The engine itself, for a deadline (the CLI has no option for one).
-fn run_engine(artifact: &Path, url: &str, settings: Settings) -> Outcome {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let target = parse_database_url(url).expect("a valid URL");
-    let artifact = read_path(artifact, &Limits::default());
-    runtime.block_on(engine::run(
-        &Request::cli(Action::Deploy, None).expect("a deploy request"),
-        artifact,
-        &target,
-        &settings,
-        &SystemClock,
-    ))
-}
+use migrator_engine::engine::Settings;
+use migrator_engine::outcome::Status;
 
 fn deadline_in(seconds: u64) -> Settings {
     Settings {
