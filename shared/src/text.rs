@@ -1,5 +1,7 @@
-//! Cutting text for display without splitting a character: one rule for every place that
-//! shows a prefix of something long (a statement in `logs`, a key in evidence, a message line).
+//! Text for a person to read: cutting it without splitting a character (one rule for every
+//! place that shows a prefix of something long: a statement in `logs`, a key in evidence, a
+//! message line), the characters that must never reach a reader as they are, and the quoting
+//! of a command to paste.
 
 /// At most `max` bytes of `text`, ending on a character boundary.
 pub fn clip_bytes(text: &str, max: usize) -> &str {
@@ -19,6 +21,23 @@ pub fn clip_chars(text: &str, max: usize) -> &str {
         Some((at, _)) => &text[..at],
         None => text,
     }
+}
+
+/// Characters that change how text reads without being seen: C0 and C1 controls (ESC starts
+/// ANSI sequences), bidirectional overrides, embeddings, isolates and marks, the line and
+/// paragraph separators, zero-width characters and the byte-order mark.
+pub fn is_hazard(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
 }
 
 /// `arg` as one POSIX shell word, for every command we print for a person to paste: as it is

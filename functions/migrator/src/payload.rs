@@ -7,8 +7,8 @@ use migrator_engine::outcome::{Action, ResolveKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::render::escape;
 use crate::trigger::{ObjectRef, clip, object_ref};
+use migrator_engine::text::is_hazard;
 
 /// `{"action", "confirm", "artifact", "versionId", "resolve", "planHash", "accept", "by"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,12 +115,12 @@ impl ManualPayload {
 pub const MAX_BY: usize = 200;
 
 /// Whether `text` can name someone: 1 to `max` bytes, a letter or digit among them, and
-/// nothing that hides or reorders what a reader sees ([`escape::is_hazard`]).
+/// nothing that hides or reorders what a reader sees ([`is_hazard`]).
 pub fn is_name(text: &str, max: usize) -> bool {
     !text.is_empty()
         && text.len() <= max
         && text.chars().any(char::is_alphanumeric)
-        && !text.chars().any(escape::is_hazard)
+        && !text.chars().any(is_hazard)
 }
 
 /// `rule@migration`, each part a name ([`is_name`]).

@@ -6,22 +6,9 @@
 //! [`code`], [`block`], [`prose`] and [`with_code`] are for Slack's mrkdwn (AWS Chatbot), where
 //! `<…>` is a link or a mention, `&` an entity, and `*_~` and backticks are formatting.
 
-/// Characters that change how text reads without being seen: C0 and C1 controls (ESC starts
-/// ANSI sequences), bidirectional overrides, embeddings, isolates and marks, the line and
-/// paragraph separators, zero-width characters and the byte-order mark.
-pub fn is_hazard(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
-}
+/// The one rule of which characters must not reach a reader as they are (shared with the
+/// payload's validation of `by` and `accept`).
+pub use migrator_engine::text::is_hazard;
 
 /// `c` as the reader should see it: `\u{1b}` for a hazard, else itself.
 fn visible(c: char, out: &mut String) {
