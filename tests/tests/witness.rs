@@ -311,6 +311,79 @@ fn a_changed_default_on_finished_at_is_refused_on_postgres() {
 }
 
 #[test]
+fn a_harmless_lock_on_prisma_migrations_is_checked_in_full_and_applies() {
+    // A strong lock on the table is how the finishing block knows to run every catalog check
+    // (the cheap proof is "no lock stronger than a row write"); a lock that changed nothing
+    // passes them, and the migrations after it take the cheap proof again.
+    let db = PgDb::fresh("harmless_lock");
+    let m = Migrations::new();
+    m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
+    m.add(
+        "20240102000000_b",
+        "LOCK TABLE _prisma_migrations IN ACCESS EXCLUSIVE MODE;\nCOMMENT ON TABLE _prisma_migrations IS 'hello';\nCREATE TABLE b (id int);\n",
+    );
+    m.add("20240103000000_c", "CREATE TABLE c (id int);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "applied", "{}", run.stdout());
+    assert_eq!(
+        finished(&db),
+        [
+            ("20240101000000_a".to_string(), true),
+            ("20240102000000_b".to_string(), true),
+            ("20240103000000_c".to_string(), true),
+        ]
+    );
+}
+
+#[test]
+fn a_default_changed_outside_a_transaction_is_still_seen_by_the_next_migration() {
+    // A script run statement by statement (it holds CREATE INDEX CONCURRENTLY) changes a
+    // default of _prisma_migrations and commits it; the next migration's transaction never
+    // locks the table, so only the full check (taken after any script that ran outside our
+    // transaction) can see the change.
+    let db = PgDb::fresh("default_outside");
+    let m = Migrations::new();
+    m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
+    m.add(
+        "20240102000000_b",
+        "CREATE INDEX CONCURRENTLY a_id ON a (id);\nALTER TABLE _prisma_migrations ALTER finished_at SET DEFAULT now();\n",
+    );
+    m.add("20240103000000_c", "CREATE TABLE c (id int);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "failed", "{}", run.stdout());
+    let message = message(&run);
+    assert!(
+        message.contains("the default of _prisma_migrations.finished_at was changed (to now())"),
+        "{message}"
+    );
+    // c is not recorded as applied and its table does not exist.
+    assert!(!run.names("applied").contains(&"20240103000000_c".to_string()));
+    assert!(!pg_has(&db, "c"));
+    assert!(!finished(&db).iter().any(|(name, done)| name == "20240103000000_c" && *done));
+}
+
+#[test]
+fn a_default_changed_between_deploys_is_seen_by_the_first_migration_of_the_next() {
+    // The cheap proof of the finishing block starts from a transaction that passed the full
+    // check: the first migration of a deploy always runs every check.
+    let db = PgDb::fresh("default_between");
+    let m = Migrations::new();
+    m.add("20240101000000_a", "CREATE TABLE a (id int);\n");
+    assert_eq!(migrator(&["deploy"], m.path(), &db.url).status(), "applied");
+    db.sql("ALTER TABLE _prisma_migrations ALTER finished_at SET DEFAULT now()");
+    m.add("20240102000000_b", "CREATE TABLE b (id int);\n");
+    let run = migrator(&["deploy"], m.path(), &db.url);
+    assert_eq!(run.status(), "failed", "{}", run.stdout());
+    let message = message(&run);
+    assert!(
+        message.contains("the default of _prisma_migrations.finished_at was changed (to now())"),
+        "{message}"
+    );
+    assert!(!pg_has(&db, "b"));
+    assert_eq!(finished(&db), [("20240101000000_a".to_string(), true)]);
+}
+
+#[test]
 fn a_view_replacing_the_renamed_table_is_refused_on_postgres() {
     let db = PgDb::fresh("view");
     let m = Migrations::new();

@@ -73,8 +73,32 @@ pub(super) enum Finished {
 /// ours (`still_ours`), it is not read-only, `_prisma_migrations` is still the permanent base
 /// table of `schema` with Prisma's defaults and nullability and no trigger or rule, then
 /// `write` (which must touch exactly one row).
-pub(super) fn finishing_block(still_ours: &str, schema: &str, write: &str) -> String {
+///
+/// `table_oid` is the relation the transaction wrote its started row into, read by the server
+/// in the same transaction before the script ran; it is given only when the previous
+/// transaction on this session passed every check ([`Worker::table_verified`]), so the table
+/// was intact when this one began. When the same name still resolves to that
+/// relation and this transaction holds no lock on it stronger than a row write's
+/// (`RowExclusiveLock`), the script altered nothing of it: every `ALTER TABLE`, `CREATE
+/// TRIGGER`, `CREATE RULE`, `DROP`, `RENAME`, `TRUNCATE` or `CREATE POLICY` on a table takes a
+/// stronger lock, held until the transaction ends, so the catalog checks are skipped (they cost
+/// the server about a millisecond of planning per migration). Otherwise, or with no `table_oid`,
+/// every check runs.
+pub(super) fn finishing_block(
+    still_ours: &str,
+    schema: &str,
+    table: &str,
+    table_oid: Option<i64>,
+    write: &str,
+) -> String {
+    let qualified = literal(table);
     let schema = literal(schema);
+    let untouched = match table_oid {
+        Some(oid) => format!(
+            "to_regclass({qualified}) IS NOT DISTINCT FROM {oid}::oid::regclass AND NOT EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation = {oid}::oid AND mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock'))"
+        ),
+        None => "false".to_owned(),
+    };
     format!(
         "DECLARE t oid; found_name text; c record; n int := 0; expected text; \
 BEGIN \
@@ -83,6 +107,7 @@ IF NOT ({still_ours}) THEN \
   RAISE EXCEPTION 'the script left a transaction open' USING ERRCODE = '{LEFT_OPEN_BY_SCRIPT}'; \
 END IF; \
 IF current_setting('transaction_read_only') = 'on' THEN RAISE EXCEPTION 'the script made the migrator''s transaction read-only (SET TRANSACTION READ ONLY)' USING ERRCODE = '{READ_ONLY}'; END IF; \
+IF NOT ({untouched}) THEN \
 SELECT cl.oid INTO t FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE ns.nspname = {schema} AND cl.relname = '_prisma_migrations'; \
 IF t IS NULL THEN RAISE EXCEPTION '_prisma_migrations no longer exists in schema % (the script dropped, renamed or moved it)', {schema} USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
 IF (SELECT relkind FROM pg_class WHERE oid = t) <> 'r' THEN RAISE EXCEPTION '_prisma_migrations is no longer a table (the script replaced it with a % relation: a view or the like)', (SELECT relkind FROM pg_class WHERE oid = t) USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
@@ -100,6 +125,7 @@ FOR c IN SELECT a.attname::text AS name, a.attnotnull AS not_null, coalesce(pg_g
     RAISE EXCEPTION 'the nullability of %.% was changed', '_prisma_migrations', c.name USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
 END LOOP; \
 IF n <> 8 THEN RAISE EXCEPTION 'a column of _prisma_migrations was dropped or renamed' USING ERRCODE = '{TABLE_CHANGED}'; END IF; \
+END IF; \
 {write}; \
 IF NOT FOUND THEN RAISE EXCEPTION 'the row is gone' USING ERRCODE = '{ROW_GONE}'; END IF; \
 END"
@@ -139,7 +165,9 @@ impl Worker {
                 u8::from(finished.is_some()),
             )
         };
-        let still_ours = if leads_with_set_transaction {
+        // The lock-based proof holds only from a transaction that passed every check.
+        let verified = std::mem::replace(&mut self.table_verified, false);
+        let (still_ours, table_oid) = if leads_with_set_transaction {
             // Nothing that takes a snapshot may precede the script's SET TRANSACTION: the
             // transaction is marked with a setting that ends with it (even AND CHAIN).
             let begin = format!(
@@ -155,25 +183,31 @@ impl Worker {
                     "opening the migration's transaction",
                 )(e)));
             }
-            format!(
-                "current_setting('migrator.transaction', true) IS NOT DISTINCT FROM {}",
-                literal(&row.id)
+            (
+                format!(
+                    "current_setting('migrator.transaction', true) IS NOT DISTINCT FROM {}",
+                    literal(&row.id)
+                ),
+                None,
             )
         } else {
             // Our row is written under no statement timeout (a setting an earlier script
             // left), then the script gets the session's own value back.
             let begin = format!(
-                "BEGIN; SELECT set_config('migrator.statement_timeout', current_setting('statement_timeout'), true); SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; {lock}{}; SELECT txid_current(), set_config('statement_timeout', current_setting('migrator.statement_timeout'), true);",
-                insert(None)
+                "BEGIN; SELECT set_config('migrator.statement_timeout', current_setting('statement_timeout'), true); SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; {lock}{}; SELECT txid_current(), to_regclass({})::oid::bigint, set_config('statement_timeout', current_setting('migrator.statement_timeout'), true);",
+                insert(None),
+                literal(&self.table)
             );
-            let xid: i64 = match sqlx::raw_sql(AssertSqlSafe(begin))
-                .fetch_all(&mut self.conn)
-                .await
-                .and_then(|rows| match rows.last() {
-                    Some(row) => row.try_get(0),
-                    None => Err(sqlx::Error::RowNotFound),
-                }) {
-                Ok(xid) => xid,
+            let started: Result<(i64, Option<i64>), sqlx::Error> =
+                sqlx::raw_sql(AssertSqlSafe(begin))
+                    .fetch_all(&mut self.conn)
+                    .await
+                    .and_then(|rows| match rows.last() {
+                        Some(row) => Ok((row.try_get(0)?, row.try_get(1)?)),
+                        None => Err(sqlx::Error::RowNotFound),
+                    });
+            let (xid, oid) = match started {
+                Ok(started) => started,
                 Err(e) => {
                     self.rollback().await;
                     return Err(TransactionError::Bookkeeping(EngineError::database(
@@ -181,7 +215,10 @@ impl Worker {
                     )(e)));
                 }
             };
-            format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}")
+            (
+                format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}"),
+                oid.filter(|_| verified),
+            )
         };
         if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
             .execute(&mut self.conn)
@@ -208,13 +245,22 @@ impl Worker {
         let finish = format!(
             "{}SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; DO {}; COMMIT;",
             self.reset,
-            literal(&finishing_block(&still_ours, &self.schema, &write))
+            literal(&finishing_block(
+                &still_ours,
+                &self.schema,
+                &self.table,
+                table_oid,
+                &write
+            ))
         );
         match sqlx::raw_sql(AssertSqlSafe(finish))
             .execute(&mut self.conn)
             .await
         {
-            Ok(_) => Ok(Finished::Done),
+            Ok(_) => {
+                self.table_verified = true;
+                Ok(Finished::Done)
+            }
             Err(e) => {
                 self.rollback().await;
                 let (code, message) = match &e {

@@ -21,6 +21,12 @@ pub(super) struct Worker {
     /// connection check. Other plain settings a script made (`SET lock_timeout = '5s'`)
     /// stay for the next migrations, as they do in Prisma's one session.
     pub(super) reset: String,
+    /// Whether the last transaction that could have touched `_prisma_migrations` on this
+    /// session was one of ours that ended with every check of the finishing block passing (the
+    /// full check, or the lock-based proof that nothing changed since one). Only then may the
+    /// next finishing block take the lock-based proof ([`super::transaction::finishing_block`]);
+    /// a new session, a script run outside one transaction, or any failure clears it.
+    pub(super) table_verified: bool,
 }
 
 impl Worker {
@@ -54,6 +60,7 @@ impl Worker {
             reset: format!(
                 "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET default_transaction_read_only; RESET default_transaction_isolation; RESET default_transaction_deferrable; RESET search_path; RESET standard_conforming_strings; UNLISTEN *; {defaults}"
             ),
+            table_verified: false,
         })
     }
 
@@ -94,6 +101,7 @@ impl Worker {
         script: &str,
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
+        self.table_verified = false;
         let ours = limits
             .lock_timeout
             .map(|t| format!("{}ms", t.as_millis().max(1)));
@@ -151,6 +159,7 @@ impl Worker {
         statements: Vec<Statement<'_>>,
         limits: StatementLimits,
     ) -> Result<usize, ScriptFailure> {
+        self.table_verified = false;
         let mut number = 0;
         let mut committed: Vec<usize> = Vec::new();
         let mut group: Vec<usize> = Vec::new();
