@@ -85,6 +85,12 @@ pub struct StageConfig {
     /// honoured only when the function was invoked through this qualifier (the "confirm door",
     /// see `handler::Door`). Unset: no door (a function deployed by hand, as before).
     pub confirm_qualifier: Option<String>,
+    /// `FLEET_QUALIFIER` (the construct's fleet function sets `fleet`): set, this function is
+    /// a fleet's child and takes only the fleet state machine's payloads, through this
+    /// qualifier alone (see `fleet`); unset, it refuses every fleet payload.
+    pub fleet_qualifier: Option<String>,
+    /// `FLEET_TARGETS`: `s3://bucket/key` of the fleet's targets (JSON Lines).
+    pub fleet_targets: Option<String>,
 }
 
 /// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
@@ -153,6 +159,135 @@ impl StageConfig {
         {
             problems.push(format!("STAGE: `{stage}` must be letters, digits, - or _"));
         }
+        let db = read_db(&get, &empty, &mut problems);
+
+        let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
+        let artifact_key = required("ARTIFACT_KEY", &mut problems);
+        if artifact_key.starts_with('/') {
+            problems.push("ARTIFACT_KEY: must not start with /".into());
+        }
+        let topic_arn = required("TOPIC_ARN", &mut problems);
+        if !topic_arn.is_empty() && !is_sns_topic_arn(&topic_arn) {
+            problems.push(format!(
+                "TOPIC_ARN: `{topic_arn}` is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)"
+            ));
+        }
+        let auto_apply = parse(&get, "AUTO_APPLY", &mut problems, parse_bool).unwrap_or(true);
+        let block_on =
+            parse(&get, "BLOCK_ON", &mut problems, BlockOn::parse).unwrap_or(BlockOn::Error);
+        let lock_timeout = parse(&get, "LOCK_TIMEOUT", &mut problems, parse_limit);
+        let statement_lock_timeout =
+            parse(&get, "STATEMENT_LOCK_TIMEOUT", &mut problems, parse_limit);
+        let statement_lock_retries = parse(&get, "STATEMENT_LOCK_RETRIES", &mut problems, |v| {
+            v.parse::<u32>().ok().filter(|n| *n <= 20)
+        })
+        .unwrap_or(3);
+        let deadline_margin = parse(&get, "DEADLINE_MARGIN", &mut problems, parse_limit)
+            .unwrap_or(Duration::from_secs(30));
+        let max_duration = parse(&get, "MAX_DURATION", &mut problems, |v| {
+            parse_limit(v).filter(|d| !d.is_zero())
+        });
+        if let Some(max) = max_duration
+            && deadline_margin >= max
+        {
+            problems.push(format!(
+                "DEADLINE_MARGIN: {} s leaves nothing of MAX_DURATION ({} s): no migration could ever start; make it smaller than MAX_DURATION",
+                deadline_margin.as_secs_f64(),
+                max.as_secs_f64()
+            ));
+        }
+        let max_artifact_bytes = parse(&get, "MAX_ARTIFACT_BYTES", &mut problems, |v| {
+            v.parse::<u64>().ok().filter(|n| *n > 0)
+        })
+        .unwrap_or(64 << 20);
+
+        let confirm_qualifier = qualifier(&get, "CONFIRM_QUALIFIER", &mut problems);
+        let fleet_qualifier = qualifier(&get, "FLEET_QUALIFIER", &mut problems);
+        if fleet_qualifier.is_some() && fleet_qualifier == confirm_qualifier {
+            problems.push(
+                "FLEET_QUALIFIER: must differ from CONFIRM_QUALIFIER (the fleet's door is its own)".into(),
+            );
+        }
+        let fleet_targets = get("FLEET_TARGETS");
+        if let Some(url) = &fleet_targets
+            && let Err(e) = crate::payload::parse_s3_url(url)
+        {
+            problems.push(format!(
+                "FLEET_TARGETS: {}",
+                e.replace("`artifact`", "the targets object")
+            ));
+        }
+        let config = StageConfig {
+            stage,
+            db,
+            artifact_bucket,
+            artifact_key,
+            topic_arn,
+            auto_apply,
+            block_on,
+            lock_timeout,
+            statement_lock_timeout,
+            statement_lock_retries,
+            deadline_margin,
+            max_duration,
+            max_artifact_bytes,
+            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
+            confirm_qualifier,
+            fleet_qualifier,
+            fleet_targets,
+        };
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// A Lambda alias name (or a version number): what the 8th part of an ARN can be.
+fn qualifier(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let q = get(name)?;
+    if q.len() > 128
+        || q == "$LATEST"
+        || !q
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        problems.push(format!(
+            "{name}: `{}` is not a Lambda alias name (letters, digits, - or _, at most 128)",
+            q.escape_debug()
+        ));
+    }
+    Some(q)
+}
+
+/// `name`, or a "required" problem (unless it was set but empty, already said).
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    empty: &[&str],
+    name: &'static str,
+    problems: &mut Vec<String>,
+) -> String {
+    get(name).unwrap_or_else(|| {
+        if !empty.contains(&name) {
+            problems.push(format!("{name}: required"));
+        }
+        String::new()
+    })
+}
+
+/// The database variables (`DB_*`, `DATABASE_URL`): the one set of rules for a stage's
+/// database and for every fleet target (`fleet::targets` reads a target line through it).
+pub(crate) fn read_db(
+    get: &impl Fn(&str) -> Option<String>,
+    empty: &[&str],
+    problems: &mut Vec<String>,
+) -> DbConfig {
         let engine_set = get("DB_ENGINE");
         let engine = match engine_set.as_deref() {
             None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
@@ -165,10 +300,10 @@ impl StageConfig {
         let auth = match get("DB_AUTH").as_deref() {
             None | Some("iam") => Some(DbAuth::Iam),
             Some("secret") => Some(DbAuth::Secret {
-                arn: required("DB_SECRET_ARN", &mut problems),
+                arn: required(get, empty, "DB_SECRET_ARN", problems),
             }),
             Some("url") => Some(DbAuth::Url {
-                url: required("DATABASE_URL", &mut problems),
+                url: required(get, empty, "DATABASE_URL", problems),
             }),
             Some(other) => {
                 problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
@@ -184,12 +319,12 @@ impl StageConfig {
                 get("DB_USER").unwrap_or_default(),
             ),
             Some(DbAuth::Iam) => (
-                required("DB_HOST", &mut problems),
-                required("DB_NAME", &mut problems),
-                required("DB_USER", &mut problems),
+                required(get, empty, "DB_HOST", problems),
+                required(get, empty, "DB_NAME", problems),
+                required(get, empty, "DB_USER", problems),
             ),
         };
-        let port = parse(&get, "DB_PORT", &mut problems, |v| {
+        let port = parse(get, "DB_PORT", problems, |v| {
             v.parse::<u16>().ok().filter(|p| *p > 0)
         });
         let schema = get("DB_SCHEMA");
@@ -253,97 +388,20 @@ impl StageConfig {
             problems.push(format!("DATABASE_URL: {e}"));
         }
 
-        let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
-        let artifact_key = required("ARTIFACT_KEY", &mut problems);
-        if artifact_key.starts_with('/') {
-            problems.push("ARTIFACT_KEY: must not start with /".into());
+        DbConfig {
+            engine,
+            host,
+            port,
+            name,
+            user,
+            schema,
+            auth: auth.unwrap_or(DbAuth::Iam),
+            ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
         }
-        let topic_arn = required("TOPIC_ARN", &mut problems);
-        if !topic_arn.is_empty() && !is_sns_topic_arn(&topic_arn) {
-            problems.push(format!(
-                "TOPIC_ARN: `{topic_arn}` is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)"
-            ));
-        }
-        let auto_apply = parse(&get, "AUTO_APPLY", &mut problems, parse_bool).unwrap_or(true);
-        let block_on =
-            parse(&get, "BLOCK_ON", &mut problems, BlockOn::parse).unwrap_or(BlockOn::Error);
-        let lock_timeout = parse(&get, "LOCK_TIMEOUT", &mut problems, parse_limit);
-        let statement_lock_timeout =
-            parse(&get, "STATEMENT_LOCK_TIMEOUT", &mut problems, parse_limit);
-        let statement_lock_retries = parse(&get, "STATEMENT_LOCK_RETRIES", &mut problems, |v| {
-            v.parse::<u32>().ok().filter(|n| *n <= 20)
-        })
-        .unwrap_or(3);
-        let deadline_margin = parse(&get, "DEADLINE_MARGIN", &mut problems, parse_limit)
-            .unwrap_or(Duration::from_secs(30));
-        let max_duration = parse(&get, "MAX_DURATION", &mut problems, |v| {
-            parse_limit(v).filter(|d| !d.is_zero())
-        });
-        if let Some(max) = max_duration
-            && deadline_margin >= max
-        {
-            problems.push(format!(
-                "DEADLINE_MARGIN: {} s leaves nothing of MAX_DURATION ({} s): no migration could ever start; make it smaller than MAX_DURATION",
-                deadline_margin.as_secs_f64(),
-                max.as_secs_f64()
-            ));
-        }
-        let max_artifact_bytes = parse(&get, "MAX_ARTIFACT_BYTES", &mut problems, |v| {
-            v.parse::<u64>().ok().filter(|n| *n > 0)
-        })
-        .unwrap_or(64 << 20);
-
-        // A Lambda alias name (or a version number): what the 8th part of an ARN can be.
-        let confirm_qualifier = get("CONFIRM_QUALIFIER");
-        if let Some(q) = &confirm_qualifier
-            && (q.len() > 128
-                || q == "$LATEST"
-                || !q
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            problems.push(format!(
-                "CONFIRM_QUALIFIER: `{}` is not a Lambda alias name (letters, digits, - or _, at most 128)",
-                q.escape_debug()
-            ));
-        }
-        let config = StageConfig {
-            stage,
-            db: DbConfig {
-                engine,
-                host,
-                port,
-                name,
-                user,
-                schema,
-                auth: auth.unwrap_or(DbAuth::Iam),
-                ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
-            },
-            artifact_bucket,
-            artifact_key,
-            topic_arn,
-            auto_apply,
-            block_on,
-            lock_timeout,
-            statement_lock_timeout,
-            statement_lock_retries,
-            deadline_margin,
-            max_duration,
-            max_artifact_bytes,
-            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
-            function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
-            confirm_qualifier,
-        };
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
-        }
-    }
 }
 
 /// The variables the stage reads (an empty one is refused).
-const VARIABLES: [&str; 24] = [
+const VARIABLES: [&str; 26] = [
     "STAGE",
     "DB_ENGINE",
     "DB_HOST",
@@ -368,6 +426,8 @@ const VARIABLES: [&str; 24] = [
     "AWS_REGION",
     "AWS_LAMBDA_FUNCTION_NAME",
     "CONFIRM_QUALIFIER",
+    "FLEET_QUALIFIER",
+    "FLEET_TARGETS",
 ];
 
 /// The longest duration any of them may be: PostgreSQL's `lock_timeout` and
