@@ -14,7 +14,9 @@
  *   → Rollup: every target's status in one message on the rollout's thread.
  *
  * JSONPath, not JSONata: the local interpreter the tests execute this definition with
- * (aws-local-stepfunctions) reads JSONPath only.
+ * (aws-local-stepfunctions) reads JSONPath only. A result that replaces the state's input
+ * leaves `ResultPath` out (the default, `$`): that interpreter 3.0.0 writes `ResultPath: "$"`
+ * to a key named `$` instead.
  */
 import { ArnFormat, Aws, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -233,7 +235,7 @@ export class MigratorFleet extends Construct {
       States: {
         Prepare: this.invoke(
           { step: 'prepare', 'input.$': '$', canary: this.canary },
-          { ResultSelector: { 'prepare.$': '$.Payload' }, ResultPath: '$', Next: 'Prepared' },
+          { ResultSelector: { 'prepare.$': '$.Payload' }, Next: 'Prepared' },
         ),
         Prepared: {
           Type: 'Choice',
@@ -249,9 +251,9 @@ export class MigratorFleet extends Construct {
           ItemProcessor: { ...distributed, ...child('plan', 'Plan') },
           ResultPath: '$.plan',
           Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.wavesError', Next: 'Rollup' }],
-          Next: 'PlanHalted',
+          Next: 'PlanHaltFlag',
         },
-        PlanHalted: { ...readHalt('PlanVerdict'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
+        PlanHaltFlag: { ...readHalt('PlanVerdict'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
         PlanVerdict: {
           Type: 'Choice',
           Choices: [
@@ -275,9 +277,9 @@ export class MigratorFleet extends Construct {
           ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, ...child('deploy', 'Canary') },
           ResultPath: '$.canary',
           Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.wavesError', Next: 'Rollup' }],
-          Next: 'CanaryHalted',
+          Next: 'CanaryHaltFlag',
         },
-        CanaryHalted: { ...readHalt('CanaryVerdict'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
+        CanaryHaltFlag: { ...readHalt('CanaryVerdict'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
         CanaryVerdict: {
           Type: 'Choice',
           Choices: [{ Variable: '$.halt.Item', IsPresent: true, Next: 'Rollup' }],
@@ -301,11 +303,11 @@ export class MigratorFleet extends Construct {
             }),
           },
           ResultPath: '$.waves',
-          Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.wavesError', Next: 'WavesHalted' }],
-          Next: 'WavesHalted',
+          Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.wavesError', Next: 'WavesHaltFlag' }],
+          Next: 'WavesHaltFlag',
         },
-        WavesHalted: { ...readHalt('Rollup'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
-        Rollup: this.invoke({ step: 'rollup', 'run.$': '$' }, { ResultSelector: { 'ok.$': '$.Payload.ok', 'rollup.$': '$.Payload.rollup' }, ResultPath: '$', Next: 'Verdict' }),
+        WavesHaltFlag: { ...readHalt('Rollup'), Parameters: { TableName: table, Key: haltKey('$$.Execution.Id'), ConsistentRead: true } },
+        Rollup: this.invoke({ step: 'rollup', 'run.$': '$' }, { ResultSelector: { 'ok.$': '$.Payload.ok', 'rollup.$': '$.Payload.rollup' }, Next: 'Verdict' }),
         Verdict: {
           Type: 'Choice',
           Choices: [{ Variable: '$.ok', BooleanEquals: true, Next: 'Done' }],

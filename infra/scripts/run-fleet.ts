@@ -164,6 +164,7 @@ async function main(): Promise<void> {
       }
       if (resource.endsWith(':lambda:invoke')) {
         const answer = await invoke(config, input.FunctionName, input.Payload);
+        process.stderr.write(`[run-fleet] ${name} answered ${JSON.stringify(answer.Payload).slice(0, 400)}\n`);
         if (input.Payload?.fleet?.step === 'rollup') rollup = answer.Payload.rollup;
         return answer;
       }

@@ -18,14 +18,14 @@ test('fleet: plan, canary before waves, the rollup last', () => {
   assert.equal(definition.QueryLanguage, 'JSONPath');
   assert.equal(definition.StartAt, 'Prepare');
   assert.equal(s.Prepared.Choices[0].Next, 'Plan');
-  assert.equal(s.Plan.Next, 'PlanHalted');
+  assert.equal(s.Plan.Next, 'PlanHaltFlag');
   assert.equal(s.PlanVerdict.Default, 'ForgetPlan');
   assert.equal(s.ForgetPlan.Next, 'Canary');
-  assert.equal(s.Canary.Next, 'CanaryHalted');
+  assert.equal(s.Canary.Next, 'CanaryHaltFlag');
   assert.equal(s.CanaryVerdict.Choices[0].Next, 'Rollup', 'a raised halt flag after the canary goes to the rollup, never to the waves');
   assert.equal(s.CanaryVerdict.Default, 'Waves');
-  assert.equal(s.Waves.Next, 'WavesHalted');
-  assert.equal(s.WavesHalted.Next, 'Rollup');
+  assert.equal(s.Waves.Next, 'WavesHaltFlag');
+  assert.equal(s.WavesHaltFlag.Next, 'Rollup');
   // The canary: an inline Map over Prepare's first lines; the waves: a Distributed Map with an item reader.
   assert.equal(s.Canary.ItemProcessor.ProcessorConfig.Mode, 'INLINE');
   assert.equal(s.Canary.ItemsPath, '$.prepare.canary');

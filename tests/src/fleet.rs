@@ -36,12 +36,9 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `size` fresh databases named after `tag`; `poisoned` (1-based lines) already have `orders`.
-    pub fn new(tag: &str, size: usize, poisoned: &[usize], canary: usize, max_concurrency: usize) -> Fleet {
+    /// `size` fresh databases named after `tag`, the artifact (both migrations) uploaded.
+    pub fn new(tag: &str, size: usize, canary: usize, max_concurrency: usize) -> Fleet {
         let dbs: Vec<PgDb> = (0..size).map(|i| PgDb::fresh(&format!("{tag}_{:02}", i + 1))).collect();
-        for line in poisoned {
-            dbs[line - 1].sql("CREATE TABLE orders (id integer PRIMARY KEY);");
-        }
         let moto = Moto::start();
         let aws = moto.aws();
         let bucket = format!("fleet-{}", tag.replace('_', "-"));
@@ -63,6 +60,23 @@ impl Fleet {
             .collect();
         aws.put_object(&bucket, TARGETS_KEY, targets.as_bytes());
         Fleet { dbs, moto, aws, bucket, topic, queue, artifact, canary, max_concurrency, _migrations: migrations }
+    }
+
+    /// An earlier rollout: the first migration applied to every database (with the CLI), so
+    /// that a table made by hand afterwards is a real poison (on an empty history the plan
+    /// already refuses a non-empty schema, P3005, and nothing is applied anywhere).
+    pub fn baseline(&self) {
+        let first = Migrations::new().with_lock("postgresql");
+        first.add(MIGRATIONS[0].0, MIGRATIONS[0].1);
+        for db in &self.dbs {
+            let run = crate::migrator(&["deploy"], first.path(), &db.url);
+            assert!(run.ok(), "baseline of {}: {}", db.name, run.stderr());
+        }
+    }
+
+    /// The artifact's bytes.
+    pub fn artifact_zip(&self, out: &std::path::Path) {
+        self._migrations.zip(out);
     }
 
     /// The upload's EventBridge event (what the upload rule starts the state machine with).
@@ -128,7 +142,11 @@ impl Fleet {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("run-fleet answered {stdout:?} ({e}); stderr:\n{stderr}"))
+        let mut answer: Value = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("run-fleet answered {stdout:?} ({e}); stderr:\n{stderr}"));
+        // What each state did, for a failing assertion to show.
+        answer["log"] = Value::String(stderr.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect());
+        answer
     }
 
     /// The rollup messages published on the topic since the last call (`Message` of each SNS envelope).

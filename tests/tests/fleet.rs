@@ -3,7 +3,6 @@
 //! `migrator handle-event` against its own database on the local PostgreSQL.
 
 use migrator_e2e::fleet::{Fleet, MIGRATIONS, statuses};
-use serde_json::Value;
 
 /// `started_at`, `finished_at` of every migration of a database, as text (ISO timestamps sort).
 fn times(db: &migrator_e2e::PgDb) -> Vec<(String, String)> {
@@ -25,7 +24,7 @@ fn applied(db: &migrator_e2e::PgDb) -> usize {
 
 #[test]
 fn twenty_databases_apply_canary_first_then_the_waves() {
-    let fleet = Fleet::new("fleet_all", 20, &[], 2, 4);
+    let fleet = Fleet::new("fleet_all", 20, 2, 4);
     let run = fleet.rollout(&fleet.upload_event());
     let rollup = &run["rollup"];
     assert_eq!(run["execution"], "SUCCEEDED", "{run:#}");
@@ -41,14 +40,21 @@ fn twenty_databases_apply_canary_first_then_the_waves() {
     // One message, on the rollout's thread.
     let published = fleet.published(1);
     assert_eq!(published.len(), 1, "{published:#?}");
-    let chat: Value = serde_json::from_str(published[0]["https"].as_str().unwrap_or_default()).expect("chatbot JSON");
-    assert_eq!(chat["metadata"]["threadId"], rollup["threadId"]);
+    // A queue subscriber reads the rollup document (the message's `default`); Chatbot reads
+    // the `https` rendering with the same threadId (fleet::rollup's unit test).
+    assert_eq!(published[0]["kind"], "fleet-rollup");
+    assert_eq!(published[0]["threadId"], rollup["threadId"]);
+    assert_eq!(published[0]["targets"].as_array().map(Vec::len), Some(20));
 }
 
 #[test]
 fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     // Waves one at a time: "after the halt" is then every later line.
-    let fleet = Fleet::new("fleet_halt", 20, &[7], 2, 1);
+    let fleet = Fleet::new("fleet_halt", 20, 2, 1);
+    // Every database has the first migration from an earlier rollout; target 7 then got an
+    // `orders` table by hand, which the second migration creates: it fails there.
+    fleet.baseline();
+    fleet.dbs[6].sql("CREATE TABLE orders (id integer PRIMARY KEY);");
     let event = fleet.upload_event();
     let run = fleet.rollout(&event);
     let rollup = &run["rollup"];
@@ -60,13 +66,20 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     assert_eq!(s[..6], vec!["applied"; 6][..], "{s:?}");
     assert_eq!(s[6], "failed", "{s:?}");
     assert_eq!(s[7..], vec!["skipped"; 13][..], "{s:?}");
+    let rows = |db: &migrator_e2e::PgDb| db.sql("SELECT count(*) FROM _prisma_migrations").trim().to_string();
     for (i, db) in fleet.dbs.iter().enumerate() {
         match i + 1 {
             1..=6 => assert_eq!(applied(db), 2, "line {}", i + 1),
-            // The first migration applied, the second failed on the existing table.
-            7 => assert_eq!(applied(db), 1),
-            // Untouched: not even the migrations table.
-            _ => assert!(db.tables().is_empty(), "line {} was touched: {:?}", i + 1, db.tables()),
+            // The second migration failed on the existing table: its row says so.
+            7 => {
+                assert_eq!(applied(db), 1);
+                assert_eq!(rows(db), "2");
+            }
+            // Untouched by this rollout: the earlier migration only, no `orders`.
+            _ => {
+                assert_eq!(rows(db), "1", "line {} was touched", i + 1);
+                assert!(!db.tables().contains(&"orders".to_string()), "line {} was touched: {:?}", i + 1, db.tables());
+            }
         }
     }
     assert_eq!(fleet.published(1).len(), 1);
@@ -76,7 +89,7 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     t7.sql("DROP TABLE orders;");
     let dir = tempfile::tempdir().expect("temp dir");
     let zip = dir.path().join("prisma.zip");
-    std::fs::write(&zip, fleet_artifact(&fleet)).expect("zip");
+    fleet.artifact_zip(&zip);
     let resolved = migrator_e2e::migrator(&["resolve", "--rolled-back", MIGRATIONS[1].0], &zip, &t7.url);
     assert!(resolved.ok(), "{}", resolved.stderr());
 
@@ -88,17 +101,18 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     let s = statuses(rollup2);
     assert_eq!(s[..6], vec!["up-to-date"; 6][..], "{s:?}");
     assert_eq!(s[6..], vec!["applied"; 14][..], "{s:?}");
+    assert_eq!(rollup2["status"], "applied");
     for db in &fleet.dbs {
         assert_eq!(applied(db), 2, "{}", db.name);
     }
     let published = fleet.published(1);
-    let chat: Value = serde_json::from_str(published[0]["https"].as_str().unwrap_or_default()).expect("chatbot JSON");
-    assert_eq!(chat["metadata"]["threadId"], rollup["threadId"], "the re-run posts on the same thread");
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["threadId"], rollup["threadId"], "the re-run posts on the same thread");
 }
 
 #[test]
 fn a_bad_target_line_rejects_the_rollout_and_touches_nothing() {
-    let fleet = Fleet::new("fleet_bad", 3, &[], 1, 2);
+    let fleet = Fleet::new("fleet_bad", 3, 1, 2);
     let lines = format!(
         "{}\n{}\n",
         serde_json::json!({"id": "t01", "auth": "url", "url": fleet.dbs[0].url}),
@@ -113,17 +127,4 @@ fn a_bad_target_line_rejects_the_rollout_and_touches_nothing() {
     for db in &fleet.dbs {
         assert!(db.tables().is_empty(), "{} was touched", db.name);
     }
-}
-
-/// The artifact's bytes (the zip the fleet uploaded).
-fn fleet_artifact(fleet: &Fleet) -> Vec<u8> {
-    let m = migrator_e2e::Migrations::new().with_lock("postgresql");
-    for (name, sql) in MIGRATIONS {
-        m.add(name, sql);
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let zip = dir.path().join("prisma.zip");
-    m.zip(&zip);
-    let _ = fleet;
-    std::fs::read(zip).expect("zip")
 }
