@@ -17,8 +17,14 @@ pub const TARGETS_KEY: &str = "fleets/CODE/targets.jsonl";
 /// The first migration creates `account`, the second `orders`: a database that already has
 /// an `orders` table (a "poisoned" target) fails on the second.
 pub const MIGRATIONS: [(&str, &str); 2] = [
-    ("20240101000000_account", "CREATE TABLE account (id integer PRIMARY KEY);"),
-    ("20240102000000_orders", "CREATE TABLE orders (id integer PRIMARY KEY, account integer REFERENCES account (id));"),
+    (
+        "20240101000000_account",
+        "CREATE TABLE account (id integer PRIMARY KEY);",
+    ),
+    (
+        "20240102000000_orders",
+        "CREATE TABLE orders (id integer PRIMARY KEY, account integer REFERENCES account (id));",
+    ),
 ];
 
 /// One fleet: its databases (dropped with it), moto, the bucket and the topic.
@@ -38,7 +44,9 @@ pub struct Fleet {
 impl Fleet {
     /// `size` fresh databases named after `tag`, the artifact (both migrations) uploaded.
     pub fn new(tag: &str, size: usize, canary: usize, max_concurrency: usize) -> Fleet {
-        let dbs: Vec<PgDb> = (0..size).map(|i| PgDb::fresh(&format!("{tag}_{:02}", i + 1))).collect();
+        let dbs: Vec<PgDb> = (0..size)
+            .map(|i| PgDb::fresh(&format!("{tag}_{:02}", i + 1)))
+            .collect();
         let moto = Moto::start();
         let aws = moto.aws();
         let bucket = format!("fleet-{}", tag.replace('_', "-"));
@@ -56,10 +64,26 @@ impl Fleet {
         let targets: String = dbs
             .iter()
             .enumerate()
-            .map(|(i, db)| format!("{}\n", json!({"id": format!("t{:02}", i + 1), "auth": "url", "url": db.url})))
+            .map(|(i, db)| {
+                format!(
+                    "{}\n",
+                    json!({"id": format!("t{:02}", i + 1), "auth": "url", "url": db.url})
+                )
+            })
             .collect();
         aws.put_object(&bucket, TARGETS_KEY, targets.as_bytes());
-        Fleet { dbs, moto, aws, bucket, topic, queue, artifact, canary, max_concurrency, _migrations: migrations }
+        Fleet {
+            dbs,
+            moto,
+            aws,
+            bucket,
+            topic,
+            queue,
+            artifact,
+            canary,
+            max_concurrency,
+            _migrations: migrations,
+        }
     }
 
     /// An earlier rollout: the first migration applied to every database (with the CLI), so
@@ -101,14 +125,20 @@ impl Fleet {
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("STAGE", "CODE".into()),
             ("DB_AUTH", "url".into()),
-            ("DATABASE_URL", "postgresql://127.0.0.1:5432/the_stage_db_is_not_used".into()),
+            (
+                "DATABASE_URL",
+                "postgresql://127.0.0.1:5432/the_stage_db_is_not_used".into(),
+            ),
             ("ARTIFACT_BUCKET", self.bucket.clone()),
             ("ARTIFACT_KEY", ARTIFACT_KEY.into()),
             ("TOPIC_ARN", self.topic.clone()),
             ("AUTO_APPLY", "true".into()),
             ("BLOCK_ON", "never".into()),
             ("CONFIRM_QUALIFIER", "apply".into()),
-            ("FLEET_TARGETS", format!("s3://{}/{TARGETS_KEY}", self.bucket)),
+            (
+                "FLEET_TARGETS",
+                format!("s3://{}/{TARGETS_KEY}", self.bucket),
+            ),
             ("RUST_LOG", "warn".into()),
         ] {
             env.insert(k.into(), Value::String(v));
@@ -145,7 +175,16 @@ impl Fleet {
         let mut answer: Value = serde_json::from_str(last)
             .unwrap_or_else(|e| panic!("run-fleet answered {stdout:?} ({e}); stderr:\n{stderr}"));
         // What each state did, for a failing assertion to show.
-        answer["log"] = Value::String(stderr.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect());
+        answer["log"] = Value::String(
+            stderr
+                .chars()
+                .rev()
+                .take(6000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+        );
         answer
     }
 
@@ -155,7 +194,11 @@ impl Fleet {
             .receive(&self.queue, min, Duration::from_secs(30))
             .iter()
             .filter_map(|body| serde_json::from_str::<Value>(body).ok())
-            .filter_map(|envelope| envelope["Message"].as_str().and_then(|m| serde_json::from_str(m).ok()))
+            .filter_map(|envelope| {
+                envelope["Message"]
+                    .as_str()
+                    .and_then(|m| serde_json::from_str(m).ok())
+            })
             .collect()
     }
 }

@@ -34,9 +34,22 @@ fn twenty_databases_apply_canary_first_then_the_waves() {
         assert_eq!(applied(db), MIGRATIONS.len(), "{}", db.name);
     }
     // The canary (lines 1 and 2) finished before any wave target started.
-    let canary_done = fleet.dbs[..2].iter().flat_map(times).map(|(_, f)| f).max().expect("canary rows");
-    let waves_start = fleet.dbs[2..].iter().flat_map(times).map(|(s, _)| s).min().expect("wave rows");
-    assert!(canary_done <= waves_start, "canary finished {canary_done}, a wave started {waves_start}");
+    let canary_done = fleet.dbs[..2]
+        .iter()
+        .flat_map(times)
+        .map(|(_, f)| f)
+        .max()
+        .expect("canary rows");
+    let waves_start = fleet.dbs[2..]
+        .iter()
+        .flat_map(times)
+        .map(|(s, _)| s)
+        .min()
+        .expect("wave rows");
+    assert!(
+        canary_done <= waves_start,
+        "canary finished {canary_done}, a wave started {waves_start}"
+    );
     // One message, on the rollout's thread.
     let published = fleet.published(1);
     assert_eq!(published.len(), 1, "{published:#?}");
@@ -58,7 +71,13 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     let event = fleet.upload_event();
     let run = fleet.rollout(&event);
     let rollup = &run["rollup"];
-    assert!(run["execution"].as_str().unwrap_or_default().starts_with("FAILED"), "{run:#}");
+    assert!(
+        run["execution"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("FAILED"),
+        "{run:#}"
+    );
     assert_eq!(rollup["status"], "halted", "{rollup:#}");
     assert_eq!(rollup["haltedAt"]["line"], 7);
     assert_eq!(rollup["haltedAt"]["id"], "t07");
@@ -66,7 +85,11 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     assert_eq!(s[..6], vec!["applied"; 6][..], "{s:?}");
     assert_eq!(s[6], "failed", "{s:?}");
     assert_eq!(s[7..], vec!["skipped"; 13][..], "{s:?}");
-    let rows = |db: &migrator_e2e::PgDb| db.sql("SELECT count(*) FROM _prisma_migrations").trim().to_string();
+    let rows = |db: &migrator_e2e::PgDb| {
+        db.sql("SELECT count(*) FROM _prisma_migrations")
+            .trim()
+            .to_string()
+    };
     for (i, db) in fleet.dbs.iter().enumerate() {
         match i + 1 {
             1..=6 => assert_eq!(applied(db), 2, "line {}", i + 1),
@@ -78,7 +101,12 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
             // Untouched by this rollout: the earlier migration only, no `orders`.
             _ => {
                 assert_eq!(rows(db), "1", "line {} was touched", i + 1);
-                assert!(!db.tables().contains(&"orders".to_string()), "line {} was touched: {:?}", i + 1, db.tables());
+                assert!(
+                    !db.tables().contains(&"orders".to_string()),
+                    "line {} was touched: {:?}",
+                    i + 1,
+                    db.tables()
+                );
             }
         }
     }
@@ -90,14 +118,21 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let zip = dir.path().join("prisma.zip");
     fleet.artifact_zip(&zip);
-    let resolved = migrator_e2e::migrator(&["resolve", "--rolled-back", MIGRATIONS[1].0], &zip, &t7.url);
+    let resolved = migrator_e2e::migrator(
+        &["resolve", "--rolled-back", MIGRATIONS[1].0],
+        &zip,
+        &t7.url,
+    );
     assert!(resolved.ok(), "{}", resolved.stderr());
 
     // The same upload again: a new execution of the same rollout.
     let again = fleet.rollout(&event);
     let rollup2 = &again["rollup"];
     assert_eq!(again["execution"], "SUCCEEDED", "{again:#}");
-    assert_eq!(rollup2["rolloutId"], rollup["rolloutId"], "the same artifact and targets: the same rollout");
+    assert_eq!(
+        rollup2["rolloutId"], rollup["rolloutId"],
+        "the same artifact and targets: the same rollout"
+    );
     let s = statuses(rollup2);
     assert_eq!(s[..6], vec!["up-to-date"; 6][..], "{s:?}");
     assert_eq!(s[6..], vec!["applied"; 14][..], "{s:?}");
@@ -107,7 +142,10 @@ fn a_poisoned_target_halts_the_rollout_and_a_rerun_finishes_it() {
     }
     let published = fleet.published(1);
     assert_eq!(published.len(), 1);
-    assert_eq!(published[0]["threadId"], rollup["threadId"], "the re-run posts on the same thread");
+    assert_eq!(
+        published[0]["threadId"], rollup["threadId"],
+        "the re-run posts on the same thread"
+    );
 }
 
 #[test]
@@ -118,12 +156,19 @@ fn a_bad_target_line_rejects_the_rollout_and_touches_nothing() {
         serde_json::json!({"id": "t01", "auth": "url", "url": fleet.dbs[0].url}),
         serde_json::json!({"id": "t02", "auth": "url", "url": fleet.dbs[1].url, "port": 5432}),
     );
-    fleet.aws.put_object(&fleet.bucket, migrator_e2e::fleet::TARGETS_KEY, lines.as_bytes());
+    fleet.aws.put_object(
+        &fleet.bucket,
+        migrator_e2e::fleet::TARGETS_KEY,
+        lines.as_bytes(),
+    );
     let run = fleet.rollout(&fleet.upload_event());
     let rollup = &run["rollup"];
     assert_eq!(rollup["status"], "rejected", "{run:#}");
     let reason = rollup["reason"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("targets line 2 (t02): port: not used with auth=url"), "{reason}");
+    assert!(
+        reason.starts_with("targets line 2 (t02): port: not used with auth=url"),
+        "{reason}"
+    );
     for db in &fleet.dbs {
         assert!(db.tables().is_empty(), "{} was touched", db.name);
     }

@@ -342,7 +342,9 @@ pub async fn main() -> ExitCode {
         Command::Man => crate::completions::man().map(|()| true).map_err(Into::into),
         Command::HandleEvent(args) => handle_event(args).await,
         // Boxed: its futures nest deep enough to overflow the layout of `main` inline.
-        Command::Fleet(FleetCommand::Status(args)) => Box::pin(crate::fleet::status::run(args)).await,
+        Command::Fleet(FleetCommand::Status(args)) => {
+            Box::pin(crate::fleet::status::run(args)).await
+        }
         Command::Invoke(args) => run_invoke(args, args.json).await,
         Command::AuthToken(args) => auth_token(args).await,
         Command::Plan(PlanCommand { engine, .. })

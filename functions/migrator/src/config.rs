@@ -205,7 +205,8 @@ impl StageConfig {
         let fleet_qualifier = qualifier(&get, "FLEET_QUALIFIER", &mut problems);
         if fleet_qualifier.is_some() && fleet_qualifier == confirm_qualifier {
             problems.push(
-                "FLEET_QUALIFIER: must differ from CONFIRM_QUALIFIER (the fleet's door is its own)".into(),
+                "FLEET_QUALIFIER: must differ from CONFIRM_QUALIFIER (the fleet's door is its own)"
+                    .into(),
             );
         }
         let fleet_targets = get("FLEET_TARGETS");
@@ -288,116 +289,113 @@ pub(crate) fn read_db(
     empty: &[&str],
     problems: &mut Vec<String>,
 ) -> DbConfig {
-        let engine_set = get("DB_ENGINE");
-        let engine = match engine_set.as_deref() {
-            None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
-            Some("mysql") => DbEngine::Mysql,
-            Some(other) => {
-                problems.push(format!("DB_ENGINE: `{other}` is not postgresql or mysql"));
-                DbEngine::Postgresql
-            }
-        };
-        let auth = match get("DB_AUTH").as_deref() {
-            None | Some("iam") => Some(DbAuth::Iam),
-            Some("secret") => Some(DbAuth::Secret {
-                arn: required(get, empty, "DB_SECRET_ARN", problems),
-            }),
-            Some("url") => Some(DbAuth::Url {
-                url: required(get, empty, "DATABASE_URL", problems),
-            }),
-            Some(other) => {
-                problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
-                None
-            }
-        };
-        // With a URL, the URL says where; with a secret, the secret may; with IAM, the
-        // variables must. An unknown DB_AUTH asks for nothing more.
-        let (host, name, user) = match &auth {
-            Some(DbAuth::Url { .. } | DbAuth::Secret { .. }) | None => (
-                get("DB_HOST").unwrap_or_default(),
-                get("DB_NAME").unwrap_or_default(),
-                get("DB_USER").unwrap_or_default(),
-            ),
-            Some(DbAuth::Iam) => (
-                required(get, empty, "DB_HOST", problems),
-                required(get, empty, "DB_NAME", problems),
-                required(get, empty, "DB_USER", problems),
-            ),
-        };
-        let port = parse(get, "DB_PORT", problems, |v| {
-            v.parse::<u16>().ok().filter(|p| *p > 0)
-        });
-        let schema = get("DB_SCHEMA");
-        if let Some(DbAuth::Url { url }) = &auth {
-            // The URL is the whole truth: what the variables say beside it would be ignored.
-            for variable in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SCHEMA"] {
-                if get(variable).is_some() {
-                    let instead = if variable == "DB_SCHEMA" {
-                        " (put ?schema= in DATABASE_URL)"
-                    } else {
-                        ""
-                    };
-                    problems.push(format!(
+    let engine_set = get("DB_ENGINE");
+    let engine = match engine_set.as_deref() {
+        None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
+        Some("mysql") => DbEngine::Mysql,
+        Some(other) => {
+            problems.push(format!("DB_ENGINE: `{other}` is not postgresql or mysql"));
+            DbEngine::Postgresql
+        }
+    };
+    let auth = match get("DB_AUTH").as_deref() {
+        None | Some("iam") => Some(DbAuth::Iam),
+        Some("secret") => Some(DbAuth::Secret {
+            arn: required(get, empty, "DB_SECRET_ARN", problems),
+        }),
+        Some("url") => Some(DbAuth::Url {
+            url: required(get, empty, "DATABASE_URL", problems),
+        }),
+        Some(other) => {
+            problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
+            None
+        }
+    };
+    // With a URL, the URL says where; with a secret, the secret may; with IAM, the
+    // variables must. An unknown DB_AUTH asks for nothing more.
+    let (host, name, user) = match &auth {
+        Some(DbAuth::Url { .. } | DbAuth::Secret { .. }) | None => (
+            get("DB_HOST").unwrap_or_default(),
+            get("DB_NAME").unwrap_or_default(),
+            get("DB_USER").unwrap_or_default(),
+        ),
+        Some(DbAuth::Iam) => (
+            required(get, empty, "DB_HOST", problems),
+            required(get, empty, "DB_NAME", problems),
+            required(get, empty, "DB_USER", problems),
+        ),
+    };
+    let port = parse(get, "DB_PORT", problems, |v| {
+        v.parse::<u16>().ok().filter(|p| *p > 0)
+    });
+    let schema = get("DB_SCHEMA");
+    if let Some(DbAuth::Url { url }) = &auth {
+        // The URL is the whole truth: what the variables say beside it would be ignored.
+        for variable in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SCHEMA"] {
+            if get(variable).is_some() {
+                let instead = if variable == "DB_SCHEMA" {
+                    " (put ?schema= in DATABASE_URL)"
+                } else {
+                    ""
+                };
+                problems.push(format!(
                         "{variable}: not used with DB_AUTH=url, where DATABASE_URL says everything{instead}; unset it"
                     ));
-                }
             }
-            let scheme_engine = url.split_once(':').map(|(scheme, _)| scheme);
-            let url_engine = match scheme_engine {
-                Some("postgresql" | "postgres") => Some(DbEngine::Postgresql),
-                Some("mysql" | "mariadb") => Some(DbEngine::Mysql),
-                _ => None,
-            };
-            if engine_set.is_some() && url_engine.is_some_and(|e| e != engine) {
-                problems.push(format!(
+        }
+        let scheme_engine = url.split_once(':').map(|(scheme, _)| scheme);
+        let url_engine = match scheme_engine {
+            Some("postgresql" | "postgres") => Some(DbEngine::Postgresql),
+            Some("mysql" | "mariadb") => Some(DbEngine::Mysql),
+            _ => None,
+        };
+        if engine_set.is_some() && url_engine.is_some_and(|e| e != engine) {
+            problems.push(format!(
                     "DB_ENGINE: `{}` contradicts DATABASE_URL, which is a {} URL; unset DB_ENGINE or fix one of them",
                     engine_set.as_deref().unwrap_or_default(),
                     scheme_engine.unwrap_or_default()
                 ));
-            }
         }
+    }
 
-        // What another way of logging in reads would be silently ignored by this one.
-        for (variable, used_by) in [("DATABASE_URL", "url"), ("DB_SECRET_ARN", "secret")] {
-            let unused = match &auth {
-                Some(DbAuth::Iam) => true,
-                Some(DbAuth::Secret { .. }) => used_by != "secret",
-                Some(DbAuth::Url { .. }) => used_by != "url",
-                None => false,
-            };
-            if unused && get(variable).is_some() {
-                let current = get("DB_AUTH").unwrap_or_else(|| "iam (the default)".into());
-                problems.push(format!(
+    // What another way of logging in reads would be silently ignored by this one.
+    for (variable, used_by) in [("DATABASE_URL", "url"), ("DB_SECRET_ARN", "secret")] {
+        let unused = match &auth {
+            Some(DbAuth::Iam) => true,
+            Some(DbAuth::Secret { .. }) => used_by != "secret",
+            Some(DbAuth::Url { .. }) => used_by != "url",
+            None => false,
+        };
+        if unused && get(variable).is_some() {
+            let current = get("DB_AUTH").unwrap_or_else(|| "iam (the default)".into());
+            problems.push(format!(
                     "{variable}: not used with DB_AUTH={current}; unset it, or set DB_AUTH={used_by} to log in with it"
                 ));
-            }
         }
-        if engine == DbEngine::Mysql
-            && schema.is_some()
-            && !matches!(auth, Some(DbAuth::Url { .. }))
-        {
-            problems.push(
+    }
+    if engine == DbEngine::Mysql && schema.is_some() && !matches!(auth, Some(DbAuth::Url { .. })) {
+        problems.push(
                 "DB_SCHEMA: MySQL has no schema apart from the database: unset DB_SCHEMA (the database is DB_NAME)".into(),
             );
-        }
-        if let Some(DbAuth::Url { url }) = &auth
-            && !url.is_empty()
-            && let Err(e) = migrator_engine::dialect::parse_database_url(url)
-        {
-            // The engine's words never include the URL's password.
-            problems.push(format!("DATABASE_URL: {e}"));
-        }
+    }
+    if let Some(DbAuth::Url { url }) = &auth
+        && !url.is_empty()
+        && let Err(e) = migrator_engine::dialect::parse_database_url(url)
+    {
+        // The engine's words never include the URL's password.
+        problems.push(format!("DATABASE_URL: {e}"));
+    }
 
-        DbConfig {
-            engine,
-            host,
-            port,
-            name,
-            user,
-            schema,
-            auth: auth.unwrap_or(DbAuth::Iam),
-            ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
-        }
+    DbConfig {
+        engine,
+        host,
+        port,
+        name,
+        user,
+        schema,
+        auth: auth.unwrap_or(DbAuth::Iam),
+        ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
+    }
 }
 
 /// The variables the stage reads (an empty one is refused).

@@ -409,7 +409,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Item::Fleet(_) => {
                 return Err(Early::refused(
                     Action::Deploy,
-                    "a fleet payload with other records: a fleet step is an invocation of its own".into(),
+                    "a fleet payload with other records: a fleet step is an invocation of its own"
+                        .into(),
                 ));
             }
             Item::Upload(object, uploader) => (
@@ -477,10 +478,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
             .map_err(|error| early(EdgeError::from(error)))?;
-        let target = self.target_for(&self.config.db, deadline).await.map_err(|error| Early {
-            artifact: Some(engine::artifact_info(&artifact)),
-            ..early(error)
-        })?;
+        let target = self
+            .target_for(&self.config.db, deadline)
+            .await
+            .map_err(|error| Early {
+                artifact: Some(engine::artifact_info(&artifact)),
+                ..early(error)
+            })?;
         Ok(Some(Ready {
             request,
             artifact,
@@ -692,14 +696,14 @@ pub async fn database_target(
             .await?;
             let pick = |configured: &str, from_secret: Option<String>, what: &str| {
                 if configured.is_empty() {
-                    from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
-                        EdgeError::Credentials {
+                    from_secret
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| EdgeError::Credentials {
                             reason: format!(
                                 "no database {what}: set DB_{} or put `{what}` in the secret",
                                 what.to_uppercase()
                             ),
-                        }
-                    })
+                        })
                 } else {
                     Ok(configured.to_string())
                 }

@@ -67,7 +67,10 @@ impl Notifier for SnsNotifier {
             .topic_arn(&self.topic)
             .message_structure("json")
             .message(rollup_message(rollup))
-            .subject(clip_bytes(&format!("migrator fleet {}: {}", rollup.stage, rollup.status), 99))
+            .subject(clip_bytes(
+                &format!("migrator fleet {}: {}", rollup.stage, rollup.status),
+                99,
+            ))
             .message_attributes("stage", attribute(&rollup.stage)?)
             .message_attributes("status", attribute(&format!("fleet-{}", rollup.status))?)
             .message_attributes("severity", attribute(severity)?)

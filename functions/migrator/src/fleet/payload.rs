@@ -134,8 +134,18 @@ mod tests {
     fn steps_are_read_strictly() {
         let rollout = json!({"id":"r","threadId":"t","artifact":"s3://b/k","targets":"s3://b/t","apply":true,"total":2,"canary":1});
         let step = read(&json!({"step":"target","action":"deploy","index":0,"target":{"id":"a"},"rollout":rollout})).unwrap();
-        assert!(matches!(step, Step::Target { action: TargetAction::Deploy, index: 0, .. }));
-        assert!(read(&json!({"step":"target","action":"drop","index":0,"target":{},"rollout":rollout})).is_err());
+        assert!(matches!(
+            step,
+            Step::Target {
+                action: TargetAction::Deploy,
+                index: 0,
+                ..
+            }
+        ));
+        assert!(
+            read(&json!({"step":"target","action":"drop","index":0,"target":{},"rollout":rollout}))
+                .is_err()
+        );
         assert!(read(&json!({"step":"prepare","input":{},"canary":1,"extra":1})).is_err());
     }
 }

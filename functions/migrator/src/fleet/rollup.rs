@@ -19,6 +19,8 @@ pub const LISTED_IN_CHAT: usize = 40;
 pub struct Rollup {
     pub kind: &'static str,
     pub stage: String,
+    /// One line: what happened.
+    pub headline: String,
     /// applied, planned, halted, failed (the waves stopped on an error) or rejected.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,9 +71,10 @@ fn is_zero(n: &usize) -> bool {
 impl Rollup {
     /// A rollout refused before any target was touched.
     pub fn rejected(stage: &str, reason: String) -> Rollup {
-        Rollup {
+        let mut rollup = Rollup {
             kind: "fleet-rollup",
             stage: stage.to_string(),
+            headline: String::new(),
             status: "rejected".into(),
             rollout_id: None,
             thread_id: None,
@@ -81,7 +84,9 @@ impl Rollup {
             halted_at: None,
             counts: BTreeMap::new(),
             targets: Vec::new(),
-        }
+        };
+        rollup.headline = rollup.headline();
+        rollup
     }
 
     /// Every target's status from what the state machine kept: a result where a child
@@ -120,7 +125,12 @@ impl Rollup {
                 None => TargetStatus {
                     line: *line,
                     id: id.clone(),
-                    status: if halted_at.is_some() { "skipped" } else { "not-run" }.into(),
+                    status: if halted_at.is_some() {
+                        "skipped"
+                    } else {
+                        "not-run"
+                    }
+                    .into(),
                     applied: 0,
                     pending: 0,
                     detail: None,
@@ -140,22 +150,27 @@ impl Rollup {
         } else {
             "applied"
         };
-        Rollup {
+        let mut rollup = Rollup {
             kind: "fleet-rollup",
             stage: stage.to_string(),
+            headline: String::new(),
             status: status.into(),
             rollout_id: Some(rollout.id.clone()),
             thread_id: Some(rollout.thread_id.clone()),
             artifact: Some(rollout.artifact.clone()),
             version_id: rollout.version_id.clone(),
-            reason: run
-                .waves_error
-                .as_ref()
-                .map(|e| format!("the waves stopped: {}", crate::trigger::clip(&e.to_string()))),
+            reason: run.waves_error.as_ref().map(|e| {
+                format!(
+                    "the waves stopped: {}",
+                    crate::trigger::clip(&e.to_string())
+                )
+            }),
             halted_at,
             counts,
             targets,
-        }
+        };
+        rollup.headline = rollup.headline();
+        rollup
     }
 
     /// Whether the rollout ended as it should (exit 0, execution succeeds).
@@ -165,7 +180,17 @@ impl Rollup {
 
     /// `6 applied, 1 failed, 13 skipped`.
     pub fn count_line(&self) -> String {
-        let order = ["applied", "up-to-date", "planned", "failed", "blocked", "rejected", "incomplete", "skipped", "not-run"];
+        let order = [
+            "applied",
+            "up-to-date",
+            "planned",
+            "failed",
+            "blocked",
+            "rejected",
+            "incomplete",
+            "skipped",
+            "not-run",
+        ];
         let mut parts: Vec<String> = order
             .iter()
             .filter_map(|s| self.counts.get(*s).map(|n| format!("{n} {s}")))
@@ -197,7 +222,11 @@ impl Rollup {
                 at.line,
                 self.count_line()
             ),
-            (status, _) => format!("Fleet rollout{of} on {}: {status}: {}", self.stage, self.count_line()),
+            (status, _) => format!(
+                "Fleet rollout{of} on {}: {status}: {}",
+                self.stage,
+                self.count_line()
+            ),
         }
     }
 
@@ -223,13 +252,21 @@ impl Rollup {
     /// The AWS Chatbot custom notification: on the rollout's thread, the counts and at most
     /// [`LISTED_IN_CHAT`] targets (those that did not succeed first).
     pub fn chatbot(&self) -> Value {
-        let mut notable: Vec<&TargetStatus> = self.targets.iter().filter(|t| !ok_status(&t.status)).collect();
+        let mut notable: Vec<&TargetStatus> = self
+            .targets
+            .iter()
+            .filter(|t| !ok_status(&t.status))
+            .collect();
         notable.extend(self.targets.iter().filter(|t| ok_status(&t.status)));
         let mut lines: Vec<String> = notable
             .iter()
             .take(LISTED_IN_CHAT)
             .map(|t| {
-                let detail = t.detail.as_deref().map(|d| format!(": {}", prose(d))).unwrap_or_default();
+                let detail = t
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(": {}", prose(d)))
+                    .unwrap_or_default();
                 format!("• {} {}{detail}", code(&t.id), prose(&t.status))
             })
             .collect();
@@ -306,19 +343,41 @@ mod tests {
             canary: 1,
         };
         let run = RunState {
-            prepare: Prepared { ok: true, rejected: None, rollout: Some(rollout), canary: vec![], items: None },
+            prepare: Prepared {
+                ok: true,
+                rejected: None,
+                rollout: Some(rollout),
+                canary: vec![],
+                items: None,
+            },
             plan: None,
             canary: Some(vec![result(0, "applied")]),
-            waves: Some(vec![result(0, "canary"), result(1, "applied"), result(2, "failed"), result(3, "skipped")]),
-            halt: Some(json!({"Item": {"execution": {"S": "x"}, "index": {"N": "2"}, "id": {"S": "t03"}}})),
+            waves: Some(vec![
+                result(0, "canary"),
+                result(1, "applied"),
+                result(2, "failed"),
+                result(3, "skipped"),
+            ]),
+            halt: Some(
+                json!({"Item": {"execution": {"S": "x"}, "index": {"N": "2"}, "id": {"S": "t03"}}}),
+            ),
             waves_error: None,
         };
         let ids: Vec<(usize, String)> = (1..=5).map(|l| (l, format!("t{l:02}"))).collect();
         let r = Rollup::of("PROD", &run, &ids);
         assert_eq!(r.status, "halted");
-        assert_eq!(r.halted_at, Some(TargetRef { line: 3, id: "t03".into() }));
+        assert_eq!(
+            r.halted_at,
+            Some(TargetRef {
+                line: 3,
+                id: "t03".into()
+            })
+        );
         let statuses: Vec<&str> = r.targets.iter().map(|t| t.status.as_str()).collect();
-        assert_eq!(statuses, ["applied", "applied", "failed", "skipped", "skipped"]);
+        assert_eq!(
+            statuses,
+            ["applied", "applied", "failed", "skipped", "skipped"]
+        );
         assert_eq!(r.count_line(), "2 applied, 1 failed, 2 skipped");
         let chat = r.chatbot();
         assert_eq!(chat["metadata"]["threadId"], "fleet-r1");

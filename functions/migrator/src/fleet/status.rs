@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use std::sync::Arc;
 use migrator_engine::artifact::{self, Artifact, Limits};
 use migrator_engine::clock::SystemClock;
 use migrator_engine::engine::{self, Request, Settings, StagePolicy};
 use migrator_engine::error::CliWording;
 use migrator_engine::outcome::{Action, Outcome};
+use std::sync::Arc;
 
 use super::targets::{self, Target};
 use crate::aws::AwsCredentials;
@@ -42,7 +42,8 @@ pub struct FleetStatusArgs {
 pub async fn run(args: &FleetStatusArgs) -> anyhow::Result<bool> {
     let text = std::fs::read_to_string(&args.targets)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.targets.display()))?;
-    let targets = targets::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.targets.display()))?;
+    let targets =
+        targets::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.targets.display()))?;
     let artifact = artifact::read_path(&args.artifact.artifact, &Limits::default())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.artifact.artifact.display()))?;
     let needs_aws = targets
@@ -65,25 +66,33 @@ pub async fn run(args: &FleetStatusArgs) -> anyhow::Result<bool> {
     // The engine's futures are not `Send`: the reads share this thread (they wait on the network).
     let local = tokio::task::LocalSet::new();
     let mut running = tokio::task::JoinSet::new();
-    local.run_until(async {
-    loop {
-        while running.len() < concurrency {
-            let Some(target) = pending.next() else { break };
-            let (artifact, credentials, ca) = (artifact.clone(), credentials.clone(), ca.clone());
-            running.spawn_local(async move {
-                let outcome = status_of(&target, artifact, credentials.as_ref().as_ref(), &ca).await;
-                (target, outcome)
-            });
-        }
-        let Some(joined) = running.join_next().await else { break };
-        outcomes.push(joined?);
-        done += 1;
-        eprint!("\rmigrator fleet status: {done}/{total} targets read ({} s)", started.elapsed().as_secs());
-        let _ = std::io::stderr().flush();
-    }
-    Ok::<(), anyhow::Error>(())
-    })
-    .await?;
+    local
+        .run_until(async {
+            loop {
+                while running.len() < concurrency {
+                    let Some(target) = pending.next() else { break };
+                    let (artifact, credentials, ca) =
+                        (artifact.clone(), credentials.clone(), ca.clone());
+                    running.spawn_local(async move {
+                        let outcome =
+                            status_of(&target, artifact, credentials.as_ref().as_ref(), &ca).await;
+                        (target, outcome)
+                    });
+                }
+                let Some(joined) = running.join_next().await else {
+                    break;
+                };
+                outcomes.push(joined?);
+                done += 1;
+                eprint!(
+                    "\rmigrator fleet status: {done}/{total} targets read ({} s)",
+                    started.elapsed().as_secs()
+                );
+                let _ = std::io::stderr().flush();
+            }
+            Ok::<(), anyhow::Error>(())
+        })
+        .await?;
     eprintln!();
     outcomes.sort_by_key(|(t, _)| t.line);
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -101,31 +110,59 @@ pub async fn run(args: &FleetStatusArgs) -> anyhow::Result<bool> {
     if !args.json {
         println!("{total} targets: {}", summary.join(", "));
     }
-    Ok(outcomes.iter().all(|(_, o)| o.status == migrator_engine::outcome::Status::UpToDate))
+    Ok(outcomes
+        .iter()
+        .all(|(_, o)| o.status == migrator_engine::outcome::Status::UpToDate))
 }
 
 /// `line 7  t07  failed: P3009 …` / `line 1  t01  up-to-date` / `… 2 pending`.
 fn line(target: &Target, outcome: &Outcome) -> String {
-    let mut text = format!("line {:>4}  {:<24} {}", target.line, target.id, outcome.status_text());
+    let mut text = format!(
+        "line {:>4}  {:<24} {}",
+        target.line,
+        target.id,
+        outcome.status_text()
+    );
     if !outcome.pending.is_empty() {
         text.push_str(&format!(" ({} pending)", outcome.pending.len()));
     }
     if let Some(e) = &outcome.error {
-        let code = e.code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default();
+        let code = e
+            .code
+            .as_deref()
+            .map(|c| format!("{c}: "))
+            .unwrap_or_default();
         let first = e.message.lines().next().unwrap_or_default();
-        text.push_str(&format!(": {code}{}", migrator_engine::text::clip_bytes(first, 200)));
+        text.push_str(&format!(
+            ": {code}{}",
+            migrator_engine::text::clip_bytes(first, 200)
+        ));
     }
     text
 }
 
 /// One target's status (read-only: the status action never writes).
-async fn status_of(target: &Target, artifact: Artifact, credentials: Option<&AwsCredentials>, ca: &[u8]) -> Outcome {
-    let request = match Request::manual(StagePolicy { auto_apply: false }, Action::Status, false, None, None, None) {
+async fn status_of(
+    target: &Target,
+    artifact: Artifact,
+    credentials: Option<&AwsCredentials>,
+    ca: &[u8],
+) -> Outcome {
+    let request = match Request::manual(
+        StagePolicy { auto_apply: false },
+        Action::Status,
+        false,
+        None,
+        None,
+        None,
+    ) {
         Ok(request) => request,
         Err(e) => return failed(e),
     };
     let db = match credentials {
-        Some(credentials) => crate::handler::database_target(&target.db, credentials, ca, None).await,
+        Some(credentials) => {
+            crate::handler::database_target(&target.db, credentials, ca, None).await
+        }
         None => crate::handler::database_target(&target.db, &NoCredentials, ca, None).await,
     };
     let db = match db {
@@ -136,7 +173,14 @@ async fn status_of(target: &Target, artifact: Artifact, credentials: Option<&Aws
             return outcome;
         }
     };
-    engine::run(&request, Ok(artifact), &db, &Settings::default(), &SystemClock).await
+    engine::run(
+        &request,
+        Ok(artifact),
+        &db,
+        &Settings::default(),
+        &SystemClock,
+    )
+    .await
 }
 
 fn failed(e: migrator_engine::error::EngineError) -> Outcome {
@@ -149,11 +193,21 @@ fn failed(e: migrator_engine::error::EngineError) -> Outcome {
 struct NoCredentials;
 
 impl crate::ports::Credentials for NoCredentials {
-    async fn iam_token(&self, _: &crate::ports::TokenFor) -> Result<String, crate::error::EdgeError> {
-        Err(crate::error::EdgeError::Credentials { reason: "no AWS credentials were loaded".into() })
+    async fn iam_token(
+        &self,
+        _: &crate::ports::TokenFor,
+    ) -> Result<String, crate::error::EdgeError> {
+        Err(crate::error::EdgeError::Credentials {
+            reason: "no AWS credentials were loaded".into(),
+        })
     }
 
-    async fn database_secret(&self, _: &str) -> Result<crate::ports::DbSecret, crate::error::EdgeError> {
-        Err(crate::error::EdgeError::Credentials { reason: "no AWS credentials were loaded".into() })
+    async fn database_secret(
+        &self,
+        _: &str,
+    ) -> Result<crate::ports::DbSecret, crate::error::EdgeError> {
+        Err(crate::error::EdgeError::Credentials {
+            reason: "no AWS credentials were loaded".into(),
+        })
     }
 }

@@ -158,7 +158,8 @@ pub fn read_line(line: usize, text: &str) -> Result<Target, TargetError> {
         id: None,
         problems: vec![problem],
     };
-    let value = crate::json::parse(text).map_err(|e| refuse(format!("not strict JSON: {}", crate::trigger::clip(&e))))?;
+    let value = crate::json::parse(text)
+        .map_err(|e| refuse(format!("not strict JSON: {}", crate::trigger::clip(&e))))?;
     read_value(line, &value)
 }
 
@@ -198,7 +199,10 @@ pub fn parse(text: &str) -> Result<Vec<Target>, TargetError> {
             return Err(TargetError {
                 line,
                 id: Some(target.id.clone()),
-                problems: vec![format!("id: `{}` is already the id of line {}", target.id, first.line)],
+                problems: vec![format!(
+                    "id: `{}` is already the id of line {}",
+                    target.id, first.line
+                )],
             });
         }
         targets.push(target);
@@ -238,7 +242,11 @@ mod tests {
         assert_eq!(t.db.port_or_default(), 5433);
         assert_eq!(t.db.auth, DbAuth::Iam);
         assert_eq!(t.db.schema.as_deref(), Some("t1"));
-        let t = read_line(2, r#"{"id":"local","auth":"url","url":"postgresql://u@h/x"}"#).unwrap();
+        let t = read_line(
+            2,
+            r#"{"id":"local","auth":"url","url":"postgresql://u@h/x"}"#,
+        )
+        .unwrap();
         assert!(matches!(t.db.auth, DbAuth::Url { .. }));
     }
 
@@ -252,22 +260,49 @@ mod tests {
         );
         let e = parse(text).unwrap_err();
         assert_eq!((e.line, e.id.as_deref()), (2, Some("b")));
-        assert!(e.to_string().starts_with("targets line 2 (b): port: `http` is not valid"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("targets line 2 (b): port: `http` is not valid"),
+            "{e}"
+        );
         for (line, says) in [
             (r#"{"id":"c","host":"h","database":"d"}"#, "user: required"),
-            (r#"{"id":"c","engine":"mysql","host":"h","database":"d","user":"u","schema":"s"}"#, "schema: MySQL has no schema"),
-            (r#"{"id":"c","auth":"url","url":"postgresql://u:pw@h/x","host":"h"}"#, "host: not used with auth=url"),
-            (r#"{"id":"c","host":"","database":"d","user":"u"}"#, "host: set but empty"),
-            (r#"{"id":"c d","host":"h","database":"d","user":"u"}"#, "id: `c d` must be"),
-            (r#"{"id":"c","host":"h","database":"d","user":"u","password":"x"}"#, "does not fit"),
+            (
+                r#"{"id":"c","engine":"mysql","host":"h","database":"d","user":"u","schema":"s"}"#,
+                "schema: MySQL has no schema",
+            ),
+            (
+                r#"{"id":"c","auth":"url","url":"postgresql://u:pw@h/x","host":"h"}"#,
+                "host: not used with auth=url",
+            ),
+            (
+                r#"{"id":"c","host":"","database":"d","user":"u"}"#,
+                "host: set but empty",
+            ),
+            (
+                r#"{"id":"c d","host":"h","database":"d","user":"u"}"#,
+                "id: `c d` must be",
+            ),
+            (
+                r#"{"id":"c","host":"h","database":"d","user":"u","password":"x"}"#,
+                "does not fit",
+            ),
             (r#"{"id":"c","id":"d"}"#, "not strict JSON"),
         ] {
             let e = read_line(4, line).unwrap_err();
             assert!(e.to_string().contains(says), "{line}: {e}");
             assert!(!e.to_string().contains("pw@"), "{e}");
         }
-        let dup = format!("{0}\n{0}\n", r#"{"id":"a","host":"h","database":"d","user":"u"}"#);
-        assert!(parse(&dup).unwrap_err().to_string().contains("already the id of line 1"));
+        let dup = format!(
+            "{0}\n{0}\n",
+            r#"{"id":"a","host":"h","database":"d","user":"u"}"#
+        );
+        assert!(
+            parse(&dup)
+                .unwrap_err()
+                .to_string()
+                .contains("already the id of line 1")
+        );
         assert!(parse("\n").unwrap_err().to_string().contains("blank line"));
         assert!(parse("").unwrap_err().to_string().contains("no target"));
     }

@@ -100,7 +100,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
 
     /// Pins the artifact (the upload's version, or the latest) and the targets object (its
     /// current version), and checks every target line: a bad line rejects the rollout.
-    async fn fleet_prepare(&self, input: &Value, canary: usize, deadline: Option<Instant>) -> Prepared {
+    async fn fleet_prepare(
+        &self,
+        input: &Value,
+        canary: usize,
+        deadline: Option<Instant>,
+    ) -> Prepared {
         let reject = |reason: String| Prepared {
             ok: false,
             rejected: Some(reason),
@@ -111,20 +116,31 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         let (object, confirm) = match trigger::parse(input) {
             Envelope::Direct(items) if items.len() == 1 => match items.into_iter().next() {
                 Some(Item::Upload(object, _)) => (object, false),
-                Some(Item::Manual(m)) if m.action == Action::Deploy && m.plan_hash.is_none() && m.accept.is_empty() => {
+                Some(Item::Manual(m))
+                    if m.action == Action::Deploy
+                        && m.plan_hash.is_none()
+                        && m.accept.is_empty() =>
+                {
                     match m.artifact.map_or_else(|| self.default_artifact(), Ok) {
                         Ok(object) => (object, m.confirm),
                         Err(e) => return reject(e.to_string()),
                     }
                 }
-                Some(Item::Invalid { reason, .. }) => return reject(format!("the execution's input: {reason}")),
+                Some(Item::Invalid { reason, .. }) => {
+                    return reject(format!("the execution's input: {reason}"));
+                }
                 _ => {
                     return reject(
                         "the execution's input must be an S3 upload event or {\"action\":\"deploy\"} (with \"confirm\", \"artifact\", \"versionId\"; a fleet confirms as a whole: no planHash, no accept)".into(),
                     );
                 }
             },
-            _ => return reject("the execution's input must be one S3 upload event or one deploy payload".into()),
+            _ => {
+                return reject(
+                    "the execution's input must be one S3 upload event or one deploy payload"
+                        .into(),
+                );
+            }
         };
         if let Err(e) = self.check_allowed(&object) {
             return reject(e.to_string());
@@ -134,11 +150,15 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             None => match bounded(deadline, self.edges.artifacts.latest_version(&object)).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return reject(e.to_string()),
-                Err(waited) => return reject(format!("S3 did not answer within {} s", waited.as_secs())),
+                Err(waited) => {
+                    return reject(format!("S3 did not answer within {} s", waited.as_secs()));
+                }
             },
         };
         let Some(targets_url) = self.config.fleet_targets.clone() else {
-            return reject("FLEET_TARGETS is not set: the fleet function names its targets object".into());
+            return reject(
+                "FLEET_TARGETS is not set: the fleet function names its targets object".into(),
+            );
         };
         let (text, targets_version) = match self.fetch_targets(&targets_url, None, deadline).await {
             Ok(fetched) => fetched,
@@ -161,7 +181,11 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             .lines()
             .take(canary)
             .enumerate()
-            .filter_map(|(index, line)| crate::json::parse(line).ok().map(|t| json!({ "index": index, "target": t })))
+            .filter_map(|(index, line)| {
+                crate::json::parse(line)
+                    .ok()
+                    .map(|t| json!({ "index": index, "target": t }))
+            })
             .collect();
         let (bucket, key) = parse_s3_url(&targets_url).unwrap_or_default();
         Prepared {
@@ -192,11 +216,15 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     ) -> Result<(String, Option<String>), String> {
         let (bucket, key) = parse_s3_url(url)?;
         let object = trigger::object_ref(&bucket, key, version, None)?;
-        let fetched = bounded(deadline, self.edges.artifacts.fetch(&object, MAX_TARGETS_BYTES))
-            .await
-            .map_err(|waited| format!("S3 did not answer within {} s for {url}", waited.as_secs()))?
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8(fetched.bytes).map_err(|_| format!("the targets object {url} is not UTF-8"))?;
+        let fetched = bounded(
+            deadline,
+            self.edges.artifacts.fetch(&object, MAX_TARGETS_BYTES),
+        )
+        .await
+        .map_err(|waited| format!("S3 did not answer within {} s for {url}", waited.as_secs()))?
+        .map_err(|e| e.to_string())?;
+        let text = String::from_utf8(fetched.bytes)
+            .map_err(|_| format!("the targets object {url} is not UTF-8"))?;
         Ok((text, fetched.version_id))
     }
 
@@ -231,7 +259,10 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Err(e) => return refused("rejected", e.to_string()),
         };
         if action == TargetAction::Deploy && !rollout.apply {
-            return refused("rejected", "the rollout only plans: confirm it as a whole to apply".into());
+            return refused(
+                "rejected",
+                "the rollout only plans: confirm it as a whole to apply".into(),
+            );
         }
         let by = InvokedBy::declared(
             Some(&format!("fleet rollout {}", rollout.id)),
@@ -239,7 +270,9 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         );
         let request = match action {
             TargetAction::Plan => Request::manual(
-                StagePolicy { auto_apply: self.config.auto_apply },
+                StagePolicy {
+                    auto_apply: self.config.auto_apply,
+                },
                 Action::Plan,
                 false,
                 None,
@@ -253,7 +286,10 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Ok(request) => request,
             Err(e) => return refused("rejected", e.to_string()),
         };
-        let ready = match self.fleet_ready(request, rollout, &checked.db, deadline).await {
+        let ready = match self
+            .fleet_ready(request, rollout, &checked.db, deadline)
+            .await
+        {
             Ok(ready) => ready,
             Err(early) => {
                 let outcome = self.finish(early.outcome(self.wording.as_ref()), None);
@@ -274,19 +310,25 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         deadline: Option<Instant>,
     ) -> Result<Ready, Early> {
         let early = |error: EdgeError| Early::new(&request, error);
-        let (bucket, key) = parse_s3_url(&rollout.artifact).map_err(|r| early(EdgeError::invalid_request(r)))?;
+        let (bucket, key) =
+            parse_s3_url(&rollout.artifact).map_err(|r| early(EdgeError::invalid_request(r)))?;
         let object = trigger::object_ref(&bucket, key, rollout.version_id.as_deref(), None)
             .map_err(|r| early(EdgeError::invalid_request(r)))?;
         self.check_allowed(&object).map_err(early)?;
-        let fetched = bounded(deadline, self.edges.artifacts.fetch(&object, self.config.max_artifact_bytes))
-            .await
-            .map_err(|waited| EdgeError::ArtifactUnavailable {
-                location: rollout.artifact.clone(),
-                reason: format!("S3 did not answer within {} s", waited.as_secs()),
-                transient: true,
-            })
-            .and_then(|fetched| fetched)
-            .map_err(early)?;
+        let fetched = bounded(
+            deadline,
+            self.edges
+                .artifacts
+                .fetch(&object, self.config.max_artifact_bytes),
+        )
+        .await
+        .map_err(|waited| EdgeError::ArtifactUnavailable {
+            location: rollout.artifact.clone(),
+            reason: format!("S3 did not answer within {} s", waited.as_secs()),
+            transient: true,
+        })
+        .and_then(|fetched| fetched)
+        .map_err(early)?;
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
             .map_err(|error| early(EdgeError::from(error)))?;
         let target = self.target_for(db, deadline).await.map_err(|error| Early {
@@ -308,15 +350,22 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         let mut ids: Vec<(usize, String)> = Vec::new();
         if let Some(rollout) = run.prepare.rollout.as_ref() {
             match self
-                .fetch_targets(&rollout.targets, rollout.targets_version.as_deref(), deadline)
+                .fetch_targets(
+                    &rollout.targets,
+                    rollout.targets_version.as_deref(),
+                    deadline,
+                )
                 .await
                 .and_then(|(text, _)| targets::parse(&text).map_err(|e| e.to_string()))
             {
                 Ok(targets) => ids = targets.into_iter().map(|t| (t.line, t.id)).collect(),
                 Err(reason) => {
                     tracing::warn!(reason = %reason, "the rollup lists only the targets that answered");
-                    let mut seen: Vec<&TargetResult> =
-                        [&run.plan, &run.canary, &run.waves].into_iter().flatten().flatten().collect();
+                    let mut seen: Vec<&TargetResult> = [&run.plan, &run.canary, &run.waves]
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .collect();
                     seen.sort_by_key(|r| r.index);
                     seen.dedup_by_key(|r| r.index);
                     ids = seen.iter().map(|r| (r.index + 1, r.id.clone())).collect();
@@ -334,7 +383,11 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         rollup
     }
 
-    async fn publish_rollup(&self, rollup: &Rollup, deadline: Option<Instant>) -> Result<(), PublishError> {
+    async fn publish_rollup(
+        &self,
+        rollup: &Rollup,
+        deadline: Option<Instant>,
+    ) -> Result<(), PublishError> {
         let notifier = &self.edges.notifier;
         bounded(deadline, notifier.publish_rollup(rollup))
             .await
