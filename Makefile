@@ -11,7 +11,7 @@ SAMPLE_PG ?= postgresql://postgres:postgres@127.0.0.1:5432/migrator_sample
 SAMPLE_MYSQL ?= mysql://root@127.0.0.1:3306/migrator_sample
 
 .PHONY: demo test setup build lint unit e2e infra-test bench clean-demo synth deploy package reliability \
-	examples example-postgres example-mysql try-function docs built-binary-notice
+	examples example-postgres example-mysql try-function try-fleet docs built-binary-notice
 
 ## Apply the sample prisma.zip to a SQLite file and print the outcome (run it twice: up-to-date).
 demo: examples/prisma.zip built-binary-notice
@@ -87,6 +87,11 @@ e2e: build
 ## PostgreSQL sample uploaded and delivered as an S3 event, then `migrator invoke`.
 try-function: setup build examples/postgres/prisma.zip
 	MIGRATOR_LAMBDA_BIN="$(TARGET_DIR)/debug/migrator" "$(TARGET_DIR)/debug/try_function"
+
+## A fleet of 20 databases on this machine: the construct's synthesized state machine executed
+## by aws-local-stepfunctions, each child the real `migrator handle-event`; prints the rollups.
+try-fleet: setup build
+	"$(TARGET_DIR)/debug/try_fleet"
 
 ## The Lambda zip (bootstrap) for provided.al2023, x86_64: target/lambda/migrator/bootstrap.zip
 package: setup

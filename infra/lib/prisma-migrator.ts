@@ -33,6 +33,7 @@ import { Construct } from 'constructs';
 import { CONFIRM_QUALIFIER, ChatActions } from './chat-actions';
 import { DatabaseDescription, describeDatabase } from './database';
 import { MigratorEndpoints } from './endpoints';
+import { MigratorFleet, MigratorFleetProps } from './fleet';
 import { LongMigrations } from './long-migrations';
 import { nagFlatten } from './nag-util';
 import {
@@ -49,6 +50,7 @@ import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
 export { engineFamily } from './database';
+export { FLEET_QUALIFIER, FleetIamLogin, MigratorFleet, MigratorFleetProps } from './fleet';
 
 export interface SlackChannelProps {
   /** The Slack workspace (team) id, as authorised once in the AWS Chatbot console, e.g. `T0123ABCD`. */
@@ -240,6 +242,13 @@ export interface PrismaMigratorProps {
   readonly functionName?: string;
   /** The Lambda code (`provided.al2023` zip with `bootstrap`). */
   readonly code: lambda.Code;
+  /**
+   * One artifact, a fleet of databases: uploads start the fleet's state machine (plan every
+   * target, a canary group, waves with a halt flag, one rollup on the topic) instead of the
+   * function. See `MigratorFleet` and the book's Fleets chapter.
+   * @default no fleet
+   */
+  readonly fleet?: MigratorFleetProps;
   /** Prefix of the outputs' logical ids and export names (`<prefix>FunctionName`). @default the construct id */
   readonly outputPrefix?: string;
 }
@@ -275,6 +284,8 @@ export class PrismaMigrator extends Construct {
   /** The Slack buttons (with `slack` and `buttons` not false). */
   public readonly chatActions?: ChatActions;
   public readonly longMigrations?: LongMigrations;
+  /** The fleet (with `fleet`): its function, alias, halt table and state machine. */
+  public readonly fleet?: MigratorFleet;
   /** Every alarm of the construct (all notify `alarmTopic`). */
   public readonly alarms: cloudwatch.Alarm[] = [];
   /** The environment given to the function (the task adds MAX_DURATION). */
@@ -333,6 +344,7 @@ export class PrismaMigrator extends Construct {
     });
     this.rule = this.addTrigger();
     if (props.longMigrations) this.longMigrations = this.addLongMigrations(this.requireRule());
+    if (props.fleet) this.fleet = this.addFleet(props.fleet, this.requireRule());
     if (props.slack) {
       const buttons = props.slack.buttons ?? true;
       const guardrail = buttons ? ChatActions.guardrail(this, 'SlackButtonsGuardrail', this.confirmAlias) : undefined;
@@ -428,7 +440,9 @@ export class PrismaMigrator extends Construct {
    * the function only (a warning says so), or through a role of this account.
    */
   public grantConfirm(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.grantInvoke(grantee).combine(this.grantConfirmAlias(grantee));
+    let grant = this.grantInvoke(grantee).combine(this.grantConfirmAlias(grantee));
+    // A fleet rollout is confirmed as a whole: {"action":"deploy","confirm":true} as the execution's input.
+    if (this.fleet && ownedByThisApp(grantee)) grant = grant.combine(this.fleet.stateMachine.grantStartExecution(grantee));
     if (!this.longMigrations) return grant;
     if (!ownedByThisApp(grantee)) {
       Annotations.of(this).addWarningV2(
@@ -865,7 +879,7 @@ export class PrismaMigrator extends Construct {
         },
       },
     });
-    if (!this.props.longMigrations) {
+    if (!this.props.longMigrations && !this.props.fleet) {
       rule.addTarget(
         new targets.LambdaFunction(this.function, {
           deadLetterQueue: this.deadLetterQueue,
@@ -911,6 +925,30 @@ export class PrismaMigrator extends Construct {
       }),
     );
     return long;
+  }
+
+  private addFleet(fleet: MigratorFleetProps, rule: events.Rule): MigratorFleet {
+    const p = this.props;
+    const created = new MigratorFleet(this, 'Fleet', {
+      stage: this.stage,
+      fleet,
+      code: p.code,
+      environment: this.environment,
+      timeout: p.timeout ?? Duration.minutes(5),
+      memorySize: p.memorySize ?? 256,
+      vpc: p.vpc,
+      subnets: this.subnets,
+      securityGroup: this.securityGroup,
+      artifactBucket: this.artifactBucket,
+      artifactKey: this.artifactKey,
+      topic: this.topic,
+      topicKey: this.topicKey,
+      logRetention: this.logRetention,
+      removalPolicy: this.removalPolicy,
+      logsKey: p.logsKey,
+    });
+    rule.addTarget(new targets.SfnStateMachine(created.stateMachine, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(2) }));
+    return created;
   }
 
   private addSlack(slack: SlackChannelProps, buttonsGuardrail?: iam.IManagedPolicy): chatbot.SlackChannelConfiguration {
@@ -1091,6 +1129,9 @@ export class PrismaMigrator extends Construct {
       Fn.join('', ['migrator invoke --function ', fn]),
       'Plan with the migrator CLI; it prints the command that applies exactly this plan',
     );
+    if (this.fleet) {
+      out('FleetStateMachineArn', this.fleet.stateMachine.stateMachineArn, "The fleet's rollouts (an upload starts one; confirm with {\"action\":\"deploy\",\"confirm\":true})");
+    }
     if (this.longMigrations) {
       const sm = this.longMigrations.stateMachine.stateMachineArn;
       out('EcsClusterName', this.longMigrations.cluster.clusterName, 'ECS cluster of the long-migration task');

@@ -7,6 +7,7 @@ import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import type { PrismaMigratorProps } from './prisma-migrator';
+import { validateFleet } from './fleet-targets';
 import { BlockOn, MigratorEngine, MigratorTrigger } from './types';
 
 /** Login names that are a database's master / superuser account on RDS, Aurora and the engines' defaults. */
@@ -14,8 +15,8 @@ export const MASTER_USER_NAMES = ['postgres', 'admin', 'root', 'rdsadmin', 'mast
 
 const KEY_RE = /^[A-Za-z0-9!_.*'()\-/]+$/;
 const STAGE_RE = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
-const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
-const RESOURCE_ID_RE = /^(db|cluster)-[A-Z0-9]{1,64}$/;
+export const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
+export const RESOURCE_ID_RE = /^(db|cluster)-[A-Z0-9]{1,64}$/;
 const SLACK_ID_RE = /^[A-Z0-9]+$/;
 /** Fargate CPU units → allowed memory (MiB) range. */
 const FARGATE: Record<number, [number, number]> = {
@@ -114,6 +115,11 @@ export function validateProps(scope: Construct, props: PrismaMigratorProps): voi
   }
   if (props.artifactBucket && (props.artifactBucketKey || props.artifactVersionRetention || props.artifactObjectLockRetention)) {
     fail('artifactBucketKey, artifactVersionRetention and artifactObjectLockRetention apply to the bucket the construct creates, not to artifactBucket');
+  }
+  if (props.fleet) {
+    if (trigger !== MigratorTrigger.EVENTBRIDGE) fail('fleet needs trigger: MigratorTrigger.EVENTBRIDGE (the upload rule starts the rollout)');
+    if (props.longMigrations) fail('fleet and longMigrations both take the upload rule: choose one');
+    validateFleet(props.fleet, fail);
   }
   validateNetwork(props, fail);
 }

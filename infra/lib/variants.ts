@@ -24,6 +24,7 @@ export interface Variants {
   readonly secretAuth: MigratorExampleStack;
   readonly existingResources: Stack;
   readonly aurora: Stack;
+  readonly fleet: Stack;
 }
 
 export function addVariantStacks(app: App): Variants {
@@ -164,5 +165,40 @@ export function addVariantStacks(app: App): Variants {
     code: migratorLambdaCode(),
   });
 
-  return { mysql, s3Notification, slackAndLong, secretAuth, existingResources, aurora };
+  // A fleet: uploads start the fleet's state machine (canary, waves, halt flag, rollup); the
+  // targets object in an existing versioned bucket; IAM logins on two servers and one secret.
+  const fleet = new Stack(app, 'Variant-Fleet');
+  const fvpc = new ec2.Vpc(fleet, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { all: {} } });
+  const fleetDb = rds.DatabaseInstance.fromDatabaseInstanceAttributes(fleet, 'Db', {
+    instanceIdentifier: 'tenants-control',
+    instanceEndpointAddress: 'tenants-control.abcdefghijkl.eu-west-1.rds.amazonaws.com',
+    port: 5432,
+    securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(fleet, 'DbSg', 'sg-0fedcba9876543210')],
+    instanceResourceId: 'db-CONTROL0000000000000000000',
+    engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16_13 }),
+  });
+  new PrismaMigrator(fleet, 'Migrator', {
+    stage: 'CODE',
+    production: false,
+    artifactKey: 'deploy/CODE/tenants/prisma.zip',
+    database: fleetDb,
+    databaseIngress: false,
+    databaseUser: 'migrator',
+    databaseName: 'control',
+    vpc: fvpc,
+    code: migratorLambdaCode(),
+    fleet: {
+      targetsBucket: s3.Bucket.fromBucketName(fleet, 'Targets', 'acme-fleet-targets'),
+      targetsKey: 'fleets/CODE/tenants.jsonl',
+      canary: 2,
+      maxConcurrency: 20,
+      iamLogins: [
+        { resourceId: 'db-TENANTSEU00000000000000000', user: 'migrator' },
+        { resourceId: 'cluster-TENANTSUS000000000000000', user: 'migrator' },
+      ],
+      secrets: [secretsmanager.Secret.fromSecretCompleteArn(fleet, 'TenantSecret', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenants/legacy-AbCdEf')],
+    },
+  });
+
+  return { mysql, s3Notification, slackAndLong, secretAuth, existingResources, aurora, fleet };
 }

@@ -62,6 +62,10 @@ if ! "$VENV/bin/python3" -c 'import botocore, moto' >/dev/null 2>&1 || [ ! -x "$
 fi
 say "python tools: $("$VENV/bin/python3" -c 'import botocore, moto; print("botocore", botocore.__version__, "moto", moto.__version__)')"
 
+# infra/node_modules (the CDK app, and aws-local-stepfunctions for tests/tests/fleet.rs, which
+# executes the fleet's synthesized state machine): npm ci from infra/package-lock.json.
+( source "$ROOT/infra/scripts/lib.sh" && ensure_node_modules ) | sed 's/^/[setup] /'
+
 # The Prisma CLI oracle (tests/oracle: the pinned Prisma CLI from npm), installed once before
 # the tests call it in parallel. PRISMA_ORACLE_DIR chooses where (default target/prisma-oracle).
 bash "$ROOT/tests/oracle/install.sh" | sed 's/^/[setup] /'

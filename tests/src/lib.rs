@@ -280,6 +280,7 @@ pub fn text(output: &Output) -> String {
     )
 }
 pub mod db;
+pub mod fleet;
 pub mod local_aws;
 pub mod mariadb;
 pub mod stage;

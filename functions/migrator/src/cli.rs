@@ -102,12 +102,21 @@ enum Command {
     Invoke(InvokeCommand),
     /// Print an RDS IAM auth token, like `aws rds generate-db-auth-token`.
     AuthToken(AuthTokenArgs),
+    /// A fleet of databases (one target a line): `fleet status --targets FILE`.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Check the migrations against the preflight rules, without a database (exit 1 on findings, 2 when unreadable).
     Lint(crate::lint::LintArgs),
     /// Print a shell completion script (e.g. `migrator completions bash > /etc/bash_completion.d/migrator`).
     Completions(CompletionsArgs),
     /// Print the man page, migrator(1), as roff (`migrator man > migrator.1; man ./migrator.1`).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum FleetCommand {
+    /// Compare every target with the migrations (read-only, a few at a time, a progress line on stderr); exit 1 unless all are up to date.
+    Status(crate::fleet::status::FleetStatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +341,10 @@ pub async fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Man => crate::completions::man().map(|()| true).map_err(Into::into),
         Command::HandleEvent(args) => handle_event(args).await,
+        // Boxed: its futures nest deep enough to overflow the layout of `main` inline.
+        Command::Fleet(FleetCommand::Status(args)) => {
+            Box::pin(crate::fleet::status::run(args)).await
+        }
         Command::Invoke(args) => run_invoke(args, args.json).await,
         Command::AuthToken(args) => auth_token(args).await,
         Command::Plan(PlanCommand { engine, .. })
@@ -667,6 +680,7 @@ fn request(command: &Command, inputs: &Inputs) -> Result<Request, EngineError> {
         | Command::Invoke(_)
         | Command::AuthToken(_)
         | Command::Lint(_)
+        | Command::Fleet(_)
         | Command::Completions(_)
         | Command::Man => {
             unreachable!("handled before the engine")

@@ -85,6 +85,12 @@ pub struct StageConfig {
     /// honoured only when the function was invoked through this qualifier (the "confirm door",
     /// see `handler::Door`). Unset: no door (a function deployed by hand, as before).
     pub confirm_qualifier: Option<String>,
+    /// `FLEET_QUALIFIER` (the construct's fleet function sets `fleet`): set, this function is
+    /// a fleet's child and takes only the fleet state machine's payloads, through this
+    /// qualifier alone (see `fleet`); unset, it refuses every fleet payload.
+    pub fleet_qualifier: Option<String>,
+    /// `FLEET_TARGETS`: `s3://bucket/key` of the fleet's targets (JSON Lines).
+    pub fleet_targets: Option<String>,
 }
 
 /// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
@@ -153,105 +159,7 @@ impl StageConfig {
         {
             problems.push(format!("STAGE: `{stage}` must be letters, digits, - or _"));
         }
-        let engine_set = get("DB_ENGINE");
-        let engine = match engine_set.as_deref() {
-            None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
-            Some("mysql") => DbEngine::Mysql,
-            Some(other) => {
-                problems.push(format!("DB_ENGINE: `{other}` is not postgresql or mysql"));
-                DbEngine::Postgresql
-            }
-        };
-        let auth = match get("DB_AUTH").as_deref() {
-            None | Some("iam") => Some(DbAuth::Iam),
-            Some("secret") => Some(DbAuth::Secret {
-                arn: required("DB_SECRET_ARN", &mut problems),
-            }),
-            Some("url") => Some(DbAuth::Url {
-                url: required("DATABASE_URL", &mut problems),
-            }),
-            Some(other) => {
-                problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
-                None
-            }
-        };
-        // With a URL, the URL says where; with a secret, the secret may; with IAM, the
-        // variables must. An unknown DB_AUTH asks for nothing more.
-        let (host, name, user) = match &auth {
-            Some(DbAuth::Url { .. } | DbAuth::Secret { .. }) | None => (
-                get("DB_HOST").unwrap_or_default(),
-                get("DB_NAME").unwrap_or_default(),
-                get("DB_USER").unwrap_or_default(),
-            ),
-            Some(DbAuth::Iam) => (
-                required("DB_HOST", &mut problems),
-                required("DB_NAME", &mut problems),
-                required("DB_USER", &mut problems),
-            ),
-        };
-        let port = parse(&get, "DB_PORT", &mut problems, |v| {
-            v.parse::<u16>().ok().filter(|p| *p > 0)
-        });
-        let schema = get("DB_SCHEMA");
-        if let Some(DbAuth::Url { url }) = &auth {
-            // The URL is the whole truth: what the variables say beside it would be ignored.
-            for variable in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SCHEMA"] {
-                if get(variable).is_some() {
-                    let instead = if variable == "DB_SCHEMA" {
-                        " (put ?schema= in DATABASE_URL)"
-                    } else {
-                        ""
-                    };
-                    problems.push(format!(
-                        "{variable}: not used with DB_AUTH=url, where DATABASE_URL says everything{instead}; unset it"
-                    ));
-                }
-            }
-            let scheme_engine = url.split_once(':').map(|(scheme, _)| scheme);
-            let url_engine = match scheme_engine {
-                Some("postgresql" | "postgres") => Some(DbEngine::Postgresql),
-                Some("mysql" | "mariadb") => Some(DbEngine::Mysql),
-                _ => None,
-            };
-            if engine_set.is_some() && url_engine.is_some_and(|e| e != engine) {
-                problems.push(format!(
-                    "DB_ENGINE: `{}` contradicts DATABASE_URL, which is a {} URL; unset DB_ENGINE or fix one of them",
-                    engine_set.as_deref().unwrap_or_default(),
-                    scheme_engine.unwrap_or_default()
-                ));
-            }
-        }
-
-        // What another way of logging in reads would be silently ignored by this one.
-        for (variable, used_by) in [("DATABASE_URL", "url"), ("DB_SECRET_ARN", "secret")] {
-            let unused = match &auth {
-                Some(DbAuth::Iam) => true,
-                Some(DbAuth::Secret { .. }) => used_by != "secret",
-                Some(DbAuth::Url { .. }) => used_by != "url",
-                None => false,
-            };
-            if unused && get(variable).is_some() {
-                let current = get("DB_AUTH").unwrap_or_else(|| "iam (the default)".into());
-                problems.push(format!(
-                    "{variable}: not used with DB_AUTH={current}; unset it, or set DB_AUTH={used_by} to log in with it"
-                ));
-            }
-        }
-        if engine == DbEngine::Mysql
-            && schema.is_some()
-            && !matches!(auth, Some(DbAuth::Url { .. }))
-        {
-            problems.push(
-                "DB_SCHEMA: MySQL has no schema apart from the database: unset DB_SCHEMA (the database is DB_NAME)".into(),
-            );
-        }
-        if let Some(DbAuth::Url { url }) = &auth
-            && !url.is_empty()
-            && let Err(e) = migrator_engine::dialect::parse_database_url(url)
-        {
-            // The engine's words never include the URL's password.
-            problems.push(format!("DATABASE_URL: {e}"));
-        }
+        let db = read_db(&get, &empty, &mut problems);
 
         let artifact_bucket = required("ARTIFACT_BUCKET", &mut problems);
         let artifact_key = required("ARTIFACT_KEY", &mut problems);
@@ -293,32 +201,26 @@ impl StageConfig {
         })
         .unwrap_or(64 << 20);
 
-        // A Lambda alias name (or a version number): what the 8th part of an ARN can be.
-        let confirm_qualifier = get("CONFIRM_QUALIFIER");
-        if let Some(q) = &confirm_qualifier
-            && (q.len() > 128
-                || q == "$LATEST"
-                || !q
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        let confirm_qualifier = qualifier(&get, "CONFIRM_QUALIFIER", &mut problems);
+        let fleet_qualifier = qualifier(&get, "FLEET_QUALIFIER", &mut problems);
+        if fleet_qualifier.is_some() && fleet_qualifier == confirm_qualifier {
+            problems.push(
+                "FLEET_QUALIFIER: must differ from CONFIRM_QUALIFIER (the fleet's door is its own)"
+                    .into(),
+            );
+        }
+        let fleet_targets = get("FLEET_TARGETS");
+        if let Some(url) = &fleet_targets
+            && let Err(e) = crate::payload::parse_s3_url(url)
         {
             problems.push(format!(
-                "CONFIRM_QUALIFIER: `{}` is not a Lambda alias name (letters, digits, - or _, at most 128)",
-                q.escape_debug()
+                "FLEET_TARGETS: {}",
+                e.replace("`artifact`", "the targets object")
             ));
         }
         let config = StageConfig {
             stage,
-            db: DbConfig {
-                engine,
-                host,
-                port,
-                name,
-                user,
-                schema,
-                auth: auth.unwrap_or(DbAuth::Iam),
-                ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
-            },
+            db,
             artifact_bucket,
             artifact_key,
             topic_arn,
@@ -333,6 +235,8 @@ impl StageConfig {
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
             confirm_qualifier,
+            fleet_qualifier,
+            fleet_targets,
         };
         if problems.is_empty() {
             Ok(config)
@@ -342,8 +246,160 @@ impl StageConfig {
     }
 }
 
+/// A Lambda alias name (or a version number): what the 8th part of an ARN can be.
+fn qualifier(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let q = get(name)?;
+    if q.len() > 128
+        || q == "$LATEST"
+        || !q
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        problems.push(format!(
+            "{name}: `{}` is not a Lambda alias name (letters, digits, - or _, at most 128)",
+            q.escape_debug()
+        ));
+    }
+    Some(q)
+}
+
+/// `name`, or a "required" problem (unless it was set but empty, already said).
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    empty: &[&str],
+    name: &'static str,
+    problems: &mut Vec<String>,
+) -> String {
+    get(name).unwrap_or_else(|| {
+        if !empty.contains(&name) {
+            problems.push(format!("{name}: required"));
+        }
+        String::new()
+    })
+}
+
+/// The database variables (`DB_*`, `DATABASE_URL`): the one set of rules for a stage's
+/// database and for every fleet target (`fleet::targets` reads a target line through it).
+pub(crate) fn read_db(
+    get: &impl Fn(&str) -> Option<String>,
+    empty: &[&str],
+    problems: &mut Vec<String>,
+) -> DbConfig {
+    let engine_set = get("DB_ENGINE");
+    let engine = match engine_set.as_deref() {
+        None | Some("postgresql") | Some("postgres") => DbEngine::Postgresql,
+        Some("mysql") => DbEngine::Mysql,
+        Some(other) => {
+            problems.push(format!("DB_ENGINE: `{other}` is not postgresql or mysql"));
+            DbEngine::Postgresql
+        }
+    };
+    let auth = match get("DB_AUTH").as_deref() {
+        None | Some("iam") => Some(DbAuth::Iam),
+        Some("secret") => Some(DbAuth::Secret {
+            arn: required(get, empty, "DB_SECRET_ARN", problems),
+        }),
+        Some("url") => Some(DbAuth::Url {
+            url: required(get, empty, "DATABASE_URL", problems),
+        }),
+        Some(other) => {
+            problems.push(format!("DB_AUTH: `{other}` is not iam, secret or url"));
+            None
+        }
+    };
+    // With a URL, the URL says where; with a secret, the secret may; with IAM, the
+    // variables must. An unknown DB_AUTH asks for nothing more.
+    let (host, name, user) = match &auth {
+        Some(DbAuth::Url { .. } | DbAuth::Secret { .. }) | None => (
+            get("DB_HOST").unwrap_or_default(),
+            get("DB_NAME").unwrap_or_default(),
+            get("DB_USER").unwrap_or_default(),
+        ),
+        Some(DbAuth::Iam) => (
+            required(get, empty, "DB_HOST", problems),
+            required(get, empty, "DB_NAME", problems),
+            required(get, empty, "DB_USER", problems),
+        ),
+    };
+    let port = parse(get, "DB_PORT", problems, |v| {
+        v.parse::<u16>().ok().filter(|p| *p > 0)
+    });
+    let schema = get("DB_SCHEMA");
+    if let Some(DbAuth::Url { url }) = &auth {
+        // The URL is the whole truth: what the variables say beside it would be ignored.
+        for variable in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_SCHEMA"] {
+            if get(variable).is_some() {
+                let instead = if variable == "DB_SCHEMA" {
+                    " (put ?schema= in DATABASE_URL)"
+                } else {
+                    ""
+                };
+                problems.push(format!(
+                        "{variable}: not used with DB_AUTH=url, where DATABASE_URL says everything{instead}; unset it"
+                    ));
+            }
+        }
+        let scheme_engine = url.split_once(':').map(|(scheme, _)| scheme);
+        let url_engine = match scheme_engine {
+            Some("postgresql" | "postgres") => Some(DbEngine::Postgresql),
+            Some("mysql" | "mariadb") => Some(DbEngine::Mysql),
+            _ => None,
+        };
+        if engine_set.is_some() && url_engine.is_some_and(|e| e != engine) {
+            problems.push(format!(
+                    "DB_ENGINE: `{}` contradicts DATABASE_URL, which is a {} URL; unset DB_ENGINE or fix one of them",
+                    engine_set.as_deref().unwrap_or_default(),
+                    scheme_engine.unwrap_or_default()
+                ));
+        }
+    }
+
+    // What another way of logging in reads would be silently ignored by this one.
+    for (variable, used_by) in [("DATABASE_URL", "url"), ("DB_SECRET_ARN", "secret")] {
+        let unused = match &auth {
+            Some(DbAuth::Iam) => true,
+            Some(DbAuth::Secret { .. }) => used_by != "secret",
+            Some(DbAuth::Url { .. }) => used_by != "url",
+            None => false,
+        };
+        if unused && get(variable).is_some() {
+            let current = get("DB_AUTH").unwrap_or_else(|| "iam (the default)".into());
+            problems.push(format!(
+                    "{variable}: not used with DB_AUTH={current}; unset it, or set DB_AUTH={used_by} to log in with it"
+                ));
+        }
+    }
+    if engine == DbEngine::Mysql && schema.is_some() && !matches!(auth, Some(DbAuth::Url { .. })) {
+        problems.push(
+                "DB_SCHEMA: MySQL has no schema apart from the database: unset DB_SCHEMA (the database is DB_NAME)".into(),
+            );
+    }
+    if let Some(DbAuth::Url { url }) = &auth
+        && !url.is_empty()
+        && let Err(e) = migrator_engine::dialect::parse_database_url(url)
+    {
+        // The engine's words never include the URL's password.
+        problems.push(format!("DATABASE_URL: {e}"));
+    }
+
+    DbConfig {
+        engine,
+        host,
+        port,
+        name,
+        user,
+        schema,
+        auth: auth.unwrap_or(DbAuth::Iam),
+        ca_bundle: get("DB_CA_BUNDLE").map(PathBuf::from),
+    }
+}
+
 /// The variables the stage reads (an empty one is refused).
-const VARIABLES: [&str; 24] = [
+const VARIABLES: [&str; 26] = [
     "STAGE",
     "DB_ENGINE",
     "DB_HOST",
@@ -368,6 +424,8 @@ const VARIABLES: [&str; 24] = [
     "AWS_REGION",
     "AWS_LAMBDA_FUNCTION_NAME",
     "CONFIRM_QUALIFIER",
+    "FLEET_QUALIFIER",
+    "FLEET_TARGETS",
 ];
 
 /// The longest duration any of them may be: PostgreSQL's `lock_timeout` and

@@ -13,7 +13,7 @@ use migrator_engine::error::{EngineError, Wording};
 use migrator_engine::outcome::{Action, ArtifactInfo, Outcome, Status};
 use serde_json::{Value, json};
 
-use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
+use crate::config::{DbAuth, DbConfig, DbEngine, StageConfig, key_matches};
 use crate::error::EdgeError;
 use crate::payload::ManualPayload;
 use crate::ports::{ArtifactSource, Credentials, Notifier, PublishError, TokenFor};
@@ -177,7 +177,15 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         let mut publish_errors = Vec::new();
         let mut fails_invocation = false;
         let mut budget = Budget::default();
-        let body = match trigger::parse_text(event) {
+        let envelope = trigger::parse_text(event);
+        if let Envelope::Direct(items) = &envelope
+            && let [Item::Fleet(step)] = items.as_slice()
+            && self.fleet_door_open(invocation)
+        {
+            // Boxed: the fleet steps nest the engine deep enough to overflow an inline layout.
+            return Box::pin(self.fleet(step, invocation, deadline)).await;
+        }
+        let body = match envelope {
             Envelope::Direct(items) => {
                 let mut ignored = Vec::new();
                 let mut over = 0;
@@ -331,11 +339,17 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         invocation: &Invocation,
         deadline: Option<Instant>,
     ) -> Option<Outcome> {
+        let item = self.guard_fleet(item, invocation);
         let ready = match self.prepare(item, invocation, deadline).await {
             Ok(None) => return None,
             Ok(Some(ready)) => ready,
             Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
         };
+        Some(self.run_ready(ready, deadline).await)
+    }
+
+    /// The engine over a prepared item, the outcome logged (not published).
+    async fn run_ready(&self, ready: Ready, deadline: Option<Instant>) -> Outcome {
         let settings = Settings {
             lock_wait: self.config.lock_wait(),
             deadline,
@@ -367,7 +381,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ),
         )
         .await;
-        Some(self.finish(outcome, Some(&ready.served)))
+        self.finish(outcome, Some(&ready.served))
     }
 
     /// Everything before the engine: the request, the allowed object, its bytes, the
@@ -392,6 +406,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 return Ok(None);
             }
             Item::Invalid { action, reason } => return Err(Early::refused(action, reason)),
+            Item::Fleet(_) => {
+                return Err(Early::refused(
+                    Action::Deploy,
+                    "a fleet payload with other records: a fleet step is an invocation of its own"
+                        .into(),
+                ));
+            }
             Item::Upload(object, uploader) => (
                 Request::upload(
                     policy,
@@ -457,10 +478,13 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         // An unusable artifact is rejected before any credential is fetched or minted.
         let artifact = artifact::read_zip(&fetched.location, &fetched.bytes, &Limits::default())
             .map_err(|error| early(EdgeError::from(error)))?;
-        let target = self.target(deadline).await.map_err(|error| Early {
-            artifact: Some(engine::artifact_info(&artifact)),
-            ..early(error)
-        })?;
+        let target = self
+            .target_for(&self.config.db, deadline)
+            .await
+            .map_err(|error| Early {
+                artifact: Some(engine::artifact_info(&artifact)),
+                ..early(error)
+            })?;
         Ok(Some(Ready {
             request,
             artifact,
@@ -622,68 +646,81 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
         Err(EdgeError::invalid_request(reason))
     }
 
-    /// The database, with fresh credentials: an IAM token is minted for every connection.
-    async fn target(&self, deadline: Option<Instant>) -> Result<DatabaseTarget, EdgeError> {
-        let db = &self.config.db;
-        let credentials = &self.edges.credentials;
-        let login = match &db.auth {
-            DbAuth::Url { url } => return Ok(parse_database_url(url)?),
-            DbAuth::Iam => {
-                let token = TokenFor {
-                    host: db.host.clone(),
-                    port: db.port_or_default(),
-                    user: db.user.clone(),
-                };
-                let password = asking(
-                    deadline,
-                    "the AWS credentials provider",
-                    credentials.iam_token(&token),
-                )
-                .await?;
-                Login {
-                    host: token.host,
-                    port: token.port,
-                    user: token.user,
-                    password,
-                    name: db.name.clone(),
-                }
-            }
-            DbAuth::Secret { arn } => {
-                // The stage's variables win; what they leave out comes from the secret.
-                let secret = asking(
-                    deadline,
-                    "Secrets Manager",
-                    credentials.database_secret(arn),
-                )
-                .await?;
-                let pick = |configured: &str, from_secret: Option<String>, what: &str| {
-                    if configured.is_empty() {
-                        from_secret.filter(|v| !v.is_empty()).ok_or_else(|| {
-                            EdgeError::Credentials {
-                                reason: format!(
-                                    "no database {what}: set DB_{} or put `{what}` in the secret",
-                                    what.to_uppercase()
-                                ),
-                            }
-                        })
-                    } else {
-                        Ok(configured.to_string())
-                    }
-                };
-                Login {
-                    user: pick(&db.user, Some(secret.username.clone()), "user")?,
-                    host: pick(&db.host, secret.host.clone(), "host")?,
-                    name: pick(&db.name, secret.dbname.clone(), "dbname")?,
-                    port: db
-                        .port
-                        .or(secret.port)
-                        .unwrap_or_else(|| db.port_or_default()),
-                    password: secret.password,
-                }
-            }
-        };
-        Ok(login.target(db.engine, db.schema.as_deref(), &self.ca_bundle)?)
+    /// The database `db` (the stage's, or a fleet target's), with fresh credentials.
+    async fn target_for(
+        &self,
+        db: &DbConfig,
+        deadline: Option<Instant>,
+    ) -> Result<DatabaseTarget, EdgeError> {
+        database_target(db, &self.edges.credentials, &self.ca_bundle, deadline).await
     }
+}
+
+/// The database `db` with fresh credentials: an IAM token is minted for every connection, a
+/// secret read, or the URL taken as it is (the function, and `migrator fleet status`).
+pub async fn database_target(
+    db: &DbConfig,
+    credentials: &impl Credentials,
+    ca_bundle: &[u8],
+    deadline: Option<Instant>,
+) -> Result<DatabaseTarget, EdgeError> {
+    let login = match &db.auth {
+        DbAuth::Url { url } => return Ok(parse_database_url(url)?),
+        DbAuth::Iam => {
+            let token = TokenFor {
+                host: db.host.clone(),
+                port: db.port_or_default(),
+                user: db.user.clone(),
+            };
+            let password = asking(
+                deadline,
+                "the AWS credentials provider",
+                credentials.iam_token(&token),
+            )
+            .await?;
+            Login {
+                host: token.host,
+                port: token.port,
+                user: token.user,
+                password,
+                name: db.name.clone(),
+            }
+        }
+        DbAuth::Secret { arn } => {
+            // The stage's variables win; what they leave out comes from the secret.
+            let secret = asking(
+                deadline,
+                "Secrets Manager",
+                credentials.database_secret(arn),
+            )
+            .await?;
+            let pick = |configured: &str, from_secret: Option<String>, what: &str| {
+                if configured.is_empty() {
+                    from_secret
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| EdgeError::Credentials {
+                            reason: format!(
+                                "no database {what}: set DB_{} or put `{what}` in the secret",
+                                what.to_uppercase()
+                            ),
+                        })
+                } else {
+                    Ok(configured.to_string())
+                }
+            };
+            Login {
+                user: pick(&db.user, Some(secret.username.clone()), "user")?,
+                host: pick(&db.host, secret.host.clone(), "host")?,
+                name: pick(&db.name, secret.dbname.clone(), "dbname")?,
+                port: db
+                    .port
+                    .or(secret.port)
+                    .unwrap_or_else(|| db.port_or_default()),
+                password: secret.password,
+            }
+        }
+    };
+    Ok(login.target(db.engine, db.schema.as_deref(), ca_bundle)?)
 }
 
 /// Where and as whom the function logs in (the password may be an IAM auth token).
@@ -807,5 +844,6 @@ fn worth_retrying(outcome: &Outcome) -> bool {
         || outcome.error.as_ref().and_then(|e| e.code.as_deref()) == Some("P1002")
 }
 
+mod fleet;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ mod config;
 mod dotenv;
 mod duration;
 mod error;
+mod fleet;
 mod handler;
 mod invoke;
 mod json;

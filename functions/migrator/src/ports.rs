@@ -61,6 +61,20 @@ pub trait Notifier: Send + Sync {
         outcome: &Outcome,
         door: Option<&str>,
     ) -> impl Future<Output = Result<String, PublishError>> + Send;
+    /// Publishes a fleet's rollup (on the rollout's thread); returns the message id.
+    fn publish_rollup(
+        &self,
+        rollup: &crate::fleet::rollup::Rollup,
+    ) -> impl Future<Output = Result<String, PublishError>> + Send {
+        let _ = rollup;
+        let topic = self.topic().to_string();
+        async move {
+            Err(PublishError {
+                topic,
+                reason: "this notifier does not publish rollups".into(),
+            })
+        }
+    }
 }
 
 /// What an IAM auth token is minted for.

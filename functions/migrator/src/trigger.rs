@@ -35,6 +35,9 @@ pub enum Item {
     Upload(ObjectRef, Option<String>),
     /// A person's request (`aws lambda invoke`, `migrator invoke`, ECS).
     Manual(Manual),
+    /// A fleet state machine's step (`{"fleet": {...}}`), honoured only through the fleet's
+    /// door (`handler::fleet`).
+    Fleet(Value),
     /// S3's notification test message: acknowledged, nothing to do.
     TestEvent,
     /// Not something we act on: the action it asked for (deploy unless a payload said
@@ -157,6 +160,14 @@ fn items(event: &Value, depth: usize) -> Vec<Item> {
     }
     if object.get("source").and_then(Value::as_str) == Some("aws.s3") {
         return vec![eventbridge(object)];
+    }
+    if let Some(step) = object.get("fleet") {
+        if depth > 0 || object.len() > 1 {
+            return vec![invalid(
+                "a fleet payload inside an SQS message or SNS notification, or beside other keys: only the fleet's state machine sends one, as the invocation itself",
+            )];
+        }
+        return vec![Item::Fleet(step.clone())];
     }
     if object.contains_key("action") {
         if depth > 0 {

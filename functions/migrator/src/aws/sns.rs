@@ -5,6 +5,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use migrator_engine::outcome::Outcome;
 use migrator_engine::text::clip_bytes;
 
+use crate::fleet::rollup::Rollup;
 use crate::ports::{Notifier, PublishError};
 use crate::render;
 
@@ -46,6 +47,69 @@ impl Notifier for SnsNotifier {
         };
         publish(&self.client, &self.topic, outcome, &channel).await
     }
+
+    async fn publish_rollup(&self, rollup: &Rollup) -> Result<String, PublishError> {
+        let fail = |reason: String| PublishError {
+            topic: self.topic.clone(),
+            reason,
+        };
+        let attribute = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| fail(e.to_string()))
+        };
+        let severity = if rollup.ok() { "info" } else { "error" };
+        let response = self
+            .client
+            .publish()
+            .topic_arn(&self.topic)
+            .message_structure("json")
+            .message(rollup_message(rollup))
+            .subject(clip_bytes(
+                &format!("migrator fleet {}: {}", rollup.stage, rollup.status),
+                99,
+            ))
+            .message_attributes("stage", attribute(&rollup.stage)?)
+            .message_attributes("status", attribute(&format!("fleet-{}", rollup.status))?)
+            .message_attributes("severity", attribute(severity)?)
+            .send()
+            .await
+            .map_err(|e| fail(crate::aws::describe_sdk_error(&e)))?;
+        Ok(response.message_id().unwrap_or_default().to_string())
+    }
+}
+
+/// A rollup's SNS message (`default`: the document, `https`: Chatbot on the rollout's thread,
+/// `email`: text), under [`MESSAGE_LIMIT`]: past it, the successful targets leave the
+/// document and the text (their counts stay).
+pub fn rollup_message(rollup: &Rollup) -> String {
+    let render = |r: &Rollup| {
+        serde_json::json!({
+            "default": serde_json::to_string(r).unwrap_or_default(),
+            "https": r.chatbot().to_string(),
+            "email": r.text(),
+        })
+        .to_string()
+    };
+    let text = render(rollup);
+    if text.len() <= MESSAGE_LIMIT {
+        return text;
+    }
+    let mut short = rollup.clone();
+    short
+        .targets
+        .retain(|t| !matches!(t.status.as_str(), "applied" | "up-to-date" | "planned"));
+    for t in &mut short.targets {
+        t.detail = None;
+    }
+    let text = render(&short);
+    if text.len() <= MESSAGE_LIMIT {
+        return text;
+    }
+    short.targets.truncate(500);
+    render(&short)
 }
 
 /// SNS refuses a message (with its attributes) over 256 KiB; ours stays below this, with

@@ -518,7 +518,10 @@ async fn iam_tokens_are_minted_for_the_configured_endpoint() {
         FakeTopic::default(),
         FakeCredentials::default(),
     );
-    let target = handler.target(None).await.expect("target");
+    let target = handler
+        .target_for(&handler.config.db, None)
+        .await
+        .expect("target");
     let info = target.info();
     assert_eq!(
         (info.host.as_deref(), info.port, info.name.as_str()),
@@ -549,7 +552,11 @@ async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing()
         FakeTopic::default(),
         secret(Some("secret.host"), Some(5433)),
     );
-    let info = handler.target(None).await.expect("target").info();
+    let info = handler
+        .target_for(&handler.config.db, None)
+        .await
+        .expect("target")
+        .info();
     assert_eq!(
         (info.host.as_deref(), info.port, info.name.as_str()),
         (Some("db.example"), Some(5433), "app"),
@@ -564,7 +571,10 @@ async fn the_stage_variables_win_over_the_secret_and_fill_only_what_is_missing()
         FakeTopic::default(),
         secret(None, None),
     );
-    let error = handler.target(None).await.expect_err("no host anywhere");
+    let error = handler
+        .target_for(&handler.config.db, None)
+        .await
+        .expect_err("no host anywhere");
     assert!(
         error
             .to_string()
@@ -702,4 +712,75 @@ async fn a_confirmation_is_honoured_only_through_the_confirm_qualifier() {
     let handler = handler_with_exact_key();
     handle(&handler, &resolve).await;
     assert_eq!(fetched(&handler), [KEY]);
+}
+
+/// The fleet's door: a target is chosen only by the fleet's state machine, through the fleet
+/// function's own alias; an upload or a manual payload never can.
+#[tokio::test]
+async fn only_the_fleets_state_machine_chooses_a_target() {
+    let step = r#"{"fleet":{"step":"target","action":"deploy","index":0,"target":{"id":"evil","auth":"url","url":"postgresql://u@attacker/x"},"rollout":{"id":"r","threadId":"t","artifact":"s3://artifacts/deploy/PROD/app/prisma.zip","targets":"s3://artifacts/t.jsonl","apply":true,"total":1,"canary":1}}}"#;
+    let arn = |q: &str| Invocation {
+        invoked_function_arn: Some(format!(
+            "arn:aws:lambda:eu-west-1:123456789012:function:fleet-fn{q}"
+        )),
+        ..Invocation::default()
+    };
+    // The stage's function (no FLEET_QUALIFIER): refused, whatever the qualifier.
+    let test_handler = |extra: &[(&'static str, &'static str)]| {
+        handler(
+            extra,
+            FakeStore::default(),
+            FakeTopic::default(),
+            FakeCredentials::default(),
+        )
+    };
+    let stage = test_handler(&[]);
+    for invocation in [Invocation::default(), arn(":fleet"), arn(":apply")] {
+        let response = stage.handle(step.as_bytes(), &invocation).await;
+        assert_eq!(response.outcomes.len(), 1);
+        assert_eq!(response.outcomes[0].status, Status::Rejected);
+        assert!(
+            error_text(&response.outcomes[0]).contains("no fleet's"),
+            "{:?}",
+            response.outcomes[0].error
+        );
+    }
+    // The fleet's function: refused unless through its own alias.
+    let fleet = test_handler(&[("FLEET_QUALIFIER", "fleet")]);
+    for invocation in [Invocation::default(), arn(""), arn(":apply"), arn(":other")] {
+        let response = fleet.handle(step.as_bytes(), &invocation).await;
+        assert_eq!(
+            response.outcomes.len(),
+            1,
+            "{:?}",
+            invocation.invoked_function_arn
+        );
+        assert_eq!(response.outcomes[0].status, Status::Rejected);
+        assert!(
+            error_text(&response.outcomes[0])
+                .contains("only the fleet's state machine chooses a target")
+        );
+    }
+    // Inside a queue's message: refused.
+    let sqs =
+        json!({"Records":[{"eventSource":"aws:sqs","messageId":"m1","body": step}]}).to_string();
+    let response = fleet.handle(sqs.as_bytes(), &arn(":fleet")).await;
+    assert_eq!(response.outcomes[0].status, Status::Rejected);
+    // Uploads and manual payloads never reach a fleet's function's targets.
+    for event in [
+        json!({"action":"deploy","confirm":true}).to_string(),
+        json!({"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"artifacts"},"object":{"key":"deploy/PROD/app/prisma.zip","version-id":"v1"}}}).to_string(),
+    ] {
+        let response = fleet.handle(event.as_bytes(), &arn(":fleet")).await;
+        assert_eq!(response.outcomes[0].status, Status::Rejected, "{event}");
+        assert!(error_text(&response.outcomes[0]).contains("this is a fleet's function"), "{event}");
+    }
+    assert!(
+        fleet.edges.credentials.tokens.lock().unwrap().is_empty(),
+        "no credentials were asked for"
+    );
+    assert!(
+        fleet.edges.artifacts.fetched.lock().unwrap().is_empty(),
+        "nothing was fetched"
+    );
 }
