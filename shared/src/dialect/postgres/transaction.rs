@@ -189,6 +189,8 @@ impl Worker {
         {
             self.rollback().await;
             let mut failure = script_failure(&e, script, limits);
+            // The server's position names the statement (relative to the script alone).
+            failure.statement = replay::statement_at(&self.statements(script), script, &e);
             // The supervisor reads whether the row stayed (a COMMIT the script hid).
             failure.rolled_back = true;
             return Err(TransactionError::Script(failure));
