@@ -63,7 +63,7 @@ fn my_has(db: &MyDb, table: &str) -> bool {
 
 fn sqlite(db: &Path, sql: &str) -> String {
     let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))"])
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); rows=list(c.execute(sys.argv[2])); c.commit(); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in rows))"])
         .arg(db)
         .arg(sql)
         .output()
