@@ -63,6 +63,7 @@ pub(super) fn statement_at(
     statements: &[Statement<'_>],
     script: &str,
     error: &sqlx::Error,
+    skip: usize,
 ) -> Option<FailedStatement> {
     let sqlx::Error::Database(db) = error else {
         return None;
@@ -74,7 +75,7 @@ pub(super) fn statement_at(
     };
     let byte = script
         .char_indices()
-        .nth(position.checked_sub(1)?)
+        .nth(position.checked_sub(skip + 1)?)
         .map(|(i, _)| i)?;
     statements
         .iter()
