@@ -15,6 +15,10 @@ pub(super) const CHAINED_NOTE: &str = "The script ended the migrator's transacti
 /// What the logs say when the error came at COMMIT.
 pub(super) const AT_COMMIT_NOTE: &str = "The error came when the migrator committed the migration's transaction (a deferred constraint, a serialization failure …): the transaction was rolled back.";
 
+/// Where our statements end and the script begins in the message that carries both (what
+/// `pg_stat_activity` shows; the progress lines show what follows it).
+pub(super) const SCRIPT_FOLLOWS: &str = "/* migrator: the migration's script follows */";
+
 /// SQLSTATEs our own finishing block raises (class `MG` is not used by PostgreSQL).
 pub(super) const ENDED_BY_SCRIPT: &str = "MGR01";
 pub(super) const LEFT_OPEN_BY_SCRIPT: &str = "MGR02";
@@ -177,7 +181,7 @@ impl Worker {
                 "SELECT txid_current(), set_config('statement_timeout', current_setting('migrator.statement_timeout'), true)".into(),
             ];
             let ours: Vec<String> = ours.into_iter().filter(|s| !s.is_empty()).collect();
-            let prefix = format!("{};\n", ours.join("; "));
+            let prefix = format!("{}; {SCRIPT_FOLLOWS}\n", ours.join("; "));
             match self.run_after(&prefix, ours.len(), script).await {
                 Ok(xid) => format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}"),
                 Err(Ran::Ours(e)) => {
