@@ -513,7 +513,7 @@ fn a_killed_deploys_backend_is_cancelled_and_the_next_deploy_gets_the_lock() {
         .spawn()
         .expect("migrator starts");
     let sleeping = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'SELECT pg_sleep(CASE%'",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%SELECT pg_sleep(CASE%' AND pid <> pg_backend_pid()",
         db.name
     );
     let start = Instant::now();

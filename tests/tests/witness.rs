@@ -63,7 +63,7 @@ fn my_has(db: &MyDb, table: &str) -> bool {
 
 fn sqlite(db: &Path, sql: &str) -> String {
     let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))"])
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); rows=list(c.execute(sys.argv[2])); c.commit(); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in rows))"])
         .arg(db)
         .arg(sql)
         .output()
@@ -357,9 +357,16 @@ fn a_default_changed_outside_a_transaction_is_still_seen_by_the_next_migration()
         "{message}"
     );
     // c is not recorded as applied and its table does not exist.
-    assert!(!run.names("applied").contains(&"20240103000000_c".to_string()));
+    assert!(
+        !run.names("applied")
+            .contains(&"20240103000000_c".to_string())
+    );
     assert!(!pg_has(&db, "c"));
-    assert!(!finished(&db).iter().any(|(name, done)| name == "20240103000000_c" && *done));
+    assert!(
+        !finished(&db)
+            .iter()
+            .any(|(name, done)| name == "20240103000000_c" && *done)
+    );
 }
 
 #[test]
@@ -856,4 +863,87 @@ fn a_copy_from_stdin_hidden_from_the_splitter_does_not_hang_holding_the_lock() {
     // Rolled back, and recorded as failed: the database says the same.
     assert!(!pg_has(&db, "cp") && !pg_has(&db, "after_copy"));
     assert_eq!(finished(&db), [("20240101000000_a".to_string(), false)]);
+}
+
+// ------------------------------------------------ SQLite: the deadline and the table
+
+#[test]
+fn a_long_sqlite_statement_is_interrupted_at_the_deadline_and_applied_by_the_next_run() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("t.db");
+    let url = format!("file:{}", file.display());
+    let m = Migrations::new().with_lock("sqlite");
+    m.add(
+        "20240101000000_a",
+        "CREATE TABLE bound (n INTEGER);\nINSERT INTO bound VALUES (1000000000);\n",
+    );
+    // A billion rows counted one by one: far beyond the deadline, unless the bound is lowered.
+    m.add(
+        "20240102000000_b",
+        "CREATE TABLE b (n INTEGER);\nINSERT INTO b WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM bound)) SELECT count(*) FROM c;\n",
+    );
+    let start = Instant::now();
+    let outcome = run_engine(m.path(), &url, deadline_in(12));
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(outcome.status, Status::Incomplete, "{outcome:?}");
+    let error = outcome.error.expect("an error says why");
+    assert!(
+        error.message.contains("20240102000000_b") && error.message.contains("cancelled"),
+        "{}",
+        error.message
+    );
+    assert!(outcome.failed.is_empty());
+    // Nothing of b stays, and no failed row: a finished, b not recorded.
+    assert_eq!(
+        sqlite(&file, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"),
+        "0"
+    );
+    assert_eq!(
+        sqlite(
+            &file,
+            "SELECT migration_name, finished_at IS NOT NULL FROM _prisma_migrations ORDER BY started_at"
+        ),
+        "20240101000000_a|1"
+    );
+    // The next run, with a statement that fits its time, applies b.
+    sqlite(&file, "UPDATE bound SET n = 1000");
+    let again = migrator(&["deploy"], m.path(), &url);
+    assert_eq!(again.status(), "applied", "{}", again.stdout());
+    assert_eq!(sqlite(&file, "SELECT n FROM b"), "1000");
+}
+
+#[test]
+fn a_trigger_on_prisma_migrations_is_refused_and_rolled_back_on_sqlite() {
+    for (tag, create) in [("main", "CREATE TRIGGER"), ("temp", "CREATE TEMP TRIGGER")] {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("t.db");
+        let m = Migrations::new().with_lock("sqlite");
+        m.add(
+            "20240101000000_a",
+            &format!(
+                "CREATE TABLE a (id int);\n{create} pm_t AFTER UPDATE ON _prisma_migrations BEGIN UPDATE _prisma_migrations SET finished_at = NULL WHERE id = NEW.id; END;\n"
+            ),
+        );
+        let run = migrator(&["deploy"], m.path(), &format!("file:{}", file.display()));
+        assert_eq!(run.status(), "failed", "{tag}: {}", run.stdout());
+        let message = message(&run);
+        assert!(
+            message.contains("a trigger on _prisma_migrations: pm_t")
+                && message.contains("rolled back"),
+            "{tag}: {message}"
+        );
+        assert_eq!(
+            sqlite(
+                &file,
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('a', 'pm_t')"
+            ),
+            "0",
+            "{tag}"
+        );
+        assert_eq!(
+            sqlite(&file, "SELECT count(*) FROM _prisma_migrations"),
+            "0",
+            "{tag}"
+        );
+    }
 }

@@ -323,9 +323,11 @@ fn failed_now(name: &str, row: &NewRow, failure: &ScriptFailure, logs: &str) -> 
         name: name.to_string(),
         started_at: row.started_at,
         logs: Some(logs.to_string()),
+        // Named statement by statement; a transaction rolled back committed nothing to list.
         committed_statements: failure
             .statement
             .as_ref()
+            .filter(|_| !failure.rolled_back)
             .map(|_| failure.committed.clone()),
         failed_statement: failure.statement.as_ref().map(|s| s.number),
     }

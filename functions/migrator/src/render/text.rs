@@ -97,6 +97,12 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
                 m.name,
                 m.started_at.format("%Y-%m-%d %H:%M:%S UTC")
             )?;
+            if let Some(n) = m.failed_statement {
+                writeln!(
+                    out,
+                    "    failed statement: {n} (its line and text are in the error)"
+                )?;
+            }
             if let Some(committed) = &m.committed_statements
                 && !committed.is_empty()
             {

@@ -10,6 +10,16 @@ pub(super) fn script_failure(
     script: &str,
     _limits: StatementLimits,
 ) -> ScriptFailure {
+    script_failure_after(error, script, 0)
+}
+
+/// [`script_failure`] for a script sent after `skip` characters of our own in the same
+/// message: the server's position counts them, the script's lines do not.
+pub(super) fn script_failure_after(
+    error: &sqlx::Error,
+    script: &str,
+    skip: usize,
+) -> ScriptFailure {
     let interruption = match error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some(LOCK_NOT_AVAILABLE) => Some(Interruption::LockTimeout),
@@ -19,13 +29,16 @@ pub(super) fn script_failure(
     };
     ScriptFailure::from_sqlx(error, interruption, |db| {
         match db.try_downcast_ref::<PgDatabaseError>() {
-            Some(pg) => (Some(pg.code().to_string()), render_pg_error(pg, script)),
+            Some(pg) => (
+                Some(pg.code().to_string()),
+                render_pg_error(pg, script, skip),
+            ),
             None => (db.code().map(|c| c.to_string()), db.message().to_string()),
         }
     })
 }
 
-pub(super) fn render_pg_error(pg: &PgDatabaseError, script: &str) -> String {
+pub(super) fn render_pg_error(pg: &PgDatabaseError, script: &str, skip: usize) -> String {
     let severity = match pg.severity() {
         PgSeverity::Fatal => "FATAL",
         PgSeverity::Panic => "PANIC",
@@ -39,6 +52,7 @@ pub(super) fn render_pg_error(pg: &PgDatabaseError, script: &str) -> String {
         text.push_str(&format!("\nHINT: {hint}"));
     }
     if let Some(PgErrorPosition::Original(position)) = pg.position()
+        && let Some(position) = position.checked_sub(skip).filter(|p| *p > 0)
         && let Some((line, column, source)) = locate(script, position)
     {
         text.push_str(&format!(

@@ -30,6 +30,7 @@ use probe::{blocker_from_row, holders_query};
 
 mod errors;
 mod probe;
+mod replay;
 mod supervisor;
 mod target;
 mod transaction;
@@ -158,6 +159,7 @@ impl Postgres {
         let leads = leads_with_set_transaction(&statements);
         let mut w = self.take_worker().await.map_err(ApplyError::Bookkeeping)?;
         let pid = i64::from(w.pid);
+        let started = std::time::Instant::now();
         let (result, watched) = supervise(
             w.apply_in_transaction(m, leads),
             &mut PgSupervisor(&mut self.conn),
@@ -234,6 +236,18 @@ impl Postgres {
                 } else if failure.note.as_deref() == Some(CHAINED_NOTE) && !leads {
                     // Our row went with the first transaction: it was rolled back too.
                     failure.rolled_back = true;
+                } else if failure.rolled_back
+                    && failure.statement.is_none()
+                    && failure.note.is_none()
+                    && failure.interruption.is_none()
+                    && failure.code.is_some()
+                    && !watched.cancelled
+                    && !watched.terminated
+                {
+                    // The server said no position, and no row stayed: the transaction rolled
+                    // back, so the statements may run again to find which one fails.
+                    self.name_failed_statement(m, &mut failure, started.elapsed())
+                        .await;
                 }
                 Err(ApplyError::Script(Box::new(ScriptFailed {
                     execution,

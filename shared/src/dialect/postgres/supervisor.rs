@@ -2,6 +2,7 @@
 //! (`pg_cancel_backend`), end it (`pg_terminate_backend`), and say what it runs
 //! (`pg_stat_activity`), for the deadline and the progress lines.
 
+use super::transaction::SCRIPT_FOLLOWS;
 use super::*;
 use crate::dialect::witness::Supervisor;
 use crate::sql::without_literals;
@@ -50,7 +51,11 @@ impl Supervisor for PgSupervisor<'_> {
         .bind(worker as i32)
         .fetch_optional(&mut *self.0);
         match tokio::time::timeout(Duration::from_secs(2), query).await {
-            Ok(Ok(Some(Some(text)))) => Some(without_literals(&text)),
+            // The script alone, not our statements sent before it in the same message.
+            Ok(Ok(Some(Some(text)))) => Some(without_literals(
+                text.split_once(SCRIPT_FOLLOWS)
+                    .map_or(text.as_str(), |(_, s)| s),
+            )),
             _ => None,
         }
     }

@@ -2,6 +2,8 @@
 //! finishing block that asks the server whether the transaction is still ours and whether
 //! `_prisma_migrations` is still Prisma's table before it writes the finished row and commits.
 
+use sqlx::Either;
+
 use super::*;
 
 /// What the logs say when a script committed the migrator's transaction itself.
@@ -12,6 +14,10 @@ pub(super) const CHAINED_NOTE: &str = "The script ended the migrator's transacti
 
 /// What the logs say when the error came at COMMIT.
 pub(super) const AT_COMMIT_NOTE: &str = "The error came when the migrator committed the migration's transaction (a deferred constraint, a serialization failure …): the transaction was rolled back.";
+
+/// Where our statements end and the script begins in the message that carries both (what
+/// `pg_stat_activity` shows; the progress lines show what follows it).
+pub(super) const SCRIPT_FOLLOWS: &str = "/* migrator: the migration's script follows */";
 
 /// SQLSTATEs our own finishing block raises (class `MG` is not used by PostgreSQL).
 pub(super) const ENDED_BY_SCRIPT: &str = "MGR01";
@@ -133,10 +139,11 @@ END"
 }
 
 impl Worker {
-    /// The migration and its row in one transaction, in three round trips: open it with the
-    /// started row; the script alone (so error positions are the script's); the finishing
-    /// block and COMMIT. A script whose first statement is `SET TRANSACTION` runs first in
-    /// the transaction and its row is inserted, finished, at the end. The commit does not
+    /// The migration and its row in one transaction, in two round trips: the transaction
+    /// opened with the started row followed by the script, in one message ([`Ran`] says which
+    /// part failed); the finishing block and COMMIT. A script whose first statement is `SET
+    /// TRANSACTION` runs first in the transaction (a third round trip) and its row is
+    /// inserted, finished, at the end. The commit does not
     /// wait for the WAL flush: [`Dialect::flush`] makes it durable before an outcome says so.
     pub(super) async fn apply_in_transaction(
         &mut self,
@@ -150,13 +157,14 @@ impl Worker {
             clock,
         } = *m;
         let lock = match limits.lock_timeout {
-            Some(t) => format!("SET LOCAL lock_timeout = '{}ms'; ", t.as_millis().max(1)),
+            Some(t) => format!("SET LOCAL lock_timeout = '{}ms'", t.as_millis().max(1)),
             None => String::new(),
         };
+        let table = self.table.clone();
         let insert = |finished: Option<DateTime<Utc>>| {
             format!(
                 "INSERT INTO {} (id, checksum, started_at, migration_name, finished_at, applied_steps_count) VALUES ({}, {}, {}, {}, {}, {})",
-                self.table,
+                table,
                 literal(&row.id),
                 literal(&row.checksum),
                 timestamp(row.started_at),
@@ -171,7 +179,7 @@ impl Worker {
             // Nothing that takes a snapshot may precede the script's SET TRANSACTION: the
             // transaction is marked with a setting that ends with it (even AND CHAIN).
             let begin = format!(
-                "BEGIN; SET LOCAL migrator.transaction = {}; SET LOCAL synchronous_commit = off; {lock}",
+                "BEGIN; SET LOCAL migrator.transaction = {}; SET LOCAL synchronous_commit = off; {lock};",
                 literal(&row.id)
             );
             if let Err(e) = sqlx::raw_sql(AssertSqlSafe(begin))
@@ -191,41 +199,53 @@ impl Worker {
                 None,
             )
         } else {
-            // Our row is written under no statement timeout (a setting an earlier script
-            // left), then the script gets the session's own value back.
-            let begin = format!(
-                "BEGIN; SELECT set_config('migrator.statement_timeout', current_setting('statement_timeout'), true); SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; {lock}{}; SELECT txid_current(), to_regclass({})::oid::bigint, set_config('statement_timeout', current_setting('migrator.statement_timeout'), true);",
+            // One message: our transaction and row, then the script (one round trip). Our
+            // row is written under no statement timeout (a setting an earlier script left),
+            // then the script gets the session's own value back.
+            let ours = [
+                "BEGIN".to_string(),
+                "SELECT set_config('migrator.statement_timeout', current_setting('statement_timeout'), true)".into(),
+                "SET LOCAL statement_timeout = 0".into(),
+                "SET LOCAL synchronous_commit = off".into(),
+                lock,
                 insert(None),
-                literal(&self.table)
-            );
-            let started: Result<(i64, Option<i64>), sqlx::Error> =
-                sqlx::raw_sql(AssertSqlSafe(begin))
-                    .fetch_all(&mut self.conn)
-                    .await
-                    .and_then(|rows| match rows.last() {
-                        Some(row) => Ok((row.try_get(0)?, row.try_get(1)?)),
-                        None => Err(sqlx::Error::RowNotFound),
-                    });
-            let (xid, oid) = match started {
-                Ok(started) => started,
-                Err(e) => {
+                format!("SELECT txid_current(), to_regclass({})::oid::bigint, set_config('statement_timeout', current_setting('migrator.statement_timeout'), true)", literal(&self.table)),
+            ];
+            let ours: Vec<String> = ours.into_iter().filter(|s| !s.is_empty()).collect();
+            let prefix = format!("{}; {SCRIPT_FOLLOWS}\n", ours.join("; "));
+            match self.run_after(&prefix, ours.len(), script).await {
+                Ok((xid, oid)) => (
+                    format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}"),
+                    oid.filter(|_| verified),
+                ),
+                Err(Ran::Ours(e)) => {
                     self.rollback().await;
                     return Err(TransactionError::Bookkeeping(EngineError::database(
                         "recording the migration start",
                     )(e)));
                 }
-            };
-            (
-                format!("txid_current_if_assigned() IS NOT DISTINCT FROM {xid}"),
-                oid.filter(|_| verified),
-            )
+                Err(Ran::Script(e)) => {
+                    self.rollback().await;
+                    let skip = prefix.chars().count();
+                    let mut failure = script_failure_after(&e, script, skip);
+                    // The server's position names the statement (relative to the script).
+                    failure.statement =
+                        replay::statement_at(&self.statements(script), script, &e, skip);
+                    // The supervisor reads whether the row stayed (a COMMIT the script hid).
+                    failure.rolled_back = true;
+                    return Err(TransactionError::Script(failure));
+                }
+            }
         };
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
-            .execute(&mut self.conn)
-            .await
+        if leads_with_set_transaction
+            && let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+                .execute(&mut self.conn)
+                .await
         {
             self.rollback().await;
             let mut failure = script_failure(&e, script, limits);
+            // The server's position names the statement (relative to the script alone).
+            failure.statement = replay::statement_at(&self.statements(script), script, &e, 0);
             // The supervisor reads whether the row stayed (a COMMIT the script hid).
             failure.rolled_back = true;
             return Err(TransactionError::Script(failure));
@@ -298,6 +318,70 @@ impl Worker {
                     )(e))),
                 }
             }
+        }
+    }
+}
+
+/// Which part of a message ending in the script failed.
+pub(super) enum Ran {
+    /// One of our statements before the script.
+    Ours(sqlx::Error),
+    /// The script (or, for a syntax error, the server's parse of it: nothing ran).
+    Script(sqlx::Error),
+}
+
+impl Worker {
+    /// Sends `prefix` (`count` statements of ours, the last returning the transaction id and
+    /// the oid of `_prisma_migrations`)
+    /// and the script as one simple-query message, and tells from the results which part
+    /// failed: each statement answers once (CommandComplete), so an error after our `count`
+    /// answers is the script's; a parse error (nothing runs) is placed by its position.
+    async fn run_after(
+        &mut self,
+        prefix: &str,
+        count: usize,
+        script: &str,
+    ) -> Result<(i64, Option<i64>), Ran> {
+        let message = format!("{prefix}{script}");
+        let skip = prefix.chars().count();
+        let mut stream = sqlx::raw_sql(AssertSqlSafe(message)).fetch_many(&mut self.conn);
+        let mut answered = 0;
+        let mut xid = None;
+        let failed = loop {
+            match std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+                None => break None,
+                Some(Ok(Either::Left(_))) => answered += 1,
+                Some(Ok(Either::Right(row))) => {
+                    if answered + 1 == count && xid.is_none() {
+                        xid = row
+                            .try_get::<i64, _>(0)
+                            .ok()
+                            .map(|x| (x, row.try_get::<Option<i64>, _>(1).ok().flatten()));
+                    }
+                }
+                Some(Err(e)) => break Some(e),
+            }
+        };
+        drop(stream);
+        match failed {
+            Some(e) => {
+                let position =
+                    match &e {
+                        sqlx::Error::Database(db) => db
+                            .try_downcast_ref::<PgDatabaseError>()
+                            .and_then(|pg| match pg.position() {
+                                Some(PgErrorPosition::Original(p)) => Some(p),
+                                _ => None,
+                            }),
+                        _ => None,
+                    };
+                let ours = match position {
+                    Some(p) => p <= skip,
+                    None => answered < count,
+                };
+                Err(if ours { Ran::Ours(e) } else { Ran::Script(e) })
+            }
+            None => xid.ok_or(Ran::Ours(sqlx::Error::RowNotFound)),
         }
     }
 }

@@ -80,14 +80,14 @@ impl Worker {
             .await;
     }
 
-    fn statements<'s>(&self, script: &'s str) -> Vec<Statement<'s>> {
+    pub(super) fn statements<'s>(&self, script: &'s str) -> Vec<Statement<'s>> {
         split_pg(script, self.standard_strings)
     }
 
     /// Whether the server has a transaction block open on this session: `SAVEPOINT` is
     /// refused outside one (25P01). It takes no snapshot, so a script's `SET TRANSACTION`
     /// after its `BEGIN` still works.
-    async fn transaction_open(&mut self) -> bool {
+    pub(super) async fn transaction_open(&mut self) -> bool {
         sqlx::raw_sql("SAVEPOINT migrator_probe; RELEASE SAVEPOINT migrator_probe")
             .execute(&mut self.conn)
             .await

@@ -13,14 +13,19 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use super::bookkeeping::{self, BookkeepingSql, Conn, Placeholders, SqlBookkeeping};
 use super::witness::judge_applied;
 use super::{
-    Applied, ApplyError, Commits, Dialect, Migrating, MigrationRow, NewRow, OneByOne,
+    Applied, ApplyError, Commits, Dialect, Interruption, Migrating, MigrationRow, OneByOne,
     ScriptFailure, StatementLimits, Steps, Tables, TransactionError, one_by_one,
     transaction_control_reason,
 };
-use crate::clock::Clock;
 use crate::error::EngineError;
 use crate::outcome::{DatabaseInfo, Execution};
 use crate::sql::{Flavor, split};
+
+mod deadline;
+mod replay;
+mod table;
+
+use deadline::Watch;
 
 /// Prisma's DDL for SQLite, byte for byte (`flavour/sqlite.rs`).
 pub const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE "_prisma_migrations" (
@@ -328,7 +333,16 @@ impl SqlBookkeeping for Sqlite {
             .into_iter()
             .filter(|s| !s.is_blank())
             .collect();
-        one_by_one(self, statements, Commits::new(false), limits).await
+        let watch = Watch::set(&mut self.conn, limits.deadline).await;
+        let mut result = one_by_one(self, statements, Commits::new(false), limits).await;
+        let fired = watch.clear(&mut self.conn).await;
+        if let Err(failure) = &mut result
+            && fired
+            && deadline::is_interruption(failure)
+        {
+            failure.interruption = Some(Interruption::Deadline);
+        }
+        result
     }
 }
 
@@ -343,6 +357,7 @@ enum Finished {
 impl Sqlite {
     /// One migration in one transaction with its row, judged by what the database says.
     async fn apply_transaction(&mut self, m: &Migrating<'_>) -> Result<Applied, ApplyError> {
+        let started = std::time::Instant::now();
         let result = self.apply_in_transaction(m).await;
         let execution = Execution::Transaction;
         match result {
@@ -379,6 +394,15 @@ impl Sqlite {
                     failure.rolled_back = false;
                     failure.row_recorded = true;
                     failure.note = Some("The script ended the migrator's transaction itself (a COMMIT inside it that the migrator could not see as one): what ran up to that COMMIT is committed, together with this migration's row.".into());
+                } else if failure.rolled_back
+                    && failure.statement.is_none()
+                    && failure.note.is_none()
+                    && failure.interruption.is_none()
+                {
+                    // SQLite never says which statement failed; no row stayed, so the
+                    // transaction rolled back and the statements may run again to find it.
+                    self.name_failed_statement(m, &mut failure, started.elapsed())
+                        .await;
                 }
                 Err(ApplyError::Script(Box::new(super::ScriptFailed {
                     execution,
@@ -397,16 +421,13 @@ impl Sqlite {
         &mut self,
         m: &Migrating<'_>,
     ) -> Result<Finished, TransactionError> {
-        let Migrating {
-            row, script, clock, ..
-        } = *m;
         sqlx::raw_sql("BEGIN")
             .execute(&mut self.conn)
             .await
             .map_err(|e| {
                 TransactionError::Bookkeeping(EngineError::database("starting a transaction")(e))
             })?;
-        let result = self.in_transaction(row, script, clock).await;
+        let result = self.in_transaction(m).await;
         if matches!(result, Ok(Finished::EndedByScript)) {
             return result;
         }
@@ -423,27 +444,38 @@ impl Sqlite {
         result
     }
 
-    async fn in_transaction(
-        &mut self,
-        row: &NewRow,
-        script: &str,
-        clock: &dyn Clock,
-    ) -> Result<Finished, TransactionError> {
+    async fn in_transaction(&mut self, m: &Migrating<'_>) -> Result<Finished, TransactionError> {
+        let Migrating {
+            row,
+            script,
+            clock,
+            limits,
+        } = *m;
         self.insert_started_row(row)
             .await
             .map_err(TransactionError::Bookkeeping)?;
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
+        // The deadline interrupts the script from outside it (no SQL can lift it).
+        let watch = Watch::set(&mut self.conn, limits.deadline).await;
+        let ran = sqlx::raw_sql(AssertSqlSafe(script.to_owned()))
             .execute(&mut self.conn)
-            .await
-        {
+            .await;
+        let fired = watch.clear(&mut self.conn).await;
+        if let Err(e) = ran {
             let mut failure = script_failure(&e);
             failure.rolled_back = true;
+            if fired && deadline::is_interruption(&failure) {
+                failure.interruption = Some(Interruption::Deadline);
+            }
             return Err(TransactionError::Script(failure));
         }
         // The database says whether our transaction is still open.
         if !self.transaction_open().await {
             return Ok(Finished::EndedByScript);
         }
+        // Still Prisma's table, or the migration is rolled back with what it did to it.
+        table::check(&mut self.conn)
+            .await
+            .map_err(TransactionError::Bookkeeping)?;
         self.mark_finished(&row.id, clock.now())
             .await
             .map_err(TransactionError::Bookkeeping)?;
