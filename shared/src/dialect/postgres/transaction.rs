@@ -260,6 +260,11 @@ impl Worker {
                 literal(&row.id),
             )
         };
+        tracing::debug!(
+            migration = %row.migration_name,
+            catalog_checks = if table_oid.is_some() { "lock-based proof" } else { "full" },
+            "finishing the migration's transaction"
+        );
         // The session is returned to the login user, read-write defaults and no LISTEN before
         // the checks and the write (a NOTIFY the script sent is then not delivered to us).
         let finish = format!(
