@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
 use crate::error::EdgeError;
 use crate::payload::ManualPayload;
-use crate::ports::{ArtifactSource, Credentials, Notifier, PublishError, TokenFor};
+use crate::ports::{
+    ArtifactSource, Credentials, DatabaseGuard, Notifier, PublishError, TokenFor,
+};
 use crate::render::FunctionWording;
 use crate::tls;
 use crate::trigger::{self, Envelope, Item, ObjectRef};
@@ -72,6 +74,8 @@ pub struct Edges<S, N, C> {
     pub artifacts: S,
     pub notifier: N,
     pub credentials: C,
+    /// The stage's RDS database (Blue/Green check, recovery points), when it names one.
+    pub guard: Option<Arc<dyn DatabaseGuard>>,
 }
 
 pub struct Handler<S, N, C> {
@@ -348,9 +352,26 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 ..PreflightSettings::default()
             }),
             wording: self.wording.clone(),
+            recovery: self.edges.guard.as_ref().and_then(|g| g.recovery()),
             ..Settings::default()
         }
         .with_prisma_env();
+        let guarded = match ready.request.writes() {
+            true => self.before_writing(&ready.target, deadline).await,
+            false => Ok(Vec::new()),
+        };
+        let guard_warnings = match guarded {
+            Ok(warnings) => warnings,
+            Err(error) => {
+                let mut outcome = Early {
+                    artifact: Some(engine::artifact_info(&ready.artifact)),
+                    ..Early::new(&ready.request, error)
+                }
+                .outcome(self.wording.as_ref());
+                outcome.database = Some(ready.target.info());
+                return Some(self.finish(outcome, None));
+            }
+        };
         // Connecting waits no longer than any other step: never past the deadline's margin.
         let connect_by = deadline.map(|d| {
             d.checked_sub(self.config.deadline_margin)
@@ -367,7 +388,33 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ),
         )
         .await;
+        let mut outcome = outcome;
+        outcome.warnings.splice(0..0, guard_warnings);
         Some(self.finish(outcome, Some(&ready.served)))
+    }
+
+    /// Before a run that writes, before the lock: an RDS Proxy endpoint is refused, and the
+    /// stage's RDS database is asked about Blue/Green deployments (`recovery`).
+    async fn before_writing(
+        &self,
+        target: &DatabaseTarget,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<String>, EdgeError> {
+        if let Some(host) = target.info().host {
+            crate::recovery::refuse_proxy(&host)?;
+        }
+        let Some(guard) = &self.edges.guard else {
+            return Ok(Vec::new());
+        };
+        bounded(deadline, guard.before_writing())
+            .await
+            .map_err(|waited| {
+                EdgeError::Engine(EngineError::RecoveryPointFailed {
+                    call: "DescribeBlueGreenDeployments".into(),
+                    reason: format!("RDS did not answer within {} s", waited.as_secs()),
+                })
+            })?
+            .map_err(EdgeError::from)
     }
 
     /// Everything before the engine: the request, the allowed object, its bytes, the

@@ -18,6 +18,7 @@ mod logging;
 mod payload;
 mod ports;
 mod project;
+mod recovery;
 mod render;
 mod tls;
 mod trigger;
