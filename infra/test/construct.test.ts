@@ -597,7 +597,7 @@ describe('optional features', () => {
     assert.equal(bySid('ConnectAsDatabaseUser').length, 0, 'no rds-db:connect with secret auth');
     assert.deepEqual(
       statements.map((s) => s.Sid ?? '(dlq)'),
-      ['Logs', 'DescribeNetwork', 'CreateNetworkInterfacesInTheFunctionSubnets', 'ManageNetworkInterfacesInTheFunctionSubnets', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
+      ['Logs', 'DescribeNetwork', 'CreateNetworkInterfacesInTheFunctionSubnets', 'ManageNetworkInterfacesInTheFunctionSubnets', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', 'DescribeTheDatabase', 'DescribeBlueGreenDeployments', '(dlq)'],
     );
     const env = m.function.node.defaultChild as lambda.CfnFunction;
     const vars = stack.resolve(env.environment) as any;
