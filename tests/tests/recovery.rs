@@ -63,7 +63,10 @@ fn snapshots(aws: &Aws, id: &str) -> Vec<(String, String, Value)> {
             )["TagList"]
                 .clone();
             (
-                s["DBSnapshotIdentifier"].as_str().unwrap_or_default().to_string(),
+                s["DBSnapshotIdentifier"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 s["Status"].as_str().unwrap_or_default().to_string(),
                 tags,
             )
@@ -113,7 +116,8 @@ fn a_snapshot_policy_takes_one_tagged_snapshot_before_applying_and_a_no_op_takes
     assert!(id.starts_with("migrator-prod-"), "{id}");
     let restore = point["restoreCommand"].as_str().unwrap();
     assert!(
-        restore.starts_with("aws rds restore-db-instance-from-db-snapshot --db-instance-identifier ")
+        restore
+            .starts_with("aws rds restore-db-instance-from-db-snapshot --db-instance-identifier ")
             && restore.contains(&format!("--db-snapshot-identifier {id}")),
         "{restore}"
     );
@@ -122,8 +126,14 @@ fn a_snapshot_policy_takes_one_tagged_snapshot_before_applying_and_a_no_op_takes
     let (name, status, tags) = &taken[0];
     assert_eq!((name.as_str(), status.as_str()), (id, "available"));
     assert_eq!(tag(tags, "migrator:stage"), "PROD");
-    assert_eq!(tag(tags, "migrator:artifact-version"), put.version_id.as_str());
-    assert_eq!(tag(tags, "migrator:first-migration"), "20240101000000_users");
+    assert_eq!(
+        tag(tags, "migrator:artifact-version"),
+        put.version_id.as_str()
+    );
+    assert_eq!(
+        tag(tags, "migrator:first-migration"),
+        "20240101000000_users"
+    );
     assert_eq!(tag(tags, "migrator:plan-hash").len(), 64, "{tags}");
     assert_eq!(st.db.rows().len(), 2);
     // The published message carries it too.
@@ -153,7 +163,11 @@ fn pitr_with_backups_on_records_the_point_and_with_backups_off_is_blocked() {
         message(&blocked).contains("automated backups are off"),
         "{blocked:#}"
     );
-    assert!(st.db.tables().is_empty(), "nothing written: {:?}", st.db.tables());
+    assert!(
+        st.db.tables().is_empty(),
+        "nothing written: {:?}",
+        st.db.tables()
+    );
 
     let on = unique("pitr-on");
     instance(&st.aws, &on, 7);
@@ -172,7 +186,13 @@ fn pitr_with_backups_on_records_the_point_and_with_backups_off_is_blocked() {
             && restore.contains(&format!("--source-db-instance-identifier {on}"))
             && restore.contains(&format!(
                 "--restore-time {}",
-                point["restorableTime"].as_str().unwrap().split('.').next().unwrap().trim_end_matches('Z')
+                point["restorableTime"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('Z')
             )),
         "{point:#}"
     );
@@ -198,7 +218,11 @@ fn a_snapshot_stuck_creating_past_the_deadline_blocks_and_writes_nothing() {
     let o = deploy(&st, &put, &env);
     assert_eq!(o["status"], "blocked", "{o:#}");
     assert!(message(&o).contains("still `creating`"), "{o:#}");
-    assert!(st.db.tables().is_empty(), "nothing written: {:?}", st.db.tables());
+    assert!(
+        st.db.tables().is_empty(),
+        "nothing written: {:?}",
+        st.db.tables()
+    );
     assert_eq!(snapshots(&held_aws, &db).len(), 1);
     // The next run of the same plan waits for that snapshot instead of taking another.
     let again = deploy(&st, &put, &env);
@@ -218,7 +242,10 @@ fn the_green_side_of_a_blue_green_deployment_is_refused_and_a_switchover_blocks(
         "create_blue_green_deployment",
         json!({"BlueGreenDeploymentName": unique("upgrade"), "Source": arn}),
     );
-    let target = created["BlueGreenDeployment"]["Target"].as_str().unwrap().to_string();
+    let target = created["BlueGreenDeployment"]["Target"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let green = target.rsplit(':').next().unwrap().to_string();
     let (put, _) = st.put(&two());
     let o = deploy(&st, &put, &st.env_with(&[("DB_INSTANCE_ID", &green)]));
@@ -247,7 +274,10 @@ fn the_green_side_of_a_blue_green_deployment_is_refused_and_a_switchover_blocks(
     let o = deploy(
         &st,
         &put,
-        &st.env_with(&[("DB_INSTANCE_ID", &blue2), ("AWS_ENDPOINT_URL_RDS", &held.url)]),
+        &st.env_with(&[
+            ("DB_INSTANCE_ID", &blue2),
+            ("AWS_ENDPOINT_URL_RDS", &held.url),
+        ]),
     );
     assert_eq!(o["status"], "blocked", "{o:#}");
     assert!(message(&o).contains("switchover is in progress"), "{o:#}");
@@ -293,16 +323,32 @@ struct Standby {
 
 impl Standby {
     fn start() -> Standby {
-        let dir = tempfile::Builder::new().prefix("standby").tempdir().expect("a temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("standby")
+            .tempdir()
+            .expect("a temp dir");
         let data = dir.path().join("data");
         let chown = |path: &Path| {
-            let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status();
+            let _ = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(path)
+                .status();
         };
         chown(dir.path());
         let data_s = data.to_string_lossy().to_string();
         let backup = as_postgres(
             &pg_bin("pg_basebackup").to_string_lossy(),
-            &["-d", &pg_server(), "-D", &data_s, "-R", "-X", "stream", "-c", "fast"],
+            &[
+                "-d",
+                &pg_server(),
+                "-D",
+                &data_s,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
         )
         .output()
         .expect("pg_basebackup runs");
@@ -314,9 +360,12 @@ impl Standby {
         // The primary's limits a standby must match, and a configuration of its own (Debian
         // keeps the primary's outside the data directory).
         let setting = |name: &str| {
-            migrator_e2e::psql(&format!("{}/postgres", pg_server()), &format!("SHOW {name}"))
-                .trim()
-                .to_string()
+            migrator_e2e::psql(
+                &format!("{}/postgres", pg_server()),
+                &format!("SHOW {name}"),
+            )
+            .trim()
+            .to_string()
         };
         let port = free_port();
         let mut conf = format!(
@@ -341,7 +390,16 @@ impl Standby {
         chown(dir.path());
         let started = as_postgres(
             &pg_bin("pg_ctl").to_string_lossy(),
-            &["-D", &data_s, "-l", &dir.path().join("log").to_string_lossy(), "-w", "-t", "120", "start"],
+            &[
+                "-D",
+                &data_s,
+                "-l",
+                &dir.path().join("log").to_string_lossy(),
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
         )
         .stdout(Stdio::null())
         .status()
@@ -360,7 +418,14 @@ impl Drop for Standby {
         let data = self.dir.path().join("data");
         let _ = as_postgres(
             &pg_bin("pg_ctl").to_string_lossy(),
-            &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -372,13 +437,18 @@ impl Drop for Standby {
 fn a_hot_standby_is_refused_with_nothing_written() {
     let primary = migrator_e2e::PgDb::fresh("rp_standby");
     let standby = Standby::start();
-    let url = format!("postgresql://postgres@127.0.0.1:{}/{}", standby.port, primary.name);
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{}/{}",
+        standby.port, primary.name
+    );
     // Wait until the standby accepts connections to the copied database.
     let until = Instant::now() + Duration::from_secs(60);
     let m = two();
     let run = loop {
         let run = migrator(&["deploy"], m.path(), &url);
-        if run.json.get("status").is_some() && run.json["error"]["code"] != "P1001" || Instant::now() > until {
+        if run.json.get("status").is_some() && run.json["error"]["code"] != "P1001"
+            || Instant::now() > until
+        {
             break run;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -413,22 +483,34 @@ struct ReadOnlyMariaDb {
 
 impl ReadOnlyMariaDb {
     fn start() -> ReadOnlyMariaDb {
-        let dir = tempfile::Builder::new().prefix("mariadb").tempdir().expect("a temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("mariadb")
+            .tempdir()
+            .expect("a temp dir");
         let data = dir.path().join("data");
-        let user = if Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0") {
+        let user = if Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        {
             "root"
         } else {
             ""
         };
         let mut install = Command::new("mariadb-install-db");
         install
+            .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         if !user.is_empty() {
             install.arg(format!("--user={user}"));
         }
         let installed = install.output().expect("mariadb-install-db runs");
-        assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+        assert!(
+            installed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&installed.stderr)
+        );
         let port = free_port();
         let mut server = Command::new("mariadbd");
         server
@@ -436,7 +518,11 @@ impl ReadOnlyMariaDb {
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--read-only"])
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--read-only",
+            ])
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("err")).expect("a log"));
@@ -447,7 +533,11 @@ impl ReadOnlyMariaDb {
         let db = ReadOnlyMariaDb { dir, port, child };
         let until = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "mariadbd did not start: {}", std::fs::read_to_string(db.dir.path().join("err")).unwrap_or_default());
+            assert!(
+                Instant::now() < until,
+                "mariadbd did not start: {}",
+                std::fs::read_to_string(db.dir.path().join("err")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         db
@@ -465,26 +555,54 @@ impl Drop for ReadOnlyMariaDb {
 fn a_read_only_mariadb_server_is_refused_with_nothing_written() {
     let server = ReadOnlyMariaDb::start();
     let m = Migrations::new().with_lock("mysql");
-    m.add("20240101000000_users", "CREATE TABLE `User` (`id` INT PRIMARY KEY);\n");
+    m.add(
+        "20240101000000_users",
+        "CREATE TABLE `User` (`id` INT PRIMARY KEY);\n",
+    );
     // root may still write (read_only spares SUPER): the database exists first, as a
     // replica's would; the migrator, even as root, must refuse.
     let created = Command::new("mariadb")
-        .args(["--protocol=tcp", "-h127.0.0.1", &format!("-P{}", server.port), "-uroot", "-e"])
+        .args([
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            &format!("-P{}", server.port),
+            "-uroot",
+            "-e",
+        ])
         .arg("CREATE DATABASE app")
         .output()
         .expect("mariadb runs");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let url = format!("mysql://root@127.0.0.1:{}/app", server.port);
     let run = migrator(&["deploy"], m.path(), &url);
-    assert_eq!(run.json["status"], "rejected", "{:#}\n{}", run.json, String::from_utf8_lossy(&run.output.stderr));
+    assert_eq!(
+        run.json["status"],
+        "rejected",
+        "{:#}\n{}",
+        run.json,
+        String::from_utf8_lossy(&run.output.stderr)
+    );
     assert!(
-        run.json["error"]["message"].as_str().unwrap_or_default().contains("@@read_only"),
+        run.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@@read_only"),
         "{:#}",
         run.json
     );
     let tables = Command::new("mariadb")
-        .args(["--protocol=tcp", "-h127.0.0.1", &format!("-P{}", server.port), "-uroot", "-BNe"])
-        .arg("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('_prisma_migrations', 'User')")
+        .args([
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            &format!("-P{}", server.port),
+            "-uroot",
+            "-BNe",
+        ])
+        .arg("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'app'")
         .output()
         .expect("mariadb runs");
     assert_eq!(String::from_utf8_lossy(&tables.stdout).trim(), "0");

@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 use crate::config::{DbAuth, DbEngine, StageConfig, key_matches};
 use crate::error::EdgeError;
 use crate::payload::ManualPayload;
-use crate::ports::{
-    ArtifactSource, Credentials, DatabaseGuard, Notifier, PublishError, TokenFor,
-};
+use crate::ports::{ArtifactSource, Credentials, DatabaseGuard, Notifier, PublishError, TokenFor};
 use crate::render::FunctionWording;
 use crate::tls;
 use crate::trigger::{self, Envelope, Item, ObjectRef};

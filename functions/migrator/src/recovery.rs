@@ -97,7 +97,10 @@ fn slug(text: &str) -> String {
             out.push(c);
         }
     }
-    out.trim_end_matches('-').chars().take(24).collect::<String>()
+    out.trim_end_matches('-')
+        .chars()
+        .take(24)
+        .collect::<String>()
 }
 
 /// The prefix of every snapshot the stage takes (`migrator-STAGE-`): the construct grants
@@ -351,12 +354,23 @@ mod tests {
         );
         let cluster = RdsDatabase::Cluster("orders".into());
         assert_eq!(
-            snapshot_restore_command(&cluster, "migrator-prod-x", Some("aurora-postgresql"), at(), None),
+            snapshot_restore_command(
+                &cluster,
+                "migrator-prod-x",
+                Some("aurora-postgresql"),
+                at(),
+                None
+            ),
             "aws rds restore-db-cluster-from-snapshot --db-cluster-identifier orders-before-202503040506 --snapshot-identifier migrator-prod-x --engine aurora-postgresql"
         );
-        assert!(pitr_restore_command(&cluster, at(), None).contains("--restore-to-time 2025-03-04T05:06:07Z"));
+        assert!(
+            pitr_restore_command(&cluster, at(), None)
+                .contains("--restore-to-time 2025-03-04T05:06:07Z")
+        );
         let odd = RdsDatabase::Instance("it's".into());
-        assert!(snapshot_restore_command(&odd, "s", None, at(), None).contains("'it'\\''s-before-"));
+        assert!(
+            snapshot_restore_command(&odd, "s", None, at(), None).contains("'it'\\''s-before-")
+        );
     }
 
     #[test]
@@ -369,15 +383,32 @@ mod tests {
             target: arn(target),
             status: status.into(),
         };
-        assert_eq!(judge_blue_green(&db, &[deployment("other", "other-green", "AVAILABLE")]).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            judge_blue_green(&db, &[deployment("other", "other-green", "AVAILABLE")]).unwrap(),
+            Vec::<String>::new()
+        );
         let green = judge_blue_green(&db, &[deployment("db0", "db1", "AVAILABLE")]).unwrap_err();
-        assert!(matches!(green, EngineError::WrongDatabase { .. }), "{green}");
+        assert!(
+            matches!(green, EngineError::WrongDatabase { .. }),
+            "{green}"
+        );
         assert!(green.to_string().contains("green (target) side"));
-        let switching = judge_blue_green(&db, &[deployment("db1", "db1-green", "SWITCHOVER_IN_PROGRESS")]).unwrap_err();
-        assert!(matches!(switching, EngineError::DatabaseBusy { .. }), "{switching}");
+        let switching = judge_blue_green(
+            &db,
+            &[deployment("db1", "db1-green", "SWITCHOVER_IN_PROGRESS")],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(switching, EngineError::DatabaseBusy { .. }),
+            "{switching}"
+        );
         let blue = judge_blue_green(&db, &[deployment("db1", "db1-green", "AVAILABLE")]).unwrap();
         assert_eq!(blue.len(), 1);
-        assert!(judge_blue_green(&db, &[deployment("db0", "db1", "SWITCHOVER_COMPLETED")]).unwrap().is_empty());
+        assert!(
+            judge_blue_green(&db, &[deployment("db0", "db1", "SWITCHOVER_COMPLETED")])
+                .unwrap()
+                .is_empty()
+        );
         // A longer identifier ending the same way is another database.
         assert!(!db.is_arn(&arn("xdb1")));
         assert!(!RdsDatabase::Cluster("db1".into()).is_arn(&arn("db1")));
@@ -386,7 +417,9 @@ mod tests {
     #[test]
     fn rds_proxy_endpoints_are_refused() {
         assert!(refuse_proxy("app.proxy-abcdefgh1234.eu-west-1.rds.amazonaws.com").is_err());
-        assert!(refuse_proxy("ro.endpoint.proxy-abcdefgh1234.eu-west-1.rds.amazonaws.com.").is_err());
+        assert!(
+            refuse_proxy("ro.endpoint.proxy-abcdefgh1234.eu-west-1.rds.amazonaws.com.").is_err()
+        );
         assert!(refuse_proxy("db1.abcdefgh1234.eu-west-1.rds.amazonaws.com").is_ok());
         assert!(refuse_proxy("proxy-1.example.com").is_ok());
         assert!(refuse_proxy("127.0.0.1").is_ok());
@@ -394,7 +427,10 @@ mod tests {
 
     #[test]
     fn tags_and_artifact_versions() {
-        assert_eq!(tag_value("s3://b/my app/prisma.zip"), "s3://b/my app/prisma.zip");
+        assert_eq!(
+            tag_value("s3://b/my app/prisma.zip"),
+            "s3://b/my app/prisma.zip"
+        );
         assert_eq!(tag_value("a?b#c"), "a_b_c");
         assert_eq!(
             artifact_parts("s3://b/k.zip?versionId=v1"),

@@ -34,7 +34,10 @@ pub struct Rds {
 }
 
 /// An RDS call's failure: `failed` (worth another run), the call named.
-fn failed<E>(call: &str) -> impl FnOnce(aws_sdk_rds::error::SdkError<E, aws_sdk_rds::config::http::HttpResponse>) -> EngineError + '_
+fn failed<E>(
+    call: &str,
+) -> impl FnOnce(aws_sdk_rds::error::SdkError<E, aws_sdk_rds::config::http::HttpResponse>) -> EngineError
++ '_
 where
     E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error,
 {
@@ -184,14 +187,20 @@ impl Rds {
             ("migrator:stage", self.stage.clone()),
             ("migrator:plan-hash", need.plan_hash.clone()),
             ("migrator:artifact", object.to_string()),
-            ("migrator:artifact-version", version.unwrap_or("none").to_string()),
+            (
+                "migrator:artifact-version",
+                version.unwrap_or("none").to_string(),
+            ),
             (
                 "migrator:artifact-sha256",
                 need.artifact_sha256.unwrap_or_default().to_string(),
             ),
             (
                 "migrator:first-migration",
-                need.pending.first().map(|p| p.name.clone()).unwrap_or_default(),
+                need.pending
+                    .first()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
             ),
         ];
         tags.retain(|(_, v)| !v.is_empty());
@@ -347,7 +356,11 @@ impl Rds {
                         "snapshot `{id}` of {} `{}` was still `{}` after {} s, when the run had to stop waiting to keep its deadline. The snapshot goes on; the next run of this plan waits for it instead of taking another (or run it on the long-migration task, which has more time)",
                         db.resource(),
                         db.identifier(),
-                        if status.is_empty() { "creating" } else { &status },
+                        if status.is_empty() {
+                            "creating"
+                        } else {
+                            &status
+                        },
                         started.elapsed().as_secs()
                     ),
                 });

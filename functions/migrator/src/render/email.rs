@@ -10,7 +10,9 @@ pub fn email(o: &Outcome, function: Option<&str>) -> String {
     let mut out = format!("{}\n\n", headline(o));
     let first = super::recovery_point(o).filter(|_| super::recovery_first(o));
     if let Some((what, restore)) = &first {
-        out.push_str(&format!("Recovery point: {what}\nRestore with: {restore}\n\n"));
+        out.push_str(&format!(
+            "Recovery point: {what}\nRestore with: {restore}\n\n"
+        ));
     }
     if let Some(e) = &o.error {
         let code = e

@@ -213,7 +213,10 @@ fn recovery_point(o: &Outcome) -> Option<(String, String)> {
             p.restorable_time.as_ref().map(when).unwrap_or_default(),
             p.resource,
             p.identifier,
-            p.latest_restorable_time.as_ref().map(when).unwrap_or_default()
+            p.latest_restorable_time
+                .as_ref()
+                .map(when)
+                .unwrap_or_default()
         ),
     };
     Some((what, p.restore_command.clone()))

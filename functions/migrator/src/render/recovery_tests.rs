@@ -3,7 +3,7 @@
 
 use migrator_engine::chrono::{TimeZone, Utc};
 use migrator_engine::outcome::{
-    Action, ErrorInfo, Outcome, RecoveryKind, RecoveryPoint, Status,
+    Action, DatabaseInfo, ErrorInfo, Outcome, RecoveryKind, RecoveryPoint, Status,
 };
 
 use super::{Channel, chatbot, email, text};
@@ -14,6 +14,13 @@ fn outcome(status: Status) -> Outcome {
     let at = Utc.with_ymd_and_hms(2025, 3, 4, 5, 6, 7).unwrap();
     let mut o = Outcome::new(Action::Deploy, at);
     o.stage = Some("PROD".into());
+    o.database = Some(DatabaseInfo {
+        engine: "postgresql".into(),
+        host: Some("orders.abc.eu-west-1.rds.amazonaws.com".into()),
+        port: Some(5432),
+        name: "app".into(),
+        schema: Some("public".into()),
+    });
     o.status = status;
     o.recovery_point = Some(RecoveryPoint {
         kind: RecoveryKind::Snapshot,
@@ -43,16 +50,28 @@ fn channel() -> Channel<'static> {
 fn a_failure_shows_the_recovery_point_first() {
     let failed = outcome(Status::Failed);
     let text = text(&failed);
-    assert!(text.starts_with("Recovery point: snapshot migrator-prod-"), "{text}");
+    assert!(
+        text.starts_with("Recovery point: snapshot migrator-prod-"),
+        "{text}"
+    );
     assert!(text.contains(RESTORE), "{text}");
     let mail = email(&failed, None);
     let recovery_at = mail.find("Recovery point:").expect("in the e-mail");
-    assert!(recovery_at < mail.find("Error P3018").expect("the error"), "{mail}");
+    assert!(
+        recovery_at < mail.find("Error P3018").expect("the error"),
+        "{mail}"
+    );
     assert_eq!(mail.matches("Recovery point:").count(), 1, "{mail}");
     let slack = chatbot(&failed, &channel()).to_string();
     let recovery_at = slack.find("Recovery point").expect("in the message");
-    assert!(recovery_at < slack.find("Error").expect("the error"), "{slack}");
-    assert!(slack.contains("restore-db-instance-from-db-snapshot"), "{slack}");
+    assert!(
+        recovery_at < slack.find("Error").expect("the error"),
+        "{slack}"
+    );
+    assert!(
+        slack.contains("restore-db-instance-from-db-snapshot"),
+        "{slack}"
+    );
 }
 
 #[test]
