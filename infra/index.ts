@@ -11,6 +11,8 @@ export { BlockOn, MigratorEngine, MigratorTrigger } from './lib/types';
 export { MigratorVpcEndpoints } from './lib/endpoints';
 export type { MigratorEndpoints, MigratorVpcEndpointsProps } from './lib/endpoints';
 export { LongMigrations } from './lib/long-migrations';
+export { RecoveryPointPolicy, RecoveryPointWhen } from './lib/recovery-point';
+export type { RecoveryPointProps } from './lib/recovery-point';
 export type { LongMigrationsProps } from './lib/long-migrations';
 export { ConditionedSnsTarget } from './lib/sns-rule-target';
 export type { ConditionedSnsTargetProps } from './lib/sns-rule-target';

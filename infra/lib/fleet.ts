@@ -107,7 +107,9 @@ export class MigratorFleet extends Construct {
       memorySize: props.memorySize,
       role: this.role,
       environment: {
-        ...props.environment,
+        // The stage's recovery point names the stage's RDS database, not a target's: a fleet's
+        // targets take none (their identifiers are not known to the construct).
+        ...withoutStageRecoveryPoint(props.environment),
         FLEET_QUALIFIER,
         FLEET_TARGETS: `s3://${f.targetsBucket.bucketName}/${f.targetsKey}`,
       },
@@ -404,4 +406,13 @@ export class MigratorFleet extends Construct {
       reason: 'CloudWatch Logs delivery and X-Ray for the state machine do not support resource-level permissions (granted by CDK).',
     });
   }
+}
+
+/** The stage's environment without its recovery point (`RECOVERY_POINT*`, `DB_INSTANCE_ID`, `DB_CLUSTER_ID`). */
+function withoutStageRecoveryPoint(environment: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(environment)) {
+    if (!/^(RECOVERY_POINT|RECOVERY_POINT_WHEN|DB_INSTANCE_ID|DB_CLUSTER_ID)$/.test(name)) out[name] = value;
+  }
+  return out;
 }

@@ -36,6 +36,7 @@ import { MigratorEndpoints } from './endpoints';
 import { MigratorFleet, MigratorFleetProps } from './fleet';
 import { LongMigrations } from './long-migrations';
 import { nagFlatten } from './nag-util';
+import { RecoveryPointProps, grantRecoveryPoint, recoveryEnvironment } from './recovery-point';
 import {
   BlockOn,
   METRIC_NAMESPACE,
@@ -51,6 +52,8 @@ import { validateProps } from './validate';
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
 export { engineFamily } from './database';
 export { FLEET_QUALIFIER, FleetIamLogin, MigratorFleet, MigratorFleetProps } from './fleet';
+export { RecoveryPointPolicy, RecoveryPointWhen } from './recovery-point';
+export type { RecoveryPointProps } from './recovery-point';
 
 export interface SlackChannelProps {
   /** The Slack workspace (team) id, as authorised once in the AWS Chatbot console, e.g. `T0123ABCD`. */
@@ -192,6 +195,12 @@ export interface PrismaMigratorProps {
   readonly logGroup?: logs.ILogGroup;
   /** Apply on upload (`AUTO_APPLY`); otherwise an upload only plans. @default !production */
   readonly autoApply?: boolean;
+  /**
+   * The way back taken before a deploy's first write (`RECOVERY_POINT`): point-in-time recovery
+   * confirmed, or a manual snapshot; see recovery-point.ts for the grants.
+   * @default PITR on a production stage, NONE elsewhere (always the given `when`: ALWAYS)
+   */
+  readonly recoveryPoint?: RecoveryPointProps;
   /** Which preflight findings block an upload-triggered deploy (`BLOCK_ON`). @default BlockOn.ERROR */
   readonly blockOn?: BlockOn;
   /** @default Duration.minutes(5); at most 15 minutes */
@@ -654,6 +663,7 @@ export class PrismaMigrator extends Construct {
       ...(p.statementLockTimeout ? { STATEMENT_LOCK_TIMEOUT: String(p.statementLockTimeout.toSeconds()) } : {}),
       RUST_LOG: p.logLevel ?? 'info',
       CONFIRM_QUALIFIER,
+      ...recoveryEnvironment(p.database, p.recoveryPoint, this.production),
     };
   }
 
@@ -818,6 +828,7 @@ export class PrismaMigrator extends Construct {
         }),
       );
     }
+    grantRecoveryPoint(this, grantee, this.stage, this.props.database, this.props.recoveryPoint, this.production);
     if (this.artifactKey.includes('*')) {
       Validations.of(grantee.grantPrincipal as unknown as Construct).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagFlatten(this, this.artifactBucket.arnForObjects(this.artifactKey))}]`,

@@ -3,6 +3,7 @@
  * Every check on a string skips values that are unresolved tokens (they are only known at
  * deploy time); a regex never sees a token.
  */
+import { RecoveryPointPolicy, RecoveryPointWhen } from './recovery-point';
 import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
@@ -41,6 +42,7 @@ export function validateProps(scope: Construct, props: PrismaMigratorProps): voi
     fail(`stage must be a name of letters, digits, '-' or '_' (at most 32, starting with a letter), got '${props.stage}'`);
   }
   validateProduction(props, fail);
+  validateRecoveryPoint(props, fail);
   validateKey(props, fail);
   // The prefix names the outputs' logical ids and export names: it must be known at synth time.
   if (props.outputPrefix !== undefined && !known(props.outputPrefix)) fail('outputPrefix must be a literal string (it names the outputs and their exports)');
@@ -200,5 +202,17 @@ function validateNetwork(props: PrismaMigratorProps, fail: (msg: string) => neve
   const isolated = new Set(props.vpc.isolatedSubnets.map((s) => s.node.path));
   if (selected.length > 0 && selected.every((s) => isolated.has(s.node.path))) {
     fail('vpcSubnets are isolated (no NAT): pass endpoints (S3 and SNS, see MigratorVpcEndpoints) so the function can reach AWS');
+  }
+}
+
+/** `recoveryPoint`: known values only (the function refuses anything else at start). */
+function validateRecoveryPoint(props: PrismaMigratorProps, fail: (msg: string) => never): void {
+  const r = props.recoveryPoint;
+  if (!r) return;
+  if (r.policy !== undefined && !Object.values(RecoveryPointPolicy).includes(r.policy)) {
+    fail(`recoveryPoint.policy must be one of ${Object.values(RecoveryPointPolicy).join(', ')}, got '${r.policy}'`);
+  }
+  if (r.when !== undefined && !Object.values(RecoveryPointWhen).includes(r.when)) {
+    fail(`recoveryPoint.when must be one of ${Object.values(RecoveryPointWhen).join(', ')}, got '${r.when}'`);
   }
 }

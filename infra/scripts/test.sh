@@ -18,7 +18,7 @@ TAP=cdk.out.test-results.tap
 node --test --import tsx \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$TAP" \
-  test/construct.test.ts test/platform.test.ts test/adoption.test.ts test/nag.test.ts test/fleet.test.ts
+  test/construct.test.ts test/platform.test.ts test/adoption.test.ts test/nag.test.ts test/fleet.test.ts test/recovery-point.test.ts
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TAP")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TAP")
 

@@ -107,6 +107,20 @@ function expectedFunctionStatements(stack: MigratorExampleStack, key: string) {
         '/migrator',
       ),
     },
+    // The recovery point (issue 25): describing the stage's own instance and the Blue/Green
+    // deployments; no snapshot grants under the default policy (PITR or NONE).
+    {
+      Sid: 'DescribeTheDatabase',
+      Effect: 'Allow',
+      Action: 'rds:DescribeDBInstances',
+      Resource: join('arn:', partition, ':rds:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':db:', { Ref: i.db }),
+    },
+    {
+      Sid: 'DescribeBlueGreenDeployments',
+      Effect: 'Allow',
+      Action: 'rds:DescribeBlueGreenDeployments',
+      Resource: join('arn:', partition, ':rds:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':deployment:*'),
+    },
     {
       Effect: 'Allow',
       Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
@@ -175,9 +189,14 @@ describe('example stacks (CODE and PROD)', () => {
       // The confirm door (the `apply` alias).
       CONFIRM_QUALIFIER: 'apply',
       RUST_LOG: 'info',
+      // A production stage takes a point-in-time recovery point by default (issue 25).
+      RECOVERY_POINT: 'pitr',
+      RECOVERY_POINT_WHEN: 'always',
+      DB_INSTANCE_ID: { Ref: i.db },
     });
     const codeEnv = migratorFunction(tCode).props.Environment.Variables;
     assert.equal(codeEnv.AUTO_APPLY, 'true');
+    assert.equal(codeEnv.RECOVERY_POINT, 'none');
     assert.equal(codeEnv.STAGE, 'CODE');
     assert.equal(codeEnv.ARTIFACT_KEY, 'deploy/CODE/my-app/prisma.zip');
     for (const env of [codeEnv, fn.Environment.Variables]) {
@@ -578,7 +597,7 @@ describe('optional features', () => {
     assert.equal(bySid('ConnectAsDatabaseUser').length, 0, 'no rds-db:connect with secret auth');
     assert.deepEqual(
       statements.map((s) => s.Sid ?? '(dlq)'),
-      ['Logs', 'DescribeNetwork', 'CreateNetworkInterfacesInTheFunctionSubnets', 'ManageNetworkInterfacesInTheFunctionSubnets', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', '(dlq)'],
+      ['Logs', 'DescribeNetwork', 'CreateNetworkInterfacesInTheFunctionSubnets', 'ManageNetworkInterfacesInTheFunctionSubnets', 'ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ReadDatabaseSecret', 'DecryptDatabaseSecret', 'DescribeTheDatabase', 'DescribeBlueGreenDeployments', '(dlq)'],
     );
     const env = m.function.node.defaultChild as lambda.CfnFunction;
     const vars = stack.resolve(env.environment) as any;

@@ -554,7 +554,7 @@ describe('long migrations (ECS)', () => {
     const taskRole = lid(long, lm.taskDefinition.taskRole);
     assert.deepEqual(
       policyStatements(tLong, taskRole).map((s) => s.Sid),
-      ['ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ConnectAsDatabaseUser'],
+      ['ReadArtifact', 'PublishNotifications', 'EncryptNotifications', 'ConnectAsDatabaseUser', 'DescribeTheDatabase', 'DescribeBlueGreenDeployments'],
     );
   });
 

@@ -206,6 +206,27 @@ pub enum EngineError {
     #[error("Preflight blocked the deploy: {}. Nothing was applied.", findings.join(", "))]
     PreflightBlocked { findings: Vec<String> },
 
+    /// The database is one a migration must not write: a read replica, a hot standby, a
+    /// server in read-only mode, the green side of a Blue/Green deployment, a pooler endpoint
+    /// the migration lock cannot hold through. Found before the lock; nothing was written.
+    #[error("Refused before taking the migration lock: {found}. Nothing was written.")]
+    WrongDatabase { found: String },
+
+    /// The database cannot be migrated now, for a reason that passes (a Blue/Green switchover
+    /// in progress). Found before the lock; nothing was written.
+    #[error("Not now: {found}. Nothing was written.")]
+    DatabaseBusy { found: String },
+
+    /// The recovery point the stage's policy asks for cannot be had (backups are off, the
+    /// snapshot could not finish before the deadline): nothing was applied without it.
+    #[error("No recovery point, so nothing was applied: {reason}")]
+    RecoveryPointUnavailable { reason: String },
+
+    /// The RDS API failed while taking the recovery point (`call` names it); nothing was
+    /// applied. Worth trying again.
+    #[error("No recovery point, so nothing was applied: RDS {call} failed: {reason}")]
+    RecoveryPointFailed { call: String, reason: String },
+
     /// Any other database error, with what we were doing.
     #[error("{context}: {}", describe_sqlx(source))]
     Database {
@@ -249,6 +270,10 @@ impl EngineError {
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
             | EngineError::LockFailed { .. }
+            | EngineError::WrongDatabase { .. }
+            | EngineError::DatabaseBusy { .. }
+            | EngineError::RecoveryPointUnavailable { .. }
+            | EngineError::RecoveryPointFailed { .. }
             | EngineError::Database { .. } => return None,
         })
     }
@@ -268,6 +293,7 @@ impl EngineError {
             | EngineError::NormalisationMismatch { .. }
             | EngineError::MigrationNotFound { .. }
             | EngineError::UnsupportedStatement { .. }
+            | EngineError::WrongDatabase { .. }
             | EngineError::SystemDatabase { .. } => Status::Rejected,
             EngineError::DeadlineCancelled { .. } => Status::Incomplete,
             EngineError::LockTimeout { .. }
@@ -278,6 +304,8 @@ impl EngineError {
             | EngineError::NotFailed { .. }
             | EngineError::StatementLocked { .. }
             | EngineError::NoMigrationsTable
+            | EngineError::DatabaseBusy { .. }
+            | EngineError::RecoveryPointUnavailable { .. }
             | EngineError::PreflightBlocked { .. } => Status::Blocked,
             EngineError::Connect { .. }
             | EngineError::ApplyFailed { .. }
@@ -286,6 +314,7 @@ impl EngineError {
             | EngineError::SqliteFile { .. }
             | EngineError::RowMissing { .. }
             | EngineError::LockFailed { .. }
+            | EngineError::RecoveryPointFailed { .. }
             | EngineError::Database { .. } => Status::Failed,
         }
     }
@@ -362,6 +391,16 @@ impl EngineError {
                 "Fix the migration, allow the rule inline with `-- migrator:allow <rule> <reason>` before the statement, or accept it for this deploy: {}.",
                 wording.accept(findings.first().and_then(|f| f.split(' ').next()).unwrap_or("rule@migration"))
             )),
+            EngineError::WrongDatabase { .. } => Some(
+                "Point the migrator at the primary (writer) endpoint of the database: the instance or cluster writer endpoint, not a replica, the green side of a Blue/Green deployment or a connection pooler.".into(),
+            ),
+            EngineError::DatabaseBusy { .. } => Some("Wait until it has finished, then deploy again.".into()),
+            EngineError::RecoveryPointUnavailable { .. } => Some(
+                "Nothing was written. Turn on automated backups (a backup retention of at least 1 day) for `pitr`, give a `snapshot` run more time (the long-migration task), or change the stage's recovery-point policy.".into(),
+            ),
+            EngineError::RecoveryPointFailed { .. } => Some(
+                "Nothing was written; the run may simply be tried again. Check the function's RDS permissions if the error says access was denied.".into(),
+            ),
             EngineError::AlreadyApplied { .. } => Some("Nothing to do: the migration is already recorded as applied.".into()),
             EngineError::MigrationNotFound { .. } | EngineError::NeverApplied { .. } => {
                 Some("Pass the whole folder name, e.g. 20201207184859_initial_migration.".into())

@@ -132,6 +132,10 @@ pub struct Outcome {
     /// nothing else (action, confirm, artifact, versionId, planHash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_payload: Option<serde_json::Value>,
+    /// The way back taken before the first write of this run (the stage's recovery-point
+    /// policy): a point in time or a snapshot, and the command that restores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<RecoveryPoint>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
 }
@@ -281,6 +285,51 @@ pub struct ErrorInfo {
     pub hint: Option<String>,
 }
 
+/// What kind of way back a [`RecoveryPoint`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoveryKind {
+    /// Point-in-time recovery from the automated backups: restore to `restorableTime`.
+    Pitr,
+    /// A manual DB snapshot (or DB cluster snapshot) taken before the first write.
+    Snapshot,
+}
+
+impl RecoveryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryKind::Pitr => "pitr",
+            RecoveryKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// The recovery point of a run: taken (or confirmed) after the lock, before the first write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPoint {
+    pub kind: RecoveryKind,
+    /// `db-instance` or `db-cluster`: what the identifier names.
+    pub resource: String,
+    /// The RDS instance or Aurora cluster identifier.
+    pub identifier: String,
+    /// `pitr`: the moment to restore to, just before this run's first write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restorable_time: Option<DateTime<Utc>>,
+    /// `pitr`: RDS's `LatestRestorableTime` when the point was recorded (the backups work;
+    /// `restorableTime` becomes restorable once RDS has uploaded its log, within minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_restorable_time: Option<DateTime<Utc>>,
+    /// `snapshot`: the manual snapshot's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// When the point was taken (the snapshot was `available`, or the backups were checked).
+    pub taken_at: DateTime<Utc>,
+    /// The AWS CLI command a person runs to restore it into a new instance or cluster,
+    /// every argument shell-quoted.
+    pub restore_command: String,
+}
+
 impl Outcome {
     /// A fresh document for `action`, before anything happened.
     pub fn new(action: Action, started_at: DateTime<Utc>) -> Outcome {
@@ -307,6 +356,7 @@ impl Outcome {
             error: None,
             plan_hash: None,
             confirm_payload: None,
+            recovery_point: None,
             started_at,
             duration_ms: 0,
         }

@@ -49,6 +49,17 @@ if ! psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null 2>&1; then
   psql "$PG_URL/postgres" -qAtXc 'SELECT 1' >/dev/null || { echo "PostgreSQL does not answer at $PG_URL" >&2; exit 1; }
 fi
 say "PostgreSQL: $(psql "$PG_URL/postgres" -qAtXc 'SHOW server_version')"
+# The recovery suite starts a hot standby with `pg_basebackup -R` (tests/tests/recovery.rs):
+# replication connections from 127.0.0.1 must be allowed. Debian's pg_hba.conf has that rule; a
+# server without one gets it, with the authentication of its `host all … 127.0.0.1` rule.
+if [ "$(psql "$PG_URL/postgres" -qAtXc "SELECT count(*) FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND (address IS NULL OR address = '127.0.0.1')" 2>/dev/null)" = 0 ]; then
+  hba="$(psql "$PG_URL/postgres" -qAtXc 'SHOW hba_file')"
+  method="$(psql "$PG_URL/postgres" -qAtXc "SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host' AND address = '127.0.0.1' ORDER BY line_number LIMIT 1")"
+  say "allowing replication connections from 127.0.0.1 ($hba, ${method:-scram-sha-256})"
+  echo "host replication all 127.0.0.1/32 ${method:-scram-sha-256}" | $SUDO tee -a "$hba" >/dev/null
+  psql "$PG_URL/postgres" -qAtXc 'SELECT pg_reload_conf()' >/dev/null
+fi
+
 
 # Python tools for the tests, in a venv under target/: botocore (the reference for RDS IAM
 # tokens), moto (S3, SNS, SQS, Secrets Manager on loopback) and cargo-lambda (packaging and

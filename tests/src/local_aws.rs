@@ -237,6 +237,32 @@ pub fn http_request(
 // ---------------------------------------------------------------------------------------------
 // moto
 
+/// `moto_server` with RDS's slow transitions held (see [`Moto::start_holding`]); the
+/// arguments after `-c …` are moto_server's.
+const HOLDING_MOTO: &str = r#"
+import sys
+import moto.rds.models as m
+
+snapshot_init = m.DBSnapshot.__init__
+def creating_snapshot(self, *a, **k):
+    snapshot_init(self, *a, **k)
+    self.status = "creating"
+m.DBSnapshot.__init__ = creating_snapshot
+
+cluster_snapshot_init = m.DBClusterSnapshot.__init__
+def creating_cluster_snapshot(self, *a, **k):
+    cluster_snapshot_init(self, *a, **k)
+    self.status = "creating"
+m.DBClusterSnapshot.__init__ = creating_cluster_snapshot
+
+def switchover_in_progress(self):
+    self.set_status(self.SupportedStates.SWITCHOVER_IN_PROGRESS)
+m.BlueGreenDeployment.switchover = switchover_in_progress
+
+from moto.server import main
+main(sys.argv[1:])
+"#;
+
 /// A `moto_server` on a free loopback port, killed on drop.
 pub struct Moto {
     pub port: u16,
@@ -248,14 +274,26 @@ pub struct Moto {
 impl Moto {
     /// Starts `moto_server -H 127.0.0.1 -p PORT` and waits until it answers (~0.5 s).
     pub fn start() -> Moto {
-        let moto_server = tool("moto_server");
+        Moto::start_with(&tool("moto_server"), &[])
+    }
+
+    /// A moto whose RDS keeps the states real RDS stays in for minutes, which moto leaves
+    /// at once: a new DB snapshot (or cluster snapshot) stays `creating`, and a Blue/Green
+    /// switchover stays `SWITCHOVER_IN_PROGRESS`. The same moto, with those two transitions
+    /// held back (moto has no API to slow them down).
+    pub fn start_holding() -> Moto {
+        Moto::start_with(&tool("python3"), &["-c", HOLDING_MOTO])
+    }
+
+    fn start_with(program: &Path, prefix: &[&str]) -> Moto {
         let mut last_log = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temp dir");
             let log = dir.path().join("moto.log");
             let port = free_port();
-            let mut command = Guarded::command(&moto_server);
+            let mut command = Guarded::command(program);
             command
+                .args(prefix)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(std::fs::File::create(&log).expect("moto log"))
                 .stderr(std::fs::File::create(dir.path().join("moto.err")).expect("moto log"));
@@ -369,6 +407,7 @@ s3 = boto3.client("s3", config=config.merge(Config(s3={"addressing_style": "path
 sns = boto3.client("sns", config=config)
 sqs = boto3.client("sqs", config=config)
 secrets = boto3.client("secretsmanager", config=config)
+rds = boto3.client("rds", config=config)
 
 def create_versioned_bucket(a):
     kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -420,7 +459,13 @@ def receive(a):
 def create_secret(a):
     return secrets.create_secret(Name=a["name"], SecretString=a["value"])["ARN"]
 
-ops = {f.__name__: f for f in [create_versioned_bucket, put_object, create_topic, subscribed_queue, subscribe_https, receive, create_secret]}
+def rds_call(a):
+    # Any RDS call: {"method": "create_db_instance", "kwargs": {...}}; the answer as JSON.
+    answer = getattr(rds, a["method"])(**a.get("kwargs", {}))
+    answer.pop("ResponseMetadata", None)
+    return json.loads(json.dumps(answer, default=str))
+
+ops = {f.__name__: f for f in [create_versioned_bucket, put_object, create_topic, subscribed_queue, subscribe_https, receive, create_secret, rds_call]}
 print(json.dumps({"ok": "ready"}), flush=True)
 for line in sys.stdin:
     request = json.loads(line)

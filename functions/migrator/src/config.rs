@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::parse_duration;
+use crate::recovery::{Policy, RdsDatabase, RecoveryConfig};
+use migrator_engine::engine::RecoveryWhen;
 
 /// Which database engine the stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,9 @@ pub struct StageConfig {
     pub fleet_qualifier: Option<String>,
     /// `FLEET_TARGETS`: `s3://bucket/key` of the fleet's targets (JSON Lines).
     pub fleet_targets: Option<String>,
+    /// `RECOVERY_POINT`, `RECOVERY_POINT_WHEN`, `DB_INSTANCE_ID` / `DB_CLUSTER_ID`: the way
+    /// back taken before a deploy's first write (`crate::recovery`).
+    pub recovery: RecoveryConfig,
 }
 
 /// The function's migration-lock wait when `LOCK_TIMEOUT` is not set. Two invocations
@@ -218,6 +223,7 @@ impl StageConfig {
                 e.replace("`artifact`", "the targets object")
             ));
         }
+        let recovery = recovery_config(&get, &mut problems);
         let config = StageConfig {
             stage,
             db,
@@ -237,6 +243,7 @@ impl StageConfig {
             confirm_qualifier,
             fleet_qualifier,
             fleet_targets,
+            recovery,
         };
         if problems.is_empty() {
             Ok(config)
@@ -399,7 +406,7 @@ pub(crate) fn read_db(
 }
 
 /// The variables the stage reads (an empty one is refused).
-const VARIABLES: [&str; 26] = [
+const VARIABLES: [&str; 30] = [
     "STAGE",
     "DB_ENGINE",
     "DB_HOST",
@@ -426,7 +433,54 @@ const VARIABLES: [&str; 26] = [
     "CONFIRM_QUALIFIER",
     "FLEET_QUALIFIER",
     "FLEET_TARGETS",
+    "RECOVERY_POINT",
+    "RECOVERY_POINT_WHEN",
+    "DB_INSTANCE_ID",
+    "DB_CLUSTER_ID",
 ];
+
+/// `RECOVERY_POINT` (none, pitr, snapshot; default none: the construct sets `pitr` on
+/// production stages), `RECOVERY_POINT_WHEN` (always, warning, error; default always) and
+/// the database as RDS names it (`DB_INSTANCE_ID` or `DB_CLUSTER_ID`, at most one; needed by
+/// any policy but none).
+fn recovery_config(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> RecoveryConfig {
+    let policy = parse(get, "RECOVERY_POINT", problems, Policy::parse).unwrap_or(Policy::None);
+    let when = parse(get, "RECOVERY_POINT_WHEN", problems, RecoveryWhen::parse)
+        .unwrap_or(RecoveryWhen::Always);
+    let rds_identifier = |v: &str| {
+        let ok = v.len() <= 63
+            && v.starts_with(|c: char| c.is_ascii_alphabetic())
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !v.ends_with('-')
+            && !v.contains("--");
+        ok.then(|| v.to_string())
+    };
+    let instance = parse(get, "DB_INSTANCE_ID", problems, rds_identifier);
+    let cluster = parse(get, "DB_CLUSTER_ID", problems, rds_identifier);
+    let database = match (instance, cluster) {
+        (Some(_), Some(_)) => {
+            problems.push("DB_CLUSTER_ID: set with DB_INSTANCE_ID; give the one the database is (an Aurora cluster, or an instance)".into());
+            None
+        }
+        (Some(id), None) => Some(RdsDatabase::Instance(id)),
+        (None, Some(id)) => Some(RdsDatabase::Cluster(id)),
+        (None, None) => None,
+    };
+    if policy != Policy::None && database.is_none() {
+        problems.push(format!(
+            "RECOVERY_POINT: `{}` needs the database's RDS identifier: set DB_INSTANCE_ID (an instance) or DB_CLUSTER_ID (an Aurora cluster)",
+            get("RECOVERY_POINT").unwrap_or_default()
+        ));
+    }
+    RecoveryConfig {
+        policy,
+        when,
+        database,
+    }
+}
 
 /// The longest duration any of them may be: PostgreSQL's `lock_timeout` and
 /// `statement_timeout` take at most 2,147,483,647 ms (a longer one fails every run with 22023).
@@ -469,6 +523,11 @@ fn parse<T>(
             }
             "DB_PORT" => "a port, 1 to 65535",
             "STATEMENT_LOCK_RETRIES" => "a number from 0 to 20",
+            "RECOVERY_POINT" => "none, pitr or snapshot",
+            "RECOVERY_POINT_WHEN" => "always, warning or error",
+            "DB_INSTANCE_ID" | "DB_CLUSTER_ID" => {
+                "an RDS identifier: a letter, then letters, digits or single hyphens, at most 63"
+            }
             _ => "a positive number",
         };
         problems.push(format!(

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::config::{DbAuth, DbConfig, DbEngine, StageConfig, key_matches};
 use crate::error::EdgeError;
 use crate::payload::ManualPayload;
-use crate::ports::{ArtifactSource, Credentials, Notifier, PublishError, TokenFor};
+use crate::ports::{ArtifactSource, Credentials, DatabaseGuard, Notifier, PublishError, TokenFor};
 use crate::render::FunctionWording;
 use crate::tls;
 use crate::trigger::{self, Envelope, Item, ObjectRef};
@@ -68,10 +68,20 @@ pub fn qualifier_of(arn: &str) -> Option<&str> {
 }
 
 /// What the handler reads from, publishes to and gets credentials from (see `ports`).
+/// Whether a run's database is the stage's own (its RDS identifier is the stage's), or a fleet
+/// target's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum StageDatabase {
+    Yes,
+    No,
+}
+
 pub struct Edges<S, N, C> {
     pub artifacts: S,
     pub notifier: N,
     pub credentials: C,
+    /// The stage's RDS database (Blue/Green check, recovery points), when it names one.
+    pub guard: Option<Arc<dyn DatabaseGuard>>,
 }
 
 pub struct Handler<S, N, C> {
@@ -345,11 +355,22 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Ok(Some(ready)) => ready,
             Err(early) => return Some(self.finish(early.outcome(self.wording.as_ref()), None)),
         };
-        Some(self.run_ready(ready, deadline).await)
+        Some(self.run_ready(ready, deadline, StageDatabase::Yes).await)
     }
 
     /// The engine over a prepared item, the outcome logged (not published).
-    async fn run_ready(&self, ready: Ready, deadline: Option<Instant>) -> Outcome {
+    async fn run_ready(
+        &self,
+        ready: Ready,
+        deadline: Option<Instant>,
+        database: StageDatabase,
+    ) -> Outcome {
+        // The recovery point and the Blue/Green check name the stage's RDS database: a fleet
+        // target is another database, which they must never be taken for.
+        let guard = match database {
+            StageDatabase::Yes => self.edges.guard.as_ref(),
+            StageDatabase::No => None,
+        };
         let settings = Settings {
             lock_wait: self.config.lock_wait(),
             deadline,
@@ -362,9 +383,26 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 ..PreflightSettings::default()
             }),
             wording: self.wording.clone(),
+            recovery: guard.and_then(|g| g.recovery()),
             ..Settings::default()
         }
         .with_prisma_env();
+        let guarded = match ready.request.writes() {
+            true => self.before_writing(&ready.target, deadline, guard).await,
+            false => Ok(Vec::new()),
+        };
+        let guard_warnings = match guarded {
+            Ok(warnings) => warnings,
+            Err(error) => {
+                let mut outcome = Early {
+                    artifact: Some(engine::artifact_info(&ready.artifact)),
+                    ..Early::new(&ready.request, error)
+                }
+                .outcome(self.wording.as_ref());
+                outcome.database = Some(ready.target.info());
+                return self.finish(outcome, None);
+            }
+        };
         // Connecting waits no longer than any other step: never past the deadline's margin.
         let connect_by = deadline.map(|d| {
             d.checked_sub(self.config.deadline_margin)
@@ -381,7 +419,34 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ),
         )
         .await;
+        let mut outcome = outcome;
+        outcome.warnings.splice(0..0, guard_warnings);
         self.finish(outcome, Some(&ready.served))
+    }
+
+    /// Before a run that writes, before the lock: an RDS Proxy endpoint is refused, and the
+    /// stage's RDS database is asked about Blue/Green deployments (`recovery`).
+    async fn before_writing(
+        &self,
+        target: &DatabaseTarget,
+        deadline: Option<Instant>,
+        guard: Option<&Arc<dyn DatabaseGuard>>,
+    ) -> Result<Vec<String>, EdgeError> {
+        if let Some(host) = target.info().host {
+            crate::recovery::refuse_proxy(&host)?;
+        }
+        let Some(guard) = guard else {
+            return Ok(Vec::new());
+        };
+        bounded(deadline, guard.before_writing())
+            .await
+            .map_err(|waited| {
+                EdgeError::Engine(EngineError::RecoveryPointFailed {
+                    call: "DescribeBlueGreenDeployments".into(),
+                    reason: format!("RDS did not answer within {} s", waited.as_secs()),
+                })
+            })?
+            .map_err(EdgeError::from)
     }
 
     /// Everything before the engine: the request, the allowed object, its bytes, the

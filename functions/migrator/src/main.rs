@@ -19,6 +19,7 @@ mod logging;
 mod payload;
 mod ports;
 mod project;
+mod recovery;
 mod render;
 mod tls;
 mod trigger;

@@ -5,6 +5,11 @@
 //! [`crate::handler`]'s call timeout), not by the implementation.
 
 use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use migrator_engine::engine::RecoveryPoints;
+use migrator_engine::error::EngineError;
 
 use crate::error::EdgeError;
 use migrator_engine::outcome::Outcome;
@@ -133,6 +138,17 @@ pub trait Credentials: Send + Sync {
         &self,
         arn: &str,
     ) -> impl Future<Output = Result<DbSecret, EdgeError>> + Send;
+}
+
+/// What the stage knows of its database from its cloud (RDS): asked before a run that
+/// writes, and the recovery-point port the engine calls before the first write.
+#[async_trait]
+pub trait DatabaseGuard: Send + Sync {
+    /// Before a run that writes (before the lock): warnings for the outcome, or why the run
+    /// must not write ([`EngineError::WrongDatabase`], [`EngineError::DatabaseBusy`]).
+    async fn before_writing(&self) -> Result<Vec<String>, EngineError>;
+    /// The recovery-point port (`None`: the stage's policy takes none).
+    fn recovery(&self) -> Option<Arc<dyn RecoveryPoints>>;
 }
 
 #[cfg(test)]

@@ -122,6 +122,13 @@ pub trait Dialect: Send {
         Ok(Vec::new())
     }
 
+    /// Refuses a server a migration must not write (a hot standby, a read replica, a
+    /// read-only server), asked before the lock: `Err(EngineError::WrongDatabase)` names what
+    /// was found. A database that cannot be one (SQLite) has nothing to refuse.
+    async fn refuse_read_only(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Gives the lock back (closing the connection would too).
     async fn unlock(&mut self) -> Result<(), EngineError>;
 

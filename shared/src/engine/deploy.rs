@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::history::compare;
+use super::recovery;
 use super::{
     Session, Settings, pending_list, refuse_failed, refuse_missing_script, refuse_renamed,
     report_drift,
@@ -35,6 +36,9 @@ pub(super) async fn deploy(
         let artifact = s.outcome.artifact.as_ref().map(|a| a.sha256.as_str());
         super::plan_hash::check(expected, artifact.unwrap_or_default(), &pending)?;
     }
+    // The recovery point comes before the first write of any kind, `_prisma_migrations`
+    // included, and only when something is pending.
+    let mut recovery_taken = false;
     if !tables.has_migrations_table {
         // Every migration is pending: refuse what cannot run before creating anything.
         refuse_unsupported(s.set.migrations.iter(), s.dialect)?;
@@ -43,6 +47,16 @@ pub(super) async fn deploy(
                 tables: tables.others,
             });
         }
+        let pending = pending_list(&compare(s.set, &[]), s.dialect);
+        let time_left = s.settings.time_left();
+        recovery::take(
+            s.settings.recovery.as_deref(),
+            &pending,
+            time_left,
+            &mut recovery_taken,
+            s.outcome,
+        )
+        .await?;
         // A schema holding `_prisma_migrations` exists: only here can it be missing (Prisma
         // creates it, as we do).
         s.dialect.prepare_namespace().await?;
@@ -57,6 +71,16 @@ pub(super) async fn deploy(
     refuse_renamed(&comparison)?;
     refuse_missing_script(&comparison)?;
     refuse_unsupported(comparison.pending.iter().map(|(m, _)| *m), s.dialect)?;
+    let pending = s.outcome.pending.clone();
+    let time_left = s.settings.time_left();
+    recovery::take(
+        s.settings.recovery.as_deref(),
+        &pending,
+        time_left,
+        &mut recovery_taken,
+        s.outcome,
+    )
+    .await?;
 
     for (migration, _) in &comparison.pending {
         let deadline = match s.settings.time_left() {

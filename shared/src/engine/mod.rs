@@ -10,9 +10,11 @@ pub mod history;
 mod holders;
 mod inspect;
 pub mod plan_hash;
+pub mod recovery;
 mod request;
 mod resolve;
 
+pub use recovery::{RecoveryNeed, RecoveryPoints, RecoveryWhen};
 pub use request::{InvokedBy, InvokerSource, Request, ResolveTarget, StagePolicy};
 
 use std::sync::Arc;
@@ -47,6 +49,9 @@ pub struct Settings {
     pub preflight: Option<crate::preflight::PreflightSettings>,
     /// The runtime's words in hints (the CLI's by default).
     pub wording: Arc<dyn Wording>,
+    /// Takes a way back before a deploy's first write (the stage's recovery-point policy);
+    /// `None`: no recovery point.
+    pub recovery: Option<Arc<dyn RecoveryPoints>>,
 }
 
 impl Default for Settings {
@@ -60,6 +65,7 @@ impl Default for Settings {
             statement_lock_retries: 3,
             preflight: None,
             wording: Arc::new(CliWording),
+            recovery: None,
         }
     }
 }
@@ -175,13 +181,20 @@ async fn run_with_artifact(
         connected => connected?,
     };
     outcome.warnings.extend(created);
+    // A replica, a standby or a read-only server is refused before the lock: whatever was
+    // asked to write must not find out half-way.
+    let refused = match request.writes() {
+        true => dialect.refuse_read_only().await,
+        false => Ok(()),
+    };
     // Preflight: a confirmed deploy is checked before anything is written; a plan reports
     // the findings of what it listed.
-    let gate = match &settings.preflight {
-        Some(preflight) if request.writes() && request.action == Action::Deploy => {
+    let gate = match (refused, &settings.preflight) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(preflight)) if request.writes() && request.action == Action::Deploy => {
             gate::before_deploy(set, target, dialect.as_mut(), preflight, outcome).await
         }
-        _ => Ok(()),
+        (Ok(()), _) => Ok(()),
     };
     let result = match gate {
         Ok(()) => {

@@ -2,6 +2,7 @@
 //! outcome, Secrets Manager credentials, RDS IAM tokens. Nothing in the engine imports these.
 
 pub mod credentials;
+pub mod rds;
 pub mod rds_token;
 pub mod s3;
 pub mod secrets;
@@ -58,6 +59,8 @@ pub fn edges(sdk: &aws_config::SdkConfig, config: &StageConfig) -> AwsEdges {
             config.confirm_qualifier.clone(),
         ),
         credentials: AwsCredentials::new(sdk, config.region.clone()),
+        guard: rds::Rds::new(sdk, &config.recovery, &config.stage, config.region.clone())
+            .map(|rds| std::sync::Arc::new(rds) as std::sync::Arc<dyn crate::ports::DatabaseGuard>),
     }
 }
 

@@ -296,7 +296,7 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
                 return result_of(index, &id, &outcome);
             }
         };
-        let outcome = self.run_ready(ready, deadline).await;
+        let outcome = self.run_ready(ready, deadline, StageDatabase::No).await;
         tracing::info!(target_id = %id, line = index + 1, status = outcome.status_text(), "fleet target");
         result_of(index, &id, &outcome)
     }

@@ -140,6 +140,7 @@ fn handler_for(
             artifacts: store,
             notifier: topic,
             credentials,
+            guard: None,
         },
     )
     .expect("handler")

@@ -21,6 +21,16 @@ pub fn chatbot(o: &Outcome, channel: &Channel) -> serde_json::Value {
     const LIMIT: usize = 3500;
     const ERROR_LIMIT: usize = 1500;
     let mut lines = Vec::new();
+    let recovery = super::recovery_point(o).map(|(what, restore)| {
+        format!(
+            ":rewind: *Recovery point:* {}\nRestore with:\n{}",
+            prose(&what),
+            block(&restore)
+        )
+    });
+    if super::recovery_first(o) {
+        lines.extend(recovery.clone());
+    }
     if let Some(e) = &o.error {
         lines.push(format!(
             "*Error {}:*\n{}",
@@ -103,6 +113,9 @@ pub fn chatbot(o: &Outcome, channel: &Channel) -> serde_json::Value {
             "*Confirmed through:* the {} qualifier{request}",
             code(door)
         ));
+    }
+    if !super::recovery_first(o) {
+        lines.extend(recovery);
     }
     if let Some(a) = &o.artifact {
         lines.push(format!("*Artifact:* {}", code(&a.location)));

@@ -190,6 +190,43 @@ fn accepted_line(o: &Outcome) -> Option<String> {
     Some(format!("Accepted by {by}: {}", o.accepted.join(", ")))
 }
 
+/// The recovery point in words: what it is, and the command that restores it. Shown on every
+/// outcome that carries one (a run that was about to write under the stage's policy), first
+/// when the run failed: that is when someone asks "what can we restore to?".
+fn recovery_point(o: &Outcome) -> Option<(String, String)> {
+    use migrator_engine::chrono::SecondsFormat;
+    use migrator_engine::outcome::RecoveryKind;
+    let p = o.recovery_point.as_ref()?;
+    let when = |t: &migrator_engine::chrono::DateTime<migrator_engine::chrono::Utc>| {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let what = match p.kind {
+        RecoveryKind::Snapshot => format!(
+            "snapshot {} of {} {}, available at {}",
+            p.snapshot_id.as_deref().unwrap_or("?"),
+            p.resource,
+            p.identifier,
+            when(&p.taken_at)
+        ),
+        RecoveryKind::Pitr => format!(
+            "point in time {} of {} {} (just before the first write; automated backups reached {})",
+            p.restorable_time.as_ref().map(when).unwrap_or_default(),
+            p.resource,
+            p.identifier,
+            p.latest_restorable_time
+                .as_ref()
+                .map(when)
+                .unwrap_or_default()
+        ),
+    };
+    Some((what, p.restore_command.clone()))
+}
+
+/// Whether the recovery point goes first (a failed or stopped run).
+fn recovery_first(o: &Outcome) -> bool {
+    matches!(o.status, Status::Failed | Status::Incomplete)
+}
+
 fn resolved_as(kind: ResolveKind) -> &'static str {
     match kind {
         ResolveKind::Applied => "applied",
@@ -200,6 +237,9 @@ fn resolved_as(kind: ResolveKind) -> &'static str {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+#[cfg(test)]
+mod recovery_tests;
 
 #[cfg(test)]
 mod tests {

@@ -10,12 +10,22 @@ use super::{accepted_line, blocker_line, escape, plural, resolved_as};
 /// Outside text in it (names, keys, messages) has every control and invisible character
 /// shown as `\u{…}` ([`escape::plain`]): no escape sequence reaches a terminal.
 pub fn text(outcome: &Outcome) -> String {
+    text_with(outcome, true)
+}
+
+/// [`text`], without the recovery point when the caller already showed it.
+pub(super) fn text_with(outcome: &Outcome, show_recovery: bool) -> String {
     let mut out = String::new();
-    let _ = write_text(&mut out, outcome);
+    let _ = write_text(&mut out, outcome, show_recovery);
     escape::plain(&out)
 }
 
-fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
+fn write_text(out: &mut String, o: &Outcome, show_recovery: bool) -> std::fmt::Result {
+    let recovery = super::recovery_point(o).filter(|_| show_recovery);
+    if let Some((what, restore)) = recovery.as_ref().filter(|_| super::recovery_first(o)) {
+        writeln!(out, "Recovery point: {what}")?;
+        writeln!(out, "  Restore with: {restore}")?;
+    }
     if let Some(db) = &o.database {
         let place = match (&db.host, db.port) {
             (Some(host), Some(port)) => format!("{host}:{port}/{}", db.name),
@@ -38,6 +48,10 @@ fn write_text(out: &mut String, o: &Outcome) -> std::fmt::Result {
             plural(a.migration_count),
             &a.sha256[..a.sha256.len().min(12)]
         )?;
+    }
+    if let Some((what, restore)) = recovery.as_ref().filter(|_| !super::recovery_first(o)) {
+        writeln!(out, "Recovery point: {what}")?;
+        writeln!(out, "  Restore with: {restore}")?;
     }
     writeln!(out)?;
 

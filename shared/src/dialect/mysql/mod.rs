@@ -26,6 +26,7 @@ use crate::sql::without_literals;
 
 mod errors;
 mod probe;
+mod read_only;
 mod supervisor;
 mod target;
 mod worker;
@@ -180,6 +181,10 @@ impl Dialect for MySql {
                 query: info.map(|q| without_literals(&q)),
             })
             .collect())
+    }
+
+    async fn refuse_read_only(&mut self) -> Result<(), EngineError> {
+        read_only::refuse(&mut self.conn).await
     }
 
     async fn unlock(&mut self) -> Result<(), EngineError> {

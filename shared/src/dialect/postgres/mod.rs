@@ -30,6 +30,7 @@ use probe::{blocker_from_row, holders_query};
 
 mod errors;
 mod probe;
+mod read_only;
 mod replay;
 mod supervisor;
 mod target;
@@ -324,6 +325,10 @@ impl Dialect for Postgres {
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
         let rows = rows.map_err(EngineError::database("asking who holds the lock"))?;
         Ok(rows.iter().map(blocker_from_row).collect())
+    }
+
+    async fn refuse_read_only(&mut self) -> Result<(), EngineError> {
+        read_only::refuse(&mut self.conn).await
     }
 
     async fn unlock(&mut self) -> Result<(), EngineError> {

@@ -4,6 +4,7 @@
 //! rule shows up here before it reaches a database suite.
 
 mod fake;
+mod recovery;
 
 use std::time::{Duration, Instant};
 
