@@ -1295,6 +1295,23 @@ ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERE
                 r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#,
             ],
         ),
+        // umami's report parameters: text to JSONB, refused where a value is not JSON.
+        case(
+            "cast_text_jsonb",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '{"a": 1}'), ('q', 'alpha');"#,
+            &[r#"-- AlterTable
+ALTER TABLE "Post"
+ALTER COLUMN "qty" SET DATA TYPE JSONB USING qty::JSONB;"#],
+        ),
+        case(
+            "cast_text_jsonb_clean",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '{"a": 1}'), ('q', '[1, 2]');"#,
+            &[r#"-- AlterTable
+ALTER TABLE "Post"
+ALTER COLUMN "qty" SET DATA TYPE JSONB USING qty::JSONB;"#],
+        ),
         case(
             "varchar_narrow",
             &[],

@@ -3,13 +3,11 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::preflight::ProbeError;
+use crate::preflight::questions::OffenderRow;
 
 /// The first of `rows`: its first `shown` columns as text, then the count column
 /// (`questions::Asker::first_row`'s answer).
-pub(crate) fn first_row<R>(
-    rows: &[R],
-    shown: usize,
-) -> Result<Option<(Vec<Option<String>>, Option<i64>)>, ProbeError>
+pub(crate) fn first_row<R>(rows: &[R], shown: usize) -> Result<Option<OffenderRow>, ProbeError>
 where
     R: Row,
     usize: ColumnIndex<R>,

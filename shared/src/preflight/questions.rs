@@ -367,6 +367,9 @@ impl Builder<'_> {
     }
 }
 
+/// The first row of a question: its shown columns as text, then the count column.
+pub type OffenderRow = (Vec<Option<String>>, Option<i64>);
+
 /// What a dialect's probe lends [`ask`]: its words, its catalog and its bounded queries.
 #[async_trait]
 pub trait Asker: Send {
@@ -385,7 +388,7 @@ pub trait Asker: Send {
         bind: Option<Vec<String>>,
         shown: usize,
         rehearse: &[String],
-    ) -> Result<Option<(Vec<Option<String>>, Option<i64>)>, ProbeError>;
+    ) -> Result<Option<OffenderRow>, ProbeError>;
 }
 
 /// The keys that name an offending row, and a foreign key's referenced columns.

@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{
     ER_LOCK_WAIT_TIMEOUT, ER_QUERY_TIMEOUT, ER_STATEMENT_TIMEOUT, error_number, quote_ident,
 };
-use crate::preflight::questions::{Asker, Dialect, Sample, ask, qualified};
+use crate::preflight::questions::{Asker, Dialect, OffenderRow, Sample, ask, qualified};
 use crate::preflight::{
     Blocker, DataProbe, LiveCheck, LiveLimits, PlanRehearsal, ProbeError, QName, TableSize, Verdict,
 };
@@ -212,7 +212,7 @@ impl Asker for MyProbe<'_> {
         bind: Option<Vec<String>>,
         shown: usize,
         rehearse: &[String],
-    ) -> Result<Option<(Vec<Option<String>>, Option<i64>)>, ProbeError> {
+    ) -> Result<Option<OffenderRow>, ProbeError> {
         // `NOT IN (?)` over no values at all: one value no row holds stands for none.
         let bind = match bind {
             Some(values) if values.is_empty() => vec![String::new()],

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::ADVISORY_LOCK_KEY as MIGRATION_LOCK_KEY;
 use super::transaction::non_transactional_reason;
 use crate::preflight::Blocker;
-use crate::preflight::questions::{Asker, Builder, Dialect, Sample, ask};
+use crate::preflight::questions::{Asker, Builder, Dialect, OffenderRow, Sample, ask};
 use crate::preflight::{
     DataProbe, LiveCheck, LiveLimits, PlanRehearsal, ProbeError, QName, RehearsalError, TableSize,
     Verdict, Violation,
@@ -506,7 +506,7 @@ impl Asker for PgProbe<'_> {
         bind: Option<Vec<String>>,
         shown: usize,
         rehearse: &[String],
-    ) -> Result<Option<(Vec<Option<String>>, Option<i64>)>, ProbeError> {
+    ) -> Result<Option<OffenderRow>, ProbeError> {
         let rows = self.query(sql, bind, rehearse).await?;
         super::super::probe_row::first_row(&rows, shown)
     }
