@@ -1295,6 +1295,23 @@ ALTER TABLE "Post" ADD CONSTRAINT "Post_tagId_fkey" FOREIGN KEY ("tagId") REFERE
                 r#"ALTER TABLE "Post" ALTER COLUMN "qty" SET DATA TYPE INTEGER USING ("qty"::integer);"#,
             ],
         ),
+        // umami's report parameters: text to JSONB, refused where a value is not JSON.
+        case(
+            "cast_text_jsonb",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '{"a": 1}'), ('q', 'alpha');"#,
+            &[r#"-- AlterTable
+ALTER TABLE "Post"
+ALTER COLUMN "qty" SET DATA TYPE JSONB USING qty::JSONB;"#],
+        ),
+        case(
+            "cast_text_jsonb_clean",
+            &[EXTRA],
+            r#"INSERT INTO "Post" ("title", "qty") VALUES ('p', '{"a": 1}'), ('q', '[1, 2]');"#,
+            &[r#"-- AlterTable
+ALTER TABLE "Post"
+ALTER COLUMN "qty" SET DATA TYPE JSONB USING qty::JSONB;"#],
+        ),
         case(
             "varchar_narrow",
             &[],
@@ -1411,8 +1428,145 @@ INSERT INTO "Post" ("title", "authorId") VALUES ('child', 500);"#],
                 &[SET_NAME_NOT_NULL],
             )
         },
+        // 1. Real histories: a data migration whose statements need a table or column the
+        // same plan creates (documenso's organisations). The whole plan is rehearsed in a
+        // rolled-back transaction, so its INSERT runs after the CREATE TABLE it needs.
+        case(
+            "plan_table_then_insert_dup",
+            &[],
+            DUP_EMAIL,
+            &[TEAM_PER_USER],
+        ),
+        case("plan_table_then_insert_clean", &[], CLEAN, &[TEAM_PER_USER]),
+        case(
+            "plan_table_then_insert_null",
+            &[],
+            NULL_NAME,
+            &[PROFILE_PER_USER],
+        ),
+        case(
+            "plan_table_then_insert_filled",
+            &[],
+            CLEAN,
+            &[PROFILE_PER_USER],
+        ),
+        // 3. An enum recreate whose `USING` maps old values to new ones with a CASE (rallly's
+        // poll status): asked with the mapping evaluated over the rows, as text.
+        case("enum_case_mapping", &[], DIRTY, &[ROLE_MAPPED]),
+        case(
+            "enum_case_mapping_incomplete",
+            &[],
+            DIRTY,
+            &[ROLE_HALF_MAPPED],
+        ),
+        // 5. A large table, a question on one indexed column other than NULLs or duplicates:
+        // the index's distinct values are walked (a 1 % sample of 5,000 rows would miss the
+        // one offender).
+        TableCase {
+            large_rows: Some(100),
+            ..case(
+                "large_indexed_orphan",
+                &[POST_AUTHOR_IDX],
+                r#"INSERT INTO "User" ("email") VALUES ('a@x');
+INSERT INTO "Post" ("title", "authorId") SELECT 'p' || g, CASE WHEN g = 3217 THEN 99 ELSE 1 END FROM generate_series(1, 5000) g;"#,
+                &[POST_FK],
+            )
+        },
+        TableCase {
+            large_rows: Some(100),
+            ..case(
+                "large_indexed_orphan_clean",
+                &[POST_AUTHOR_IDX],
+                r#"INSERT INTO "User" ("email") VALUES ('a@x');
+INSERT INTO "Post" ("title", "authorId") SELECT 'p' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 1 END FROM generate_series(1, 5000) g;"#,
+                &[POST_FK],
+            )
+        },
+        TableCase {
+            large_rows: Some(100),
+            ..case(
+                "large_indexed_enum_removed",
+                &[r#"CREATE INDEX "User_role_idx" ON "User"("role");"#],
+                r#"INSERT INTO "User" ("email", "role") SELECT 'u' || g || '@x', CASE WHEN g = 2345 THEN 'GUEST'::"Role" ELSE 'USER'::"Role" END FROM generate_series(1, 5000) g;"#,
+                &[ENUM_RECREATE],
+            )
+        },
+        TableCase {
+            large_rows: Some(100),
+            ..case(
+                "large_indexed_narrowing",
+                &[EXTRA, r#"CREATE INDEX "Post_big_idx" ON "Post"("big");"#],
+                r#"INSERT INTO "Post" ("title", "big") SELECT 'p' || g, CASE WHEN g = 4444 THEN 5000000000 ELSE g END FROM generate_series(1, 5000) g;"#,
+                &[r#"-- AlterTable
+ALTER TABLE "Post" ALTER COLUMN "big" SET DATA TYPE INTEGER;"#],
+            )
+        },
     ]
 }
+
+/// Prisma's new model, filled from the users by a data migration in the same file.
+const TEAM_PER_USER: &str = r#"-- CreateTable
+CREATE TABLE "Team" (
+    "id" SERIAL NOT NULL,
+    "url" TEXT NOT NULL,
+    "ownerId" INTEGER NOT NULL,
+
+    CONSTRAINT "Team_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "Team_url_key" ON "Team"("url");
+
+-- AddForeignKey
+ALTER TABLE "Team" ADD CONSTRAINT "Team_ownerId_fkey" FOREIGN KEY ("ownerId") REFERENCES "User"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+
+-- A personal team for every user
+INSERT INTO "Team" ("url", "ownerId") SELECT lower("email"), "id" FROM "User";"#;
+const PROFILE_PER_USER: &str = r#"-- CreateTable
+CREATE TABLE "Profile" (
+    "id" SERIAL NOT NULL,
+    "userId" INTEGER NOT NULL,
+    "displayName" TEXT NOT NULL,
+
+    CONSTRAINT "Profile_pkey" PRIMARY KEY ("id")
+);
+
+-- Copy the names over
+INSERT INTO "Profile" ("userId", "displayName") SELECT "id", "name" FROM "User";"#;
+/// Prisma's enum recreate, edited to map the removed GUEST to a new MEMBER.
+const ROLE_MAPPED: &str = r#"-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN', 'MEMBER');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING (
+  CASE "role"::text
+    WHEN 'GUEST' THEN 'MEMBER'::"Role_new"
+    ELSE "role"::text::"Role_new"
+  END
+);
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;"#;
+/// The same, with a mapping that forgets GUEST.
+const ROLE_HALF_MAPPED: &str = r#"-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN', 'MEMBER');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING (
+  CASE "role"::text
+    WHEN 'ADMIN' THEN 'ADMIN'::"Role_new"
+    ELSE "role"::text::"Role_new"
+  END
+);
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;"#;
+const POST_AUTHOR_IDX: &str = r#"-- CreateIndex
+CREATE INDEX "Post_authorId_idx" ON "Post"("authorId");"#;
 
 /// Counts of predictions against what deploy then did.
 #[derive(Default, Debug)]

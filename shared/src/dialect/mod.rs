@@ -11,6 +11,7 @@ mod connect;
 mod connect_error;
 pub mod mysql;
 pub mod postgres;
+mod probe_row;
 mod replay;
 mod script_error;
 mod server;

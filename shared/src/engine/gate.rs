@@ -11,8 +11,8 @@ use crate::error::EngineError;
 use crate::migration::MigrationSet;
 use crate::outcome::Outcome;
 use crate::preflight::{
-    Blocker, DataProbe, LiveCheck, LiveLimits, Options, PreflightSettings, ProbeError, QName,
-    Script, TableSize, Verdict, check_live_and_locks, check_static,
+    Blocker, DataProbe, LiveCheck, LiveLimits, Options, PlanRehearsal, PreflightSettings,
+    ProbeError, QName, Script, TableSize, Verdict, check_live_and_locks, check_static,
 };
 use crate::sql::Flavor;
 
@@ -248,6 +248,10 @@ impl DataProbe for LazyProbe<'_> {
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
         self.probe().await?.blockers(tables).await
+    }
+
+    async fn rehearse_plan(&mut self, statements: &[String]) -> Result<PlanRehearsal, ProbeError> {
+        self.probe().await?.rehearse_plan(statements).await
     }
 }
 

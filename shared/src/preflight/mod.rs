@@ -13,6 +13,7 @@ pub mod findings;
 mod model;
 pub mod policy;
 pub mod probe;
+pub mod questions;
 mod rules;
 mod suppress;
 
@@ -22,7 +23,10 @@ use std::time::Instant;
 pub use classify::QName;
 pub use findings::{Basis, Blocker, Evidence, Finding, Rule, Severity};
 pub use policy::{BlockOn, PreflightSettings, SizeClass, Thresholds};
-pub use probe::{DataProbe, LiveCheck, LiveLimits, ProbeError, TableSize, Verdict, Violation};
+pub use probe::{
+    DataProbe, LiveCheck, LiveLimits, PlanRehearsal, ProbeError, RehearsalError, TableSize,
+    Verdict, Violation,
+};
 
 use crate::sql::Flavor;
 use model::Rows;
@@ -129,8 +133,9 @@ pub async fn check_live_and_locks(
 ) -> (Vec<Finding>, Vec<QName>) {
     let started = Instant::now();
     let mut sizes: HashMap<QName, Result<Option<TableSize>, String>> = HashMap::new();
-    let mut out = Vec::new();
-    let candidates: Vec<Candidate> = rules::candidates(scripts, options.flavor, options.scope)
+    let mut out: Vec<Judged> = Vec::new();
+    let (candidates, steps) = rules::walk(scripts, options.flavor, options.scope);
+    let candidates: Vec<Candidate> = candidates
         .into_iter()
         .filter(|c| !created_by_plan(c))
         .collect();
@@ -153,35 +158,25 @@ pub async fn check_live_and_locks(
                 evidence.has_rows = Some(false);
                 plan_size(s)
             }
-            (_, Some(table)) if !over_budget => {
-                let known = match sizes.get(table) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let known = probe.size(table).await.map_err(|e| e.to_string());
-                        sizes.insert(table.clone(), known.clone());
-                        known
-                    }
-                };
-                match known {
-                    Ok(Some(size)) => {
-                        evidence.basis = Basis::Live;
-                        evidence.table = Some(table.display());
-                        evidence.row_estimate = size.row_estimate;
-                        evidence.bytes = Some(size.bytes);
-                        evidence.has_rows = Some(size.has_rows);
-                        SizeClass::of(&size, &options.thresholds)
-                    }
-                    Ok(None) => {
-                        evidence.unknown =
-                            Some(format!("`{}` is not in the database", table.display()));
-                        SizeClass::Unknown
-                    }
-                    Err(e) => {
-                        evidence.unknown = Some(e);
-                        SizeClass::Unknown
-                    }
+            (_, Some(table)) if !over_budget => match size_of(table, probe, &mut sizes).await {
+                Ok(Some(size)) => {
+                    evidence.basis = Basis::Live;
+                    evidence.table = Some(table.display());
+                    evidence.row_estimate = size.row_estimate;
+                    evidence.bytes = Some(size.bytes);
+                    evidence.has_rows = Some(size.has_rows);
+                    SizeClass::of(&size, &options.thresholds)
                 }
-            }
+                Ok(None) => {
+                    evidence.unknown =
+                        Some(format!("`{}` is not in the database", table.display()));
+                    SizeClass::Unknown
+                }
+                Err(e) => {
+                    evidence.unknown = Some(e);
+                    SizeClass::Unknown
+                }
+            },
             _ => SizeClass::Unknown,
         };
         if over_budget && evidence.unknown.is_none() && live_table.is_some() {
@@ -202,7 +197,7 @@ pub async fn check_live_and_locks(
                     Ok(Verdict::Fails(Violation {
                         count: None,
                         example_key: None,
-                        what: "existing row".into(),
+                        what: "the table has rows".into(),
                     }))
                 } else {
                     probe.find(table, check, sample, rehearse).await
@@ -212,7 +207,8 @@ pub async fn check_live_and_locks(
                         evidence.reason = Some(match (&v.count, &v.example_key) {
                             (Some(n), Some(key)) => format!("{n} × {}, e.g. {key}", v.what),
                             (None, Some(key)) => format!("{}: {key}", v.what),
-                            _ => format!("the table has rows ({})", v.what),
+                            (Some(n), None) => format!("{n} × {}", v.what),
+                            (None, None) => v.what.clone(),
                         });
                         evidence.count = v.count;
                         evidence.example_key = v.example_key;
@@ -248,14 +244,168 @@ pub async fn check_live_and_locks(
             (_, SizeClass::Plan, _) => (false, true),
             (_, _, _) => (false, false),
         };
+        out.push(Judged {
+            candidate: c,
+            size,
+            will_fail,
+            known,
+            evidence,
+        });
+    }
+    if options.flavor == Flavor::Postgres && started.elapsed() < limits.budget {
+        rehearse_plan(&steps, &mut out, options, probe, limits, &mut sizes).await;
+    }
+    let findings = out
+        .into_iter()
         // A data change is reported only when its rehearsal fails: "it runs" is no news,
         // and "could not tell" on every data migration would only be noise.
-        if c.rule == Rule::DataChangeFails && !will_fail {
-            continue;
-        }
-        out.push(finish(c, scripts, size, will_fail, known, evidence));
+        .filter(|j| j.candidate.rule != Rule::DataChangeFails || j.will_fail)
+        .map(|j| {
+            finish(
+                j.candidate,
+                scripts,
+                j.size,
+                j.will_fail,
+                j.known,
+                j.evidence,
+            )
+        })
+        .collect();
+    (findings, locked)
+}
+
+/// A candidate with its prediction, before it becomes a [`Finding`].
+struct Judged {
+    candidate: Candidate,
+    size: SizeClass,
+    will_fail: bool,
+    known: bool,
+    evidence: Evidence,
+}
+
+/// The size of a live table, asked once per plan.
+async fn size_of(
+    table: &QName,
+    probe: &mut dyn DataProbe,
+    sizes: &mut HashMap<QName, Result<Option<TableSize>, String>>,
+) -> Result<Option<TableSize>, String> {
+    if let Some(known) = sizes.get(table) {
+        return known.clone();
     }
-    (out, locked)
+    let known = probe.size(table).await.map_err(|e| e.to_string());
+    sizes.insert(table.clone(), known.clone());
+    known
+}
+
+/// Rehearses the whole plan (PostgreSQL, whose DDL is transactional): every pending
+/// statement in order, in one transaction that is always rolled back — the exact test of
+/// what deploy will do to the live rows. Only the statements before the first that touches
+/// a table from before the plan that is large, of unknown size, or holds more rows than a
+/// rehearsal may touch are run; nothing at all when no table from before the plan holding
+/// rows is touched. A statement that ran clears the failure predictions on it; the first
+/// that the rows refuse (SQLSTATE class 22 or 23) is predicted to fail.
+async fn rehearse_plan(
+    steps: &[rules::PlanStep],
+    out: &mut Vec<Judged>,
+    options: &Options,
+    probe: &mut dyn DataProbe,
+    limits: &LiveLimits,
+    sizes: &mut HashMap<QName, Result<Option<TableSize>, String>>,
+) {
+    let mut runnable = 0;
+    let mut rows_touched = false;
+    'steps: for step in steps {
+        for table in &step.live_tables {
+            match size_of(table, probe, sizes).await {
+                Ok(Some(size))
+                    if matches!(
+                        SizeClass::of(&size, &options.thresholds),
+                        SizeClass::Small | SizeClass::Empty
+                    ) && size.row_estimate.unwrap_or(u64::MAX) <= limits.rehearsal_rows =>
+                {
+                    rows_touched |= size.has_rows;
+                }
+                _ => break 'steps,
+            }
+        }
+        runnable += 1;
+    }
+    if !rows_touched {
+        return;
+    }
+    let statements: Vec<String> = steps[..runnable].iter().map(|s| s.sql.clone()).collect();
+    let Ok(rehearsal) = probe.rehearse_plan(&statements).await else {
+        return;
+    };
+    let on = |j: &Judged, step: &rules::PlanStep| {
+        j.candidate.script == step.script && j.candidate.statement == step.statement
+    };
+    // The findings that can predict a failure: a rule about failing, or a live question (a
+    // type change's conversion, a drop's dependent views).
+    let may_fail = |j: &Judged| {
+        j.candidate.rule.hazard() == findings::Hazard::MayFail
+            || matches!(j.candidate.check, Check::Live { .. })
+    };
+    for step in &steps[..rehearsal.ran.min(runnable)] {
+        for j in out.iter_mut().filter(|j| on(j, step) && may_fail(j)) {
+            j.will_fail = false;
+            j.known = true;
+            j.evidence.unknown = None;
+            j.evidence.reason =
+                Some("the plan's rehearsal ran this statement without error".into());
+        }
+    }
+    let (Some(step), Some(error)) = (steps.get(rehearsal.ran), &rehearsal.failed) else {
+        return;
+    };
+    if !error.is_data() {
+        return;
+    }
+    let reason = format!(
+        "the plan's rehearsal failed here: {}: {}",
+        error.code, error.message
+    );
+    let mut predicted = false;
+    for j in out.iter_mut().filter(|j| on(j, step) && may_fail(j)) {
+        j.will_fail = true;
+        j.known = true;
+        j.evidence.unknown = None;
+        j.evidence.reason = Some(reason.clone());
+        j.evidence.rehearsed = rehearsal.ran;
+        predicted = true;
+    }
+    if predicted {
+        return;
+    }
+    let table = step.live_tables.first();
+    let size = match table.and_then(|t| sizes.get(t)) {
+        Some(Ok(Some(size))) => SizeClass::of(size, &options.thresholds),
+        _ => SizeClass::Unknown,
+    };
+    out.push(Judged {
+        candidate: Candidate {
+            rule: Rule::DataChangeFails,
+            script: step.script,
+            statement: step.statement,
+            line: step.line,
+            message: "Rehearsing the plan, the live rows refuse this statement. Fix the data or the statement first.".into(),
+            table: table.map(QName::display),
+            subject: None,
+            lock: None,
+            check: rules::Check::None,
+            allowed: None,
+        },
+        size,
+        will_fail: true,
+        known: true,
+        evidence: Evidence {
+            basis: Basis::Live,
+            table: table.map(QName::display),
+            reason: Some(reason),
+            rehearsed: rehearsal.ran,
+            ..Evidence::default()
+        },
+    });
 }
 
 /// A table without rows because of the plan: created by it (nothing from before at all),

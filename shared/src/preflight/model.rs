@@ -118,6 +118,12 @@ impl Model {
         }
     }
 
+    /// The live name of a table the history created and the plan has not (a table the
+    /// history never mentioned is not known: a name in a query may be anything).
+    pub fn known_live(&self, name: &str) -> Option<QName> {
+        self.tables.get(name).and_then(|t| t.live.clone())
+    }
+
     pub fn column(&self, table: &QName, column: &str) -> Column {
         let t = self.tables.get(key(table));
         if let Some(c) = t.and_then(|t| t.columns.get(column)) {

@@ -44,9 +44,11 @@ pub enum LiveCheck {
     /// A row for which the check expression is false.
     Violations { expr: String },
     /// A row holding an enum value that the new enum type lacks (in an array column: any
-    /// element). `column` is the live column.
+    /// element). `expr` is the value the row converts, as text over the live table: the
+    /// live column, or the `USING` expression with its casts to the new type made casts
+    /// to text.
     EnumRemoved {
-        column: String,
+        expr: String,
         new_values: Vec<String>,
         array: bool,
     },
@@ -133,6 +135,33 @@ pub enum ProbeError {
     DataException(String),
 }
 
+/// How far a rehearsal of the whole plan got ([`DataProbe::rehearse_plan`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanRehearsal {
+    /// How many of the statements ran without error, from the first.
+    pub ran: usize,
+    /// The statement after those raised this error (SQLSTATE and the message's first part,
+    /// before any value it quotes).
+    pub failed: Option<RehearsalError>,
+    /// Why the rehearsal stopped before the next statement without running it (a statement
+    /// PostgreSQL cannot run in a transaction block, the row budget).
+    pub stopped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RehearsalError {
+    pub code: String,
+    pub message: String,
+}
+
+impl RehearsalError {
+    /// A data exception (SQLSTATE class 22) or an integrity violation (class 23): the live
+    /// rows refused the statement, as they would refuse the deploy.
+    pub fn is_data(&self) -> bool {
+        self.code.starts_with("22") || self.code.starts_with("23")
+    }
+}
+
 /// Questions preflight asks the database. One implementation per database; tests may
 /// implement it over anything.
 #[async_trait]
@@ -152,6 +181,11 @@ pub trait DataProbe: Send {
     ) -> Result<Verdict, ProbeError>;
     /// Other sessions holding a lock on one of `tables`, or the migration lock.
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError>;
+    /// Runs `statements` (the plan's pending statements, in order) in one transaction that
+    /// is always rolled back, until one fails, each bounded like a probe and the data
+    /// changes by [`LiveLimits::rehearsal_rows`]. Only a database whose DDL is
+    /// transactional can; the others say [`ProbeError::Cannot`].
+    async fn rehearse_plan(&mut self, statements: &[String]) -> Result<PlanRehearsal, ProbeError>;
 }
 
 /// Bounds on what probing may cost.

@@ -10,7 +10,7 @@ use super::model::{Model, Rows, enum_name, quote};
 use super::probe::LiveCheck;
 use super::suppress;
 use super::{Scope, Script};
-use crate::sql::{Flavor, split};
+use crate::sql::{Flavor, TokenKind, split};
 
 /// The table a finding is about, as the plan knows it at that statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +83,50 @@ struct Step {
     dml: bool,
 }
 
+/// One pending statement, as a rehearsal of the whole plan would run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanStep {
+    /// Index into the scripts.
+    pub script: usize,
+    /// 1-based among the script's non-blank statements (as findings count them).
+    pub statement: usize,
+    pub line: usize,
+    pub sql: String,
+    /// The tables from before the plan (live names) the statement locks or writes.
+    pub live_tables: Vec<QName>,
+}
+
 /// Walks `scripts` in order and returns every candidate finding.
 pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<Candidate> {
+    walk(scripts, flavor, scope).0
+}
+
+/// The tables `stmt` locks or writes.
+fn touched(stmt: &Stmt) -> Vec<&QName> {
+    match stmt {
+        Stmt::AlterTable { table, .. }
+        | Stmt::Update { table, .. }
+        | Stmt::Delete { table, .. }
+        | Stmt::Insert(table)
+        | Stmt::Rewrite {
+            table: Some(table), ..
+        } => vec![table],
+        Stmt::CreateIndex(index) => vec![&index.table],
+        Stmt::DropTable(names) | Stmt::Truncate(names) | Stmt::With(names) => {
+            names.iter().collect()
+        }
+        Stmt::RenameTables(pairs) => pairs.iter().map(|(from, _)| from).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// [`candidates`], and the pending statements in order (for a rehearsal of the plan).
+pub fn walk(
+    scripts: &[Script<'_>],
+    flavor: Flavor,
+    scope: Scope,
+) -> (Vec<Candidate>, Vec<PlanStep>) {
+    let mut plan = Vec::new();
     let mut model = Model::new(flavor);
     let mut steps: Vec<Step> = Vec::new();
     let mut dropped_views: Vec<String> = Vec::new();
@@ -104,6 +146,42 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
         let classified: Vec<Stmt> = statements.iter().map(classify).collect();
         let redefined = redefined_tables(&classified);
         for (number, (statement, stmt)) in statements.iter().zip(&classified).enumerate() {
+            if script.pending {
+                let mut live_tables: Vec<QName> = touched(stmt)
+                    .into_iter()
+                    .filter_map(|t| model.table(t).live)
+                    .collect();
+                // A data change may read other tables (`INSERT … SELECT … FROM "User"`):
+                // the tables from before the plan that it names.
+                if matches!(
+                    stmt,
+                    Stmt::Update { .. } | Stmt::Delete { .. } | Stmt::Insert(_) | Stmt::With(_)
+                ) {
+                    for token in statement.tokens() {
+                        let name = match token.kind {
+                            TokenKind::QuotedIdent => token
+                                .text
+                                .get(1..token.text.len().saturating_sub(1))
+                                .unwrap_or_default()
+                                .to_owned(),
+                            TokenKind::Word => token.text.to_owned(),
+                            _ => continue,
+                        };
+                        if let Some(live) = model.known_live(&name)
+                            && !live_tables.contains(&live)
+                        {
+                            live_tables.push(live);
+                        }
+                    }
+                }
+                plan.push(PlanStep {
+                    script: index,
+                    statement: number + 1,
+                    line: statement.line,
+                    sql: statement.text.to_owned(),
+                    live_tables,
+                });
+            }
             let mut walker = Walker {
                 model: &mut model,
                 flavor,
@@ -141,7 +219,7 @@ pub fn candidates(scripts: &[Script<'_>], flavor: Flavor, scope: Scope) -> Vec<C
             }
         }
     }
-    out
+    (out, plan)
 }
 
 /// Prisma's "redefine table" (SQLite, and hand-written copies): `CREATE TABLE new_X …;
@@ -221,9 +299,19 @@ impl Walker<'_> {
             message,
             table: Some(table.display()),
             subject: Some(subject),
-            lock,
+            lock: lock.map(|mode| lock_words(self.flavor, mode)),
             check,
         });
+    }
+
+    /// `under an ACCESS EXCLUSIVE lock` on PostgreSQL; the same said in the dialect's own
+    /// words elsewhere (MySQL's DDL takes metadata locks, and may copy the table).
+    fn exclusively(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Postgres => "under an ACCESS EXCLUSIVE lock",
+            Flavor::MySql => "under an exclusive metadata lock",
+            Flavor::Sqlite => "while the database is locked",
+        }
     }
 
     fn pg(&self) -> bool {
@@ -476,13 +564,15 @@ impl Walker<'_> {
 
     /// `table-rewrite`: the statement rewrites the whole table under an ACCESS EXCLUSIVE lock.
     fn rewrite(&mut self, table: &QName, what: &str) {
+        let message = format!(
+            "`{what}` rewrites `{}` {}.",
+            table.display(),
+            self.exclusively()
+        );
         self.push(
             Rule::TableRewrite,
             table,
-            format!(
-                "`{what}` rewrites `{}` under an ACCESS EXCLUSIVE lock.",
-                table.display()
-            ),
+            message,
             Some(ACCESS_EXCLUSIVE),
             Check::None,
         );
@@ -804,14 +894,21 @@ impl Walker<'_> {
                     .unwrap_or_default();
                 let check = match (&current.live, t.rows) {
                     (_, Rows::Empty) => Check::None,
-                    (Some(live_column), Rows::Live) => self.live(
-                        LiveCheck::EnumRemoved {
-                            column: live_column.clone(),
-                            new_values: new_values.clone(),
-                            array,
-                        },
-                        &[table],
-                    ),
+                    (Some(live_column), Rows::Live) => {
+                        match enum_source(self.flavor, live_column, using, &target) {
+                            Some(expr) => self.live(
+                                LiveCheck::EnumRemoved {
+                                    expr,
+                                    new_values: new_values.clone(),
+                                    array,
+                                },
+                                &[table],
+                            ),
+                            None => Check::Unknown(format!(
+                                "the `USING` conversion names `{target}` other than in a cast"
+                            )),
+                        }
+                    }
                     (None, Rows::Live) => {
                         Check::Unknown("the column was added by this plan".into())
                     }
@@ -833,7 +930,7 @@ impl Walker<'_> {
             self.push(
                 Rule::ColumnTypeChange,
                 table,
-                type_change_message(table, column, type_name),
+                type_change_message(self.flavor, table, column, type_name),
                 Some(ACCESS_EXCLUSIVE),
                 Check::None,
             );
@@ -856,7 +953,7 @@ impl Walker<'_> {
         self.push(
             Rule::ColumnTypeChange,
             table,
-            type_change_message(table, column, type_name),
+            type_change_message(self.flavor, table, column, type_name),
             Some(ACCESS_EXCLUSIVE),
             check,
         );
@@ -874,8 +971,9 @@ impl Walker<'_> {
         }
         if self.pg() {
             // PostgreSQL evaluates the conversion itself: a cast refusing a value raises a
-            // data exception. Text and JSON accept what any column held.
-            if matches!(upper.as_str(), "TEXT" | "JSONB" | "JSON") {
+            // data exception. Text accepts what any column held (JSON does not: a text
+            // that is not JSON is refused).
+            if matches!(upper.as_str(), "TEXT" | "VARCHAR" | "CHARACTER VARYING") {
                 return None;
             }
             let target = cast_target(type_name)?;
@@ -911,13 +1009,20 @@ impl Walker<'_> {
                 Check::Unknown("the plan added this column and then updated the table".into())
             }
         };
-        self.push(
-            Rule::SetNotNull,
-            table,
-            format!(
+        let message = match self.flavor {
+            Flavor::MySql => format!(
+                "`MODIFY` … `NOT NULL` on `{}`.`{column}` rebuilds the table and fails if any row holds NULL. Backfill first.",
+                table.display()
+            ),
+            _ => format!(
                 "`SET NOT NULL` on `{}`.`{column}` scans the table under an ACCESS EXCLUSIVE lock and fails if any row holds NULL. Backfill first; on a large table add `CHECK ({column} IS NOT NULL) NOT VALID`, validate it, then set NOT NULL.",
                 table.display()
             ),
+        };
+        self.push(
+            Rule::SetNotNull,
+            table,
+            message,
             Some(ACCESS_EXCLUSIVE),
             check,
         );
@@ -1046,15 +1151,22 @@ impl Walker<'_> {
                     self.m2m_churn(table);
                 }
                 let check = self.unique_check(table, columns, &[], None, primary, true);
+                let what = if primary { "primary key" } else { "unique" };
+                let nulls = if primary { " or NULL" } else { "" };
+                let message = match self.flavor {
+                    Flavor::Postgres => format!(
+                        "The {what} constraint {named}on `{}` builds a unique index under an ACCESS EXCLUSIVE lock and fails on duplicate{nulls} values. Build the index `CONCURRENTLY` first, then add the constraint `USING INDEX`.",
+                        table.display()
+                    ),
+                    _ => format!(
+                        "The {what} constraint {named}on `{}` builds a unique index and fails on duplicate{nulls} values. Remove the duplicates first.",
+                        table.display()
+                    ),
+                };
                 self.push(
                     Rule::UniqueIndex,
                     table,
-                    format!(
-                        "The {} constraint {named}on `{}` builds a unique index under an ACCESS EXCLUSIVE lock and fails on duplicate{} values. Build the index `CONCURRENTLY` first, then add the constraint `USING INDEX`.",
-                        if primary { "primary key" } else { "unique" },
-                        table.display(),
-                        if primary { " or NULL" } else { "" }
-                    ),
+                    message,
                     Some(ACCESS_EXCLUSIVE),
                     check,
                 );
@@ -1081,13 +1193,20 @@ impl Walker<'_> {
                     Rows::PlanData => Check::Unknown("the plan writes this table first".into()),
                     Rows::Live => self.live(LiveCheck::Violations { expr: expr.clone() }, &[table]),
                 };
-                self.push(
-                    Rule::CheckConstraintValidation,
-                    table,
-                    format!(
+                let message = match self.flavor {
+                    Flavor::Postgres => format!(
                         "The check constraint {named}on `{}` scans every row under an ACCESS EXCLUSIVE lock and fails if one violates `{expr}`. Add it `NOT VALID`, then `VALIDATE CONSTRAINT` in a later migration.",
                         table.display()
                     ),
+                    _ => format!(
+                        "The check constraint {named}on `{}` copies the table, blocking writes, and fails if a row violates `{expr}`. Fix those rows first.",
+                        table.display()
+                    ),
+                };
+                self.push(
+                    Rule::CheckConstraintValidation,
+                    table,
+                    message,
                     Some(ACCESS_EXCLUSIVE),
                     check,
                 );
@@ -1134,15 +1253,25 @@ impl Walker<'_> {
                 }
             }
         };
-        self.push(
-            Rule::ForeignKeyValidation,
-            table,
-            format!(
+        let message = match self.flavor {
+            Flavor::Postgres => format!(
                 "The foreign key from `{}` to `{}` checks every row while both tables are locked against writes, and fails on rows referencing a missing `{}`. Add it `NOT VALID`, then `VALIDATE CONSTRAINT` in a later migration.",
                 table.display(),
                 parent.display(),
                 parent.display()
             ),
+            _ => format!(
+                "The foreign key from `{}` to `{}` checks every row (with `foreign_key_checks` on, by copying `{}`, blocking writes), and fails on rows referencing a missing `{}`. Remove or fix those rows first.",
+                table.display(),
+                parent.display(),
+                table.display(),
+                parent.display()
+            ),
+        };
+        self.push(
+            Rule::ForeignKeyValidation,
+            table,
+            message,
             Some(SHARE_ROW_EXCLUSIVE),
             check,
         );
@@ -1162,11 +1291,96 @@ impl Walker<'_> {
     }
 }
 
-fn type_change_message(table: &QName, column: &str, type_name: &str) -> String {
+/// What a row's value becomes, as text, when a column changes to the enum `target`: the
+/// live column itself without `USING` (or with Prisma's `"c"::text::"E_new"`), else the
+/// `USING` expression with every cast to `target` (`::"E_new"`, `::"public"."E_new"`,
+/// `::E_new`, arrays too) made a cast to text, so that a `CASE` mapping old values to new
+/// ones is evaluated over the live rows before the new type exists. `None` when `target`
+/// is named some other way (`CAST(… AS E_new)`).
+fn enum_source(
+    flavor: Flavor,
+    live_column: &str,
+    using: Option<&str>,
+    target: &str,
+) -> Option<String> {
+    let Some(using) = using else {
+        return Some(quote(flavor, live_column));
+    };
+    let mut out = String::with_capacity(using.len());
+    let mut rest = using;
+    while let Some(at) = rest.find("::") {
+        out.push_str(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+        let trimmed = rest.trim_start();
+        // The type name after `::`: quoted or bare parts joined by dots.
+        let mut end = 0;
+        let mut last = "";
+        let bytes = trimmed.as_bytes();
+        loop {
+            let part_start = end;
+            if bytes.get(end) == Some(&b'"') {
+                match trimmed[end + 1..].find('"') {
+                    Some(close) => {
+                        last = &trimmed[end + 1..end + 1 + close];
+                        end += close + 2;
+                    }
+                    None => break,
+                }
+            } else {
+                let len = trimmed[end..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(trimmed.len() - end);
+                if len == 0 {
+                    break;
+                }
+                last = &trimmed[part_start..end + len];
+                end += len;
+            }
+            if bytes.get(end) == Some(&b'.') {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        if !last.is_empty() && last.eq_ignore_ascii_case(target) {
+            out.push_str("text");
+            rest = &trimmed[end..];
+        }
+    }
+    out.push_str(rest);
+    let lower = out.to_ascii_lowercase();
+    if lower.contains(&target.to_ascii_lowercase()) {
+        return None;
+    }
+    Some(format!("({out})"))
+}
+
+fn type_change_message(flavor: Flavor, table: &QName, column: &str, type_name: &str) -> String {
+    let rewrite = match flavor {
+        Flavor::MySql => "copy the table, blocking writes",
+        _ => "rewrite the table under an ACCESS EXCLUSIVE lock",
+    };
     format!(
-        "Changing the type of `{}`.`{column}` to `{type_name}` can rewrite the table under an ACCESS EXCLUSIVE lock, and the running application may not read the new type. Add a new column, backfill, and switch over.",
+        "Changing the type of `{}`.`{column}` to `{type_name}` can {rewrite}, and the running application may not read the new type. Add a new column, backfill, and switch over.",
         table.display()
     )
+}
+
+/// The lock a statement takes, in the dialect's words: PostgreSQL's table lock modes as
+/// they are; on MySQL the metadata lock (and, for a table copy, blocked writes); SQLite
+/// locks the whole database.
+fn lock_words(flavor: Flavor, mode: &'static str) -> &'static str {
+    match flavor {
+        Flavor::Postgres => mode,
+        Flavor::MySql => match mode {
+            ACCESS_EXCLUSIVE => "exclusive metadata lock",
+            SHARE | SHARE_ROW_EXCLUSIVE => "shared metadata lock, writes blocked",
+            "ROW EXCLUSIVE, every row" => "row locks, every row",
+            "ROW EXCLUSIVE" => "row locks",
+            _ => "metadata lock",
+        },
+        Flavor::Sqlite => "database write lock",
+    }
 }
 
 /// The type as a PostgreSQL cast target, when it can be written back safely (built-in
@@ -1327,6 +1541,75 @@ mod tests {
             .into_iter()
             .map(|c| (c.rule, c.check))
             .collect()
+    }
+
+    #[test]
+    fn an_enum_conversion_is_asked_as_text_before_the_new_type_exists() {
+        let pg = Flavor::Postgres;
+        assert_eq!(
+            enum_source(pg, "role", None, "Role_new"),
+            Some("\"role\"".into())
+        );
+        assert_eq!(
+            enum_source(
+                pg,
+                "role",
+                Some("\"role\"::text::\"public\".\"Role_new\""),
+                "Role_new"
+            ),
+            Some("(\"role\"::text::text)".into())
+        );
+        assert_eq!(
+            enum_source(pg, "p", Some("\"p\"::text::\"Perm_new\"[]"), "Perm_new"),
+            Some("(\"p\"::text::text[])".into())
+        );
+        assert_eq!(
+            enum_source(
+                pg,
+                "status",
+                Some(
+                    "CASE \"status\"::text WHEN 'live' THEN 'open'::poll_status_new ELSE 'open'::poll_status_new END"
+                ),
+                "poll_status_new"
+            ),
+            Some(
+                "(CASE \"status\"::text WHEN 'live' THEN 'open'::text ELSE 'open'::text END)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            enum_source(pg, "s", Some("CAST(\"s\" AS \"S_new\")"), "S_new"),
+            None
+        );
+    }
+
+    #[test]
+    fn mysql_findings_are_worded_in_mysql_terms() {
+        let scripts = [Script {
+            migration: "m",
+            sql: "ALTER TABLE `U` MODIFY `n` VARCHAR(191) NOT NULL;\nALTER TABLE `U` ADD CONSTRAINT `U_p_fkey` FOREIGN KEY (`p`) REFERENCES `P`(`id`);\nALTER TABLE `U` ADD UNIQUE INDEX `U_n_key`(`n`);",
+            pending: true,
+        }];
+        let found = candidates(&scripts, Flavor::MySql, Scope::Plan);
+        assert!(found.iter().any(|c| c.rule == Rule::SetNotNull));
+        for c in &found {
+            for pg in [
+                "SET NOT NULL",
+                "ACCESS EXCLUSIVE",
+                "NOT VALID",
+                "CONCURRENTLY",
+            ] {
+                assert!(!c.message.contains(pg), "{:?}: {}", c.rule, c.message);
+                assert!(
+                    c.lock.is_none_or(|l| !l.contains(pg)),
+                    "{:?}: {:?}",
+                    c.rule,
+                    c.lock
+                );
+            }
+        }
+        let not_null = found.iter().find(|c| c.rule == Rule::SetNotNull);
+        assert!(not_null.is_some_and(|c| c.message.contains("`MODIFY`")));
     }
 
     #[test]

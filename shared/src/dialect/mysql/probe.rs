@@ -18,8 +18,9 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{
     ER_LOCK_WAIT_TIMEOUT, ER_QUERY_TIMEOUT, ER_STATEMENT_TIMEOUT, error_number, quote_ident,
 };
+use crate::preflight::questions::{Asker, Dialect, OffenderRow, Sample, ask, qualified};
 use crate::preflight::{
-    Blocker, DataProbe, LiveCheck, LiveLimits, ProbeError, QName, TableSize, Verdict, Violation,
+    Blocker, DataProbe, LiveCheck, LiveLimits, PlanRehearsal, ProbeError, QName, TableSize, Verdict,
 };
 
 /// Rows a probe reads of a large table.
@@ -144,145 +145,6 @@ impl<'c> MyProbe<'c> {
         result
     }
 
-    async fn primary_key(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
-        let rows = self
-            .query(
-                "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = COALESCE(NULLIF(?, ''), DATABASE()) AND TABLE_NAME = ? \
-                 AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"
-                    .into(),
-                vec![table.schema.clone().unwrap_or_default(), table.name.clone()],
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                r.try_get::<String, _>(0)
-                    .map_err(|e| ProbeError::Cannot(e.to_string()))
-            })
-            .collect()
-    }
-
-    async fn key_columns(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
-        let pk = self.primary_key(table).await?;
-        if pk.is_empty() {
-            return Err(ProbeError::Cannot(format!(
-                "`{}` has no primary key to name a row by",
-                table.display()
-            )));
-        }
-        Ok(pk)
-    }
-
-    /// `(SELECT <pk> AS p0, …, <expr> AS k0, … FROM table [WHERE predicate] [LIMIT n]) AS t`.
-    fn inner(
-        &self,
-        table: &QName,
-        sample: bool,
-        keys: &[String],
-        exprs: &[String],
-        predicate: Option<&str>,
-    ) -> String {
-        let mut select: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("{} AS `p{i}`", quote_ident(k)))
-            .collect();
-        select.extend(
-            exprs
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("{e} AS `k{i}`")),
-        );
-        if select.is_empty() {
-            select.push("1 AS `one`".into());
-        }
-        let filter = predicate
-            .map(|p| format!(" WHERE ({p})"))
-            .unwrap_or_default();
-        let limit = if sample {
-            format!(" LIMIT {SAMPLE_ROWS}")
-        } else {
-            String::new()
-        };
-        format!(
-            "(SELECT {} FROM {}{filter}{limit}) AS t",
-            select.join(", "),
-            qualified(table)
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn first_offender(
-        &mut self,
-        shown: &[(String, String)],
-        from: String,
-        rest: &str,
-        bind: Vec<String>,
-        exact: bool,
-        what: &str,
-        rehearse: &[String],
-    ) -> Result<Verdict, ProbeError> {
-        let mut select: Vec<String> = shown
-            .iter()
-            .map(|(_, sql)| format!("CAST({sql} AS CHAR)"))
-            .collect();
-        select.push("CAST(COUNT(*) OVER () AS SIGNED)".into());
-        let sql = format!("SELECT {} FROM {from} {rest} LIMIT 1", select.join(", "));
-        let rows = self.query(sql, bind, rehearse).await?;
-        let Some(row) = rows.first() else {
-            return Ok(if exact {
-                Verdict::Passes
-            } else {
-                Verdict::NotFoundInSample
-            });
-        };
-        let mut parts = Vec::new();
-        for (i, (label, _)) in shown.iter().enumerate() {
-            let value: Option<String> = row
-                .try_get(i)
-                .map_err(|e| ProbeError::Cannot(e.to_string()))?;
-            parts.push(format!(
-                "{label}={}",
-                value
-                    .as_deref()
-                    .map(|v| crate::text::clip_chars(v, 100))
-                    .unwrap_or("NULL")
-            ));
-        }
-        let n: i64 = row
-            .try_get(shown.len())
-            .map_err(|e| ProbeError::Cannot(e.to_string()))?;
-        Ok(Verdict::Fails(Violation {
-            count: exact.then_some(n.max(0) as u64),
-            example_key: Some(parts.join(", ")),
-            what: what.to_owned(),
-        }))
-    }
-
-    fn pk_shown(keys: &[String]) -> Vec<(String, String)> {
-        keys.iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), format!("t.`p{i}`")))
-            .collect()
-    }
-
-    fn expr_shown(exprs: &[String]) -> Vec<(String, String)> {
-        exprs
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let name = e
-                    .strip_prefix('`')
-                    .and_then(|n| n.strip_suffix('`'))
-                    .filter(|n| !n.contains('`'))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| e.trim_matches(['(', ')']).to_owned());
-                (name, format!("t.`k{i}`"))
-            })
-            .collect()
-    }
-
     /// Whether the server refuses a zero date in a required date column added without a
     /// default (strict mode with `NO_ZERO_DATE`).
     async fn refuses_zero_dates(&mut self) -> Result<bool, ProbeError> {
@@ -300,6 +162,65 @@ impl<'c> MyProbe<'c> {
         let mode = mode.to_ascii_uppercase();
         Ok(mode.contains("NO_ZERO_DATE")
             && (mode.contains("STRICT_TRANS_TABLES") || mode.contains("STRICT_ALL_TABLES")))
+    }
+}
+
+#[async_trait]
+impl Asker for MyProbe<'_> {
+    /// The words of MySQL and MariaDB for the shared question builder.
+    fn dialect(&self) -> Dialect {
+        Dialect {
+            ident: quote_ident,
+            text: |e| format!("CAST({e} AS CHAR)"),
+            length: |e| format!("CHAR_LENGTH(RTRIM({e}))"),
+            text_array: None,
+            not_among: |_, n| format!("NOT IN ({})", vec!["?"; n.max(1)].join(", ")),
+            count_all: "CAST(COUNT(*) OVER () AS SIGNED)",
+            no_count: "CAST(NULL AS SIGNED)",
+            sample: Sample::FirstRows(SAMPLE_ROWS),
+        }
+    }
+
+    async fn primary_key(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
+        let rows = self
+            .query(
+                "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = COALESCE(NULLIF(?, ''), DATABASE()) AND TABLE_NAME = ? \
+                 AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"
+                    .into(),
+                vec![table.schema.clone().unwrap_or_default(), table.name.clone()],
+                &[],
+            )
+            .await?;
+        super::super::probe_row::texts(&rows)
+    }
+
+    async fn key_columns(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
+        let pk = self.primary_key(table).await?;
+        if pk.is_empty() {
+            return Err(ProbeError::Cannot(format!(
+                "`{}` has no primary key to name a row by",
+                table.display()
+            )));
+        }
+        Ok(pk)
+    }
+
+    async fn first_row(
+        &mut self,
+        sql: String,
+        bind: Option<Vec<String>>,
+        shown: usize,
+        rehearse: &[String],
+    ) -> Result<Option<OffenderRow>, ProbeError> {
+        // `NOT IN (?)` over no values at all: one value no row holds stands for none.
+        let bind = match bind {
+            Some(values) if values.is_empty() => vec![String::new()],
+            Some(values) => values,
+            None => Vec::new(),
+        };
+        let rows = self.query(sql, bind, rehearse).await?;
+        super::super::probe_row::first_row(&rows, shown)
     }
 }
 
@@ -326,7 +247,10 @@ impl DataProbe for MyProbe<'_> {
             .map_err(|e| ProbeError::Cannot(e.to_string()))?;
         let rows = self
             .query(
-                format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(table)),
+                format!(
+                    "SELECT EXISTS (SELECT 1 FROM {})",
+                    qualified(&self.dialect(), table)
+                ),
                 Vec::new(),
                 &[],
             )
@@ -351,22 +275,7 @@ impl DataProbe for MyProbe<'_> {
         sample: bool,
         rehearse: &[String],
     ) -> Result<Verdict, ProbeError> {
-        let exact = !sample;
         match check {
-            LiveCheck::HasRows => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, &[], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "",
-                    Vec::new(),
-                    exact,
-                    "existing row",
-                    rehearse,
-                )
-                .await
-            }
             LiveCheck::ImplicitDefault { type_name } => {
                 let upper = type_name.to_ascii_uppercase();
                 let date = ["DATE", "DATETIME", "TIMESTAMP"]
@@ -375,221 +284,27 @@ impl DataProbe for MyProbe<'_> {
                 if !date || !self.refuses_zero_dates().await? {
                     return Ok(Verdict::Passes);
                 }
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, &[], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "",
-                    Vec::new(),
-                    exact,
-                    "existing row (a zero date is refused by sql_mode)",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Nulls { expr } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, std::slice::from_ref(expr), None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "WHERE t.`k0` IS NULL",
-                    Vec::new(),
-                    exact,
-                    "NULL",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Duplicates {
-                exprs,
-                predicate,
-                primary,
-                ..
-            } => {
-                if *primary {
-                    let keys = self.key_columns(table).await?;
-                    let any_null: Vec<String> = (0..exprs.len())
-                        .map(|i| format!("t.`k{i}` IS NULL"))
-                        .collect();
-                    let from = self.inner(table, sample, &keys, exprs, predicate.as_deref());
-                    let nulls = self
-                        .first_offender(
-                            &Self::pk_shown(&keys),
-                            from,
-                            &format!("WHERE {}", any_null.join(" OR ")),
-                            Vec::new(),
-                            exact,
-                            "NULL in a primary key column",
-                            rehearse,
-                        )
-                        .await?;
-                    if let Verdict::Fails(_) = nulls {
-                        return Ok(nulls);
+                let relation = qualified(&self.dialect(), table);
+                let has_rows = LiveCheck::HasRows;
+                match ask(self, table, relation, &has_rows, sample, !sample, rehearse).await? {
+                    Verdict::Fails(mut v) => {
+                        v.what = "existing row (a zero date is refused by sql_mode)".into();
+                        Ok(Verdict::Fails(v))
                     }
+                    other => Ok(other),
                 }
-                let from = self.inner(table, sample, &[], exprs, predicate.as_deref());
-                let group: Vec<String> = (0..exprs.len()).map(|i| format!("t.`k{i}`")).collect();
-                let not_null: Vec<String> =
-                    group.iter().map(|g| format!("{g} IS NOT NULL")).collect();
-                let rest = format!(
-                    "WHERE {} GROUP BY {} HAVING COUNT(*) > 1",
-                    not_null.join(" AND "),
-                    group.join(", ")
-                );
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &rest,
-                    Vec::new(),
-                    exact,
-                    "duplicated key",
-                    rehearse,
-                )
-                .await
             }
-            LiveCheck::Orphans {
-                exprs,
-                parent,
-                parent_columns,
-            } => {
-                let parent_columns = if parent_columns.is_empty() {
-                    self.primary_key(parent).await?
-                } else {
-                    parent_columns.clone()
-                };
-                if parent_columns.len() != exprs.len() {
-                    return Err(ProbeError::Cannot(format!(
-                        "the referenced key of {} is not known",
-                        parent.display()
-                    )));
-                }
-                let from = self.inner(table, sample, &[], exprs, None);
-                let mut conditions: Vec<String> = (0..exprs.len())
-                    .map(|i| format!("t.`k{i}` IS NOT NULL"))
-                    .collect();
-                let join: Vec<String> = parent_columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| format!("p.{} = t.`k{i}`", quote_ident(p)))
-                    .collect();
-                conditions.push(format!(
-                    "NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})",
-                    qualified(parent),
-                    join.join(" AND ")
-                ));
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &format!("WHERE {}", conditions.join(" AND ")),
-                    Vec::new(),
-                    exact,
-                    "orphan key",
-                    rehearse,
-                )
-                .await
+            _ => {
+                let relation = qualified(&self.dialect(), table);
+                ask(self, table, relation, check, sample, !sample, rehearse).await
             }
-            LiveCheck::NonNull { exprs } => {
-                let from = self.inner(table, sample, &[], exprs, None);
-                let conditions: Vec<String> = (0..exprs.len())
-                    .map(|i| format!("t.`k{i}` IS NOT NULL"))
-                    .collect();
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &format!("WHERE {}", conditions.join(" AND ")),
-                    Vec::new(),
-                    exact,
-                    "orphan key",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Violations { expr } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, &[format!("({expr})")], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "WHERE NOT t.`k0`",
-                    Vec::new(),
-                    exact,
-                    "violating row",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::EnumRemoved {
-                column,
-                new_values,
-                array: false,
-            } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(
-                    table,
-                    sample,
-                    &keys,
-                    &[format!("CAST({} AS CHAR)", quote_ident(column))],
-                    None,
-                );
-                let marks = vec!["?"; new_values.len().max(1)].join(", ");
-                let mut bind = new_values.clone();
-                if bind.is_empty() {
-                    bind.push(String::new());
-                }
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    &format!("WHERE t.`k0` NOT IN ({marks})"),
-                    bind,
-                    exact,
-                    "row holding a removed value",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::TooLong { expr, max } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(
-                    table,
-                    sample,
-                    &keys,
-                    &[format!("CHAR_LENGTH(RTRIM({expr}))")],
-                    None,
-                );
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    &format!("WHERE t.`k0` > {max}"),
-                    Vec::new(),
-                    exact,
-                    &format!("value longer than {max} characters"),
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::OutOfRange { expr, min, max } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, std::slice::from_ref(expr), None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    &format!("WHERE t.`k0` < {min} OR t.`k0` > {max}"),
-                    Vec::new(),
-                    exact,
-                    "value out of the new type's range",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::EnumRemoved { array: true, .. }
-            | LiveCheck::Runs
-            | LiveCheck::Evaluates { .. }
-            | LiveCheck::Dependents { .. } => Err(ProbeError::Cannot(
-                "this check is made on PostgreSQL only".into(),
-            )),
         }
+    }
+
+    async fn rehearse_plan(&mut self, _statements: &[String]) -> Result<PlanRehearsal, ProbeError> {
+        Err(ProbeError::Cannot(
+            "MySQL and MariaDB commit DDL implicitly: a plan cannot be rehearsed".into(),
+        ))
     }
 
     async fn blockers(&mut self, _tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
@@ -607,11 +322,4 @@ fn classify_error(error: &sqlx::Error, timeout: Duration) -> ProbeError {
         }
     }
     ProbeError::Cannot(error.to_string())
-}
-
-fn qualified(table: &QName) -> String {
-    match &table.schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&table.name)),
-        None => quote_ident(&table.name),
-    }
 }

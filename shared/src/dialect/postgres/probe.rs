@@ -8,9 +8,12 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::ADVISORY_LOCK_KEY as MIGRATION_LOCK_KEY;
+use super::transaction::non_transactional_reason;
 use crate::preflight::Blocker;
+use crate::preflight::questions::{Asker, Builder, Dialect, OffenderRow, Sample, ask};
 use crate::preflight::{
-    DataProbe, LiveCheck, LiveLimits, ProbeError, QName, TableSize, Verdict, Violation,
+    DataProbe, LiveCheck, LiveLimits, PlanRehearsal, ProbeError, QName, RehearsalError, TableSize,
+    Verdict, Violation,
 };
 use crate::sql::without_literals;
 
@@ -18,11 +21,22 @@ use crate::sql::without_literals;
 pub struct PgProbe<'c> {
     conn: &'c mut PgConnection,
     limits: LiveLimits,
+    /// While set, questions read this relation (the distinct values of one indexed column,
+    /// [`distinct_values`]) instead of the table: no row keys are shown then.
+    source: Option<String>,
 }
+
+/// The most distinct values of an indexed column a question on a large table walks through
+/// its index (one index probe each); past it the question falls back to a sample.
+pub const INDEX_DISTINCT_LIMIT: u64 = 10_000;
 
 impl<'c> PgProbe<'c> {
     pub fn new(conn: &'c mut PgConnection, limits: LiveLimits) -> PgProbe<'c> {
-        PgProbe { conn, limits }
+        PgProbe {
+            conn,
+            limits,
+            source: None,
+        }
     }
 
     /// Runs one query in a time-bounded transaction that is rolled back: `READ ONLY`, or
@@ -106,34 +120,6 @@ impl<'c> PgProbe<'c> {
         rows.map_err(|e| classify_error(&e, statement_timeout))
     }
 
-    async fn primary_key(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
-        let rows = self
-            .query(
-                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
-                 WHERE i.indrelid = to_regclass(($1::text[])[1]) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)"
-                    .into(),
-                Some(vec![regclass_text(table)]),
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                r.try_get::<String, _>(0)
-                    .map_err(|e| ProbeError::Cannot(e.to_string()))
-            })
-            .collect()
-    }
-
-    /// The key columns to report for an offending row: the primary key, else `ctid`.
-    async fn key_columns(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
-        let pk = self.primary_key(table).await?;
-        Ok(if pk.is_empty() {
-            vec!["ctid".into()]
-        } else {
-            pk
-        })
-    }
-
     /// Whether an index of `table` starts with exactly `columns`, in order: a question on
     /// them is then answered from the index (bounded by `LIMIT 1`), not from a sample.
     async fn indexed(&mut self, table: &QName, columns: &[String]) -> Result<bool, ProbeError> {
@@ -156,114 +142,51 @@ impl<'c> PgProbe<'c> {
             .unwrap_or(false))
     }
 
-    /// `(SELECT <pk> AS "p0", …, <expr> AS "k0", … FROM table [TABLESAMPLE] [WHERE predicate]) AS t`:
-    /// the expressions are evaluated over the live table, and the outer query reads them
-    /// as `t.k0`, … (so a parent's columns in a subquery cannot capture their names).
-    fn inner(
-        &self,
-        table: &QName,
-        sample: bool,
-        keys: &[String],
-        exprs: &[String],
-        predicate: Option<&str>,
-    ) -> String {
-        let mut select: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let column = if k == "ctid" { k.clone() } else { ident(k) };
-                format!("{column} AS \"p{i}\"")
-            })
-            .collect();
-        select.extend(
-            exprs
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("{e} AS \"k{i}\"")),
-        );
-        if select.is_empty() {
-            select.push("1".into());
+    /// The relation a question reads: the table, or the distinct values standing in for it.
+    fn relation(&self, table: &QName) -> String {
+        match &self.source {
+            Some(source) => format!("{source} AS {}", ident(&table.name)),
+            None => qualified(table),
         }
-        let mut from = qualified(table);
-        if sample {
-            from.push_str(&format!(
-                " TABLESAMPLE SYSTEM ({})",
-                self.limits.sample_percent
-            ));
-        }
-        let filter = predicate
-            .map(|p| format!(" WHERE ({p})"))
-            .unwrap_or_default();
-        format!("(SELECT {} FROM {from}{filter}) AS t", select.join(", "))
     }
 
-    /// Runs `SELECT <shown>::text…, count(*) OVER () FROM <inner> <rest> LIMIT 1` (without the
-    /// count when `count` is false: a query answered from an index stops at the first row).
-    #[allow(clippy::too_many_arguments)]
-    async fn first_offender(
+    /// A question about one column of a large table, answered exactly through an index
+    /// that leads with the column: the index's distinct values are walked (a recursive
+    /// skip scan, one index probe per value, at most [`INDEX_DISTINCT_LIMIT`]) and the
+    /// check is asked of them. `None` when the column has more distinct values than that
+    /// (the caller then samples).
+    async fn through_index(
         &mut self,
-        shown: &[(String, String)],
-        from: String,
-        rest: &str,
-        bind: Option<Vec<String>>,
-        exact: bool,
-        count: bool,
-        what: &str,
+        table: &QName,
+        column: &str,
+        check: &LiveCheck,
         rehearse: &[String],
-    ) -> Result<Verdict, ProbeError> {
-        let mut select: Vec<String> = shown
-            .iter()
-            .map(|(_, sql)| format!("({sql})::text"))
-            .collect();
-        select.push(if count {
-            "count(*) OVER ()::int8".into()
-        } else {
-            "NULL::int8".into()
-        });
-        let sql = format!("SELECT {} FROM {from} {rest} LIMIT 1", select.join(", "));
-        let rows = self.query(sql, bind, rehearse).await?;
-        let Some(row) = rows.first() else {
-            return Ok(if exact {
-                Verdict::Passes
-            } else {
-                Verdict::NotFoundInSample
-            });
-        };
-        let mut parts = Vec::new();
-        for (i, (label, _)) in shown.iter().enumerate() {
-            let value: Option<String> = row
-                .try_get(i)
-                .map_err(|e| ProbeError::Cannot(e.to_string()))?;
-            parts.push(format!(
-                "{label}={}",
-                value.as_deref().map(shorten).unwrap_or("NULL")
-            ));
+    ) -> Result<Option<Verdict>, ProbeError> {
+        let values = distinct_values(table, column, INDEX_DISTINCT_LIMIT);
+        let rows = self
+            .query(
+                format!("SELECT count(*) > {INDEX_DISTINCT_LIMIT} FROM {values} AS d"),
+                None,
+                rehearse,
+            )
+            .await?;
+        let truncated = rows
+            .first()
+            .and_then(|r| r.try_get::<bool, _>(0).ok())
+            .unwrap_or(true);
+        if truncated {
+            return Ok(None);
         }
-        let n: Option<i64> = row
-            .try_get(shown.len())
-            .map_err(|e| ProbeError::Cannot(e.to_string()))?;
-        Ok(Verdict::Fails(Violation {
-            count: n.filter(|_| exact).map(|n| n.max(0) as u64),
-            example_key: Some(parts.join(", ")),
-            what: what.to_owned(),
+        self.source = Some(values);
+        let verdict = Box::pin(self.check(table, check, false, rehearse)).await;
+        self.source = None;
+        Ok(Some(match verdict? {
+            Verdict::Fails(mut v) => {
+                v.what = format!("{} (found through the index on `{column}`)", v.what);
+                Verdict::Fails(v)
+            }
+            other => other,
         }))
-    }
-
-    /// The primary key columns, shown as `id=…` (read as `t.p0`, …).
-    fn pk_shown(keys: &[String]) -> Vec<(String, String)> {
-        keys.iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), format!("t.\"p{i}\"")))
-            .collect()
-    }
-
-    /// The expressions, shown by their text (read as `t.k0`, …).
-    fn expr_shown(exprs: &[String]) -> Vec<(String, String)> {
-        exprs
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (shown_name(e), format!("t.\"k{i}\"")))
-            .collect()
     }
 
     async fn check(
@@ -291,244 +214,36 @@ impl<'c> PgProbe<'c> {
                 from_index = true;
             }
         }
+        // Any other question about a single column: through the index's distinct values.
+        if sample
+            && self.source.is_none()
+            && let Some(column) = single_column(check)
+            && self.indexed(table, std::slice::from_ref(&column)).await?
+            && let Some(verdict) = self.through_index(table, &column, check, rehearse).await?
+        {
+            return Ok(verdict);
+        }
         let exact = !sample;
         // Counting every offender reads the whole table: not on a large one, where the
         // index answers only whether there is one.
-        let count = exact && !from_index;
+        let count = exact && !from_index && self.source.is_none();
         match check {
-            LiveCheck::HasRows => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, &[], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "",
-                    None,
-                    exact,
-                    count,
-                    "existing row",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Nulls { expr } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, std::slice::from_ref(expr), None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "WHERE t.\"k0\" IS NULL",
-                    None,
-                    exact,
-                    count,
-                    "NULL",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Duplicates {
-                exprs,
-                predicate,
-                primary,
-                nulls_distinct,
-            } => {
-                let any_null: Vec<String> = (0..exprs.len())
-                    .map(|i| format!("t.\"k{i}\" IS NULL"))
-                    .collect();
-                if *primary {
-                    let keys = self.key_columns(table).await?;
-                    let from = self.inner(table, sample, &keys, exprs, predicate.as_deref());
-                    let nulls = self
-                        .first_offender(
-                            &Self::pk_shown(&keys),
-                            from,
-                            &format!("WHERE {}", any_null.join(" OR ")),
-                            None,
-                            exact,
-                            count,
-                            "NULL in a primary key column",
-                            rehearse,
-                        )
-                        .await?;
-                    if let Verdict::Fails(_) = nulls {
-                        return Ok(nulls);
-                    }
-                }
-                let from = self.inner(table, sample, &[], exprs, predicate.as_deref());
-                let group: Vec<String> = (0..exprs.len()).map(|i| format!("t.\"k{i}\"")).collect();
-                let filter = if *nulls_distinct {
-                    let not_null: Vec<String> =
-                        group.iter().map(|g| format!("{g} IS NOT NULL")).collect();
-                    format!("WHERE {}", not_null.join(" AND "))
-                } else {
-                    String::new()
-                };
-                let rest = format!("{filter} GROUP BY {} HAVING count(*) > 1", group.join(", "));
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &rest,
-                    None,
-                    exact,
-                    count,
-                    "duplicated key",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Orphans {
-                exprs,
-                parent,
-                parent_columns,
-            } => {
-                let parent_columns = if parent_columns.is_empty() {
-                    self.primary_key(parent).await?
-                } else {
-                    parent_columns.clone()
-                };
-                if parent_columns.len() != exprs.len() {
-                    return Err(ProbeError::Cannot(format!(
-                        "the referenced key of {} is not known",
-                        parent.display()
-                    )));
-                }
-                let from = self.inner(table, sample, &[], exprs, None);
-                let mut conditions: Vec<String> = (0..exprs.len())
-                    .map(|i| format!("t.\"k{i}\" IS NOT NULL"))
-                    .collect();
-                let join: Vec<String> = parent_columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| format!("p.{} = t.\"k{i}\"", ident(p)))
-                    .collect();
-                conditions.push(format!(
-                    "NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})",
-                    qualified(parent),
-                    join.join(" AND ")
-                ));
-                let rest = format!("WHERE {}", conditions.join(" AND "));
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &rest,
-                    None,
-                    exact,
-                    count,
-                    "orphan key",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::NonNull { exprs } => {
-                let from = self.inner(table, sample, &[], exprs, None);
-                let conditions: Vec<String> = (0..exprs.len())
-                    .map(|i| format!("t.\"k{i}\" IS NOT NULL"))
-                    .collect();
-                let rest = format!("WHERE {}", conditions.join(" AND "));
-                self.first_offender(
-                    &Self::expr_shown(exprs),
-                    from,
-                    &rest,
-                    None,
-                    exact,
-                    count,
-                    "orphan key",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::Violations { expr } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, &[format!("({expr})")], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    "WHERE NOT t.\"k0\"",
-                    None,
-                    exact,
-                    count,
-                    "violating row",
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::EnumRemoved {
-                column,
-                new_values,
-                array,
-            } => {
-                let keys = self.key_columns(table).await?;
-                let (expr, rest) = if *array {
-                    (
-                        format!("{}::text[]", ident(column)),
-                        "WHERE EXISTS (SELECT 1 FROM unnest(t.\"k0\") AS v WHERE v IS NOT NULL AND v <> ALL ($1::text[]))",
-                    )
-                } else {
-                    (
-                        format!("{}::text", ident(column)),
-                        "WHERE t.\"k0\" <> ALL ($1::text[])",
-                    )
-                };
-                let from = self.inner(table, sample, &keys, &[expr], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    rest,
-                    Some(new_values.clone()),
-                    exact,
-                    count,
-                    "row holding a removed value",
-                    rehearse,
-                )
-                .await
-            }
             LiveCheck::Evaluates { expr } => {
                 // count(x) evaluates x on every row: a refused conversion raises a data
                 // exception (SQLSTATE class 22), which `find` turns into the verdict.
-                let from = self.inner(table, sample, &[], &[format!("ROW({expr})")], None);
-                self.query(
-                    format!("SELECT count(t.\"k0\") FROM {from}"),
-                    None,
-                    rehearse,
-                )
-                .await?;
+                let dialect = self.dialect();
+                let builder = Builder {
+                    dialect: &dialect,
+                    relation: self.relation(table),
+                    sample,
+                };
+                let sql = builder.evaluation(expr, |e| format!("ROW({e})"));
+                self.query(sql, None, rehearse).await?;
                 Ok(if exact {
                     Verdict::Passes
                 } else {
                     Verdict::NotFoundInSample
                 })
-            }
-            LiveCheck::TooLong { expr, max } => {
-                let keys = self.key_columns(table).await?;
-                // Assignment to varchar(n) refuses a longer value unless the excess is spaces.
-                let length = format!("char_length(rtrim(({expr})::text, ' '))");
-                let from = self.inner(table, sample, &keys, &[length], None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    &format!("WHERE t.\"k0\" > {max}"),
-                    None,
-                    exact,
-                    count,
-                    &format!("value longer than {max} characters"),
-                    rehearse,
-                )
-                .await
-            }
-            LiveCheck::OutOfRange { expr, min, max } => {
-                let keys = self.key_columns(table).await?;
-                let from = self.inner(table, sample, &keys, std::slice::from_ref(expr), None);
-                self.first_offender(
-                    &Self::pk_shown(&keys),
-                    from,
-                    &format!("WHERE t.\"k0\" < {min} OR t.\"k0\" > {max}"),
-                    None,
-                    exact,
-                    count,
-                    "value out of the new type's range",
-                    rehearse,
-                )
-                .await
             }
             LiveCheck::Dependents { column, except } => {
                 let rows = self
@@ -569,6 +284,10 @@ impl<'c> PgProbe<'c> {
             LiveCheck::ImplicitDefault { .. } => Ok(Verdict::NotApplicable(
                 "PostgreSQL has no implicit defaults".into(),
             )),
+            _ => {
+                let relation = self.relation(table);
+                ask(self, table, relation, check, sample, count, rehearse).await
+            }
         }
     }
 }
@@ -582,11 +301,18 @@ enum StepError {
 /// Runs one earlier pending statement inside the probe's transaction: a data change only
 /// when `EXPLAIN` estimates it within `budget` rows, and only if it then touched no more.
 async fn rehearse_step(tx: &mut PgConnection, step: &str, budget: u64) -> Result<(), StepError> {
-    let ddl = crate::sql::split(step, crate::sql::Flavor::Postgres)
-        .first()
-        .and_then(|s| s.tokens().next())
-        .is_some_and(|t| t.text.eq_ignore_ascii_case("ALTER"));
-    if !ddl {
+    // Only a data change has a plan for `EXPLAIN` to estimate.
+    let dml = crate::sql::split(step, crate::sql::Flavor::Postgres)
+        .iter()
+        .find(|s| !s.is_blank())
+        .and_then(|s| s.keywords(1).into_iter().next())
+        .is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "UPDATE" | "DELETE" | "INSERT" | "WITH" | "MERGE"
+            )
+        });
+    if dml {
         let plan = sqlx::raw_sql(AssertSqlSafe(format!("EXPLAIN {step}")))
             .fetch_all(&mut *tx)
             .await
@@ -626,15 +352,164 @@ fn plan_rows(line: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// How an expression is named in evidence: a plain column by its name.
-fn shown_name(expr: &str) -> String {
-    plain_column(expr).unwrap_or_else(|| expr.trim_matches(['(', ')']).to_owned())
+/// The one live column a check reads, when it reads exactly one (the quoted names in its
+/// expressions, outside string literals): such a check can be asked of that column's
+/// distinct values.
+fn single_column(check: &LiveCheck) -> Option<String> {
+    let exprs: Vec<&str> = match check {
+        LiveCheck::Orphans { exprs, .. } if exprs.len() == 1 => vec![exprs[0].as_str()],
+        LiveCheck::EnumRemoved { expr, .. } => vec![expr.as_str()],
+        LiveCheck::Evaluates { expr }
+        | LiveCheck::Violations { expr }
+        | LiveCheck::TooLong { expr, .. }
+        | LiveCheck::OutOfRange { expr, .. } => vec![expr.as_str()],
+        _ => return None,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for expr in exprs {
+        for name in quoted_names(expr)? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    match names.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The `"quoted"` names in `expr` outside `'string'` literals; `None` when it also holds an
+/// unquoted word that could be a column (anything but keywords and type names PostgreSQL
+/// casts to is taken for one).
+fn quoted_names(expr: &str) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                while let Some(c) = chars.next() {
+                    if c == '\'' && chars.peek() != Some(&'\'') {
+                        break;
+                    }
+                    if c == '\'' {
+                        chars.next();
+                    }
+                }
+            }
+            '"' => {
+                let mut name = String::new();
+                while let Some(c) = chars.next() {
+                    if c == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    name.push(c);
+                }
+                names.push(name);
+            }
+            c if c.is_ascii_lowercase() => {
+                // A lower-case bare word: a function or a column; only casts and a few
+                // keywords are let through, so that no unquoted column is missed.
+                let mut word = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        word.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if !matches!(
+                    word.as_str(),
+                    "is" | "not" | "null" | "and" | "or" | "true" | "false" | "text" | "integer"
+                ) {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(names)
+}
+
+/// The distinct non-NULL values of `table`.`column`, at most `limit` + 1 of them, read by a
+/// recursive skip scan over an index that leads with the column, as a relation with one
+/// column named like the table's (so that expressions over the column read it unchanged).
+fn distinct_values(table: &QName, column: &str, limit: u64) -> String {
+    let c = ident(column);
+    let t = qualified(table);
+    format!(
+        "(WITH RECURSIVE d(v, n) AS (\
+         (SELECT {c}, 1 FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1) \
+         UNION ALL SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1), d.n + 1 \
+         FROM d WHERE d.v IS NOT NULL AND d.n <= {limit}) \
+         SELECT v AS {c} FROM d WHERE v IS NOT NULL)"
+    )
 }
 
 /// `"name"` → `name` (a quoted plain column, as the rules write one).
 fn plain_column(expr: &str) -> Option<String> {
     let inner = expr.strip_prefix('"')?.strip_suffix('"')?;
     (!inner.contains('"')).then(|| inner.to_owned())
+}
+
+#[async_trait]
+impl Asker for PgProbe<'_> {
+    /// The words of PostgreSQL for the shared question builder.
+    fn dialect(&self) -> Dialect {
+        Dialect {
+            ident,
+            text: |e| format!("({e})::text"),
+            length: |e| format!("char_length(rtrim(({e})::text, ' '))"),
+            text_array: Some(|e| format!("{e}::text[]")),
+            not_among: |_, _| "<> ALL ($1::text[])".into(),
+            count_all: "count(*) OVER ()::int8",
+            no_count: "NULL::int8",
+            sample: Sample::System(self.limits.sample_percent),
+        }
+    }
+
+    async fn primary_key(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
+        let rows = self
+            .query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+                 WHERE i.indrelid = to_regclass(($1::text[])[1]) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)"
+                    .into(),
+                Some(vec![regclass_text(table)]),
+                &[],
+            )
+            .await?;
+        super::super::probe_row::texts(&rows)
+    }
+
+    /// The key columns to report for an offending row: the primary key, else `ctid`; none
+    /// while the question reads an index's distinct values.
+    async fn key_columns(&mut self, table: &QName) -> Result<Vec<String>, ProbeError> {
+        if self.source.is_some() {
+            return Ok(Vec::new());
+        }
+        let pk = self.primary_key(table).await?;
+        Ok(if pk.is_empty() {
+            vec!["ctid".into()]
+        } else {
+            pk
+        })
+    }
+
+    async fn first_row(
+        &mut self,
+        sql: String,
+        bind: Option<Vec<String>>,
+        shown: usize,
+        rehearse: &[String],
+    ) -> Result<Option<OffenderRow>, ProbeError> {
+        let rows = self.query(sql, bind, rehearse).await?;
+        super::super::probe_row::first_row(&rows, shown)
+    }
 }
 
 #[async_trait]
@@ -699,10 +574,86 @@ impl DataProbe for PgProbe<'_> {
             Err(ProbeError::DataException(why)) => Ok(Verdict::Fails(Violation {
                 count: None,
                 example_key: None,
-                what: format!("row the statement cannot process ({why})"),
+                what: format!("a row the statement cannot process ({why})"),
             })),
             other => other,
         }
+    }
+
+    async fn rehearse_plan(&mut self, statements: &[String]) -> Result<PlanRehearsal, ProbeError> {
+        let timeout = self.limits.statement_timeout;
+        let bounds = format!(
+            "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+            timeout.as_millis().max(1),
+            self.limits.lock_timeout.as_millis().max(1)
+        );
+        let tx = &mut *self.conn;
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(format!("BEGIN READ WRITE; {bounds}")))
+            .execute(&mut *tx)
+            .await
+        {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await;
+            return Err(classify_error(&e, timeout));
+        }
+        let mut out = PlanRehearsal::default();
+        let mut result = Ok(());
+        for step in statements {
+            let parts = crate::sql::split(step, crate::sql::Flavor::Postgres);
+            let Some(statement) = parts.iter().find(|s| !s.is_blank()) else {
+                out.ran += 1;
+                continue;
+            };
+            let words = statement.keywords(6);
+            if let Some(reason) = non_transactional_reason(&words, statement.trimmed()) {
+                if matches!(
+                    words.first().map(String::as_str),
+                    Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT")
+                ) {
+                    // The migration's own transaction: the rehearsal's one stands for it.
+                    out.ran += 1;
+                    continue;
+                }
+                out.stopped = Some(reason);
+                break;
+            }
+            match rehearse_step(tx, step, self.limits.rehearsal_rows).await {
+                Ok(()) => out.ran += 1,
+                Err(StepError::Budget(why)) => {
+                    out.stopped = Some(format!("a data change {why}"));
+                    break;
+                }
+                Err(StepError::Sql(e)) => {
+                    match e.as_database_error().and_then(|db| db.code()).as_deref() {
+                        Some("57014" | "55P03") | None => {
+                            result = Err(classify_error(&e, timeout));
+                        }
+                        Some(code) => {
+                            let message = e
+                                .as_database_error()
+                                .map(|db| db.message().to_owned())
+                                .unwrap_or_default();
+                            let head = message.split(':').next().unwrap_or(&message);
+                            out.failed = Some(RehearsalError {
+                                code: code.to_owned(),
+                                message: head.to_owned(),
+                            });
+                        }
+                    }
+                    break;
+                }
+            }
+            // A migration's own `SET statement_timeout` must not lift the rehearsal's bounds.
+            if matches!(words.first().map(String::as_str), Some("SET" | "RESET"))
+                && let Err(e) = sqlx::raw_sql(AssertSqlSafe(bounds.clone()))
+                    .execute(&mut *tx)
+                    .await
+            {
+                result = Err(classify_error(&e, timeout));
+                break;
+            }
+        }
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await;
+        result.map(|()| out)
     }
 
     async fn blockers(&mut self, tables: &[QName]) -> Result<Vec<Blocker>, ProbeError> {
@@ -789,9 +740,4 @@ fn qualified(table: &QName) -> String {
 /// The text `to_regclass` reads: quoted parts, so case and odd characters survive.
 fn regclass_text(table: &QName) -> String {
     qualified(table)
-}
-
-/// Key values longer than 100 characters are cut.
-fn shorten(value: &str) -> &str {
-    crate::text::clip_chars(value, 100)
 }
