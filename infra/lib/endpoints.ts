@@ -19,6 +19,11 @@ export interface MigratorEndpoints {
   readonly s3GatewayPrefixListId?: string;
   /** SNS: publishing the outcome. */
   readonly sns: ec2.IInterfaceVpcEndpoint;
+  /**
+   * The RDS API: before a deploy writes, the function asks RDS about the stage's database
+   * (backups and the recovery point, Blue/Green deployments). Required with endpoints.
+   */
+  readonly rds?: ec2.IInterfaceVpcEndpoint;
   /** Secrets Manager: needed with `databaseSecret`. */
   readonly secretsManager?: ec2.IInterfaceVpcEndpoint;
   /** ECR API, ECR Docker and CloudWatch Logs: needed with `longMigrations` (the Fargate task). */
@@ -50,6 +55,7 @@ export class MigratorVpcEndpoints extends Construct implements MigratorEndpoints
   public readonly s3Gateway?: ec2.GatewayVpcEndpoint;
   public readonly s3GatewayPrefixListId?: string;
   public readonly sns: ec2.InterfaceVpcEndpoint;
+  public readonly rds: ec2.InterfaceVpcEndpoint;
   public readonly secretsManager?: ec2.InterfaceVpcEndpoint;
   public readonly ecrApi?: ec2.InterfaceVpcEndpoint;
   public readonly ecrDocker?: ec2.InterfaceVpcEndpoint;
@@ -90,6 +96,7 @@ export class MigratorVpcEndpoints extends Construct implements MigratorEndpoints
       });
     }
     this.sns = endpoint('Sns', ec2.InterfaceVpcEndpointAwsService.SNS);
+    this.rds = endpoint('Rds', ec2.InterfaceVpcEndpointAwsService.RDS);
     if (props.secretsManager) this.secretsManager = endpoint('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER);
     if (props.containers) {
       this.ecrApi = endpoint('EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR);

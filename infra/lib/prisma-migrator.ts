@@ -679,6 +679,7 @@ export class PrismaMigrator extends Construct {
       const named: [string, ec2.IInterfaceVpcEndpoint | undefined][] = [
         ['S3', endpoints.s3],
         ['SNS', endpoints.sns],
+        ['RDS', endpoints.rds],
         ['Secrets Manager', endpoints.secretsManager],
         ['ECR API', endpoints.ecrApi],
         ['ECR Docker', endpoints.ecrDocker],

@@ -186,6 +186,7 @@ function validateNetwork(props: PrismaMigratorProps, fail: (msg: string) => neve
   const e = props.endpoints;
   if (e) {
     if (!e.s3 === !e.s3GatewayPrefixListId) fail('endpoints: give S3 either as an interface endpoint (s3) or as a gateway endpoint (s3GatewayPrefixListId), exactly one');
+    if (!e.rds) fail("endpoints: the rds endpoint is needed: before a deploy writes, the function asks RDS about the stage's database (backups, the recovery point, Blue/Green deployments)");
     if (props.databaseSecret && !e.secretsManager) fail('endpoints: databaseSecret needs the secretsManager endpoint');
     if (props.longMigrations && !(e.ecrApi && e.ecrDocker && e.logs)) {
       fail('endpoints: longMigrations needs the ecrApi, ecrDocker and logs endpoints (the task pulls its image and writes logs)');

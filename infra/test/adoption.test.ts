@@ -433,9 +433,17 @@ describe('8. an installable construct library', () => {
 
   it('S3 through a free gateway endpoint: routes to S3 and HTTPS to its prefix list, no S3 interface endpoint', () => {
     const t = template(variants.existingResources);
-    t.resourceCountIs('AWS::EC2::VPCEndpoint', 2); // the S3 gateway, the SNS interface endpoint
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 3); // the S3 gateway, the SNS and RDS interface endpoints
     t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: join('com.amazonaws.', { Ref: 'AWS::Region' }, '.s3') });
     t.hasResourceProperties('AWS::EC2::SecurityGroupEgress', { DestinationPrefixListId: 'pl-6da54004', FromPort: 443, ToPort: 443 });
+  });
+
+  it('endpoints must include RDS: the function asks RDS about the database before it writes', () => {
+    const stack = exampleStack({ stage: 'CODE' }, 'A-NoRds');
+    assert.throws(
+      () => new PrismaMigrator(stack, 'M', minimal(stack, { endpoints: { s3: stack.endpoints.s3, sns: stack.endpoints.sns } })),
+      /the rds endpoint is needed/,
+    );
   });
 
   it('endpoints must name S3 exactly once (interface or gateway)', () => {

@@ -302,12 +302,13 @@ describe('egress and KMS', () => {
       [
         { Description: 'HTTPS to the S3 endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.s3!), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
         { Description: 'HTTPS to the SNS endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.sns), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
+        { Description: 'HTTPS to the RDS endpoint', DestinationSecurityGroupId: endpointSg(prod.endpoints.rds), FromPort: 443, GroupId: getAtt(sgId, 'GroupId'), IpProtocol: 'tcp', ToPort: 443 },
       ],
     );
-    assert.equal(egress.length, 3, 'the two endpoints and the database');
+    assert.equal(egress.length, 4, 'the three endpoints and the database');
     assert.ok(!JSON.stringify(tProd.toJSON()).includes('"HTTPS to AWS APIs'), 'no HTTPS-anywhere rule');
     // The endpoints accept HTTPS from the migrator only (not from the whole VPC).
-    for (const e of [prod.endpoints.s3!, prod.endpoints.sns]) {
+    for (const e of [prod.endpoints.s3!, prod.endpoints.sns, prod.endpoints.rds]) {
       const sg = tProd.toJSON().Resources[lid(prod, e.connections.securityGroups[0])].Properties;
       assert.equal(sg.SecurityGroupIngress, undefined);
       assert.deepEqual(sg.SecurityGroupEgress, [
@@ -632,7 +633,7 @@ describe('each variant is wired to reach AWS', () => {
   const migrators = stacks.flatMap((s) => s.node.findAll().filter((c): c is PrismaMigrator => c instanceof PrismaMigrator));
 
   it('every migrator either sends HTTPS to private-DNS endpoints for each service it uses, or sits in subnets with a NAT route', () => {
-    assert.equal(migrators.length, 9, 'seven in the variants (two in Variant-SecretAuth), CODE, PROD with long migrations');
+    assert.equal(migrators.length, 10, 'eight in the variants (two in Variant-SecretAuth, one in Variant-Fleet), CODE, PROD with long migrations');
     for (const m of migrators) {
       const stack = Stack.of(m);
       const t = template(stack);
@@ -644,7 +645,7 @@ describe('each variant is wired to reach AWS', () => {
         .map((p) => JSON.stringify(p.DestinationSecurityGroupId));
       const where = `${m.node.path}`;
       if (props.endpoints) {
-        const needed: ('s3' | 'sns' | 'secretsManager' | 'ecrApi' | 'ecrDocker' | 'logs')[] = props.endpoints.s3GatewayPrefixListId ? ['sns'] : ['s3', 'sns'];
+        const needed: ('s3' | 'sns' | 'rds' | 'secretsManager' | 'ecrApi' | 'ecrDocker' | 'logs')[] = props.endpoints.s3GatewayPrefixListId ? ['sns', 'rds'] : ['s3', 'sns', 'rds'];
         if (props.databaseSecret) needed.push('secretsManager');
         if (props.longMigrations) needed.push('ecrApi', 'ecrDocker', 'logs');
         for (const name of needed) {

@@ -68,7 +68,7 @@ describe('recovery point (issue 25)', () => {
     for (const [stage, policy] of [
       ['PROD', 'pitr'],
       ['CODE', 'none'],
-    ]) {
+    ] as const) {
       const stack = exampleStack({ stage }, `Default${stage}`);
       assert.equal(migratorFunction(template(stack)).props.Environment.Variables.RECOVERY_POINT, policy);
       const sids = statementsOf(stack, stack.migrator).map((s) => s.Sid);
