@@ -357,9 +357,16 @@ fn a_default_changed_outside_a_transaction_is_still_seen_by_the_next_migration()
         "{message}"
     );
     // c is not recorded as applied and its table does not exist.
-    assert!(!run.names("applied").contains(&"20240103000000_c".to_string()));
+    assert!(
+        !run.names("applied")
+            .contains(&"20240103000000_c".to_string())
+    );
     assert!(!pg_has(&db, "c"));
-    assert!(!finished(&db).iter().any(|(name, done)| name == "20240103000000_c" && *done));
+    assert!(
+        !finished(&db)
+            .iter()
+            .any(|(name, done)| name == "20240103000000_c" && *done)
+    );
 }
 
 #[test]
