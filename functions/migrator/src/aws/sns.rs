@@ -402,15 +402,16 @@ mod tests {
             )
         }
 
-        /// A network outage at the plan: all 1,000 targets fail, each with a detail as long
-        /// as a result keeps (240 bytes): far past SNS's 256 KiB if every line were listed.
+        /// A network outage at the plan: all 1,000 targets fail, each with as much detail as
+        /// a result keeps in a fleet that size: past SNS's 256 KiB if every line were listed.
         #[test]
         fn a_rollup_of_a_thousand_failed_targets_fits_and_says_how_many_are_left_out() {
+            let limit = crate::fleet::payload::detail_limit(1000);
             let detail = |i: usize| {
                 let d = format!(
-                    "P1001: Can't reach database server at `tenant-{i:04}.cluster-abcdefghijkl.eu-west-1.rds.amazonaws.com:5432` Please make sure your database server is running"
+                    "P1001: Can't reach database server at `tenant-{i:04}.cluster-abcdefghijkl.eu-west-1.rds.amazonaws.com:5432`"
                 );
-                format!("{d}{}", ".".repeat(240 - d.len()))
+                migrator_engine::text::clip_bytes(&d, limit).to_string()
             };
             let plan = (0..1000)
                 .map(|i| result(i, "failed", Some(detail(i + 1))))
@@ -418,7 +419,13 @@ mod tests {
             let halt = json!({"Item": {"index": {"N": "0"}, "id": {"S": id(1)}}});
             let rollup = Rollup::of("PROD", &run(Some(plan), None, Some(halt)), &ids());
             assert_eq!(rollup.targets.len(), 1000);
-            let whole = serde_json::to_string(&rollup).unwrap().len() + rollup.text().len();
+            let whole = json!({
+                "default": serde_json::to_string(&rollup).unwrap(),
+                "https": rollup.chatbot().to_string(),
+                "email": rollup.text(),
+            })
+            .to_string()
+            .len();
             assert!(whole > 256 * 1024, "{whole} bytes: the case this guards");
 
             let text = rollup_message(&rollup);
