@@ -50,7 +50,7 @@ import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
 export { engineFamily } from './database';
-export { FLEET_QUALIFIER, FleetIamLogin, MigratorFleet, MigratorFleetProps } from './fleet';
+export { FLEET_QUALIFIER, FleetIamLogin, FleetTarget, MigratorFleet, MigratorFleetProps } from './fleet';
 
 export interface SlackChannelProps {
   /** The Slack workspace (team) id, as authorised once in the AWS Chatbot console, e.g. `T0123ABCD`. */
