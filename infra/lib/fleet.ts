@@ -26,13 +26,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { MigratorFleetProps } from './fleet-targets';
+import { fleetLogins, fleetSecrets, MigratorFleetProps, targetLines } from './fleet-targets';
 import { nagFlatten } from './nag-util';
 
-export { FleetIamLogin, MigratorFleetProps, MAX_FLEET_TARGETS } from './fleet-targets';
+export { FleetIamLogin, FleetTarget, MigratorFleetProps, MAX_FLEET_TARGETS } from './fleet-targets';
 
 /** The fleet's door: the alias only the fleet's state machine may invoke. */
 export const FLEET_QUALIFIER = 'fleet';
@@ -85,6 +86,8 @@ export class MigratorFleet extends Construct {
   public readonly childTimeoutSeconds: number;
   /** The execution's deadline. */
   public readonly executionTimeout: Duration;
+  /** With `targets`: the S3 deployment that writes them as the targets object. */
+  public readonly targetsDeployment?: s3deploy.BucketDeployment;
 
   constructor(scope: Construct, id: string, props: FleetProps) {
     super(scope, id);
@@ -97,6 +100,16 @@ export class MigratorFleet extends Construct {
     this.executionTimeout = Duration.seconds(Math.min(2 * rounds * this.childTimeoutSeconds + this.canary * this.childTimeoutSeconds + 3600, 365 * 86400));
     const logGroup = new logs.LogGroup(this, 'FunctionLogGroup', { retention: props.logRetention, removalPolicy: props.removalPolicy, encryptionKey: props.logsKey });
     this.role = this.createRole(props, logGroup);
+    if (f.targets) {
+      // The targets given to the construct become the targets object: a new version of it at
+      // each deploy that changes them. Not pruned: nothing else in the bucket is touched.
+      this.targetsDeployment = new s3deploy.BucketDeployment(this, 'TargetsObject', {
+        sources: [s3deploy.Source.data(f.targetsKey, targetLines(f.targets))],
+        destinationBucket: f.targetsBucket,
+        prune: false,
+        retainOnDelete: true,
+      });
+    }
     this.function = new lambda.Function(this, 'Function', {
       description: `prisma-migrator ${props.stage} fleet: one target per invocation, chosen by the fleet's state machine`,
       runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -355,7 +368,7 @@ export class MigratorFleet extends Construct {
     if (props.topicKey) {
       add(new iam.PolicyStatement({ sid: 'EncryptRollup', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.topicKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.amazonaws.com` } } }));
     }
-    const logins = f.iamLogins ?? [];
+    const logins = fleetLogins(f);
     if (logins.length > 0) {
       add(
         new iam.PolicyStatement({
@@ -365,7 +378,7 @@ export class MigratorFleet extends Construct {
         }),
       );
     }
-    const secrets = f.secrets ?? [];
+    const secrets = fleetSecrets(f);
     if (secrets.length > 0) {
       add(new iam.PolicyStatement({ sid: 'ReadTheTargetsSecrets', actions: ['secretsmanager:GetSecretValue'], resources: secrets.map((s) => s.secretFullArn ?? `${s.secretArn}-??????`) }));
       secrets.forEach((s, i) => {

@@ -51,7 +51,7 @@ import { validateProps } from './validate';
 
 export { BlockOn, MIGRATOR_CONTAINER_NAME, MigratorEngine, MigratorTrigger } from './types';
 export { engineFamily } from './database';
-export { FLEET_QUALIFIER, FleetIamLogin, MigratorFleet, MigratorFleetProps } from './fleet';
+export { FLEET_QUALIFIER, FleetIamLogin, FleetTarget, MigratorFleet, MigratorFleetProps } from './fleet';
 export { RecoveryPointPolicy, RecoveryPointWhen } from './recovery-point';
 export type { RecoveryPointProps } from './recovery-point';
 

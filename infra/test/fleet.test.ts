@@ -1,11 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
+import { Fn } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { FLEET_QUALIFIER } from '../lib/fleet';
-import { fleetStack } from './support/fleet-stack';
+import { targetLines } from '../lib/fleet-targets';
+import { FleetStackOptions, fleetStack } from './support/fleet-stack';
 import { policyStatements, resource } from './support/helpers';
 
-function synth(options = {}) {
+function synth(options: FleetStackOptions = {}) {
   const { stack, migrator } = fleetStack(options);
   const t = Template.fromStack(stack);
   const sm = resource(t, 'AWS::StepFunctions::StateMachine', 'MigratorFleet');
@@ -111,4 +114,62 @@ test('fleet: the door — only the state machine may invoke the fleet alias; the
 test('fleet: props refused at synth', () => {
   assert.throws(() => fleetStack({ canary: 0 }), /fleet.canary must be an integer from 1 to 40/);
   assert.throws(() => fleetStack({ maxConcurrency: 0 }), /fleet.maxConcurrency/);
+});
+
+test('fleet: targets given to the construct become the targets object, their logins granted', () => {
+  const tenantD = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-d-GhIjKl';
+  const { t, stack, migrator } = synth({
+    targets: (s: any) => [
+      { id: 'tenant-e', host: Fn.importValue('TenantEHost'), port: 5432, database: 'app', user: 'migrator_e', resourceId: 'db-TENANTE000000000000000000E' },
+      { id: 'tenant-d', engine: 'mysql', host: 'tenant-d.example.com', database: 'app', secret: secretsmanager.Secret.fromSecretCompleteArn(s, 'TenantD', tenantD) },
+    ],
+  });
+  const fleet = migrator.fleet!;
+  // An S3 deployment writes the lines to the targets object, nothing pruned, kept on delete.
+  const deployment = resource(t, 'Custom::CDKBucketDeployment');
+  assert.deepEqual(deployment.props.DestinationBucketName, { Ref: stack.getLogicalId((fleet as any).node.scope.node.scope.node.findChild('Targets').node.defaultChild) });
+  assert.equal(deployment.props.Prune, false);
+  assert.equal(deployment.props.RetainOnDelete, true);
+  assert.equal(deployment.props.SourceObjectKeys.length, 1);
+  // The lines: the host token is resolved at deploy (a marker in the data, its value in SourceMarkers).
+  const markers = JSON.stringify(deployment.props.SourceMarkers);
+  assert.ok(markers.includes('"Fn::ImportValue":"TenantEHost"'), markers);
+  // The function's role: the targets' own logins join iamLogins and secrets.
+  const statements = policyStatements(t, stack.getLogicalId(fleet.role.node.defaultChild as any));
+  const connect = statements.find((s: any) => s.Sid === 'ConnectAsTheTargetsUsers');
+  assert.equal(connect.Resource.length, 3);
+  assert.match(JSON.stringify(connect.Resource), /dbuser:db-TENANTE000000000000000000E\/migrator_e/);
+  const secrets = statements.find((s: any) => s.Sid === 'ReadTheTargetsSecrets');
+  assert.deepEqual(secrets.Resource, ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-c-AbCdEf', tenantD]);
+  assert.ok(fleet.targetsDeployment);
+});
+
+test('fleet: the lines written for targets are the lines the function reads', () => {
+  const lines = targetLines([
+    { id: 'a', host: 'h', database: 'app', user: 'migrator', schema: 'tenant' },
+    { id: 'b', engine: 'mysql', host: 'h2', port: 3307, database: 'app', secret: { secretArn: 'arn:s' } as any },
+  ]);
+  assert.equal(
+    lines,
+    '{"id":"a","host":"h","database":"app","user":"migrator","schema":"tenant"}\n' +
+      '{"id":"b","engine":"mysql","host":"h2","port":3307,"database":"app","auth":"secret","secretArn":"arn:s"}\n',
+  );
+});
+
+test('fleet: targets refused at synth, named by their index and id', () => {
+  const ok = { host: 'h', database: 'app', user: 'migrator' };
+  const refused: [any[], RegExp][] = [
+    [[], /fleet.targets must list 1 to 1000 targets, got 0/],
+    [[{ id: 'a b', ...ok }], /fleet.targets\[0\] \(a b\): id must be 1 to 64 letters/],
+    [[{ id: 'a', ...ok }, { id: 'a', ...ok }], /fleet.targets\[1\] \(a\): id is used by an earlier target/],
+    [[{ id: 'a', host: 'h', database: 'app' }], /fleet.targets\[0\] \(a\): user is required with IAM/],
+    [[{ id: 'a', ...ok, user: 'postgres' }], /user 'postgres' is a master\/superuser name/],
+    [[{ id: 'a', ...ok, port: 0 }], /port must be a literal integer from 1 to 65535/],
+    [[{ id: 'a', ...ok, engine: 'mysql', schema: 's' }], /schema: MySQL has no schema apart from the database/],
+    [[{ id: 'a', ...ok, database: 'app;drop' }], /database must be a plain identifier/],
+    [[{ id: 'a', ...ok, resourceId: 'i-123' }], /resourceId must be a DbiResourceId/],
+    [[{ id: 'a', ...ok, engine: 'oracle' }], /engine must be postgresql or mysql/],
+  ];
+  for (const [targets, message] of refused) assert.throws(() => fleetStack({ targets: () => targets }), message);
+  assert.throws(() => fleetStack({ targets: () => Array.from({ length: 1001 }, (_, i) => ({ id: `t${i}`, ...ok })) }), /1 to 1000 targets, got 1001/);
 });

@@ -341,9 +341,17 @@ pub async fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Man => crate::completions::man().map(|()| true).map_err(Into::into),
         Command::HandleEvent(args) => handle_event(args).await,
-        // Boxed: its futures nest deep enough to overflow the layout of `main` inline.
+        // Boxed: its futures nest deep enough to overflow the layout of `main` inline. A
+        // targets file or an artifact that cannot be read is exit 2, like lint's artifact.
         Command::Fleet(FleetCommand::Status(args)) => {
-            Box::pin(crate::fleet::status::run(args)).await
+            return match Box::pin(crate::fleet::status::run(args)).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("migrator fleet status: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Invoke(args) => run_invoke(args, args.json).await,
         Command::AuthToken(args) => auth_token(args).await,

@@ -6,13 +6,15 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PLACEHOLDER_DIR } from '../../lib/code';
-import { MigratorFleetProps, PrismaMigrator } from '../../lib/prisma-migrator';
+import { FleetTarget, MigratorFleetProps, PrismaMigrator } from '../../lib/prisma-migrator';
 import { testApp } from './helpers';
 
 export interface FleetStackOptions {
   readonly canary?: number;
   readonly maxConcurrency?: number;
   readonly autoApply?: boolean;
+  /** Targets given to the construct (made in the stack, so that they may hold its tokens). */
+  readonly targets?: (stack: Stack, database: rds.IDatabaseInstance) => FleetTarget[];
 }
 
 export function fleetStack(options: FleetStackOptions = {}): { stack: Stack; migrator: PrismaMigrator } {
@@ -37,6 +39,7 @@ export function fleetStack(options: FleetStackOptions = {}): { stack: Stack; mig
       { resourceId: 'cluster-TENANTB0000000000000000B', user: 'migrator_b' },
     ],
     secrets: [secretsmanager.Secret.fromSecretCompleteArn(stack, 'TenantC', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-c-AbCdEf')],
+    targets: options.targets?.(stack, database),
   };
   const migrator = new PrismaMigrator(stack, 'Migrator', {
     stage: 'CODE',

@@ -83,7 +83,8 @@ impl Notifier for SnsNotifier {
 
 /// A rollup's SNS message (`default`: the document, `https`: Chatbot on the rollout's thread,
 /// `email`: text), under [`MESSAGE_LIMIT`]: past it, the successful targets leave the
-/// document and the text (their counts stay).
+/// document and the text first, then the others from the last line up
+/// ([`Rollup::listing`]); the message says how many are left out, the counts stay whole.
 pub fn rollup_message(rollup: &Rollup) -> String {
     let render = |r: &Rollup| {
         serde_json::json!({
@@ -97,19 +98,16 @@ pub fn rollup_message(rollup: &Rollup) -> String {
     if text.len() <= MESSAGE_LIMIT {
         return text;
     }
-    let mut short = rollup.clone();
-    short
-        .targets
-        .retain(|t| !matches!(t.status.as_str(), "applied" | "up-to-date" | "planned"));
-    for t in &mut short.targets {
-        t.detail = None;
+    // Each target's line is bounded (an id of at most 64 bytes, a detail of at most 240):
+    // with none listed, the message is the headline, the counts and Chatbot's 40 lines.
+    let mut keep = rollup.targets.len();
+    loop {
+        let text = render(&rollup.listing(keep));
+        if text.len() <= MESSAGE_LIMIT || keep == 0 {
+            return text;
+        }
+        keep /= 2;
     }
-    let text = render(&short);
-    if text.len() <= MESSAGE_LIMIT {
-        return text;
-    }
-    short.targets.truncate(500);
-    render(&short)
 }
 
 /// SNS refuses a message (with its attributes) over 256 KiB; ours stays below this, with
@@ -332,5 +330,182 @@ mod tests {
         }
         let email = message["email"].as_str().unwrap();
         assert!(email.contains("Error P3018: A migration failed"), "{email}");
+    }
+
+    mod rollup {
+        use serde_json::{Value, json};
+
+        use super::super::{MESSAGE_LIMIT, rollup_message};
+        use crate::fleet::payload::{Prepared, Rollout, RunState, TargetResult};
+        use crate::fleet::rollup::Rollup;
+
+        /// The longest id a target may have (64 bytes), numbered.
+        fn id(i: usize) -> String {
+            format!("tenant-{i:04}-{}", "x".repeat(52))
+        }
+
+        fn result(index: usize, status: &str, detail: Option<String>) -> TargetResult {
+            TargetResult {
+                index,
+                id: id(index + 1),
+                status: status.into(),
+                ok: matches!(status, "applied" | "up-to-date" | "planned"),
+                applied: usize::from(status == "applied"),
+                pending: 0,
+                detail,
+            }
+        }
+
+        fn run(
+            plan: Option<Vec<TargetResult>>,
+            waves: Option<Vec<TargetResult>>,
+            halt: Option<Value>,
+        ) -> RunState {
+            RunState {
+                prepare: Prepared {
+                    ok: true,
+                    rejected: None,
+                    rollout: Some(Rollout {
+                        id: "r1".into(),
+                        thread_id: "fleet-r1".into(),
+                        artifact: "s3://b/deploy/PROD/app/prisma.zip".into(),
+                        version_id: Some("v".into()),
+                        targets: "s3://b/fleets/PROD/targets.jsonl".into(),
+                        targets_version: Some("tv".into()),
+                        apply: true,
+                        total: 1000,
+                        canary: 0,
+                    }),
+                    canary: vec![],
+                    items: None,
+                },
+                plan,
+                canary: None,
+                waves,
+                halt,
+                waves_error: None,
+            }
+        }
+
+        fn ids() -> Vec<(usize, String)> {
+            (1..=1000).map(|l| (l, id(l))).collect()
+        }
+
+        fn parts(text: &str) -> (Value, Value, String) {
+            let message: Value = serde_json::from_str(text).unwrap();
+            let document = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
+            let chatbot = serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+            (
+                document,
+                chatbot,
+                message["email"].as_str().unwrap().to_string(),
+            )
+        }
+
+        /// A network outage at the plan: all 1,000 targets fail, each with as much detail as
+        /// a result keeps in a fleet that size: past SNS's 256 KiB if every line were listed.
+        #[test]
+        fn a_rollup_of_a_thousand_failed_targets_fits_and_says_how_many_are_left_out() {
+            let limit = crate::fleet::payload::detail_limit(1000);
+            let detail = |i: usize| {
+                let d = format!(
+                    "P1001: Can't reach database server at `tenant-{i:04}.cluster-abcdefghijkl.eu-west-1.rds.amazonaws.com:5432`"
+                );
+                migrator_engine::text::clip_bytes(&d, limit).to_string()
+            };
+            let plan = (0..1000)
+                .map(|i| result(i, "failed", Some(detail(i + 1))))
+                .collect();
+            let halt = json!({"Item": {"index": {"N": "0"}, "id": {"S": id(1)}}});
+            let rollup = Rollup::of("PROD", &run(Some(plan), None, Some(halt)), &ids());
+            assert_eq!(rollup.targets.len(), 1000);
+            let whole = json!({
+                "default": serde_json::to_string(&rollup).unwrap(),
+                "https": rollup.chatbot().to_string(),
+                "email": rollup.text(),
+            })
+            .to_string()
+            .len();
+            assert!(whole > 256 * 1024, "{whole} bytes: the case this guards");
+
+            let text = rollup_message(&rollup);
+            assert!(text.len() <= MESSAGE_LIMIT, "{} bytes", text.len());
+            let (document, chatbot, email) = parts(&text);
+            let listed = document["targets"].as_array().unwrap();
+            let left_out = document["leftOut"].as_u64().unwrap() as usize;
+            assert!(!listed.is_empty() && left_out > 0, "{left_out} left out");
+            assert_eq!(listed.len() + left_out, 1000);
+            // The first lines are kept, in line order, with their details.
+            for (n, t) in listed.iter().enumerate() {
+                assert_eq!(t["line"], n + 1);
+                assert_eq!(t["detail"].as_str().unwrap(), detail(n + 1));
+            }
+            // The counts and the headline still cover every target.
+            assert_eq!(document["counts"], json!({"failed": 1000}));
+            assert_eq!(document["status"], "halted");
+            let sentence = format!("{left_out} of 1000 targets are left out of this message");
+            assert!(email.contains(&sentence), "{}", &email[..400]);
+            assert_eq!(email.lines().count(), 2 + listed.len());
+            let description = chatbot["content"]["description"].as_str().unwrap();
+            assert!(
+                description.ends_with(&format!(
+                    "… and {} more (the whole rollup is in the fleet function's log)",
+                    1000 - 40
+                )),
+                "{description}"
+            );
+            assert_eq!(chatbot["metadata"]["threadId"], "fleet-r1");
+        }
+
+        /// 1,000 targets: a bad migration fails on the last 300 (running at once when the
+        /// first of them raised the halt flag), each with a long detail: the 700 applied
+        /// targets leave the message, every failure stays listed with its detail.
+        #[test]
+        fn the_successful_targets_leave_first_and_every_failure_stays() {
+            let detail = format!("P3018: A migration failed to apply. {}", "e".repeat(200));
+            let waves: Vec<TargetResult> = (0..1000)
+                .map(|i| match i {
+                    0..700 => result(i, "applied", None),
+                    _ => result(i, "failed", Some(detail.clone())),
+                })
+                .collect();
+            let halt = json!({"Item": {"index": {"N": "700"}, "id": {"S": id(701)}}});
+            let rollup = Rollup::of("PROD", &run(None, Some(waves), Some(halt)), &ids());
+            let text = rollup_message(&rollup);
+            assert!(text.len() <= MESSAGE_LIMIT, "{} bytes", text.len());
+            let (document, _, email) = parts(&text);
+            let listed = document["targets"].as_array().unwrap();
+            assert_eq!(document["leftOut"], 700, "only the applied ones leave");
+            assert_eq!(listed.len(), 300);
+            for (n, t) in listed.iter().enumerate() {
+                assert_eq!(t["line"], 701 + n);
+                assert_eq!(t["status"], "failed");
+                assert_eq!(t["detail"], detail.as_str());
+            }
+            assert_eq!(document["counts"], json!({"applied": 700, "failed": 300}));
+            assert!(
+                email.contains("700 of 1000 targets are left out"),
+                "{}",
+                &email[..400]
+            );
+        }
+
+        /// 1,000 applied targets with the longest ids fit one message whole.
+        #[test]
+        fn a_thousand_applied_targets_are_sent_whole() {
+            let waves = (0..1000).map(|i| result(i, "applied", None)).collect();
+            let rollup = Rollup::of("PROD", &run(None, Some(waves), None), &ids());
+            let text = rollup_message(&rollup);
+            assert!(text.len() <= MESSAGE_LIMIT, "{} bytes", text.len());
+            let (document, chatbot, email) = parts(&text);
+            assert_eq!(document["targets"].as_array().map(Vec::len), Some(1000));
+            assert!(document.get("leftOut").is_none());
+            assert!(!email.contains("left out"));
+            let description = chatbot["content"]["description"].as_str().unwrap();
+            assert!(
+                description.ends_with("… and 960 more (every target is in the message's document)"),
+                "{description}"
+            );
+        }
     }
 }

@@ -115,6 +115,25 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// What one Map's results may take of the execution's state: Step Functions fails an
+/// execution whose state passes 256 KiB with `States.DataLimitExceeded`, which no `Catch`
+/// catches (so no rollup would be published). The rest of the state (the rollout, the
+/// canary's items and results, the halt flag) fits in the other 56 KiB.
+pub const RESULTS_BUDGET: usize = 200 * 1024;
+
+/// A result without its detail, at its largest (a 64-byte id, the longest status, counts).
+pub const RESULT_WITHOUT_DETAIL: usize = 180;
+
+/// The longest detail a result carries in a rollout of `total` targets: 240 bytes, less when
+/// `total` results with that much would pass [`RESULTS_BUDGET`] (1,000 targets: 24 bytes,
+/// about an error code and its first words; the whole error is in the function's log and in
+/// `migrator fleet status`).
+pub fn detail_limit(total: usize) -> usize {
+    (RESULTS_BUDGET / total.max(1))
+        .saturating_sub(RESULT_WITHOUT_DETAIL)
+        .min(240)
+}
+
 /// The fleet payload inside `{"fleet": …}`.
 pub fn read(value: &Value) -> Result<Step, String> {
     serde_json::from_value(value.clone()).map_err(|e| {
@@ -147,5 +166,39 @@ mod tests {
                 .is_err()
         );
         assert!(read(&json!({"step":"prepare","input":{},"canary":1,"extra":1})).is_err());
+    }
+
+    /// The worst Map of the largest fleet: 1,000 targets with 64-byte ids, every one failed
+    /// with a detail as long as allowed (quotes in it escaped), stays within the budget; a
+    /// small fleet keeps 240 bytes of detail.
+    #[test]
+    fn a_thousand_failed_results_fit_the_state() {
+        assert_eq!(detail_limit(10), 240);
+        assert_eq!(detail_limit(0), 240);
+        let total = crate::fleet::targets::MAX_TARGETS;
+        let limit = detail_limit(total);
+        assert!(limit >= 16, "room for an error code: {limit}");
+        let detail = "P1001: Can't reach database server at `db.example.com:5432`".repeat(10);
+        let results: Vec<TargetResult> = (0..total)
+            .map(|index| TargetResult {
+                index,
+                id: format!("{index:04}-{}", "x".repeat(59)),
+                status: "incomplete".into(),
+                ok: false,
+                applied: 999,
+                pending: 999,
+                detail: Some(migrator_engine::text::clip_bytes(&detail, limit).to_string()),
+            })
+            .collect();
+        assert_eq!(results[0].id.len(), 64);
+        let size = serde_json::to_string(&results).unwrap().len();
+        assert!(size <= RESULTS_BUDGET, "{size} bytes");
+        let one = serde_json::to_string(&TargetResult {
+            detail: None,
+            ..results[999].clone()
+        })
+        .unwrap()
+        .len();
+        assert!(one <= RESULT_WITHOUT_DETAIL, "{one} bytes");
     }
 }

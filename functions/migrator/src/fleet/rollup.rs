@@ -39,8 +39,13 @@ pub struct Rollup {
     pub halted_at: Option<TargetRef>,
     /// Status → how many targets.
     pub counts: BTreeMap<String, usize>,
-    /// Every target, in line order.
+    /// Every target, in line order (in a message too big for SNS, those that did not succeed
+    /// first, see [`Rollup::listing`]).
     pub targets: Vec<TargetStatus>,
+    /// How many targets this rendering leaves out (a rollup too big for one SNS message):
+    /// they are still in `counts`, and the whole rollup is in the fleet function's log.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,6 +89,7 @@ impl Rollup {
             halted_at: None,
             counts: BTreeMap::new(),
             targets: Vec::new(),
+            left_out: 0,
         };
         rollup.headline = rollup.headline();
         rollup
@@ -168,6 +174,7 @@ impl Rollup {
             halted_at,
             counts,
             targets,
+            left_out: 0,
         };
         rollup.headline = rollup.headline();
         rollup
@@ -230,9 +237,39 @@ impl Rollup {
         }
     }
 
+    /// The same rollup listing at most `keep` targets: those that did not succeed (failed,
+    /// blocked, skipped, …) in line order, the successful ones dropped first; `left_out`
+    /// says how many are missing. Counts, status and headline do not change.
+    pub fn listing(&self, keep: usize) -> Rollup {
+        let mut short = self.clone();
+        short.targets = self
+            .targets
+            .iter()
+            .filter(|t| !ok_status(&t.status))
+            .take(keep)
+            .cloned()
+            .collect();
+        short.left_out = self.left_out + self.targets.len() - short.targets.len();
+        short
+    }
+
+    /// The sentence that says what a shortened listing leaves out.
+    pub fn left_out_line(&self) -> Option<String> {
+        (self.left_out > 0).then(|| {
+            format!(
+                "{} of {} targets are left out of this message (the successful ones first; the counts cover every target, the fleet function's log has the whole rollup)",
+                self.left_out,
+                self.targets.len() + self.left_out
+            )
+        })
+    }
+
     /// Plain text: the headline, then one line per target.
     pub fn text(&self) -> String {
         let mut out = format!("{}\n", self.headline());
+        if let Some(line) = self.left_out_line() {
+            out.push_str(&format!("{line}\n"));
+        }
         for t in &self.targets {
             out.push_str(&format!("  line {:>4}  {:<24} {}", t.line, t.id, t.status));
             if t.applied > 0 {
@@ -270,11 +307,14 @@ impl Rollup {
                 format!("• {} {}{detail}", code(&t.id), prose(&t.status))
             })
             .collect();
-        if self.targets.len() > LISTED_IN_CHAT {
-            lines.push(format!(
-                "… and {} more (every target is in the message's document)",
-                self.targets.len() - LISTED_IN_CHAT
-            ));
+        let unlisted = self.targets.len().saturating_sub(LISTED_IN_CHAT) + self.left_out;
+        if unlisted > 0 {
+            let whole = if self.left_out > 0 {
+                "the whole rollup is in the fleet function's log"
+            } else {
+                "every target is in the message's document"
+            };
+            lines.push(format!("… and {unlisted} more ({whole})"));
         }
         let mut metadata = json!({
             "summary": prose(&format!("fleet {}: {}", self.stage, self.status)),

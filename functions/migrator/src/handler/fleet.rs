@@ -9,13 +9,12 @@ use migrator_engine::engine::StagePolicy;
 
 use super::*;
 use crate::config::DbConfig;
-use crate::fleet::payload::{self, Prepared, Rollout, RunState, Step, TargetAction, TargetResult};
+use crate::fleet::payload::{
+    self, Prepared, Rollout, RunState, Step, TargetAction, TargetResult, detail_limit,
+};
 use crate::fleet::rollup::Rollup;
 use crate::fleet::targets::{self, MAX_TARGETS_BYTES};
 use crate::payload::parse_s3_url;
-
-/// The longest `detail` a target's result carries (1,000 results travel in the state).
-const DETAIL_LIMIT: usize = 240;
 
 impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     /// Whether this invocation came through the fleet's door.
@@ -252,7 +251,9 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             ok: false,
             applied: 0,
             pending: 0,
-            detail: Some(migrator_engine::text::clip_bytes(&detail, DETAIL_LIMIT).to_string()),
+            detail: Some(
+                migrator_engine::text::clip_bytes(&detail, detail_limit(rollout.total)).to_string(),
+            ),
         };
         let checked = match targets::read_value(index + 1, target) {
             Ok(t) => t,
@@ -293,12 +294,12 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
             Ok(ready) => ready,
             Err(early) => {
                 let outcome = self.finish(early.outcome(self.wording.as_ref()), None);
-                return result_of(index, &id, &outcome);
+                return result_of(index, &id, &outcome, rollout.total);
             }
         };
         let outcome = self.run_ready(ready, deadline, StageDatabase::No).await;
         tracing::info!(target_id = %id, line = index + 1, status = outcome.status_text(), "fleet target");
-        result_of(index, &id, &outcome)
+        result_of(index, &id, &outcome, rollout.total)
     }
 
     /// The artifact the rollout pinned, and the target's database with fresh credentials.
@@ -402,8 +403,8 @@ impl<S: ArtifactSource, N: Notifier, C: Credentials> Handler<S, N, C> {
     }
 }
 
-/// A target's result from its outcome.
-fn result_of(index: usize, id: &str, outcome: &Outcome) -> TargetResult {
+/// A target's result from its outcome, its detail within the rollout's budget (`total` targets).
+fn result_of(index: usize, id: &str, outcome: &Outcome, total: usize) -> TargetResult {
     TargetResult {
         index,
         id: id.to_string(),
@@ -416,7 +417,7 @@ fn result_of(index: usize, id: &str, outcome: &Outcome) -> TargetResult {
                 Some(code) => format!("{code}: {}", e.message),
                 None => e.message.clone(),
             };
-            migrator_engine::text::clip_bytes(&text, DETAIL_LIMIT).to_string()
+            migrator_engine::text::clip_bytes(&text, detail_limit(total)).to_string()
         }),
     }
 }
