@@ -310,3 +310,35 @@ pub fn run_engine(
         &clock::SystemClock,
     ))
 }
+
+/// Whether `name` is a relation in the `public` schema of `db`.
+pub fn pg_has(db: &PgDb, name: &str) -> bool {
+    db.sql(&format!(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = '{name}'"
+    )) == "1"
+}
+
+/// Whether `table` is a table of `db`'s database.
+pub fn my_has(db: &MyDb, table: &str) -> bool {
+    db.sql(&format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_name = '{table}'",
+        db.name
+    )) == "1"
+}
+
+/// Runs `sql` on the SQLite file `db` with Python's sqlite3 (a client other than ours) and
+/// commits; the rows as `a|b` lines, NULL as the empty string.
+pub fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); rows=list(c.execute(sys.argv[2])); c.commit(); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in rows))"])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}

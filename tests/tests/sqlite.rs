@@ -2,22 +2,7 @@
 
 use std::path::Path;
 
-use migrator_e2e::{Migrations, migrator, workspace};
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
+use migrator_e2e::{Migrations, migrator, sqlite, workspace};
 
 fn url(db: &Path) -> String {
     format!("file:{}", db.display())

@@ -4,11 +4,12 @@
 //! same way is named; anything else is "statement not identified", never a guess. Each test
 //! also reads the database: nothing of the replay stays, and the failed row is Prisma's.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use migrator_e2e::{Migrations, MyDb, PgDb, Run, migrator, migrator_bin, run_engine};
+use migrator_e2e::{
+    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, pg_has, run_engine, sqlite,
+};
 use migrator_engine::engine::Settings;
 use migrator_engine::outcome::Status;
 
@@ -17,27 +18,6 @@ fn logs(run: &Run) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn pg_has(db: &PgDb, name: &str) -> bool {
-    db.sql(&format!(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = '{name}'"
-    )) == "1"
-}
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 /// The failed row as Prisma records a failure: unfinished, not rolled back, no step, the

@@ -3,13 +3,14 @@
 //! changing its session, our bookkeeping or the transaction it runs in. Each test compares
 //! the outcome with what the database holds (read with psql, mariadb, python's sqlite3).
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use migrator_e2e::mariadb::sql_in;
 use migrator_e2e::run_engine;
-use migrator_e2e::{Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command};
+use migrator_e2e::{
+    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command, my_has, pg_has, sqlite,
+};
 use migrator_engine::engine::Settings;
 use migrator_engine::outcome::Status;
 
@@ -46,34 +47,6 @@ fn finished<E: migrator_e2e::Engine>(db: &migrator_e2e::Db<E>) -> Vec<(String, b
             )
         })
         .collect()
-}
-
-fn pg_has(db: &PgDb, table: &str) -> bool {
-    db.sql(&format!(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = '{table}'"
-    )) == "1"
-}
-
-fn my_has(db: &MyDb, table: &str) -> bool {
-    db.sql(&format!(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_name = '{table}'",
-        db.name
-    )) == "1"
-}
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); rows=list(c.execute(sys.argv[2])); c.commit(); print('\\n'.join('|'.join('' if v is None else str(v) for v in r) for r in rows))"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
 // ------------------------------------------------ the deadline is kept from outside
