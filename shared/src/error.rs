@@ -222,9 +222,9 @@ pub enum EngineError {
     #[error("No recovery point, so nothing was applied: {reason}")]
     RecoveryPointUnavailable { reason: String },
 
-    /// The RDS API failed while taking the recovery point (`call` names it); nothing was
-    /// applied. Worth trying again.
-    #[error("No recovery point, so nothing was applied: RDS {call} failed: {reason}")]
+    /// The RDS API failed before the first write (`call` names it: taking the recovery point,
+    /// or asking about Blue/Green deployments); nothing was applied. Worth trying again.
+    #[error("RDS {call} failed before anything was written, so nothing was applied: {reason}")]
     RecoveryPointFailed { call: String, reason: String },
 
     /// Any other database error, with what we were doing.

@@ -110,9 +110,17 @@ async fn without_the_point_nothing_is_written() {
             reason: "Throttling".into(),
         })
     }
-    for (answer, status) in [
-        (unavailable as fn() -> _, Status::Blocked),
-        (api_down as fn() -> _, Status::Failed),
+    for (answer, status, says) in [
+        (
+            unavailable as fn() -> _,
+            Status::Blocked,
+            "No recovery point",
+        ),
+        (
+            api_down as fn() -> _,
+            Status::Failed,
+            "RDS CreateDBSnapshot failed before anything was written",
+        ),
     ] {
         // A fresh database (before `_prisma_migrations` is created) and one with history.
         let s = set(names(&["1_a", "2_b"]));
@@ -126,7 +134,7 @@ async fn without_the_point_nothing_is_written() {
             assert!(fake.writes().is_empty(), "{:?}", fake.calls);
             assert!(fake.was_called("unlock"), "{:?}", fake.calls);
             assert_eq!(port.asked.lock().unwrap().len(), 1);
-            assert!(message(&outcome).starts_with("No recovery point"));
+            assert!(message(&outcome).starts_with(says), "{}", message(&outcome));
         }
     }
 }
