@@ -342,3 +342,16 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
+
+/// (name, finished) of every `_prisma_migrations` row, as the database holds them.
+pub fn finished<E: Engine>(db: &Db<E>) -> Vec<(String, bool)> {
+    db.rows()
+        .iter()
+        .map(|r| {
+            (
+                r["migration_name"].as_str().unwrap_or_default().to_string(),
+                !r["finished_at"].is_null(),
+            )
+        })
+        .collect()
+}

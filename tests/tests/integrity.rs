@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use migrator_e2e::mariadb::{client, server as my_server, sql_in};
 use migrator_e2e::run_engine;
 use migrator_e2e::{
-    Migrations, MyDb, PgDb, Run, Serial, migrator, migrator_bin, migrator_command, pg_server, psql,
+    Migrations, MyDb, PgDb, Run, Serial, finished, migrator, migrator_bin, migrator_command,
+    pg_server, psql,
 };
 use migrator_engine::engine::Settings;
 use migrator_engine::outcome::Status;
@@ -65,18 +66,6 @@ fn has_table(db: &PgDb, schema: &str, table: &str) -> bool {
     db.sql(&format!(
         "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename = '{table}'"
     )) == "1"
-}
-
-fn finished(db: &PgDb) -> Vec<(String, bool)> {
-    db.rows()
-        .iter()
-        .map(|r| {
-            (
-                r["migration_name"].as_str().unwrap_or_default().to_string(),
-                !r["finished_at"].is_null(),
-            )
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- item 1: hidden COMMIT

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use migrator_e2e::mariadb::sql_in;
 use migrator_e2e::run_engine;
 use migrator_e2e::{
-    Migrations, MyDb, PgDb, Run, migrator, migrator_bin, migrator_command, my_has, pg_has, sqlite,
+    Migrations, MyDb, PgDb, Run, finished, migrator, migrator_bin, migrator_command, my_has,
+    pg_has, sqlite,
 };
 use migrator_engine::engine::Settings;
 use migrator_engine::outcome::Status;
@@ -34,19 +35,6 @@ fn logs(run: &Run) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-/// (name, finished) of every row, as the database holds them.
-fn finished<E: migrator_e2e::Engine>(db: &migrator_e2e::Db<E>) -> Vec<(String, bool)> {
-    db.rows()
-        .iter()
-        .map(|r| {
-            (
-                r["migration_name"].as_str().unwrap_or_default().to_string(),
-                !r["finished_at"].is_null(),
-            )
-        })
-        .collect()
 }
 
 // ------------------------------------------------ the deadline is kept from outside
